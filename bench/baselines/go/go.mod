@@ -1,0 +1,3 @@
+module benchbaselines/go
+
+go 1.19

@@ -1,0 +1,190 @@
+"""The bench cases. Each compares the contender with the baselines under identical conditions."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.coldimport import measure_cold_import
+from bench.model import CONTENDER, GO_REFERENCE, NAIVE, CaseOutcome, Measurement, Metric, Settings
+from bench.procs import ProcessStartError, python_env, run_python_json
+from bench.services import (
+    INSTANT,
+    REFERENCE,
+    MockLatency,
+    details_url,
+    go_bff,
+    go_mocks,
+    uvicorn_app,
+)
+
+NAIVE_MODULE = "bench.baselines.naive.app"
+LOAD_CLIENTS = (1, 16, 64)
+TAIL = MockLatency(reviews_tail_rate=0.05, reviews_tail_ms=400)
+TAIL_CLIENTS = (16,)
+IN_PROCESS_INVOCATIONS = 1000
+
+type Case = Callable[[Settings, CaseOutcome], None]
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return " ".join(f"{code}:{count}" for code, count in sorted(counts.items()))
+
+
+def _drive(url: str, clients: int, settings: Settings, subject: str, condition: str) -> Measurement:
+    args = [url, f"--clients={clients}", f"--duration={settings.load_seconds}"]
+    report = run_python_json("bench.loadgen", args, python_env([]), timeout_s=120)
+    latency = report["latency"]
+    metrics: dict[str, Metric] = {
+        "requests_per_s": report["requests_per_s"],
+        **{key: latency[key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+        "requests": report["requests"],
+        "errors": report["error_count"],
+        "statuses": _statuses(report["statuses"]) + "".join(f" {e}:{n}" for e, n in report["errors"].items()),
+        "generator_cpu_ms_per_request": report["generator_cpu_ms_per_request"],
+        "generator_cpu_utilization": report["generator_cpu_utilization"],
+    }
+    return Measurement(subject, condition, metrics, report["latencies_ms"])
+
+
+def _drive_each(
+    base_url: str, subject: str, settings: Settings, latency: MockLatency, clients: Sequence[int]
+) -> list[Measurement]:
+    return [
+        _drive(details_url(base_url), count, settings, subject, f"{latency.label} @ {count} clients")
+        for count in clients
+    ]
+
+
+def _load(settings: Settings, outcome: CaseOutcome, latency: MockLatency, clients: Sequence[int]) -> None:
+    go = settings.require_go()
+    with go_mocks(go, latency) as services:
+        with go_bff(go, services) as base_url:
+            outcome.measurements += _drive_each(base_url, GO_REFERENCE, settings, latency, clients)
+        apps = [(NAIVE, f"{NAIVE_MODULE}:app", ()), (CONTENDER, settings.app, settings.sys_path)]
+        for subject, app, sys_path in apps:
+            try:
+                with uvicorn_app(app, sys_path, services) as base_url:
+                    outcome.measurements += _drive_each(base_url, subject, settings, latency, clients)
+            except ProcessStartError as error:
+                outcome.notes.append(f"{subject} app {app} did not start: {error}")
+
+
+def load_case(settings: Settings, outcome: CaseOutcome) -> None:
+    _load(settings, outcome, REFERENCE, LOAD_CLIENTS)
+
+
+def tail_case(settings: Settings, outcome: CaseOutcome) -> None:
+    _load(settings, outcome, TAIL, TAIL_CLIENTS)
+
+
+def loadgen_case(settings: Settings, outcome: CaseOutcome) -> None:
+    with go_mocks(settings.require_go(), INSTANT) as services:
+        url = f"{services.inventory_url}/inventory/42"
+        outcome.measurements.append(
+            _drive(url, 64, settings, "loadgen", "Go inventory mock, 0 ms @ 64 clients")
+        )
+    outcome.notes.append(
+        "The generator's ceiling: the req/s it drives against a 0 ms Go mock, and its own CPU per request."
+        " It shares the 2 cores with the server under test: a load row whose generator_cpu_utilization"
+        " nears 1.0 was limited by the generator, not by the server."
+    )
+
+
+def _handlers(settings: Settings) -> list[tuple[str, str, Sequence[Path]]]:
+    return [(NAIVE, f"{NAIVE_MODULE}:handler", ()), (CONTENDER, settings.handler, settings.sys_path)]
+
+
+def _invoke_each(settings: Settings, outcome: CaseOutcome, args: list[str]) -> list[tuple[str, Any]]:
+    """Run the in-process probe for every handler against 0 ms Go mocks; (subject, report) pairs."""
+    reports: list[tuple[str, Any]] = []
+    with go_mocks(settings.require_go(), INSTANT) as services:
+        for subject, handler, sys_path in _handlers(settings):
+            env = python_env(sys_path, services.as_env())
+            try:
+                reports.append(
+                    (subject, run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240))
+                )
+            except RuntimeError as error:
+                outcome.notes.append(f"{subject} handler {handler} unavailable: {error}")
+    return reports
+
+
+def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
+    condition = f"warm, 0 ms mocks, {IN_PROCESS_INVOCATIONS} invocations"
+    for subject, report in _invoke_each(settings, outcome, [f"--invocations={IN_PROCESS_INVOCATIONS}"]):
+        metrics: dict[str, Metric] = {
+            "cpu_ms_per_invocation": report["cpu_ms_per_invocation"],
+            **{key: report["latency"][key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+            "statuses": _statuses(report["statuses"]),
+        }
+        outcome.measurements.append(Measurement(subject, condition, metrics, report["latencies_ms"]))
+
+
+def memory_case(settings: Settings, outcome: CaseOutcome) -> None:
+    args = ["--warmup=0", "--invocations=10000", "--rss-at", "100", "10000"]
+    for subject, report in _invoke_each(settings, outcome, args):
+        after_100, after_10000 = report["rss_kib_after"]["100"], report["rss_kib_after"]["10000"]
+        metrics: dict[str, Metric] = {
+            "rss_kib_after_100": after_100,
+            "rss_kib_after_10000": after_10000,
+            "rss_growth_kib": after_10000 - after_100,
+            "statuses": _statuses(report["statuses"]),
+        }
+        outcome.measurements.append(Measurement(subject, "0 ms mocks, 10000 invocations", metrics))
+
+
+def import_case(settings: Settings, outcome: CaseOutcome) -> None:
+    targets = [(NAIVE, NAIVE_MODULE, ()), (CONTENDER, settings.handler_module, settings.sys_path)]
+    for subject, module, sys_path in targets:
+        env = python_env(sys_path)
+        for bytecode in (True, False):
+            try:
+                result = measure_cold_import(module, env, settings.import_repeats, bytecode=bytecode)
+            except RuntimeError as error:
+                outcome.notes.append(f"{subject} module {module} did not import: {error}")
+                break
+            metrics: dict[str, Metric] = {
+                "import_ms_median": result.import_ms_median,
+                "process_ms_median": result.process_ms_median,
+                "rss_kib_median": result.rss_kib_median,
+            }
+            condition = f"{'with' if bytecode else 'without'} .pyc, median of {result.repeats}"
+            outcome.measurements.append(Measurement(subject, condition, metrics))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSpec:
+    title: str
+    key_metrics: tuple[str, ...]
+    run: Case
+
+
+CASES: dict[str, CaseSpec] = {
+    "loadgen": CaseSpec("Load generator ceiling and overhead", (), loadgen_case),
+    "load": CaseSpec(
+        "HTTP under load: Go BFF vs uvicorn (1 worker) apps, 50/80/30 ms mocks",
+        ("requests_per_s", "p50_ms", "p99_ms"),
+        load_case,
+    ),
+    "tail": CaseSpec(
+        "HTTP under load with a reviews tail (5% at 400 ms), 16 clients",
+        ("requests_per_s", "p50_ms", "p99_ms"),
+        tail_case,
+    ),
+    "inprocess": CaseSpec(
+        "In-process Lambda handler: CPU and latency per warm invocation",
+        ("cpu_ms_per_invocation", "p50_ms", "p99_ms"),
+        inprocess_case,
+    ),
+    "memory": CaseSpec(
+        "RSS after 100 vs 10,000 warm invocations",
+        ("rss_kib_after_10000", "rss_growth_kib"),
+        memory_case,
+    ),
+    "import": CaseSpec(
+        "Cold import of the handler module in a fresh interpreter",
+        ("import_ms_median", "rss_kib_median"),
+        import_case,
+    ),
+}

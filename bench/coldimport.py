@@ -1,0 +1,73 @@
+"""Cold-import probe: how long a fresh interpreter takes to import a module, and its RSS afterwards."""
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Kept to modules a bare interpreter has already loaded, so the probe adds nothing to the measurement.
+CHILD_PROBE = """
+import sys, time
+started = time.perf_counter()
+__import__(sys.argv[1])
+import_ms = (time.perf_counter() - started) * 1000
+rss = next(line for line in open("/proc/self/status") if line.startswith("VmRSS:")).split()[1]
+open(sys.argv[2], "w").write('{"import_ms": %f, "rss_kib": %s}' % (import_ms, rss))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ColdImport:
+    module: str
+    bytecode: bool
+    repeats: int
+    import_ms_median: float
+    process_ms_median: float
+    rss_kib_median: float
+
+
+def _probe_once(module: str, env: Mapping[str, str]) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "probe.json"
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [sys.executable, "-c", CHILD_PROBE, module, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"importing {module} failed: {completed.stderr.strip()[-2000:]}")
+        process_ms = (time.perf_counter() - started) * 1000
+        probe = json.loads(out.read_text())
+    return float(probe["import_ms"]), process_ms, int(probe["rss_kib"])
+
+
+def measure_cold_import(module: str, env: Mapping[str, str], repeats: int, *, bytecode: bool) -> ColdImport:
+    """Median over `repeats` fresh interpreters.
+
+    With `bytecode`, a first untimed run fills the usual __pycache__; without it, every run reads and
+    writes .pyc files only in an empty, throwaway cache prefix, so every module compiles from source
+    (what a deployment package without .pyc files pays on each cold start).
+    """
+    with tempfile.TemporaryDirectory() as empty_cache:
+        child_env = dict(env)
+        if bytecode:
+            _probe_once(module, child_env)
+        else:
+            child_env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty_cache}
+        samples = [_probe_once(module, child_env) for _ in range(repeats)]
+    return ColdImport(
+        module=module,
+        bytecode=bytecode,
+        repeats=repeats,
+        import_ms_median=round(statistics.median(s[0] for s in samples), 2),
+        process_ms_median=round(statistics.median(s[1] for s in samples), 2),
+        rss_kib_median=statistics.median(s[2] for s in samples),
+    )

@@ -1,0 +1,86 @@
+"""Child-side probe: import a Lambda handler and time warm in-process invocations.
+
+Run as ``python -m bench.inprocess HANDLER`` in a fresh interpreter (the parent sets PYTHONPATH and the
+service URLs); prints one JSON document with CPU per invocation, latencies, statuses and RSS checkpoints.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.events import FakeLambdaContext, product_details_event
+from bench.stats import summarize
+
+type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def load_handler(import_path: str) -> LambdaHandler:
+    """Resolve `package.module:attribute` (or `package.module.attribute`)."""
+    module_name, _, attribute = (
+        import_path.rpartition(":") if ":" in import_path else import_path.rpartition(".")
+    )
+    handler: LambdaHandler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("VmRSS missing from /proc/self/status")
+
+
+def invoke_many(
+    handler: LambdaHandler, invocations: int, rss_checkpoints: set[int]
+) -> tuple[list[float], float, Counter[int], dict[str, int]]:
+    latencies_ms: list[float] = []
+    statuses: Counter[int] = Counter()
+    rss_at: dict[str, int] = {}
+    cpu_started = time.process_time()
+    for done in range(1, invocations + 1):
+        event = product_details_event("42")
+        started = time.perf_counter()
+        response = handler(event, FakeLambdaContext())
+        latencies_ms.append((time.perf_counter() - started) * 1000)
+        statuses[int(response["statusCode"])] += 1
+        if done in rss_checkpoints:
+            rss_at[str(done)] = rss_kib()
+    cpu_ms = (time.process_time() - cpu_started) * 1000
+    return latencies_ms, cpu_ms, statuses, rss_at
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("handler")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--invocations", type=int, default=1000)
+    parser.add_argument("--rss-at", type=int, nargs="*", default=[])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    handler = load_handler(args.handler)
+    invoke_many(handler, args.warmup, set())
+    latencies_ms, cpu_ms, statuses, rss_at = invoke_many(handler, args.invocations, set(args.rss_at))
+    args.out.write_text(
+        json.dumps(
+            {
+                "handler": args.handler,
+                "invocations": args.invocations,
+                "cpu_ms_per_invocation": round(cpu_ms / args.invocations, 4),
+                "latency": summarize(latencies_ms).as_dict(),
+                "statuses": {str(status): count for status, count in statuses.items()},
+                "rss_kib_after": rss_at,
+                "latencies_ms": [round(value, 3) for value in latencies_ms],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

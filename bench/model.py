@@ -1,0 +1,54 @@
+"""What a bench run is configured with and what each case produces."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.services import GoBinaries
+
+GO_REFERENCE = "go-reference"
+NAIVE = "naive"
+CONTENDER = "contender"
+BASELINES = (GO_REFERENCE, NAIVE)
+
+type Metric = float | int | str
+
+
+class GoMissingError(RuntimeError):
+    """A case needs the Go mocks, and no Go toolchain was found to build them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    handler: str
+    app: str
+    sys_path: tuple[Path, ...]
+    go: GoBinaries | None
+    load_seconds: float = 3.0
+    import_repeats: int = 5
+
+    def require_go(self) -> GoBinaries:
+        if self.go is None:
+            raise GoMissingError
+        return self.go
+
+    @property
+    def handler_module(self) -> str:
+        return self.handler.partition(":")[0] if ":" in self.handler else self.handler.rpartition(".")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    subject: str
+    condition: str
+    metrics: dict[str, Metric]
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass(slots=True)
+class CaseOutcome:
+    name: str
+    title: str
+    key_metrics: tuple[str, ...]
+    measurements: list[Measurement] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None

@@ -1,0 +1,140 @@
+"""The FastAPI application: routes, the edge middleware, and problem+json for every error."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from bff.downstream import DownstreamClient
+from bff.edge import EdgeMiddleware, correlation_id_of
+from bff.errors import ProblemError
+from bff.models import Problem, ProductDetails
+from bff.pages import product_details_page
+from bff.policy import PageAnswer, PageFailure
+from bff.problems import problem_response
+from bff.service import PageService
+from bff.settings import Settings
+from bff.validation import validate_product_id
+
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (400, 404, 502, 504)
+}
+
+
+class _RawSegmentConvertor(Convertor[str]):
+    """Matches any remainder of the path, newlines and slashes included, so validation sees it whole."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("raw", _RawSegmentConvertor())
+
+
+def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
+    app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
+    app.add_middleware(EdgeMiddleware)
+    _register_problem_handlers(app)
+    service = PageService(
+        product_details_page(settings),
+        DownstreamClient(
+            http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes
+        ),
+        settings,
+    )
+    healthy_cache_control = (
+        f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
+    )
+
+    # ":raw": ids with encoded slashes or CR/LF must reach validation (400), not fall through to a 404.
+    @app.get(
+        "/product-details/{productId:raw}",
+        response_model=ProductDetails,
+        responses=_PROBLEM_RESPONSES,
+        summary="The product page: product, reviews and stock in one document.",
+    )
+    async def product_details(
+        request: Request, product_id: Annotated[str, Path(alias="productId")]
+    ) -> Response:
+        decision = await service.render(
+            validate_product_id(product_id),
+            lambda_remaining_ms=_lambda_remaining_ms(request),
+            headers={"x-correlation-id": correlation_id_of(request.scope)},
+        )
+        if isinstance(decision, PageFailure):
+            return _failure_response(request, decision)
+        return _answer_response(decision, healthy_cache_control)
+
+    return app
+
+
+def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response:
+    cache_control = "no-store" if answer.degraded else healthy_cache_control
+    return JSONResponse(answer.body, status_code=answer.status, headers={"cache-control": cache_control})
+
+
+def _failure_response(request: Request, failure: PageFailure) -> Response:
+    return problem_response(
+        status=failure.status,
+        slug=failure.slug,
+        title=failure.title,
+        detail=failure.detail,
+        correlation_id=correlation_id_of(request.scope),
+        instance=request.url.path,
+    )
+
+
+def _lambda_remaining_ms(request: Request) -> int | None:
+    context = request.scope.get("aws.context")
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return int(remaining()) if callable(remaining) else None
+
+
+def _register_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ProblemError)
+        return problem_response(
+            status=error.status,
+            slug=error.slug,
+            title=error.title,
+            detail=error.detail,
+            correlation_id=correlation_id_of(request.scope),
+            instance=request.url.path,
+        )
+
+    async def on_http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        response = problem_response(
+            status=error.status_code,
+            slug=slug,
+            detail="No such resource." if error.status_code == 404 else "This request is not supported here.",
+            correlation_id=correlation_id_of(request.scope),
+            instance=request.url.path,
+        )
+        response.headers.update(error.headers or {})
+        return response
+
+    async def on_invalid_request(request: Request, error: Exception) -> Response:
+        return problem_response(
+            status=400,
+            slug="invalid-request",
+            detail="The request does not match this API.",
+            correlation_id=correlation_id_of(request.scope),
+            instance=request.url.path,
+        )
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)

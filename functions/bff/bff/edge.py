@@ -1,0 +1,62 @@
+"""ASGI middleware at the client edge: correlation id, common headers and the last-resort catch-all."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bff.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.problems import problem_response
+
+logger = Logger(service="product-bff")
+
+_STATE_KEY = "correlation_id"
+_ALWAYS = ((b"x-content-type-options", b"nosniff"),)
+
+
+def correlation_id_of(scope: MutableMapping[str, Any]) -> str:
+    correlation_id: str = scope["state"][_STATE_KEY]
+    return correlation_id
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = correlation_id_for(Headers(scope=scope), scope.get("aws.event"))
+        scope.setdefault("state", {})[_STATE_KEY] = correlation_id
+        response_started = False
+
+        async def send_with_edge_headers(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (CORRELATION_HEADER.encode(), correlation_id.encode()),
+                    *_ALWAYS,
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_edge_headers)
+        except Exception:
+            logger.exception("unhandled error", extra={"correlation_id": correlation_id})
+            if response_started:
+                raise
+            response = problem_response(
+                status=500,
+                slug="internal-error",
+                detail="The request could not be completed.",
+                correlation_id=correlation_id,
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send_with_edge_headers)

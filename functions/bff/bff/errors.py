@@ -1,0 +1,71 @@
+"""Exceptions raised inside the BFF.
+
+Exception tree::
+
+    BffError
+    ├── ConfigurationError        settings missing or invalid at cold start
+    ├── ProblemError              answered to the client as RFC 9457 problem+json
+    │   └── InvalidParameterError     400: a request parameter failed validation
+    └── DownstreamError           one downstream call failed; mapped to a section outcome
+        ├── DownstreamTimeoutError         no answer within the call's time budget
+        ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
+        ├── DownstreamNotFoundError        answered 404
+        └── DownstreamBadResponseError     answered 2xx with a body that is not the promised JSON
+
+Downstream errors never reach the client as text: the policy turns them into a status and a body.
+"""
+
+from __future__ import annotations
+
+from bff.outcomes import FailureReason
+
+
+class BffError(Exception):
+    """Base of every error the BFF raises on purpose."""
+
+
+class ConfigurationError(BffError):
+    """The environment does not describe a runnable BFF."""
+
+
+class ProblemError(BffError):
+    """An error with a safe, client-facing description."""
+
+    def __init__(self, *, status: int, slug: str, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+
+
+class InvalidParameterError(ProblemError):
+    def __init__(self, *, parameter: str, detail: str) -> None:
+        super().__init__(
+            status=400, slug="invalid-parameter", title="Invalid request parameter", detail=detail
+        )
+        self.parameter = parameter
+
+
+class DownstreamError(BffError):
+    reason: FailureReason
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service}: {message}")
+        self.service = service
+
+
+class DownstreamTimeoutError(DownstreamError):
+    reason = FailureReason.TIMEOUT
+
+
+class DownstreamUnavailableError(DownstreamError):
+    reason = FailureReason.UNAVAILABLE
+
+
+class DownstreamNotFoundError(DownstreamError):
+    reason = FailureReason.NOT_FOUND
+
+
+class DownstreamBadResponseError(DownstreamError):
+    reason = FailureReason.BAD_RESPONSE

@@ -1,0 +1,62 @@
+"""Concurrent fan-out of a page's sections under one deadline.
+
+Every section starts at once. The fan-out stops waiting as soon as a critical section has failed (the page is
+lost anyway) or the deadline passes; whatever is still running then is cancelled and counted as a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bff.deadline import Deadline
+from bff.outcomes import Failed, FailureReason, SectionOutcome
+from bff.pages import Page, Section
+
+type FetchSection = Callable[[Section, float], Coroutine[Any, Any, SectionOutcome]]
+
+
+async def fan_out(page: Page, fetch: FetchSection, deadline: Deadline) -> dict[str, SectionOutcome]:
+    started = time.perf_counter()
+    outcomes: dict[str, SectionOutcome] = {}
+    pending: dict[asyncio.Task[SectionOutcome], Section] = {}
+    for section in page.sections:
+        timeout_s = deadline.cap_s(section.timeout_ms)
+        if timeout_s <= 0:
+            outcomes[section.name] = Failed(FailureReason.TIMEOUT, duration_ms=0.0)
+        else:
+            pending[asyncio.create_task(fetch(section, timeout_s))] = section
+    try:
+        await _collect_until_settled(pending, outcomes, deadline)
+    finally:
+        await _cancel(pending)
+    for section in pending.values():
+        outcomes[section.name] = Failed(
+            FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000
+        )
+    return outcomes
+
+
+async def _collect_until_settled(
+    pending: dict[asyncio.Task[SectionOutcome], Section],
+    outcomes: dict[str, SectionOutcome],
+    deadline: Deadline,
+) -> None:
+    while pending and not deadline.expired():
+        done, _ = await asyncio.wait(
+            pending, timeout=deadline.remaining_s(), return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            section = pending.pop(task)
+            outcome = outcomes[section.name] = task.result()
+            if section.critical and isinstance(outcome, Failed):
+                return
+
+
+async def _cancel(pending: dict[asyncio.Task[SectionOutcome], Section]) -> None:
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)

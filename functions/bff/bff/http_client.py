@@ -1,0 +1,28 @@
+"""The one outbound HTTP client, built in one place so that its transport can be swapped."""
+
+from __future__ import annotations
+
+import httpx
+
+from bff.settings import Settings
+
+USER_AGENT = "product-bff/0.1"
+
+
+def create_http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """A pooled client that follows no redirects and ignores proxy variables, so it reaches only the hosts
+    the settings name. Keep-alive outlives a warm Lambda's idle gaps so warm invocations reuse connections."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(settings.page_deadline_ms / 1000, connect=settings.connect_timeout_ms / 1000),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections_per_service * 3,
+            max_keepalive_connections=settings.max_connections_per_service * 3,
+            keepalive_expiry=60.0,
+        ),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT, "accept": "application/json"},
+    )

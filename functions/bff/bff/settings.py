@@ -1,0 +1,67 @@
+"""The BFF's configuration: one typed object, read once from the environment at cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from bff.errors import ConfigurationError
+
+API_GATEWAY_INTEGRATION_LIMIT_MS = 30_000
+
+
+def _base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or a fragment")
+    return value.rstrip("/")
+
+
+type BaseUrl = Annotated[str, AfterValidator(_base_url)]
+type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
+
+
+class Settings(BaseModel):
+    """Service discovery, time budgets and limits. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    product_service_url: BaseUrl = Field(alias="PRODUCT_SERVICE_URL")
+    review_service_url: BaseUrl = Field(alias="REVIEW_SERVICE_URL")
+    inventory_service_url: BaseUrl = Field(alias="INVENTORY_SERVICE_URL")
+
+    page_deadline_ms: Milliseconds = Field(default=500, alias="PAGE_DEADLINE_MS")
+    response_reserve_ms: int = Field(default=50, ge=0, le=5_000, alias="RESPONSE_RESERVE_MS")
+    product_timeout_ms: Milliseconds = Field(default=450, alias="PRODUCT_TIMEOUT_MS")
+    review_timeout_ms: Milliseconds = Field(default=450, alias="REVIEW_TIMEOUT_MS")
+    inventory_timeout_ms: Milliseconds = Field(default=450, alias="INVENTORY_TIMEOUT_MS")
+    connect_timeout_ms: Milliseconds = Field(default=200, alias="CONNECT_TIMEOUT_MS")
+
+    max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
+    max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
+    page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+            )
+            raise ConfigurationError(f"invalid BFF configuration: {problems}") from None
+
+    def service_urls(self) -> dict[str, str]:
+        """Base URL of each downstream service, by the service name that page sections refer to."""
+        return {
+            "product": self.product_service_url,
+            "reviews": self.review_service_url,
+            "inventory": self.inventory_service_url,
+        }

@@ -1,0 +1,1 @@
+"""Docker-free `sam local start-api`: SAM CLI's API Gateway emulation in front of warm worker processes."""

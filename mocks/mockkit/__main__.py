@@ -1,0 +1,3 @@
+from mockkit.cli import main
+
+raise SystemExit(main())

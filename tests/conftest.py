@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support.mock_processes import MockProcess, running_mock  # noqa: E402
+
+pytest_plugins = ("tests.support.mock_processes",)
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools and the BFF read."""
+
+    function_name: str = "product-bff-BffFunction"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:product-bff-BffFunction"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/product-bff-BffFunction"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+    remaining_ms: int = 5_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return event
+
+
+@pytest.fixture(scope="session")
+def reference_mocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, MockProcess]]:
+    """The three mock services as real processes on 127.0.0.1, at their reference latencies."""
+    log_dir = tmp_path_factory.mktemp("reference-mocks")
+    with (
+        running_mock("product", log_dir) as product,
+        running_mock("reviews", log_dir) as reviews,
+        running_mock("inventory", log_dir) as inventory,
+    ):
+        yield {"product": product, "reviews": reviews, "inventory": inventory}
+
+
+@pytest.fixture(scope="session")
+def bff_handler_module(reference_mocks: dict[str, MockProcess]) -> Iterator[ModuleType]:
+    """The real `bff.handler` module, configured from the environment to call the reference mocks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PRODUCT_SERVICE_URL", reference_mocks["product"].base_url)
+        patch.setenv("REVIEW_SERVICE_URL", reference_mocks["reviews"].base_url)
+        patch.setenv("INVENTORY_SERVICE_URL", reference_mocks["inventory"].base_url)
+        patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ProductBffTests")
+        sys.modules.pop("bff.handler", None)
+        yield importlib.import_module("bff.handler")
+        sys.modules.pop("bff.handler", None)
+
+
+@pytest.fixture(scope="session")
+def bff_handler(bff_handler_module: ModuleType) -> LambdaHandler:
+    handler: LambdaHandler = bff_handler_module.lambda_handler
+    return handler

@@ -1,0 +1,88 @@
+"""Every file in events/ goes through the real Lambda handler (Mangum), REST v1 and HTTP API v2 alike."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import EVENTS_DIR, FakeLambdaContext, LambdaHandler, load_event
+from tests.support.mock_processes import MockProcess
+
+pytestmark = pytest.mark.integration
+
+BFF_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("bff-*.json"))
+MOCK_EVENTS = sorted(path.name for path in EVENTS_DIR.glob("mock-*.json"))
+
+
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    return {key.lower(): value for key, value in response["headers"].items()}
+
+
+def downstream_requests(mocks: dict[str, MockProcess]) -> int:
+    return sum(httpx.get(f"{mock.base_url}/__mock/stats").json()["requests"] for mock in mocks.values())
+
+
+def test_every_bff_event_is_covered() -> None:
+    assert {name.rsplit("-", 1)[-1] for name in BFF_EVENTS} == {"P001.json", "unknown.json", "invalid.json"}
+    assert {name.split("-")[1] for name in BFF_EVENTS} == {"v1", "v2"}
+
+
+@pytest.mark.parametrize("event_name", [name for name in BFF_EVENTS if name.endswith("P001.json")])
+def test_product_event_returns_the_whole_page(
+    event_name: str, bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
+) -> None:
+    response = bff_handler(load_event(event_name), lambda_context)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["product"]["name"] == "Awesome Gadget P001"
+    assert [review["author"] for review in body["reviews"]] == ["Alice", "Bob"]
+    assert body["inventory"] == {"productId": "P001", "stock": 14}
+    assert body["meta"] == {"degraded": []}
+    assert headers_of(response)["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("event_name", [name for name in BFF_EVENTS if name.endswith("unknown.json")])
+def test_unknown_product_event_returns_404_problem(
+    event_name: str, bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
+) -> None:
+    event = load_event(event_name)
+    response = bff_handler(event, lambda_context)
+    assert response["statusCode"] == 404
+    assert headers_of(response)["content-type"] == "application/problem+json"
+    problem = json.loads(response["body"])
+    assert problem["status"] == 404
+    assert problem["correlationId"] == event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("event_name", [name for name in BFF_EVENTS if name.endswith("invalid.json")])
+def test_invalid_id_event_returns_400_without_downstream_calls(
+    event_name: str,
+    bff_handler: LambdaHandler,
+    lambda_context: FakeLambdaContext,
+    reference_mocks: dict[str, MockProcess],
+) -> None:
+    before = downstream_requests(reference_mocks)
+    response = bff_handler(load_event(event_name), lambda_context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["status"] == 400
+    assert downstream_requests(reference_mocks) == before
+
+
+@pytest.mark.parametrize("event_name", MOCK_EVENTS)
+def test_mock_event_goes_through_the_mock_handler(event_name: str, lambda_context: FakeLambdaContext) -> None:
+    service = event_name.split("-")[1]
+    module = importlib.import_module(f"{service}_service")
+    event = load_event(event_name)
+    response = module.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    payload = body[0] if isinstance(body, list) else body
+    assert "P001" in (payload.get("id"), payload.get("productId"))
+
+
+def test_events_directory_holds_only_known_events() -> None:
+    assert {path.name for path in EVENTS_DIR.glob("*.json")} == set(BFF_EVENTS) | set(MOCK_EVENTS)

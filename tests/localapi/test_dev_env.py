@@ -1,0 +1,82 @@
+"""The env-vars overrides `make dev` hands to SAM: service URLs for the BFF and per-mock fault switches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from localapi.dev_env import EnvVarsFileError, local_overrides, read_env_vars_file
+
+PORT = 3999
+LOCAL_URL = f"http://127.0.0.1:{PORT}"
+
+
+def test_the_bff_reaches_every_downstream_service_through_the_local_api() -> None:
+    # Given no user file and no fault switches
+    # When the overrides are built
+    overrides = local_overrides(PORT, shell={}, user_overrides={})
+
+    # Then only the BFF's three service URLs are set, all to this local API
+    assert overrides == {
+        "BffFunction": {
+            "PRODUCT_SERVICE_URL": LOCAL_URL,
+            "REVIEW_SERVICE_URL": LOCAL_URL,
+            "INVENTORY_SERVICE_URL": LOCAL_URL,
+        }
+    }
+
+
+def test_a_prefixed_fault_switch_reaches_only_its_mock_and_beats_the_unprefixed_one() -> None:
+    # Given a latency for every mock and a hang for the reviews mock alone
+    shell = {"MOCK_LATENCY_MS": "5", "REVIEWS_MOCK_FAULT": "hang", "MOCK_FAULT": "none", "UNRELATED": "x"}
+
+    # When the overrides are built
+    overrides = local_overrides(PORT, shell=shell, user_overrides={})
+
+    # Then each mock gets the shared values, and only the reviews mock hangs
+    assert overrides["ProductMockFunction"] == {"MOCK_LATENCY_MS": "5", "MOCK_FAULT": "none"}
+    assert overrides["ReviewsMockFunction"] == {"MOCK_LATENCY_MS": "5", "MOCK_FAULT": "hang"}
+    assert overrides["InventoryMockFunction"] == {"MOCK_LATENCY_MS": "5", "MOCK_FAULT": "none"}
+    assert "MOCK_LATENCY_MS" not in overrides["BffFunction"]
+
+
+def test_the_user_file_beats_the_generated_urls_and_the_shell_beats_the_user_file() -> None:
+    # Given a user file that points the BFF elsewhere and sets a mock fault, and a shell fault switch
+    user = {
+        "BffFunction": {"PRODUCT_SERVICE_URL": "http://127.0.0.1:9"},
+        "ProductMockFunction": {"MOCK_FAULT": "error", "MOCK_SEED": "7"},
+        "Parameters": {"PAGE_DEADLINE_MS": "800"},
+    }
+
+    # When the overrides are built
+    overrides = local_overrides(PORT, shell={"PRODUCT_MOCK_FAULT": "429"}, user_overrides=user)
+
+    # Then the user file wins over the generated URL, and the shell over the user file
+    assert overrides["BffFunction"]["PRODUCT_SERVICE_URL"] == "http://127.0.0.1:9"
+    assert overrides["BffFunction"]["REVIEW_SERVICE_URL"] == LOCAL_URL
+    assert overrides["ProductMockFunction"] == {"MOCK_FAULT": "429", "MOCK_SEED": "7"}
+    assert overrides["Parameters"] == {"PAGE_DEADLINE_MS": "800"}
+
+
+def test_a_user_file_in_sam_format_is_read_with_values_as_strings(tmp_path: Path) -> None:
+    # Given a SAM env-vars file with a number in it
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"ReviewsMockFunction": {"MOCK_LATENCY_MS": 250}}))
+
+    # When it is read
+    # Then every value is a string, as Lambda environment variables are
+    assert read_env_vars_file(path) == {"ReviewsMockFunction": {"MOCK_LATENCY_MS": "250"}}
+
+
+@pytest.mark.parametrize("content", ["not json", '["a list"]', '{"BffFunction": "not a mapping"}'])
+def test_a_malformed_user_file_is_refused_with_its_path(tmp_path: Path, content: str) -> None:
+    # Given a file that is not in SAM's env-vars format
+    path = tmp_path / "env.json"
+    path.write_text(content)
+
+    # When it is read
+    # Then the error names the file
+    with pytest.raises(EnvVarsFileError, match="env.json"):
+        read_env_vars_file(path)

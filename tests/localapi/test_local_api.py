@@ -1,0 +1,129 @@
+"""The Docker-free local API behind `make dev`: SAM's API Gateway emulation in front of warm worker processes."""
+
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.localapi.conftest import (
+    LOOPBACK,
+    LocalApi,
+    LocalApiFactory,
+    free_port,
+    launch,
+    stop,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.localapi
+
+MOCK_LATENCY_MS = 300
+PARALLEL_REQUESTS = 4
+
+
+def child_pids(parent_pid: int) -> set[int]:
+    children = set()
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may contain spaces; ppid is the second field after its closing paren.
+            fields_after_name = stat_path.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields_after_name[1]) == parent_pid:
+            children.add(int(stat_path.parent.name))
+    return children
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_mock_route_reaches_the_mock_through_the_emulation(shared_local_api: LocalApi) -> None:
+    # Given the local API serving template.yaml
+    # When the product mock's route is called
+    response = httpx.get(f"{shared_local_api.base_url}/products/P001", timeout=10)
+
+    # Then the product mock answered through the API Gateway emulation
+    assert response.status_code == 200
+    assert response.json()["id"] == "P001"
+
+
+def test_the_bff_reaches_all_three_mocks_through_the_local_api(shared_local_api: LocalApi) -> None:
+    # Given the BFF pointed at the local API for its three downstream services
+    # When a product-details page is requested
+    response = httpx.get(f"{shared_local_api.base_url}/product-details/P001", timeout=10)
+
+    # Then all three sections come back, none degraded
+    assert response.status_code == 200
+    page = response.json()
+    assert page["product"]["id"] == "P001"
+    assert page["reviews"]
+    assert page["inventory"]["productId"] == "P001"
+    assert page["meta"]["degraded"] == []
+
+
+def test_concurrent_requests_are_served_by_several_warm_workers(local_api_factory: LocalApiFactory) -> None:
+    # Given a product mock that takes 300 ms per request, and a pool grown by a first burst
+    api = local_api_factory({"PRODUCT_MOCK_LATENCY_MS": str(MOCK_LATENCY_MS)})
+    url = f"{api.base_url}/products/P001"
+
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(PARALLEL_REQUESTS) as executor:
+
+        def get_statuses() -> list[int]:
+            return list(executor.map(lambda _: client.get(url).status_code, range(PARALLEL_REQUESTS)))
+
+        get_statuses()
+
+        # When four requests arrive at once
+        started = time.monotonic()
+        statuses = get_statuses()
+        elapsed_ms = (time.monotonic() - started) * 1000
+
+    # Then they ran side by side on separate workers rather than queueing behind one
+    assert statuses == [200] * PARALLEL_REQUESTS
+    assert elapsed_ms < 2 * MOCK_LATENCY_MS
+    assert len(child_pids(api.process.pid)) > 1
+
+
+def test_a_port_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    # Given something already listening on the port
+    with socket.socket() as occupant:
+        occupant.bind((LOOPBACK, 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+
+        # When the local API is started on it
+        api = launch(port, tmp_path)
+        exit_code = api.process.wait(timeout=30)
+
+    # Then it exits with code 2 and says why in one line
+    assert exit_code == 2
+    assert api.stderr().strip() == (
+        f"localapi: port {port} on {LOOPBACK} is already in use; stop that process or set PORT"
+    )
+
+
+def test_sigint_stops_the_server_and_every_worker(tmp_path: Path) -> None:
+    # Given a local API with warm workers for the BFF and the three mocks
+    api = launch(free_port(), tmp_path)
+    try:
+        wait_until_ready(api)
+        assert httpx.get(f"{api.base_url}/product-details/P001", timeout=10).status_code == 200
+        workers = child_pids(api.process.pid)
+        assert len(workers) >= 4
+    finally:
+        # When it is interrupted
+        exit_code = stop(api)
+
+    # Then it exits cleanly and leaves no worker behind
+    assert exit_code == 0
+    assert [pid for pid in workers if is_running(pid)] == []

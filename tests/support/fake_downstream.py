@@ -1,0 +1,93 @@
+"""An in-process stand-in for the three downstream services, as an httpx transport (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+type Behaviour = Callable[[httpx.Request], httpx.Response]
+
+SERVICE_HOSTS = {
+    "product": "http://product.test",
+    "reviews": "http://reviews.test",
+    "inventory": "http://inventory.test",
+}
+
+
+def product_body(product_id: str) -> dict[str, object]:
+    return {
+        "id": product_id,
+        "name": f"Awesome Gadget {product_id}",
+        "description": "A gadget.",
+        "price": 9999,
+    }
+
+
+def reviews_body(product_id: str) -> list[dict[str, object]]:
+    return [
+        {"productId": product_id, "rating": 5, "comment": "Love it!", "author": "Alice"},
+        {"productId": product_id, "rating": 4, "comment": "Pretty good.", "author": "Bob"},
+    ]
+
+
+def inventory_body(product_id: str) -> dict[str, object]:
+    return {"productId": product_id, "stock": 10 + len(product_id) % 5}
+
+
+_HEALTHY_BODIES: dict[str, Callable[[str], object]] = {
+    "product": product_body,
+    "reviews": reviews_body,
+    "inventory": inventory_body,
+}
+
+
+@dataclass
+class ServiceScript:
+    """How one fake service answers: a status and body, a raw body, a delay, or a transport error."""
+
+    status: int = 200
+    body: object | None = None
+    raw_body: bytes | None = None
+    delay_s: float = 0.0
+    error: type[httpx.TransportError] | None = None
+
+
+@dataclass
+class FakeDownstream:
+    scripts: dict[str, ServiceScript] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def script(self, service: str, **kwargs: object) -> None:
+        self.scripts[service] = ServiceScript(**kwargs)  # type: ignore[arg-type]
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.MockTransport(self._handle)
+
+    def calls_to(self, service: str) -> list[httpx.Request]:
+        host = httpx.URL(SERVICE_HOSTS[service]).host
+        return [request for request in self.requests if request.url.host == host]
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        service = _service_of(request)
+        script = self.scripts.get(service, ServiceScript())
+        if script.delay_s:
+            await asyncio.sleep(script.delay_s)
+        if script.error is not None:
+            raise script.error("scripted failure", request=request)
+        if script.raw_body is not None:
+            return httpx.Response(script.status, content=script.raw_body)
+        entity_id = request.url.path.rsplit("/", 1)[-1]
+        body = script.body if script.body is not None else _HEALTHY_BODIES[service](entity_id)
+        return httpx.Response(script.status, content=json.dumps(body).encode())
+
+
+def _service_of(request: httpx.Request) -> str:
+    for service, base in SERVICE_HOSTS.items():
+        if httpx.URL(base).host == request.url.host:
+            return service
+    raise AssertionError(f"request to an unconfigured host: {request.url}")

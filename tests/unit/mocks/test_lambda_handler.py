@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import inventory_service
+import product_service
+import pytest
+import reviews_service
+from mangum import Mangum
+from mangum.types import LambdaContext
+
+from tests.unit.mocks.asgi_support import mock_app
+
+EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
+
+pytestmark = pytest.mark.usefixtures("fresh_event_loop")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / f"mock-{name}-P001.json").read_text())
+    return event
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    """API Gateway decodes base64 bodies; Mangum base64-encodes types it does not know as text."""
+    body: str = response["body"]
+    return json.loads(base64.b64decode(body) if response["isBase64Encoded"] else body)
+
+
+def with_id(event: dict[str, Any], product_id: str) -> dict[str, Any]:
+    changed = copy.deepcopy(event)
+    path = changed["rawPath"].rsplit("/", 1)[0] + f"/{product_id}"
+    changed["rawPath"] = changed["requestContext"]["http"]["path"] = path
+    changed["pathParameters"] = {"id": product_id}
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("name", "handler", "expected"),
+    [
+        ("product", product_service.lambda_handler, product_service.describe_product("P001")),
+        ("reviews", reviews_service.lambda_handler, reviews_service.reviews_of("P001")),
+        ("inventory", inventory_service.lambda_handler, inventory_service.stock_of("P001")),
+    ],
+)
+def test_each_handler_answers_its_api_gateway_event(
+    name: str, handler: Mangum, expected: object, lambda_context: LambdaContext
+) -> None:
+    # Given the shared API Gateway HTTP API event for P001
+    event = load_event(name)
+
+    # When the Lambda handler is invoked with it
+    response = handler(event, lambda_context)
+
+    # Then it answers the service's document and echoes the correlation id
+    assert response["statusCode"] == 200
+    assert body_of(response) == expected
+    assert response["headers"]["x-correlation-id"] == event["headers"]["x-correlation-id"]
+
+
+def test_an_unknown_id_is_a_404_problem_in_lambda_too(lambda_context: LambdaContext) -> None:
+    response = product_service.lambda_handler(with_id(load_event("product"), "P999"), lambda_context)
+
+    assert response["statusCode"] == 404
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert body_of(response)["status"] == 404
+
+
+def test_reset_behind_api_gateway_is_a_500(lambda_context: LambdaContext) -> None:
+    # Given a resetting mock behind API Gateway, which buffers whole responses
+    handler = Mangum(mock_app(product_service.SPEC, MOCK_FAULT="reset"), lifespan="off")
+
+    # When it is invoked
+    response = handler(load_event("product"), lambda_context)
+
+    # Then the caller sees a plain server error rather than a broken connection
+    assert response["statusCode"] == 500
+    assert body_of(response)["status"] == 500
+
+
+def test_the_lambda_log_line_carries_the_event_trace_headers(
+    capsys: pytest.CaptureFixture[str], lambda_context: LambdaContext
+) -> None:
+    event = load_event("inventory")
+
+    inventory_service.lambda_handler(event, lambda_context)
+
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["service"] == "inventory"
+    assert line["correlation_id"] == event["headers"]["x-correlation-id"]
+    assert line["traceparent"] == event["headers"]["traceparent"]

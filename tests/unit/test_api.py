@@ -1,0 +1,159 @@
+"""The HTTP contract of the BFF, through the ASGI app with in-process fake downstream services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bff.api import create_app
+from bff.http_client import create_http_client
+from tests.support.fake_downstream import FakeDownstream, inventory_body, product_body, reviews_body
+from tests.support.settings import settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def fake() -> FakeDownstream:
+    return FakeDownstream()
+
+
+@pytest.fixture
+async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(page_deadline_ms=300)
+    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bff.test"
+    ) as client:
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["cache-control"] == "no-store"
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    assert problem["type"].startswith("urn:product-bff:problem:")
+    assert problem["correlationId"] == response.headers["x-correlation-id"]
+    assert set(problem) <= {"type", "title", "status", "detail", "instance", "correlationId"}
+    text = response.text.lower()
+    for leak in ("traceback", ".test", "http://", "exception", "error:"):
+        assert leak not in text
+    return problem
+
+
+async def test_healthy_page_combines_all_three_sections(client: httpx.AsyncClient) -> None:
+    response = await client.get("/product-details/P001")
+    assert response.status_code == 200
+    assert response.json() == {
+        "product": product_body("P001"),
+        "reviews": reviews_body("P001"),
+        "inventory": inventory_body("P001"),
+        "meta": {"degraded": []},
+    }
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ({"status": 503}, "unavailable"),
+        ({"error": httpx.ConnectError}, "unavailable"),
+        ({"delay_s": 5.0}, "timeout"),
+        ({"raw_body": b"<html>"}, "bad_response"),
+        ({"body": {"stars": 5}}, "bad_response"),
+    ],
+)
+@pytest.mark.parametrize("optional", ["reviews", "inventory"])
+async def test_failed_optional_section_degrades_the_page(
+    client: httpx.AsyncClient, fake: FakeDownstream, optional: str, script: dict[str, object], reason: str
+) -> None:
+    fake.script(optional, **script)
+    response = await client.get("/product-details/P001")
+    assert response.status_code == 200
+    body = response.json()
+    assert body[optional] is None
+    assert body["product"] == product_body("P001")
+    assert body["meta"]["degraded"] == [{"source": optional, "reason": reason}]
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [
+        ({"status": 404, "body": {}}, 404),
+        ({"status": 500}, 502),
+        ({"error": httpx.ConnectError}, 502),
+        ({"raw_body": b"{"}, 502),
+        ({"body": ["not", "a", "product"]}, 502),
+        ({"delay_s": 5.0}, 504),
+    ],
+)
+async def test_failed_product_gives_a_problem(
+    client: httpx.AsyncClient, fake: FakeDownstream, script: dict[str, object], status: int
+) -> None:
+    fake.script("product", **script)
+    response = await client.get("/product-details/P001")
+    problem = assert_problem(response, status)
+    assert problem["instance"] == "/product-details/P001"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/product-details/..%2Fadmin",
+        "/product-details/%2e%2e%2fadmin",
+        "/product-details/P001%00",
+        "/product-details/P001%0D%0AX-Injected:%201",
+        "/product-details/" + "A" * 10_000,
+        "/product-details/%EF%BC%B0001",
+        "/product-details/P001/extra",
+        "/product-details/-P001",
+    ],
+)
+async def test_invalid_id_gets_400_before_any_downstream_call(
+    client: httpx.AsyncClient, fake: FakeDownstream, path: str
+) -> None:
+    response = await client.get(path)
+    problem = assert_problem(response, 400)
+    assert "productId" in str(problem["detail"])
+    assert fake.requests == []
+
+
+async def test_unknown_route_and_method_are_problems(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/nope"), 404)
+    response = await client.post("/product-details/P001")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET"
+
+
+async def test_correlation_id_is_taken_from_the_client_and_sent_downstream(
+    client: httpx.AsyncClient, fake: FakeDownstream
+) -> None:
+    response = await client.get("/product-details/P001", headers={"x-correlation-id": "req-42.abc"})
+    assert response.headers["x-correlation-id"] == "req-42.abc"
+    assert {request.headers["x-correlation-id"] for request in fake.requests} == {"req-42.abc"}
+
+
+async def test_malformed_correlation_id_is_replaced(client: httpx.AsyncClient) -> None:
+    response = await client.get("/product-details/P001", headers={"x-correlation-id": "bad id<script>"})
+    assert response.headers["x-correlation-id"] != "bad id<script>"
+    assert len(response.headers["x-correlation-id"]) == 36
+
+
+async def test_unexpected_exception_becomes_a_500_problem_without_internals(
+    client: httpx.AsyncClient, fake: FakeDownstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_: object) -> None:
+        raise RuntimeError("secret internal detail at http://10.0.0.1/db")
+
+    monkeypatch.setattr("bff.service.decide", explode)
+    response = await client.get("/product-details/P001")
+    problem = assert_problem(response, 500)
+    assert "secret" not in response.text
+    assert problem["detail"] == "The request could not be completed."
