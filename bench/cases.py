@@ -1,6 +1,7 @@
 """The bench cases. Each compares the contender with the baselines under identical conditions."""
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from bench.services import (
     INSTANT,
     REFERENCE,
     MockLatency,
+    MockServices,
     details_url,
     go_bff,
     go_mocks,
@@ -23,6 +25,8 @@ LOAD_CLIENTS = (1, 16, 64)
 TAIL = MockLatency(reviews_tail_rate=0.05, reviews_tail_ms=400)
 TAIL_CLIENTS = (16,)
 IN_PROCESS_INVOCATIONS = 1000
+# Importing a handler needs its configuration, never a live service.
+UNREACHABLE_SERVICES = MockServices("http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9")
 
 type Case = Callable[[Settings, CaseOutcome], None]
 
@@ -95,18 +99,30 @@ def _handlers(settings: Settings) -> list[tuple[str, str, Sequence[Path]]]:
     return [(NAIVE, f"{NAIVE_MODULE}:handler", ()), (CONTENDER, settings.handler, settings.sys_path)]
 
 
-def _invoke_each(settings: Settings, outcome: CaseOutcome, args: list[str]) -> list[tuple[str, Any]]:
-    """Run the in-process probe for every handler against 0 ms Go mocks; (subject, report) pairs."""
+def _invoke_each(
+    settings: Settings, outcome: CaseOutcome, args: list[str], *, in_parallel: bool = False
+) -> list[tuple[str, Any]]:
+    """Run the in-process probe for every handler against 0 ms Go mocks; (subject, report) pairs.
+
+    Only measurements that do not depend on CPU time (RSS) may run `in_parallel`.
+    """
+    handlers = _handlers(settings)
     reports: list[tuple[str, Any]] = []
     with go_mocks(settings.require_go(), INSTANT) as services:
-        for subject, handler, sys_path in _handlers(settings):
+
+        def probe(handler: str, sys_path: Sequence[Path]) -> Any:
             env = python_env(sys_path, services.as_env())
-            try:
-                reports.append(
-                    (subject, run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240))
-                )
-            except RuntimeError as error:
-                outcome.notes.append(f"{subject} handler {handler} unavailable: {error}")
+            return run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240)
+
+        with ThreadPoolExecutor(max_workers=len(handlers) if in_parallel else 1) as pool:
+            futures = [
+                (subject, handler, pool.submit(probe, handler, path)) for subject, handler, path in handlers
+            ]
+            for subject, handler, future in futures:
+                try:
+                    reports.append((subject, future.result()))
+                except RuntimeError as error:
+                    outcome.notes.append(f"{subject} handler {handler} unavailable: {error}")
     return reports
 
 
@@ -123,7 +139,7 @@ def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
 
 def memory_case(settings: Settings, outcome: CaseOutcome) -> None:
     args = ["--warmup=0", "--invocations=10000", "--rss-at", "100", "10000"]
-    for subject, report in _invoke_each(settings, outcome, args):
+    for subject, report in _invoke_each(settings, outcome, args, in_parallel=True):
         after_100, after_10000 = report["rss_kib_after"]["100"], report["rss_kib_after"]["10000"]
         metrics: dict[str, Metric] = {
             "rss_kib_after_100": after_100,
@@ -137,7 +153,7 @@ def memory_case(settings: Settings, outcome: CaseOutcome) -> None:
 def import_case(settings: Settings, outcome: CaseOutcome) -> None:
     targets = [(NAIVE, NAIVE_MODULE, ()), (CONTENDER, settings.handler_module, settings.sys_path)]
     for subject, module, sys_path in targets:
-        env = python_env(sys_path)
+        env = python_env(sys_path, UNREACHABLE_SERVICES.as_env())
         for bytecode in (True, False):
             try:
                 result = measure_cold_import(module, env, settings.import_repeats, bytecode=bytecode)

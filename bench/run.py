@@ -25,7 +25,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
     )
     parser.add_argument("--handler", default="bff.handler:lambda_handler", help="contender Lambda handler")
-    parser.add_argument("--app", default="bff.api:app", help="contender ASGI app for uvicorn")
+    parser.add_argument("--app", default="bff.handler:app", help="contender ASGI app for uvicorn")
     parser.add_argument(
         "--sys-path",
         action="append",

@@ -1,4 +1,4 @@
-"""`python -m localapi`: serve template.yaml's routes on 127.0.0.1 with warm worker processes instead of Docker."""
+"""`python -m localapi`: serve template.yaml's routes on 127.0.0.1, with warm worker processes for Docker."""
 
 import argparse
 import functools
@@ -32,7 +32,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("LOCAL_WORKER_PYTHON"),
         help="interpreter with the functions' dependencies (default: .venv/bin/python next to the template)",
     )
-    parser.add_argument("--env-vars", type=Path, help="JSON overrides in `sam local` format, merged over ours")
+    parser.add_argument(
+        "--env-vars", type=Path, help="JSON overrides in `sam local` format, merged over ours"
+    )
     parser.add_argument(
         "--pool-size",
         type=int,
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    pools = WorkerPools(functools.partial(start_worker, python=str(arguments.worker_python)), arguments.pool_size)
+    pools = WorkerPools(
+        functools.partial(start_worker, python=str(arguments.worker_python)), arguments.pool_size
+    )
     try:
         from localapi import samcli_bridge  # noqa: PLC0415 - SAM CLI takes a second to import; fail fast first
 
@@ -93,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             env_vars_file = Path(scratch) / "env-vars.json"
             env_vars_file.write_text(json.dumps(local_overrides(arguments.port, os.environ, user_overrides)))
             samcli_bridge.serve(
-                arguments.template,
-                HOST,
-                arguments.port,
-                env_vars_file,
-                pools,
+                template=arguments.template,
+                host=HOST,
+                port=arguments.port,
+                env_vars_file=env_vars_file,
+                pools=pools,
                 on_routes=functools.partial(announce_when_listening, arguments.port),
             )
     except KeyboardInterrupt:

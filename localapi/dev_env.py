@@ -1,4 +1,4 @@
-"""The environment-variable overrides for `make dev`, in SAM's env-vars format: {"LogicalId": {...}, "Parameters": {...}}.
+"""Environment-variable overrides for `make dev`, in SAM's env-vars format: {"LogicalId": {"NAME": "value"}}.
 
 Precedence, lowest first: the BFF's service URLs pointing at this local API, the user's --env-vars file, then
 MOCK_* variables from the shell (unprefixed for all three mocks, PRODUCT_/REVIEWS_/INVENTORY_ for one).

@@ -1,10 +1,12 @@
 """Warm worker pools: per function, up to `max_size` workers, started lazily when every warm one is busy."""
 
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from localapi.worker_process import FunctionSpec
+from localapi.worker_process import FunctionSpec, WorkerInitError
 
 
 class PooledWorker(Protocol):
@@ -26,7 +28,7 @@ class PoolClosedError(Exception):
 
 
 class WorkerPool:
-    """Workers of one function. Each serves one event at a time; a dead worker is dropped and replaced on demand."""
+    """Workers of one function, one event at a time each; dead ones are dropped and replaced on demand."""
 
     def __init__(self, spec: FunctionSpec, start_worker: WorkerStarter, max_size: int) -> None:
         self.spec = spec
@@ -49,6 +51,10 @@ class WorkerPool:
             return worker.invoke(event_json)
         finally:
             self._release(worker)
+
+    def prewarm(self) -> None:
+        """Start one worker before the first event, as `sam local start-api --warm-containers EAGER` does."""
+        self._release(self._acquire())
 
     def close(self) -> None:
         with self._changed:
@@ -110,13 +116,28 @@ class WorkerPools:
         self._lock = threading.Lock()
 
     def invoke(self, spec: FunctionSpec, event_json: str) -> str | None:
+        return self._pool(spec).invoke(event_json)
+
+    def prewarm(self, specs: Iterable[FunctionSpec]) -> None:
+        """One warm worker per function, started in parallel; a function that fails to start is reported."""
+
+        def prewarm_one(spec: FunctionSpec) -> None:
+            try:
+                self._pool(spec).prewarm()
+            except WorkerInitError as error:
+                sys.stderr.write(f"{error}; its first request will try again\n")
+
+        with ThreadPoolExecutor() as executor:
+            list(executor.map(prewarm_one, specs))
+
+    def _pool(self, spec: FunctionSpec) -> WorkerPool:
         with self._lock:
             if self._closed:
                 raise PoolClosedError(spec.name)
             pool = self._pools.get(spec.name)
             if pool is None:
                 pool = self._pools[spec.name] = WorkerPool(spec, self._start_worker, self._max_size)
-        return pool.invoke(event_json)
+            return pool
 
     def close(self) -> None:
         with self._lock:

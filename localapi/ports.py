@@ -8,7 +8,7 @@ POLL_INTERVAL_S = 0.02
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # The same option the HTTP server sets, so a closing connection in TIME_WAIT is not mistaken for a listener.
+        # As the HTTP server does, so that a connection lingering in TIME_WAIT is not taken for a listener.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))

@@ -11,10 +11,13 @@ still come from SAM's own emulation (a Flask app) and template.yaml. Internals u
   response (or Lambda error document) is written to `stdout` and an empty output makes SAM answer 502.
   Of `samcli.local.lambdafn.config.FunctionConfig` we read `name`, `handler`, `code_abs_path`, `memory`,
   `timeout` and `env_vars` (`resolve()` and `override_values`).
+- `LocalLambdaRunner.provider.get_all()` and `get_invoke_config(function)`, to start one worker per routed
+  function before serving (what SAM's `--warm-containers EAGER` does with containers).
 - `LocalLambdaRunner.get_aws_creds`, replaced by its first answer: without credentials SAM would build a
   boto3 session on every invoke.
-- `samcli.local.events.api_event.RequestContext` and `RequestContextV2`: their `request_id` default is evaluated
-  once at import, so every event would carry the same `requestContext.requestId`; each instance gets a fresh one.
+- `samcli.local.events.api_event.RequestContext` and `RequestContextV2`: their `request_id` default is
+  evaluated once at import, so every event would carry the same `requestContext.requestId`; each instance
+  now gets a fresh one.
 - `samcli.commands.local.lib.local_api_service.LocalApiService` (`api_provider.api.routes`, `start()`) and
   `samcli.local.docker.exceptions.ProcessSigTermException`, which SAM's server raises on SIGTERM.
 """
@@ -37,11 +40,11 @@ LOCAL_ACCOUNT_ID = "123456789012"
 os.environ["SAM_CLI_TELEMETRY"] = "0"
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
-from samcli import __version__ as installed_sam_cli_version  # type: ignore[import-untyped]  # noqa: E402
-from samcli.commands.local.cli_common.invoke_context import InvokeContext  # type: ignore[import-untyped]  # noqa: E402
-from samcli.commands.local.lib.local_api_service import LocalApiService  # type: ignore[import-untyped]  # noqa: E402
-from samcli.local.docker.exceptions import ProcessSigTermException  # type: ignore[import-untyped]  # noqa: E402
-from samcli.local.events.api_event import RequestContext, RequestContextV2  # type: ignore[import-untyped]  # noqa: E402
+from samcli import __version__ as installed_sam_cli_version  # noqa: E402
+from samcli.commands.local.cli_common.invoke_context import InvokeContext  # noqa: E402
+from samcli.commands.local.lib.local_api_service import LocalApiService  # noqa: E402
+from samcli.local.docker.exceptions import ProcessSigTermException  # noqa: E402
+from samcli.local.events.api_event import RequestContext, RequestContextV2  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ _give_each_request_its_own_id(RequestContextV2)
 
 
 class _WorkerInvokeContext(InvokeContext):  # type: ignore[misc]
+    _global_parameter_overrides: dict[str, str] | None
+
     def __init__(self, runtime: WorkerLambdaRuntime, **options: Any) -> None:
         self._worker_runtime = runtime
         super().__init__(**options)
@@ -118,6 +123,7 @@ class _WorkerInvokeContext(InvokeContext):  # type: ignore[misc]
 
 
 def serve(
+    *,
     template: Path,
     host: str,
     port: int,
@@ -125,7 +131,7 @@ def serve(
     pools: WorkerPools,
     on_routes: Callable[[list[str]], None],
 ) -> None:
-    """Serve the template's API until SIGINT or SIGTERM; `on_routes` gets the routed function ids first."""
+    """Serve the template's API until SIGINT or SIGTERM; `on_routes` gets the routed functions once warm."""
     if installed_sam_cli_version != SAM_CLI_VERSION:
         LOG.warning("localapi targets aws-sam-cli %s, found %s", SAM_CLI_VERSION, installed_sam_cli_version)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -146,7 +152,13 @@ def serve(
             disable_authorizer=False,
             ssl_context=None,
         )
-        on_routes(sorted({route.function_name for route in service.api_provider.api.routes}))
+        routed = {route.function_name for route in service.api_provider.api.routes}
+        pools.prewarm(
+            function_spec(runner.get_invoke_config(function))
+            for function in runner.provider.get_all()
+            if function.name in routed
+        )
+        on_routes(sorted(routed))
         try:
             service.start()
         except ProcessSigTermException:

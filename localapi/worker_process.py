@@ -42,9 +42,17 @@ class WorkerInitError(Exception):
 class Worker:
     """One worker process: one event at a time, like a Lambda execution environment."""
 
-    def __init__(self, spec: FunctionSpec, process: subprocess.Popen[bytes], requests: int, responses: int):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        process: subprocess.Popen[bytes],
+        requests: int,
+        responses: int,
+        log_forwarder: threading.Thread,
+    ) -> None:
         self.spec = spec
         self._process = process
+        self._log_forwarder = log_forwarder
         self._requests = requests
         self._responses = responses
         self._alive = True
@@ -63,7 +71,9 @@ class Worker:
         deadline = time.monotonic() + self.spec.timeout_s
         deadline_epoch_ms = int((time.time() + self.spec.timeout_s) * 1000)
         try:
-            _write_all(self._requests, worker_main.encode_invoke(str(uuid.uuid4()), deadline_epoch_ms, event_json))
+            _write_all(
+                self._requests, worker_main.encode_invoke(str(uuid.uuid4()), deadline_epoch_ms, event_json)
+            )
         except BrokenPipeError:
             self._lost("exited before the invoke")
             return None
@@ -87,6 +97,7 @@ class Worker:
             self._process.wait()
         os.close(self._responses)
         self._pipes_open = False
+        self._log_forwarder.join(STOP_GRACE_S)
 
     def kill(self) -> None:
         """Kill a busy worker; the thread waiting on it sees end of file and cleans up."""
@@ -100,6 +111,7 @@ class Worker:
             os.close(self._requests)
             os.close(self._responses)
             self._pipes_open = False
+        self._log_forwarder.join(STOP_GRACE_S)
         sys.stderr.write(f"{self.spec.name}[{self.pid}] {reason}; worker discarded (exit code {exit_code})\n")
 
 
@@ -116,8 +128,8 @@ def start_worker(spec: FunctionSpec, python: str) -> Worker:
     os.close(request_read)
     os.close(response_write)
     assert process.stdout is not None
-    _forward_logs(process.stdout, f"{spec.name}[{process.pid}]")
-    worker = Worker(spec, process, request_write, response_read)
+    log_forwarder = _forward_logs(process.stdout, f"{spec.name}[{process.pid}]")
+    worker = Worker(spec, process, request_write, response_read, log_forwarder)
     match _read_frame(response_read, time.monotonic() + INIT_TIMEOUT_S):
         case (kind, _) if kind == READY:
             return worker
@@ -129,7 +141,9 @@ def start_worker(spec: FunctionSpec, python: str) -> Worker:
             raise WorkerInitError(spec.name, None)
 
 
-def _spawn(spec: FunctionSpec, python: str, request_read: int, response_write: int) -> subprocess.Popen[bytes]:
+def _spawn(
+    spec: FunctionSpec, python: str, request_read: int, response_write: int
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - the interpreter and script are ours, not user input
         [
             python,
@@ -152,13 +166,15 @@ def _spawn(spec: FunctionSpec, python: str, request_read: int, response_write: i
     )
 
 
-def _forward_logs(output: IO[bytes], prefix: str) -> None:
+def _forward_logs(output: IO[bytes], prefix: str) -> threading.Thread:
     def forward() -> None:
         with output:
             for line in output:
                 sys.stderr.write(f"{prefix} {line.decode(errors='replace').rstrip()}\n")
 
-    threading.Thread(target=forward, name=f"logs {prefix}", daemon=True).start()
+    forwarder = threading.Thread(target=forward, name=f"logs {prefix}", daemon=True)
+    forwarder.start()
+    return forwarder
 
 
 def _read_frame(fd: int, deadline: float) -> tuple[int, bytes] | TimeoutError | None:

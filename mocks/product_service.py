@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mangum import Mangum
+
 from mockkit import Document, ServiceSpec, create_app
 
 

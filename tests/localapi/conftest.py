@@ -43,7 +43,7 @@ def free_port() -> int:
         return port
 
 
-def launch(port: int, log_dir: Path, extra_env: Mapping[str, str] = {}) -> LocalApi:  # noqa: B006 - read only
+def launch(port: int, log_dir: Path, extra_env: Mapping[str, str] = {}) -> LocalApi:
     sam_venv = require_sam_venv()
     stdout_path, stderr_path = log_dir / f"localapi-{port}.out", log_dir / f"localapi-{port}.err"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
@@ -90,7 +90,7 @@ def stop(api: LocalApi) -> int:
 
 
 @contextmanager
-def running_local_api(log_dir: Path, extra_env: Mapping[str, str] = {}) -> Iterator[LocalApi]:  # noqa: B006
+def running_local_api(log_dir: Path, extra_env: Mapping[str, str] = {}) -> Iterator[LocalApi]:
     api = launch(free_port(), log_dir, extra_env)
     try:
         wait_until_ready(api)

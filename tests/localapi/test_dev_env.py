@@ -78,5 +78,5 @@ def test_a_malformed_user_file_is_refused_with_its_path(tmp_path: Path, content:
 
     # When it is read
     # Then the error names the file
-    with pytest.raises(EnvVarsFileError, match="env.json"):
+    with pytest.raises(EnvVarsFileError, match=r"env\.json"):
         read_env_vars_file(path)

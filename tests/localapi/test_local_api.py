@@ -1,4 +1,4 @@
-"""The Docker-free local API behind `make dev`: SAM's API Gateway emulation in front of warm worker processes."""
+"""The local API behind `make dev`: SAM's API Gateway emulation in front of warm worker processes."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 
 from localapi.worker_process import FunctionSpec, Worker, WorkerInitError, start_worker
 
-HANDLERS = '''
+HANDLERS = """
 import os, sys, time
 
 def echo(event, context):
@@ -38,7 +38,7 @@ def crash(event, context):
 
 def fail(event, context):
     raise ValueError("bad input")
-'''
+"""
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def workers() -> Iterator[list[Worker]]:
 
 
 def test_a_worker_answers_with_the_handler_result_and_a_lambda_like_context(
-    code_dir: Path, workers: list[Worker], capfd: pytest.CaptureFixture[str]
+    code_dir: Path, workers: list[Worker], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a warm worker for a handler that also prints to stdout and stderr
     worker = start_worker(spec_for(code_dir, "echo"), sys.executable)
@@ -89,8 +89,16 @@ def test_a_worker_answers_with_the_handler_result_and_a_lambda_like_context(
     assert first["cwd"] == str(code_dir)
     assert worker.alive
 
+    # And the prints reach the local API's stderr, prefixed with the function and worker
+    worker.stop()
+    logs = capsys.readouterr().err
+    assert f"EchoFunction[{worker.pid}] a log line on stdout" in logs
+    assert f"EchoFunction[{worker.pid}] and one on stderr" in logs
 
-def test_a_handler_exception_comes_back_as_a_lambda_error_document(code_dir: Path, workers: list[Worker]) -> None:
+
+def test_a_handler_exception_comes_back_as_a_lambda_error_document(
+    code_dir: Path, workers: list[Worker]
+) -> None:
     # Given a worker whose handler raises
     worker = start_worker(spec_for(code_dir, "fail"), sys.executable)
     workers.append(worker)

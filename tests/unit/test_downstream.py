@@ -26,14 +26,14 @@ def client_for(fake: FakeDownstream) -> DownstreamClient:
 async def test_good_answer_is_reduced_to_the_public_model() -> None:
     fake = FakeDownstream()
     fake.script("product", body={"id": "P1", "name": "n", "description": "d", "price": 5, "costPrice": 3})
-    outcome = await client_for(fake).fetch(PRODUCT, "P1", timeout_s=1.0, headers={})
+    outcome = await client_for(fake).fetch_once(PRODUCT, "P1", 1.0, {})
     assert isinstance(outcome, Fetched)
     assert outcome.value == {"id": "P1", "name": "n", "description": "d", "price": 5}
 
 
 async def test_reviews_keep_their_camel_case_contract() -> None:
     fake = FakeDownstream()
-    outcome = await client_for(fake).fetch(REVIEWS, "P1", timeout_s=1.0, headers={})
+    outcome = await client_for(fake).fetch_once(REVIEWS, "P1", 1.0, {})
     assert isinstance(outcome, Fetched)
     assert outcome.value == [
         {"productId": "P1", "rating": 5, "comment": "Love it!", "author": "Alice"},
@@ -64,21 +64,21 @@ async def test_reviews_keep_their_camel_case_contract() -> None:
 async def test_failures_are_classified(script: dict[str, object], reason: FailureReason) -> None:
     fake = FakeDownstream()
     fake.script("inventory", **script)
-    outcome = await client_for(fake).fetch(INVENTORY, "P1", timeout_s=0.1, headers={})
+    outcome = await client_for(fake).fetch_once(INVENTORY, "P1", 0.1, {})
     assert isinstance(outcome, Failed)
     assert outcome.reason is reason
 
 
 async def test_id_is_percent_encoded_into_the_downstream_path() -> None:
     fake = FakeDownstream()
-    await client_for(fake).fetch(PRODUCT, "a/b?c#d", timeout_s=1.0, headers={})
+    await client_for(fake).fetch_once(PRODUCT, "a/b?c#d", 1.0, {})
     (request,) = fake.calls_to("product")
     assert request.url.raw_path == b"/products/a%2Fb%3Fc%23d"
 
 
 async def test_headers_are_forwarded() -> None:
     fake = FakeDownstream()
-    await client_for(fake).fetch(PRODUCT, "P1", timeout_s=1.0, headers={"x-correlation-id": "abc-123"})
+    await client_for(fake).fetch_once(PRODUCT, "P1", 1.0, {"x-correlation-id": "abc-123"})
     (request,) = fake.calls_to("product")
     assert request.headers["x-correlation-id"] == "abc-123"
     assert request.headers["user-agent"].startswith("product-bff/")

@@ -22,7 +22,7 @@ def scripted(
 ) -> tuple[FetchSection, dict[str, str]]:
     states: dict[str, str] = {}
 
-    async def fetch(section: Section, timeout_s: float) -> SectionOutcome:
+    async def fetch(section: Section, deadline: Deadline) -> SectionOutcome:
         states[section.name] = "started"
         try:
             await asyncio.sleep(delays_s[section.name])

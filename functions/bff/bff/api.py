@@ -11,19 +11,18 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from bff.downstream import DownstreamClient
+from bff.composition import build_page_service
 from bff.edge import EdgeMiddleware, correlation_id_of
 from bff.errors import ProblemError
 from bff.models import Problem, ProductDetails
-from bff.pages import product_details_page
 from bff.policy import PageAnswer, PageFailure
 from bff.problems import problem_response
-from bff.service import PageService
 from bff.settings import Settings
 from bff.validation import validate_product_id
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (400, 404, 502, 504)
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (400, 404, 500, 502, 503, 504)
 }
 
 
@@ -46,13 +45,7 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
     _register_problem_handlers(app)
-    service = PageService(
-        product_details_page(settings),
-        DownstreamClient(
-            http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes
-        ),
-        settings,
-    )
+    service = build_page_service(settings, http_client)
     healthy_cache_control = (
         f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
     )
@@ -85,7 +78,7 @@ def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response
 
 
 def _failure_response(request: Request, failure: PageFailure) -> Response:
-    return problem_response(
+    response = problem_response(
         status=failure.status,
         slug=failure.slug,
         title=failure.title,
@@ -93,6 +86,9 @@ def _failure_response(request: Request, failure: PageFailure) -> Response:
         correlation_id=correlation_id_of(request.scope),
         instance=request.url.path,
     )
+    if failure.retry_after_s is not None:
+        response.headers["retry-after"] = str(failure.retry_after_s)
+    return response
 
 
 def _lambda_remaining_ms(request: Request) -> int | None:

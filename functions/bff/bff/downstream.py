@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import httpx
@@ -21,8 +22,18 @@ from bff.errors import (
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
-from bff.outcomes import Failed, Fetched, JsonValue, SectionOutcome
+from bff.outcomes import Failed, Fetched, JsonValue
 from bff.pages import Section
+
+TIME_BUDGET_HEADER = "x-request-timeout-ms"
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Connection-level failures where the request cannot have been processed, or is safe to repeat (GET).
+_RETRYABLE_TRANSPORT_ERRORS = (
+    httpx.ConnectError,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
 
 
 class DownstreamClient:
@@ -36,9 +47,9 @@ class DownstreamClient:
     def url_for(self, section: Section, entity_id: str) -> str:
         return self._service_urls[section.service] + section.path_for(quote(entity_id, safe=""))
 
-    async def fetch(
-        self, section: Section, entity_id: str, *, timeout_s: float, headers: Mapping[str, str]
-    ) -> SectionOutcome:
+    async def fetch_once(
+        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str]
+    ) -> Failed | Fetched:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
@@ -47,10 +58,12 @@ class DownstreamClient:
         except TimeoutError:
             return Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
         except DownstreamError as error:
-            return Failed(error.reason, _elapsed_ms(started))
+            return Failed(error.reason, _elapsed_ms(started), error.retryable, error.retry_after_s)
         return Fetched(value, _elapsed_ms(started))
 
     async def _get(self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]) -> bytes:
+        # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
+        headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
             async with self._http.stream("GET", url, headers=headers, timeout=timeout_s) as response:
                 _raise_for_status(section, response)
@@ -58,14 +71,35 @@ class DownstreamClient:
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
-            raise DownstreamUnavailableError(section.service, type(error).__name__) from None
+            retryable = isinstance(error, _RETRYABLE_TRANSPORT_ERRORS)
+            raise DownstreamUnavailableError(
+                section.service, type(error).__name__, retryable=retryable
+            ) from None
 
 
 def _raise_for_status(section: Section, response: httpx.Response) -> None:
     if response.status_code == 404:
         raise DownstreamNotFoundError(section.service, "404")
     if not response.is_success:
-        raise DownstreamUnavailableError(section.service, f"status {response.status_code}")
+        raise DownstreamUnavailableError(
+            section.service,
+            f"status {response.status_code}",
+            retryable=response.status_code in RETRYABLE_STATUSES,
+            retry_after_s=retry_after_s(response.headers.get("retry-after")),
+        )
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Retry-After as seconds from now: either delta-seconds or an HTTP-date (RFC 9110, 10.2.3)."""
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
 
 
 async def _read_capped(section: Section, response: httpx.Response, limit: int) -> bytes:

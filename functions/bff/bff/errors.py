@@ -9,6 +9,7 @@ Exception tree::
     └── DownstreamError           one downstream call failed; mapped to a section outcome
         ├── DownstreamTimeoutError         no answer within the call's time budget
         ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
+        │                                  (retryable when refused, reset, 429, 502, 503 or 504)
         ├── DownstreamNotFoundError        answered 404
         └── DownstreamBadResponseError     answered 2xx with a body that is not the promised JSON
 
@@ -50,9 +51,13 @@ class InvalidParameterError(ProblemError):
 class DownstreamError(BffError):
     reason: FailureReason
 
-    def __init__(self, service: str, message: str) -> None:
+    def __init__(
+        self, service: str, message: str, *, retryable: bool = False, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class DownstreamTimeoutError(DownstreamError):

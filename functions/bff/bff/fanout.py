@@ -15,7 +15,7 @@ from bff.deadline import Deadline
 from bff.outcomes import Failed, FailureReason, SectionOutcome
 from bff.pages import Page, Section
 
-type FetchSection = Callable[[Section, float], Coroutine[Any, Any, SectionOutcome]]
+type FetchSection = Callable[[Section, Deadline], Coroutine[Any, Any, SectionOutcome]]
 
 
 async def fan_out(page: Page, fetch: FetchSection, deadline: Deadline) -> dict[str, SectionOutcome]:
@@ -23,11 +23,10 @@ async def fan_out(page: Page, fetch: FetchSection, deadline: Deadline) -> dict[s
     outcomes: dict[str, SectionOutcome] = {}
     pending: dict[asyncio.Task[SectionOutcome], Section] = {}
     for section in page.sections:
-        timeout_s = deadline.cap_s(section.timeout_ms)
-        if timeout_s <= 0:
+        if deadline.cap_s(section.timeout_ms) <= 0:
             outcomes[section.name] = Failed(FailureReason.TIMEOUT, duration_ms=0.0)
         else:
-            pending[asyncio.create_task(fetch(section, timeout_s))] = section
+            pending[asyncio.create_task(fetch(section, deadline))] = section
     try:
         await _collect_until_settled(pending, outcomes, deadline)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -35,7 +35,8 @@ class Inventory(PublicModel):
 
 class Degradation(PublicModel):
     source: str
-    reason: str
+    reason: Literal["timeout", "unavailable", "bad_response", "circuit_open", "stale"]
+    age_seconds: int | None = Field(default=None, description="Age of the stale value, when reason is stale.")
 
 
 class Meta(PublicModel):

@@ -1,25 +1,30 @@
 """The aggregation policy: pure code that turns the outcome of each section into a status and a body.
 
 - A critical section that failed fails the page: 404 when its service said not found, 504 when it ran out of
-  time, 502 for anything else.
+  time, 503 with Retry-After when its breaker is open (or its bulkhead full), 502 for anything else.
 - An optional section that failed is null, never a made-up value, and is listed in meta.degraded.
+- A section answered from the last known good value is served, and listed as stale with its age.
 - A page with any degraded section must not be cached.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome
+from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
 from bff.pages import Page, Section
 
 _PUBLIC_DEGRADATION_REASON = {
     FailureReason.TIMEOUT: "timeout",
     FailureReason.UNAVAILABLE: "unavailable",
     FailureReason.NOT_FOUND: "unavailable",
+    FailureReason.BULKHEAD_FULL: "unavailable",
     FailureReason.BAD_RESPONSE: "bad_response",
+    FailureReason.CIRCUIT_OPEN: "circuit_open",
 }
+_OVERLOAD_RETRY_AFTER_S = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,7 @@ class PageFailure:
     slug: str
     title: str
     detail: str
+    retry_after_s: int | None = None
 
 
 type PageDecision = PageAnswer | PageFailure
@@ -44,7 +50,7 @@ def decide(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageDecision:
     for section in page.critical_sections():
         outcome = _outcome_of(section, outcomes)
         if isinstance(outcome, Failed):
-            return _critical_failure(section, outcome.reason)
+            return _critical_failure(section, outcome)
     return _assemble(page, outcomes)
 
 
@@ -52,16 +58,23 @@ def _outcome_of(section: Section, outcomes: Mapping[str, SectionOutcome]) -> Sec
     return outcomes.get(section.name, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
 
 
-def _critical_failure(section: Section, reason: FailureReason) -> PageFailure:
-    if reason is FailureReason.NOT_FOUND:
-        return PageFailure(404, f"{section.name}-not-found", "Not found", f"No {section.name} has this id.")
-    if reason is FailureReason.TIMEOUT:
-        return PageFailure(
-            504, "upstream-timeout", "Gateway timeout", f"The {section.name} service did not answer in time."
-        )
-    return PageFailure(
-        502, "upstream-failure", "Bad gateway", f"The {section.name} service failed to answer."
-    )
+def _critical_failure(section: Section, failure: Failed) -> PageFailure:
+    name = section.name
+    match failure.reason:
+        case FailureReason.NOT_FOUND:
+            return PageFailure(404, f"{name}-not-found", "Not found", f"No {name} has this id.")
+        case FailureReason.TIMEOUT:
+            return PageFailure(
+                504, "upstream-timeout", "Gateway timeout", f"The {name} service did not answer in time."
+            )
+        case FailureReason.CIRCUIT_OPEN | FailureReason.BULKHEAD_FULL:
+            retry_after_s = max(math.ceil(failure.retry_after_s or _OVERLOAD_RETRY_AFTER_S), 1)
+            detail = f"The {name} service is temporarily unavailable; retry later."
+            return PageFailure(503, "upstream-unavailable", "Service unavailable", detail, retry_after_s)
+        case _:
+            return PageFailure(
+                502, "upstream-failure", "Bad gateway", f"The {name} service failed to answer."
+            )
 
 
 def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:
@@ -69,10 +82,14 @@ def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:
     degraded: list[JsonValue] = []
     for section in page.sections:
         outcome = _outcome_of(section, outcomes)
-        if isinstance(outcome, Fetched):
-            body[section.name] = outcome.value
-        else:
-            body[section.name] = None
-            degraded.append({"source": section.name, "reason": _PUBLIC_DEGRADATION_REASON[outcome.reason]})
+        match outcome:
+            case Fetched(value=value):
+                body[section.name] = value
+            case Stale(value=value, age_s=age_s):
+                body[section.name] = value
+                degraded.append({"source": section.name, "reason": "stale", "ageSeconds": math.floor(age_s)})
+            case Failed(reason=reason):
+                body[section.name] = None
+                degraded.append({"source": section.name, "reason": _PUBLIC_DEGRADATION_REASON[reason]})
     body["meta"] = {"degraded": degraded}
     return PageAnswer(body=body, degraded=bool(degraded))

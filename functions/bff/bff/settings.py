@@ -43,6 +43,22 @@ class Settings(BaseModel):
     inventory_timeout_ms: Milliseconds = Field(default=450, alias="INVENTORY_TIMEOUT_MS")
     connect_timeout_ms: Milliseconds = Field(default=200, alias="CONNECT_TIMEOUT_MS")
 
+    retry_max_attempts: int = Field(default=3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")
+    retry_base_delay_ms: Milliseconds = Field(default=20, alias="RETRY_BASE_DELAY_MS")
+    retry_max_delay_ms: Milliseconds = Field(default=200, alias="RETRY_MAX_DELAY_MS")
+    retry_budget_max_tokens: float = Field(default=10.0, gt=0, alias="RETRY_BUDGET_MAX_TOKENS")
+    retry_budget_token_ratio: float = Field(default=0.1, gt=0, alias="RETRY_BUDGET_TOKEN_RATIO")
+    breaker_failure_threshold: int = Field(default=5, ge=1, alias="BREAKER_FAILURE_THRESHOLD")
+    breaker_window_size: int = Field(default=10, ge=1, alias="BREAKER_WINDOW_SIZE")
+    breaker_window_failure_ratio: float = Field(default=0.5, gt=0, le=1, alias="BREAKER_WINDOW_FAILURE_RATIO")
+    breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
+    product_hedge_delay_ms: int = Field(default=150, ge=0, le=30_000, alias="PRODUCT_HEDGE_DELAY_MS")
+    review_hedge_delay_ms: int = Field(default=200, ge=0, le=30_000, alias="REVIEW_HEDGE_DELAY_MS")
+    inventory_hedge_delay_ms: int = Field(default=100, ge=0, le=30_000, alias="INVENTORY_HEDGE_DELAY_MS")
+    bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
+    stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
+    stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
+
     max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
     max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
@@ -57,6 +73,14 @@ class Settings(BaseModel):
                 f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
             )
             raise ConfigurationError(f"invalid BFF configuration: {problems}") from None
+
+    def hedge_delays_ms(self) -> dict[str, int]:
+        """Hedge delay of each downstream service; 0 turns hedging off for that service."""
+        return {
+            "product": self.product_hedge_delay_ms,
+            "reviews": self.review_hedge_delay_ms,
+            "inventory": self.inventory_hedge_delay_ms,
+        }
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of each downstream service, by the service name that page sections refer to."""

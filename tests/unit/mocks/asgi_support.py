@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, cast
 
 import httpx
+
 from mockkit import MockService, ServiceSpec, create_app
 from mockkit.asgi import Message
 

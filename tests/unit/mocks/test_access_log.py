@@ -4,11 +4,11 @@ import asyncio
 import json
 from typing import Any
 
-import product_service
 import pytest
+
+import product_service
 import reviews_service
 from mockkit.delivery import SimulatedConnectionReset
-
 from tests.unit.mocks.asgi_support import AsgiExchange, client_for, mock_app
 
 pytestmark = pytest.mark.anyio

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mockkit import MockConfig, MockConfigError
 from mockkit.faults import (
     Flaky,

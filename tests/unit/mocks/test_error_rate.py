@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import inventory_service
 import pytest
 
+import inventory_service
 from tests.unit.mocks.asgi_support import client_for, mock_app
 
 pytestmark = pytest.mark.anyio

@@ -4,13 +4,13 @@ import asyncio
 import json
 import time
 
-import product_service
 import pytest
+
+import product_service
 import reviews_service
 from mockkit import MockConfig, MockService, ServiceSpec
 from mockkit.delivery import SimulatedConnectionReset
 from mockkit.faults import Huge, SlowBody
-
 from tests.unit.mocks.asgi_support import AsgiExchange, client_for, mock_app
 
 pytestmark = pytest.mark.anyio

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import inventory_service
-import product_service
 import pytest
-import reviews_service
 from mangum import Mangum
 from mangum.types import LambdaContext
 
+import inventory_service
+import product_service
+import reviews_service
 from tests.unit.mocks.asgi_support import mock_app
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"

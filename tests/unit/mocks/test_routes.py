@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 import inventory_service
 import product_service
-import pytest
 import reviews_service
 from mockkit import create_app
-
 from tests.unit.mocks.asgi_support import client_for, mock_app
 
 pytestmark = pytest.mark.anyio

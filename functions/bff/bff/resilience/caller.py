@@ -1,0 +1,171 @@
+"""Resilient downstream calls: breaker, retries with backoff inside the deadline, hedging, stale fallback.
+
+One call of a section, in order:
+1. An open breaker fails fast (circuit_open).
+2. Each attempt takes a bulkhead slot and is cut to the time left; a hedge starts after the hedge delay when
+   the retry budget allows, and the first definitive answer wins while the other is cancelled.
+3. A retryable failure (refused, reset, 429, 502, 503, 504) is retried after full-jitter backoff or the
+   server's Retry-After, while attempts, budget and deadline allow. Only GETs come through here.
+4. The outcome feeds the breaker and the budget; a good answer is remembered, and a failure is answered from
+   the last known good value when one is fresh enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from bff.deadline import Deadline
+from bff.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale, is_definitive
+from bff.pages import Section
+from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.last_known_good import LastKnownGood
+
+type Attempt = Callable[[Section, str, float, Mapping[str, str]], Coroutine[Any, Any, Failed | Fetched]]
+
+_MIN_ATTEMPT_S = 0.005
+
+
+class ResilientCaller:
+    def __init__(
+        self,
+        attempt: Attempt,
+        guards: Mapping[str, DownstreamGuard],
+        retry_policy: RetryPolicy,
+        last_known_good: LastKnownGood,
+    ) -> None:
+        self._attempt = attempt
+        self._guards = guards
+        self._retry_policy = retry_policy
+        self._last_known_good = last_known_good
+
+    async def fetch(
+        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+    ) -> SectionOutcome:
+        guard = self._guards[section.service]
+        if not guard.breaker.allow():
+            open_failure = Failed(
+                FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s()
+            )
+            return self._fallback(section, entity_id, open_failure)
+        try:
+            outcome = await self._with_retries(section, entity_id, deadline, headers, guard)
+        except asyncio.CancelledError:
+            self._record_cancellation(guard, deadline)
+            raise
+        self._record(guard, outcome)
+        if isinstance(outcome, Fetched):
+            self._last_known_good.remember(section.service, entity_id, outcome.value)
+            return outcome
+        return self._fallback(section, entity_id, outcome)
+
+    async def _with_retries(
+        self,
+        section: Section,
+        entity_id: str,
+        deadline: Deadline,
+        headers: Mapping[str, str],
+        guard: DownstreamGuard,
+    ) -> Failed | Fetched:
+        retry = 0
+        while True:
+            outcome = await self._hedged(section, entity_id, deadline, headers, guard)
+            if not isinstance(outcome, Failed) or not outcome.retryable:
+                return outcome
+            guard.budget.record_failure()
+            delay_s = self._retry_policy.backoff.delay_s(retry, outcome.retry_after_s)
+            retry += 1
+            if (
+                retry >= self._retry_policy.max_attempts
+                or not guard.budget.allows_retry()
+                or delay_s + _MIN_ATTEMPT_S >= deadline.remaining_s()
+            ):
+                return outcome
+            await asyncio.sleep(delay_s)
+
+    async def _hedged(
+        self,
+        section: Section,
+        entity_id: str,
+        deadline: Deadline,
+        headers: Mapping[str, str],
+        guard: DownstreamGuard,
+    ) -> Failed | Fetched:
+        primary = asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard))
+        racing = {primary}
+        try:
+            if guard.hedge_delay_s is not None and guard.hedge_delay_s < deadline.remaining_s():
+                done, _ = await asyncio.wait(racing, timeout=guard.hedge_delay_s)
+                if not done and guard.budget.allows_retry():
+                    guard.budget.spend_on_hedge()
+                    racing.add(
+                        asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard))
+                    )
+            return await _first_definitive(racing)
+        finally:
+            await _cancel_all(racing)
+
+    async def _one_attempt(
+        self,
+        section: Section,
+        entity_id: str,
+        deadline: Deadline,
+        headers: Mapping[str, str],
+        guard: DownstreamGuard,
+    ) -> Failed | Fetched:
+        timeout_s = deadline.cap_s(section.timeout_ms)
+        if timeout_s < _MIN_ATTEMPT_S:
+            return Failed(FailureReason.TIMEOUT, 0.0)
+        if guard.bulkhead.locked():
+            return Failed(FailureReason.BULKHEAD_FULL, 0.0)
+        async with guard.bulkhead:
+            return await self._attempt(section, entity_id, timeout_s, headers)
+
+    def _record(self, guard: DownstreamGuard, outcome: Failed | Fetched) -> None:
+        if isinstance(outcome, Fetched):
+            guard.breaker.record_success()
+            guard.budget.record_success()
+        elif outcome.reason.blames_the_service:
+            guard.breaker.record_failure()
+            if not outcome.retryable:
+                guard.budget.record_failure()
+        else:
+            guard.breaker.record_abandoned()
+
+    @staticmethod
+    def _record_cancellation(guard: DownstreamGuard, deadline: Deadline) -> None:
+        if deadline.expired():
+            guard.breaker.record_failure()
+        else:
+            guard.breaker.record_abandoned()
+
+    def _fallback(self, section: Section, entity_id: str, failure: Failed) -> Failed | Stale:
+        if failure.reason is FailureReason.NOT_FOUND:
+            return failure
+        remembered = self._last_known_good.recall(section.service, entity_id)
+        if remembered is None:
+            return failure
+        value, age_s = remembered
+        return Stale(value, age_s, failure.reason)
+
+
+async def _first_definitive(racing: set[asyncio.Task[Failed | Fetched]]) -> Failed | Fetched:
+    pending = set(racing)
+    last: Failed | Fetched | None = None
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            last = task.result()
+            if is_definitive(last):
+                return last
+    assert last is not None
+    return last
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Failed | Fetched]]) -> None:
+    unfinished = [task for task in tasks if not task.done()]
+    for task in unfinished:
+        task.cancel()
+    if unfinished:
+        await asyncio.wait(unfinished)

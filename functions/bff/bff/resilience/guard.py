@@ -1,0 +1,24 @@
+"""Per-downstream resilience state for one execution environment: breaker, retry budget, bulkhead, hedging."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bff.resilience.backoff import Backoff
+from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.retry_budget import RetryBudget
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff: Backoff
+
+
+@dataclass(slots=True)
+class DownstreamGuard:
+    breaker: CircuitBreaker
+    budget: RetryBudget
+    bulkhead: asyncio.Semaphore
+    hedge_delay_s: float | None
