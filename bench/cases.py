@@ -85,9 +85,7 @@ def tail_case(settings: Settings, outcome: CaseOutcome) -> None:
 def loadgen_case(settings: Settings, outcome: CaseOutcome) -> None:
     with go_mocks(settings.require_go(), INSTANT) as services:
         url = f"{services.inventory_url}/inventory/42"
-        outcome.measurements.append(
-            _drive(url, 64, settings, "loadgen", "Go inventory mock, 0 ms @ 64 clients")
-        )
+        outcome.measurements.append(_drive(url, 64, settings, "loadgen", "Go inventory mock, 0 ms @ 64 clients"))
     outcome.notes.append(
         "The generator's ceiling: the req/s it drives against a 0 ms Go mock, and its own CPU per request."
         " It shares the 2 cores with the server under test: a load row whose generator_cpu_utilization"
@@ -115,9 +113,7 @@ def _invoke_each(
             return run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240)
 
         with ThreadPoolExecutor(max_workers=len(handlers) if in_parallel else 1) as pool:
-            futures = [
-                (subject, handler, pool.submit(probe, handler, path)) for subject, handler, path in handlers
-            ]
+            futures = [(subject, handler, pool.submit(probe, handler, path)) for subject, handler, path in handlers]
             for subject, handler, future in futures:
                 try:
                     reports.append((subject, future.result()))

@@ -18,9 +18,7 @@ def _panels(outcomes: list[CaseOutcome]) -> list[tuple[str, list[Measurement]]]:
     panels: list[tuple[str, list[Measurement]]] = []
     for outcome in outcomes:
         sampled = [m for m in outcome.measurements if m.latencies_ms]
-        for condition, group in groupby(
-            sorted(sampled, key=lambda m: m.condition), key=lambda m: m.condition
-        ):
+        for condition, group in groupby(sorted(sampled, key=lambda m: m.condition), key=lambda m: m.condition):
             panels.append((f"{outcome.name}: {condition}", list(group)))
     return panels
 

@@ -22,9 +22,7 @@ type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def load_handler(import_path: str) -> LambdaHandler:
     """Resolve `package.module:attribute` (or `package.module.attribute`)."""
-    module_name, _, attribute = (
-        import_path.rpartition(":") if ":" in import_path else import_path.rpartition(".")
-    )
+    module_name, _, attribute = import_path.rpartition(":") if ":" in import_path else import_path.rpartition(".")
     handler: LambdaHandler = getattr(importlib.import_module(module_name), attribute)
     return handler
 

@@ -64,9 +64,7 @@ class Recorder:
         return sum(self.statuses.values()) + sum(self.errors.values())
 
 
-async def _client_loop(
-    session: aiohttp.ClientSession, plan: LoadPlan, stop_at: float, recorder: Recorder
-) -> None:
+async def _client_loop(session: aiohttp.ClientSession, plan: LoadPlan, stop_at: float, recorder: Recorder) -> None:
     while time.perf_counter() < stop_at and recorder.requests < plan.max_requests:
         started = time.perf_counter()
         try:
@@ -78,9 +76,7 @@ async def _client_loop(
         recorder.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
-async def _run_phase(
-    session: aiohttp.ClientSession, plan: LoadPlan, seconds: float
-) -> tuple[Recorder, float]:
+async def _run_phase(session: aiohttp.ClientSession, plan: LoadPlan, seconds: float) -> tuple[Recorder, float]:
     recorder = Recorder()
     started = time.perf_counter()
     stop_at = started + seconds

@@ -24,7 +24,7 @@ class Settings:
     sys_path: tuple[Path, ...]
     go: GoBinaries | None
     load_seconds: float = 3.0
-    import_repeats: int = 5
+    import_repeats: int = 3
 
     def require_go(self) -> GoBinaries:
         if self.go is None:

@@ -107,7 +107,5 @@ def run_python_json(module: str, args: Sequence[str], env: Mapping[str, str], ti
             check=False,
         )
         if completed.returncode != 0:
-            raise RuntimeError(
-                f"{module} failed ({completed.returncode}): {completed.stderr.strip()[-2000:]}"
-            )
+            raise RuntimeError(f"{module} failed ({completed.returncode}): {completed.stderr.strip()[-2000:]}")
         return json.loads(out.read_text())

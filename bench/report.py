@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -44,16 +45,19 @@ def _ratio(value: object, baseline: object) -> float | None:
     return None if math.isnan(ratio) else round(ratio, 3)
 
 
+NOISY_LOADAVG = 0.5
+
+
 def environment() -> dict[str, str]:
+    """Taken before any case runs, so the load average shows what else was using the cores."""
     go = shutil.which("go")
-    go_version = (
-        subprocess.run([go, "version"], capture_output=True, text=True, check=False).stdout if go else ""
-    )
+    go_version = subprocess.run([go, "version"], capture_output=True, text=True, check=False).stdout if go else ""
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(),
         "go": go_version.strip() or "absent",
         "machine": f"{platform.machine()}, {len(_cpus())} cores",
+        "loadavg_1m_at_start": f"{os.getloadavg()[0]:.2f}",
     }
 
 
@@ -109,16 +113,15 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _measurements_table(outcome: CaseOutcome) -> list[str]:
     metric_names = list(dict.fromkeys(name for m in outcome.measurements for name in m.metrics))
     rows = [
-        [m.subject, m.condition, *(str(m.metrics.get(name, "")) for name in metric_names)]
-        for m in outcome.measurements
+        [m.subject, m.condition, *(str(m.metrics.get(name, "")) for name in metric_names)] for m in outcome.measurements
     ]
     return _table(["subject", "condition", *metric_names], rows)
 
 
-def write_markdown(
-    outcomes: list[CaseOutcome], env: dict[str, str], directory: Path, chart: Path | None
-) -> Path:
+def write_markdown(outcomes: list[CaseOutcome], env: dict[str, str], directory: Path, chart: Path | None) -> Path:
     lines = ["# Bench results", "", ", ".join(f"{key}: {value}" for key, value in env.items()), ""]
+    if float(env["loadavg_1m_at_start"]) > NOISY_LOADAVG:
+        lines += ["**Other processes were busy when this run started: treat absolute figures as noisy.**", ""]
     if chart is not None:
         lines += [f"![latency distributions]({chart.name})", ""]
     for outcome in outcomes:

@@ -21,9 +21,7 @@ NO_GO = "skipped: no Go toolchain (`go` not on PATH), so none of the shared Go m
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--only", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}"
-    )
+    parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     parser.add_argument("--handler", default="bff.handler:lambda_handler", help="contender Lambda handler")
     parser.add_argument("--app", default="bff.handler:app", help="contender ASGI app for uvicorn")
     parser.add_argument(
@@ -33,7 +31,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="contender import root, repeatable (default: functions/bff)",
     )
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "bench" / "results")
-    parser.add_argument("--load-seconds", type=float, default=3.0)
+    parser.add_argument("--load-seconds", type=float, default=3.0, help="per load row, at most 30")
+    parser.add_argument("--import-repeats", type=int, default=3, help="fresh interpreters per cold-import row")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(CASES)
     if unknown:
@@ -56,10 +55,17 @@ def run_case(name: str, settings: Settings) -> CaseOutcome:
 def main(argv: list[str]) -> None:
     args = _parse(argv)
     sys_path = tuple((REPO_ROOT / path).resolve() for path in (args.sys_path or [Path("functions/bff")]))
-    settings = Settings(args.handler, args.app, sys_path, build_go(), load_seconds=args.load_seconds)
+    env = environment()
+    settings = Settings(
+        args.handler,
+        args.app,
+        sys_path,
+        build_go(),
+        load_seconds=args.load_seconds,
+        import_repeats=args.import_repeats,
+    )
     outcomes = [run_case(name, settings) for name in args.only.split(",")]
     args.results.mkdir(parents=True, exist_ok=True)
-    env = environment()
     write_raw(outcomes, args.results)
     chart = write_chart(outcomes, args.results)
     write_json(outcomes, env, args.results)

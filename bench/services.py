@@ -31,11 +31,7 @@ class MockLatency:
 
     @property
     def label(self) -> str:
-        tail = (
-            f", reviews {self.reviews_tail_rate:.0%} at {self.reviews_tail_ms}"
-            if self.reviews_tail_rate
-            else ""
-        )
+        tail = f", reviews {self.reviews_tail_rate:.0%} at {self.reviews_tail_ms}" if self.reviews_tail_rate else ""
         return f"{self.product_ms}/{self.reviews_ms}/{self.inventory_ms} ms{tail}"
 
 

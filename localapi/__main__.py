@@ -1,4 +1,4 @@
-"""`python -m localapi`: serve template.yaml's routes on 127.0.0.1, with warm worker processes for Docker."""
+"""`python -m localapi`: serve template.yaml's routes on 127.0.0.1, with warm worker processes in place of Docker."""
 
 import argparse
 import functools
@@ -24,17 +24,17 @@ READY_TIMEOUT_S = 60.0
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m localapi", description=__doc__)
-    parser.add_argument("--template", type=Path, default=Path("template.yaml"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="SAM template")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port on 127.0.0.1 (env PORT)"
+    )
     parser.add_argument(
         "--worker-python",
         type=Path,
         default=os.environ.get("LOCAL_WORKER_PYTHON"),
         help="interpreter with the functions' dependencies (default: .venv/bin/python next to the template)",
     )
-    parser.add_argument(
-        "--env-vars", type=Path, help="JSON overrides in `sam local` format, merged over ours"
-    )
+    parser.add_argument("--env-vars", type=Path, help="JSON overrides in `sam local` format, merged over ours")
     parser.add_argument(
         "--pool-size",
         type=int,
@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    pools = WorkerPools(
-        functools.partial(start_worker, python=str(arguments.worker_python)), arguments.pool_size
-    )
+    pools = WorkerPools(functools.partial(start_worker, python=str(arguments.worker_python)), arguments.pool_size)
     try:
         from localapi import samcli_bridge  # noqa: PLC0415 - SAM CLI takes a second to import; fail fast first
 

@@ -37,9 +37,7 @@ def mock_overrides(shell: Mapping[str, str]) -> EnvOverrides:
     overrides: EnvOverrides = {}
     for prefix, function in MOCK_FUNCTIONS_BY_PREFIX.items():
         variables = {
-            name: value
-            for name in MOCK_VARIABLES
-            if (value := shell.get(prefix + name, shell.get(name))) is not None
+            name: value for name in MOCK_VARIABLES if (value := shell.get(prefix + name, shell.get(name))) is not None
         }
         if variables:
             overrides[function] = variables

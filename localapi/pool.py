@@ -63,8 +63,7 @@ class WorkerPool:
             for worker in self._busy:
                 worker.kill()
             self._changed.notify_all()
-        for worker in idle:
-            worker.stop()
+        _in_parallel(lambda worker: worker.stop(), idle)
 
     def _acquire(self) -> PooledWorker:
         with self._changed:
@@ -127,8 +126,7 @@ class WorkerPools:
             except WorkerInitError as error:
                 sys.stderr.write(f"{error}; its first request will try again\n")
 
-        with ThreadPoolExecutor() as executor:
-            list(executor.map(prewarm_one, specs))
+        _in_parallel(prewarm_one, specs)
 
     def _pool(self, spec: FunctionSpec) -> WorkerPool:
         with self._lock:
@@ -143,5 +141,9 @@ class WorkerPools:
         with self._lock:
             self._closed = True
             pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
+        _in_parallel(lambda pool: pool.close(), pools)
+
+
+def _in_parallel[T](action: Callable[[T], None], items: Iterable[T]) -> None:
+    with ThreadPoolExecutor() as executor:
+        list(executor.map(action, items))

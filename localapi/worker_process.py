@@ -71,9 +71,7 @@ class Worker:
         deadline = time.monotonic() + self.spec.timeout_s
         deadline_epoch_ms = int((time.time() + self.spec.timeout_s) * 1000)
         try:
-            _write_all(
-                self._requests, worker_main.encode_invoke(str(uuid.uuid4()), deadline_epoch_ms, event_json)
-            )
+            _write_all(self._requests, worker_main.encode_invoke(str(uuid.uuid4()), deadline_epoch_ms, event_json))
         except BrokenPipeError:
             self._lost("exited before the invoke")
             return None
@@ -89,6 +87,8 @@ class Worker:
     def stop(self) -> None:
         """Ask an idle worker to exit (EOF on its request pipe), then kill it if it does not."""
         self._alive = False
+        if not self._pipes_open:
+            return
         os.close(self._requests)
         try:
             self._process.wait(STOP_GRACE_S)
@@ -141,9 +141,7 @@ def start_worker(spec: FunctionSpec, python: str) -> Worker:
             raise WorkerInitError(spec.name, None)
 
 
-def _spawn(
-    spec: FunctionSpec, python: str, request_read: int, response_write: int
-) -> subprocess.Popen[bytes]:
+def _spawn(spec: FunctionSpec, python: str, request_read: int, response_write: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 - the interpreter and script are ours, not user input
         [
             python,

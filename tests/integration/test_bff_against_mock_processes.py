@@ -24,9 +24,7 @@ async def bff_client(urls: dict[str, str], **settings: object) -> AsyncIterator[
     config = settings_for(urls, **{"page_deadline_ms": DEADLINE_MS, **settings})
     async with create_http_client(config) as downstream:
         app = create_app(config, downstream)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bff.test"
-        ) as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
             yield client
 
 
@@ -49,9 +47,7 @@ async def test_calls_run_concurrently_so_latency_is_the_max_not_the_sum(
 ) -> None:
     # Given all three services answer in 300 ms
     slow = {name: mock_service_factory(name, MOCK_LATENCY_MS="300").base_url for name in SERVICES}
-    async with bff_client(
-        slow, page_deadline_ms=2_000, **{f"{s}_timeout_ms": 1_500 for s in TIMEOUTS}
-    ) as client:
+    async with bff_client(slow, page_deadline_ms=2_000, **{f"{s}_timeout_ms": 1_500 for s in TIMEOUTS}) as client:
         await client.get("/product-details/P001")  # first call opens the connections
         # When the page is requested
         response, elapsed = await timed_get(client, "/product-details/P001")

@@ -96,9 +96,7 @@ def test_a_worker_answers_with_the_handler_result_and_a_lambda_like_context(
     assert f"EchoFunction[{worker.pid}] and one on stderr" in logs
 
 
-def test_a_handler_exception_comes_back_as_a_lambda_error_document(
-    code_dir: Path, workers: list[Worker]
-) -> None:
+def test_a_handler_exception_comes_back_as_a_lambda_error_document(code_dir: Path, workers: list[Worker]) -> None:
     # Given a worker whose handler raises
     worker = start_worker(spec_for(code_dir, "fail"), sys.executable)
     workers.append(worker)

@@ -58,9 +58,7 @@ class MockProcess:
             if found is not None:
                 return found
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"no matching log line from {self.name} within {timeout_s}s: {self.log_lines()}"
-                )
+                raise AssertionError(f"no matching log line from {self.name} within {timeout_s}s: {self.log_lines()}")
             time.sleep(0.02)
 
     def stderr_text(self) -> str:

@@ -28,9 +28,7 @@ def run_sam_tool(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.parametrize(
-    "command", [("sam", "validate", "--lint"), ("sam", "validate"), ("cfn-lint", "template.yaml")]
-)
+@pytest.mark.parametrize("command", [("sam", "validate", "--lint"), ("sam", "validate"), ("cfn-lint", "template.yaml")])
 def test_template_validates_offline(command: tuple[str, ...]) -> None:
     result = run_sam_tool(*command)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -59,11 +57,7 @@ def test_layer_holds_arm64_native_code(built: Path) -> None:
 def test_layer_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> None:
     site = built / "DependenciesLayer" / "python"
     sources = [path for path in site.rglob("*.py") if "bin" not in path.relative_to(site).parts[:1]]
-    missing = [
-        path
-        for path in sources
-        if not (path.parent / "__pycache__" / f"{path.stem}.cpython-313.pyc").exists()
-    ]
+    missing = [path for path in sources if not (path.parent / "__pycache__" / f"{path.stem}.cpython-313.pyc").exists()]
     assert sources
     assert missing == []
     sample = site / "fastapi" / "__pycache__" / "applications.cpython-313.pyc"

@@ -25,9 +25,7 @@ def fake() -> FakeDownstream:
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(page_deadline_ms=300)
     app = create_app(settings, create_http_client(settings, transport=fake.transport()))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bff.test"
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client
 
 

@@ -82,3 +82,11 @@ async def test_headers_are_forwarded() -> None:
     (request,) = fake.calls_to("product")
     assert request.headers["x-correlation-id"] == "abc-123"
     assert request.headers["user-agent"].startswith("product-bff/")
+
+
+@pytest.mark.parametrize("dot_segment", [".", ".."])
+async def test_dot_segments_are_refused_before_anything_is_sent(dot_segment: str) -> None:
+    fake = FakeDownstream()
+    with pytest.raises(ValueError, match="dot-segment"):
+        await client_for(fake).fetch_once(PRODUCT, dot_segment, 1.0, {})
+    assert fake.requests == []

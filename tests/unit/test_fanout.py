@@ -72,6 +72,4 @@ async def test_expired_budget_starts_no_call() -> None:
     fetch, states = scripted({"product": 0.0, "reviews": 0.0, "inventory": 0.0})
     outcomes = await fan_out(PAGE, fetch, Deadline.after_ms(0))
     assert states == {}
-    assert {outcome.reason for outcome in outcomes.values() if isinstance(outcome, Failed)} == {
-        FailureReason.TIMEOUT
-    }
+    assert {outcome.reason for outcome in outcomes.values() if isinstance(outcome, Failed)} == {FailureReason.TIMEOUT}

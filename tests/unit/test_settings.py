@@ -39,9 +39,7 @@ def test_reads_budgets_from_the_environment() -> None:
         ({"PRODUCT_TIMEOUT_MS": "soon"}, "PRODUCT_TIMEOUT_MS"),
     ],
 )
-def test_invalid_configuration_fails_at_start_naming_the_variable(
-    overrides: dict[str, str], named: str
-) -> None:
+def test_invalid_configuration_fails_at_start_naming_the_variable(overrides: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_env({**BASE, **overrides})
 

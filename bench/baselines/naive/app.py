@@ -41,9 +41,7 @@ async def product_details(product_id: str) -> Any:
     return {
         "product": product,
         "reviews": [] if isinstance(reviews, BaseException) else reviews,
-        "inventory": (
-            {"productId": product_id, "stock": 0} if isinstance(inventory, BaseException) else inventory
-        ),
+        "inventory": ({"productId": product_id, "stock": 0} if isinstance(inventory, BaseException) else inventory),
     }
 
 

@@ -21,8 +21,7 @@ from bff.settings import Settings
 from bff.validation import validate_product_id
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 404, 500, 502, 503, 504)
+    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (400, 404, 500, 502, 503, 504)
 }
 
 
@@ -57,9 +56,7 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
         responses=_PROBLEM_RESPONSES,
         summary="The product page: product, reviews and stock in one document.",
     )
-    async def product_details(
-        request: Request, product_id: Annotated[str, Path(alias="productId")]
-    ) -> Response:
+    async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
         decision = await service.render(
             validate_product_id(product_id),
             lambda_remaining_ms=_lambda_remaining_ms(request),

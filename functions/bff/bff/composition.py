@@ -43,9 +43,7 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
 
 
 def build_page_service(settings: Settings, http_client: httpx.AsyncClient) -> PageService:
-    client = DownstreamClient(
-        http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes
-    )
+    client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
     caller = ResilientCaller(
         client.fetch_once,
         {service: guard_for(service, settings) for service in settings.service_urls()},

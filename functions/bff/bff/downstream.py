@@ -37,15 +37,13 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 class DownstreamClient:
-    def __init__(
-        self, http: httpx.AsyncClient, service_urls: Mapping[str, str], *, max_response_bytes: int
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, service_urls: Mapping[str, str], *, max_response_bytes: int) -> None:
         self._http = http
         self._service_urls = dict(service_urls)
         self._max_response_bytes = max_response_bytes
 
     def url_for(self, section: Section, entity_id: str) -> str:
-        return self._service_urls[section.service] + section.path_for(quote(entity_id, safe=""))
+        return self._service_urls[section.service] + section.path_for(encode_path_segment(entity_id))
 
     async def fetch_once(
         self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str]
@@ -72,9 +70,15 @@ class DownstreamClient:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
             retryable = isinstance(error, _RETRYABLE_TRANSPORT_ERRORS)
-            raise DownstreamUnavailableError(
-                section.service, type(error).__name__, retryable=retryable
-            ) from None
+            raise DownstreamUnavailableError(section.service, type(error).__name__, retryable=retryable) from None
+
+
+def encode_path_segment(value: str) -> str:
+    """Percent-encode one path segment. "." and ".." are refused: clients resolve them as dot-segments even
+    when encoded, which would send the call to another path of the service."""
+    if value in {".", ".."}:
+        raise ValueError("a dot-segment cannot be used as a path segment")
+    return quote(value, safe="")
 
 
 def _raise_for_status(section: Section, response: httpx.Response) -> None:

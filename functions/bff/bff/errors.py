@@ -42,9 +42,7 @@ class ProblemError(BffError):
 
 class InvalidParameterError(ProblemError):
     def __init__(self, *, parameter: str, detail: str) -> None:
-        super().__init__(
-            status=400, slug="invalid-parameter", title="Invalid request parameter", detail=detail
-        )
+        super().__init__(status=400, slug="invalid-parameter", title="Invalid request parameter", detail=detail)
         self.parameter = parameter
 
 

@@ -32,9 +32,7 @@ async def fan_out(page: Page, fetch: FetchSection, deadline: Deadline) -> dict[s
     finally:
         await _cancel(pending)
     for section in pending.values():
-        outcomes[section.name] = Failed(
-            FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000
-        )
+        outcomes[section.name] = Failed(FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000)
     return outcomes
 
 
@@ -44,9 +42,7 @@ async def _collect_until_settled(
     deadline: Deadline,
 ) -> None:
     while pending and not deadline.expired():
-        done, _ = await asyncio.wait(
-            pending, timeout=deadline.remaining_s(), return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait(pending, timeout=deadline.remaining_s(), return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             section = pending.pop(task)
             outcome = outcomes[section.name] = task.result()

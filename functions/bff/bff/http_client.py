@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import httpx
 
 from bff.settings import Settings
 
 USER_AGENT = "product-bff/0.1"
+type TransportName = Literal["aiohttp", "httpx"]
 
 
-def create_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """A pooled client that follows no redirects and ignores proxy variables, so it reaches only the hosts
     the settings name. Keep-alive outlives a warm Lambda's idle gaps so warm invocations reuse connections."""
+    limits = httpx.Limits(
+        max_connections=settings.max_connections_per_service * 3,
+        max_keepalive_connections=settings.max_connections_per_service * 3,
+        keepalive_expiry=60.0,
+    )
     return httpx.AsyncClient(
-        transport=transport,
+        transport=transport or _default_transport(settings.http_transport, limits),
         timeout=httpx.Timeout(settings.page_deadline_ms / 1000, connect=settings.connect_timeout_ms / 1000),
-        limits=httpx.Limits(
-            max_connections=settings.max_connections_per_service * 3,
-            max_keepalive_connections=settings.max_connections_per_service * 3,
-            keepalive_expiry=60.0,
-        ),
+        limits=limits,
         follow_redirects=False,
         trust_env=False,
         headers={"user-agent": USER_AGENT, "accept": "application/json"},
     )
+
+
+def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    if name == "httpx":
+        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    from bff.aiohttp_transport import AiohttpTransport  # noqa: PLC0415 - aiohttp stays unimported when unused
+
+    return AiohttpTransport(limits=limits, trust_env=False)

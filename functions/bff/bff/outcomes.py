@@ -52,6 +52,4 @@ type SectionOutcome = Fetched | Failed | Stale
 
 def is_definitive(outcome: SectionOutcome) -> bool:
     """An answer worth keeping: a good body, or the service saying the thing does not exist."""
-    return isinstance(outcome, Fetched) or (
-        isinstance(outcome, Failed) and outcome.reason is FailureReason.NOT_FOUND
-    )
+    return isinstance(outcome, Fetched) or (isinstance(outcome, Failed) and outcome.reason is FailureReason.NOT_FOUND)

@@ -47,8 +47,6 @@ def product_details_page(settings: Settings) -> Page:
         sections=(
             Section("product", "product", "/products/{id}", True, settings.product_timeout_ms, _PRODUCT),
             Section("reviews", "reviews", "/reviews/{id}", False, settings.review_timeout_ms, _REVIEWS),
-            Section(
-                "inventory", "inventory", "/inventory/{id}", False, settings.inventory_timeout_ms, _INVENTORY
-            ),
+            Section("inventory", "inventory", "/inventory/{id}", False, settings.inventory_timeout_ms, _INVENTORY),
         ),
     )

@@ -72,9 +72,7 @@ def _critical_failure(section: Section, failure: Failed) -> PageFailure:
             detail = f"The {name} service is temporarily unavailable; retry later."
             return PageFailure(503, "upstream-unavailable", "Service unavailable", detail, retry_after_s)
         case _:
-            return PageFailure(
-                502, "upstream-failure", "Bad gateway", f"The {name} service failed to answer."
-            )
+            return PageFailure(502, "upstream-failure", "Bad gateway", f"The {name} service failed to answer.")
 
 
 def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:

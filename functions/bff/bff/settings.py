@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -59,6 +59,7 @@ class Settings(BaseModel):
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
     stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
 
+    http_transport: Literal["aiohttp", "httpx"] = Field(default="aiohttp", alias="HTTP_TRANSPORT")
     max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
     max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")

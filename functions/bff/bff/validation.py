@@ -16,8 +16,7 @@ def validate_product_id(value: str) -> str:
         raise InvalidParameterError(
             parameter="productId",
             detail=(
-                "productId must be 1 to 64 characters: letters, digits, '_' or '-', "
-                "starting with a letter or digit."
+                "productId must be 1 to 64 characters: letters, digits, '_' or '-', starting with a letter or digit."
             ),
         )
     return value

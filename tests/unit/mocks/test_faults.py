@@ -105,9 +105,7 @@ async def test_429_says_when_to_retry(environ: dict[str, str], retry_after: str)
 
 async def test_slow_body_sends_headers_at_once_then_trickles_the_body() -> None:
     # Given a slow body in 5 chunks, 40 ms apart
-    app = MockService(
-        product_service.SPEC, MockConfig(latency_ms=0, fault=SlowBody(chunks=5, interval_s=0.04))
-    )
+    app = MockService(product_service.SPEC, MockConfig(latency_ms=0, fault=SlowBody(chunks=5, interval_s=0.04)))
     exchange = AsgiExchange("/products/P001")
 
     # When the request runs
@@ -150,9 +148,7 @@ async def test_huge_streams_two_mebibytes_of_the_right_top_level_shape() -> None
 
 
 async def test_huge_is_sent_in_chunks() -> None:
-    app = MockService(
-        product_service.SPEC, MockConfig(latency_ms=0, fault=Huge(size_bytes=1000, chunk_bytes=256))
-    )
+    app = MockService(product_service.SPEC, MockConfig(latency_ms=0, fault=Huge(size_bytes=1000, chunk_bytes=256)))
     exchange = AsgiExchange("/products/P001")
 
     await exchange.run(app)

@@ -45,9 +45,7 @@ class ResilientCaller:
     ) -> SectionOutcome:
         guard = self._guards[section.service]
         if not guard.breaker.allow():
-            open_failure = Failed(
-                FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s()
-            )
+            open_failure = Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
             return self._fallback(section, entity_id, open_failure)
         try:
             outcome = await self._with_retries(section, entity_id, deadline, headers, guard)
@@ -99,9 +97,7 @@ class ResilientCaller:
                 done, _ = await asyncio.wait(racing, timeout=guard.hedge_delay_s)
                 if not done and guard.budget.allows_retry():
                     guard.budget.spend_on_hedge()
-                    racing.add(
-                        asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard))
-                    )
+                    racing.add(asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard)))
             return await _first_definitive(racing)
         finally:
             await _cancel_all(racing)

@@ -87,9 +87,7 @@ class CircuitBreaker:
         if self._consecutive_failures >= self.failure_threshold:
             return True
         failures = self._window.count(False)
-        return (
-            len(self._window) == self.window_size and failures >= self.window_failure_ratio * self.window_size
-        )
+        return len(self._window) == self.window_size and failures >= self.window_failure_ratio * self.window_size
 
     def _open(self) -> None:
         self._opened_at = self.clock()

@@ -17,9 +17,7 @@ class LastKnownGood:
     ttl_s: float
     max_entries: int
     clock: Clock = time.monotonic
-    _entries: OrderedDict[tuple[str, str], tuple[JsonValue, float]] = field(
-        default_factory=OrderedDict, init=False
-    )
+    _entries: OrderedDict[tuple[str, str], tuple[JsonValue, float]] = field(default_factory=OrderedDict, init=False)
 
     def remember(self, service: str, entity_id: str, value: JsonValue) -> None:
         key = (service, entity_id)

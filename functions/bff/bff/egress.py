@@ -1,0 +1,55 @@
+"""The SSRF guard: the outbound client reaches only the configured downstream origins.
+
+URLs are built from settings plus an encoded id, and redirects are not followed, so the guard is defence in
+depth: whatever slips through (a bad base URL, a future code path) cannot reach the instance metadata service,
+the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API, 127.0.0.1:9001) or anything else that is not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from urllib.parse import urlsplit
+
+import httpx
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_FORBIDDEN_CHARACTERS = frozenset("\\\t\r\n ")
+
+
+def origin_of(url: str) -> str | None:
+    """`host:port` of an http(s) URL without userinfo, or None when the URL is not one."""
+    if _FORBIDDEN_CHARACTERS.intersection(url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        return None
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        return None
+    return f"{parts.hostname}:{port}"
+
+
+def allowed_hosts_for(base_urls: Iterable[str]) -> frozenset[str]:
+    return frozenset(origin for url in base_urls if (origin := origin_of(url)) is not None)
+
+
+def is_allowed_downstream(url: str, allowed_hosts: Collection[str]) -> bool:
+    origin = origin_of(url)
+    return origin is not None and origin in allowed_hosts
+
+
+class AllowListTransport(httpx.AsyncBaseTransport):
+    """Refuses, as a connection error, any request to an origin outside the allow-list."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, allowed_hosts: Collection[str]) -> None:
+        self._inner = inner
+        self._allowed_hosts = frozenset(allowed_hosts)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not is_allowed_downstream(str(request.url), self._allowed_hosts):
+            raise httpx.ConnectError("destination is not an allowed downstream", request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

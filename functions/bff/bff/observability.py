@@ -1,0 +1,195 @@
+"""Logs, metrics and traces of the read path, configured by the Powertools environment variables.
+
+- Logger: JSON on stdout, service from POWERTOOLS_SERVICE_NAME, Lambda context and cold start per invocation,
+  the request's correlation id and trace id on every line, credentials redacted (bff.redaction).
+- Metrics: CloudWatch EMF in POWERTOOLS_METRICS_NAMESPACE. Page metrics accumulate during the request and are
+  flushed by the handler wrapper; per-call and per-reason metrics carry their own dimensions, so each is
+  printed as its own EMF document when it happens.
+- Tracer: X-Ray only when tracing is on (in Lambda, POWERTOOLS_TRACE_DISABLED not true, a daemon address);
+  otherwise the X-Ray SDK is never imported, which keeps about 130 ms off the cold start.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+from bff.redaction import redact
+from bff.trace_context import TraceContext
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
+METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ProductBff"
+
+type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+type AnnotationValue = str | int | float | bool
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        return super().serialize(log=redact(log))
+
+
+def tracing_enabled(environ: Mapping[str, str]) -> bool:
+    if environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    in_lambda = bool(environ.get("LAMBDA_TASK_ROOT")) and not environ.get("AWS_SAM_LOCAL")
+    return in_lambda and bool(environ.get("AWS_XRAY_DAEMON_ADDRESS"))
+
+
+logger = Logger(service=SERVICE_NAME, logger_formatter=RedactingFormatter())
+metrics = Metrics(service=SERVICE_NAME, namespace=METRICS_NAMESPACE)
+
+
+def _tracer_from_environment() -> Tracer | None:
+    if not tracing_enabled(os.environ):
+        return None
+    try:
+        # auto_patch=False: the SDK's httpx/botocore patches open stack-based subsegments, which interleave
+        # under a concurrent fan-out; downstream calls get explicit sibling subsegments instead.
+        return Tracer(service=SERVICE_NAME, auto_patch=False)
+    except ImportError:
+        logger.warning("tracing is on but aws-xray-sdk is not installed; continuing without traces")
+        return None
+
+
+tracer = _tracer_from_environment()
+
+
+def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
+    """Logger outermost, so every line (the metrics flush's included) carries the Lambda context; then the
+    X-Ray handler subsegment; metrics innermost, flushed (cold start included) when the handler returns."""
+    wrapped: LambdaHandler = metrics.log_metrics(handler, capture_cold_start_metric=True)
+    if tracer is not None:
+        wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))
+    return logger.inject_lambda_context(
+        wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+    )
+
+
+def bind_request(correlation_id: str, trace: TraceContext) -> None:
+    """Ties the following log lines to this request (the Lambda wrapper clears them on the next one)."""
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(trace_id=trace.trace_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamCall:
+    service: str
+    outcome: str
+    duration_ms: float
+    status: int | None = None
+    attempt: int = 1
+
+
+def observe_downstream_call(call: DownstreamCall) -> None:
+    """One log line and one EMF document (latency and count by service, and by service and outcome)."""
+    fields = {
+        "service": call.service,
+        "status": call.status,
+        "duration_ms": round(call.duration_ms, 1),
+        "attempt": call.attempt,
+        "outcome": call.outcome,
+    }
+    log = logger.info if call.outcome == "fetched" else logger.warning
+    log("downstream call", extra={"downstream": fields})
+    _emit(
+        {"service": call.service, "outcome": call.outcome},
+        rollup={"service": call.service},
+        values={
+            "DownstreamLatency": (MetricUnit.Milliseconds, call.duration_ms),
+            "DownstreamCalls": (MetricUnit.Count, 1),
+        },
+    )
+
+
+def record_page(status: int, degraded: Sequence[tuple[str, str]]) -> None:
+    """Page-level counts (flushed by the handler wrapper), and each degraded section by section and reason."""
+    metrics.add_metric(name="Responses", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DegradedResponses", unit=MetricUnit.Count, value=1 if degraded else 0)
+    metrics.add_metric(name="FailedResponses", unit=MetricUnit.Count, value=1 if status >= 500 else 0)
+    for section, reason in degraded:
+        _emit(
+            {"section": section, "reason": reason},
+            rollup={"reason": reason},
+            values={"DegradedSections": (MetricUnit.Count, 1)},
+        )
+
+
+def _emit(
+    dimensions: Mapping[str, str], *, rollup: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]]
+) -> None:
+    document = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+    for name, value in dimensions.items():
+        document.add_dimension(name=name, value=value)
+    document.add_dimensions(**rollup)
+    for metric, (unit, amount) in values.items():
+        document.add_metric(name=metric, unit=unit, value=amount)
+    document.flush_metrics()
+
+
+class Span(Protocol):
+    def put_annotation(self, key: str, value: AnnotationValue) -> None: ...
+
+
+class _NoSpan:
+    def put_annotation(self, key: str, value: AnnotationValue) -> None:
+        pass
+
+
+class Tracing:
+    """Downstream spans as sibling X-Ray subsegments, or no-ops without a recorder.
+
+    Not `recorder.in_subsegment_async`: in Lambda the SDK keeps open subsegments on one thread-local stack,
+    so with calls running concurrently the second becomes the child of the first and whichever call ends
+    first closes the other's subsegment. Each span here is attached to the entity that was current when it
+    started, and closed by itself."""
+
+    def __init__(self, recorder: Any | None) -> None:
+        self._recorder = recorder
+
+    def downstream_span(self, service: str) -> AbstractAsyncContextManager[Span]:
+        if self._recorder is None:
+            return _no_span()
+        return _sibling_subsegment(self._recorder, service)
+
+
+@asynccontextmanager
+async def _no_span() -> AsyncIterator[Span]:
+    yield _NoSpan()
+
+
+@asynccontextmanager
+async def _sibling_subsegment(recorder: Any, service: str) -> AsyncIterator[Span]:
+    from aws_xray_sdk.core.models.subsegment import Subsegment  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415, E501
+
+    parent = recorder.current_subsegment() or recorder.current_segment()
+    if not getattr(parent, "sampled", False):
+        yield _NoSpan()
+        return
+    segment = getattr(parent, "parent_segment", parent)
+    subsegment = Subsegment(f"## {service}", "remote", segment)
+    parent.add_subsegment(subsegment)
+    subsegment.put_annotation("service", service)
+    try:
+        yield cast(Span, subsegment)
+    except BaseException as error:
+        subsegment.add_exception(error, traceback.extract_tb(error.__traceback__), remote=True)
+        raise
+    finally:
+        subsegment.close()
+        recorder.stream_subsegments()
+
+
+tracing = Tracing(tracer.provider if tracer is not None else None)
+downstream_span = tracing.downstream_span

@@ -1,0 +1,30 @@
+import pytest
+
+from bench.events import FakeLambdaContext, product_details_event
+from bench.inprocess import load_handler, rss_kib
+
+
+@pytest.mark.parametrize("import_path", ["bench.events:FakeLambdaContext", "bench.events.FakeLambdaContext"])
+def test_handler_path_accepts_colon_and_dotted_forms(import_path: str) -> None:
+    resolved: object = load_handler(import_path)
+
+    assert resolved is FakeLambdaContext
+
+
+def test_event_is_an_http_api_v2_get_for_the_product() -> None:
+    event = product_details_event("abc")
+
+    assert event["version"] == "2.0"
+    assert event["rawPath"] == "/product-details/abc"
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert event["pathParameters"] == {"id": "abc"}
+    assert event["requestContext"]["requestId"] != product_details_event("abc")["requestContext"]["requestId"]
+
+
+def test_fake_context_has_a_fresh_request_id_each_time() -> None:
+    assert FakeLambdaContext().aws_request_id != FakeLambdaContext().aws_request_id
+    assert FakeLambdaContext().get_remaining_time_in_millis() > 0
+
+
+def test_rss_reads_this_process_resident_memory() -> None:
+    assert rss_kib() > 1000
