@@ -8,10 +8,13 @@ import matplotlib as mpl
 mpl.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from bench.model import CaseOutcome, Measurement
+from bench.model import CONTENDER, GO_REFERENCE, NAIVE, CaseOutcome, Measurement
 
 COLUMNS = 2
+LOG_SCALE_SPREAD = 10
+SUBJECT_COLORS = {GO_REFERENCE: "tab:blue", NAIVE: "tab:orange", CONTENDER: "tab:green"}
 
 
 def _panels(outcomes: list[CaseOutcome]) -> list[tuple[str, list[Measurement]]]:
@@ -33,10 +36,15 @@ def write_chart(outcomes: list[CaseOutcome], directory: Path) -> Path | None:
         for measurement in measurements:
             ordered = sorted(measurement.latencies_ms)
             fractions = [(index + 1) / len(ordered) for index in range(len(ordered))]
-            axis.step(ordered, fractions, where="post", label=measurement.subject)
-        axis.set_xscale("log")
+            color = SUBJECT_COLORS.get(measurement.subject, "tab:gray")
+            axis.step(ordered, fractions, where="post", label=measurement.subject, color=color)
+        samples = [value for m in measurements for value in m.latencies_ms]
+        if max(samples) >= LOG_SCALE_SPREAD * max(min(samples), 1e-3):
+            axis.set_xscale("log")
+            axis.xaxis.set_major_formatter(ScalarFormatter())
+            axis.xaxis.set_minor_formatter(NullFormatter())
         axis.set_title(title, fontsize=9)
-        axis.set_xlabel("latency (ms, log)")
+        axis.set_xlabel(f"latency (ms, {axis.get_xscale()})")
         axis.set_ylabel("fraction of requests")
         axis.grid(visible=True, which="both", alpha=0.3)
         axis.legend(fontsize=8)

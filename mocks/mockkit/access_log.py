@@ -11,9 +11,7 @@ from mockkit.request import MockRequest
 type Outcome = Literal["response", "disconnect", "reset"]
 
 
-def log_request(
-    service: str, request: MockRequest, *, event: Outcome, status: int | None, duration_ms: float
-) -> None:
+def log_request(service: str, request: MockRequest, *, event: Outcome, status: int | None, duration_ms: float) -> None:
     line = json.dumps(
         {
             "service": service,

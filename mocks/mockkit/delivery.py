@@ -67,9 +67,7 @@ async def stream(writer: ResponseWriter, reply: Reply, *, chunk_bytes: int) -> N
 async def cut_off(writer: ResponseWriter, reply: Reply) -> None:
     await writer.start(reply)
     await writer.write(reply.body[: len(reply.body) // 2], more=True)
-    raise SimulatedConnectionReset(
-        f"connection reset after {len(reply.body) // 2} of {len(reply.body)} bytes"
-    )
+    raise SimulatedConnectionReset(f"connection reset after {len(reply.body) // 2} of {len(reply.body)} bytes")
 
 
 def _split(body: bytes, size: int) -> list[bytes]:

@@ -63,9 +63,7 @@ class Reset:
     pass
 
 
-type Fault = (
-    NoFault | ServerError | Hang | Malformed | WrongShape | Flaky | TooManyRequests | SlowBody | Huge | Reset
-)
+type Fault = NoFault | ServerError | Hang | Malformed | WrongShape | Flaky | TooManyRequests | SlowBody | Huge | Reset
 
 FAULT_NAMES = (
     "none",
@@ -100,6 +98,4 @@ def parse_fault(text: str, *, retry_after_s: int) -> Fault:
     name, _, count = text.partition(":")
     if name == "flaky" and count.isdecimal() and int(count) > 0:
         return Flaky(int(count))
-    raise MockConfigError(
-        f"MOCK_FAULT={text!r} is not one of {', '.join(FAULT_NAMES)} (N a positive integer)"
-    )
+    raise MockConfigError(f"MOCK_FAULT={text!r} is not one of {', '.join(FAULT_NAMES)} (N a positive integer)")

@@ -20,9 +20,7 @@ class MockRequest:
 
     @classmethod
     def from_scope(cls, scope: Scope) -> MockRequest:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         client = scope.get("client")
         return cls(
             method=scope["method"],

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.localapi.conftest import (
+from tests.support.local_api import (
     LOOPBACK,
     LocalApi,
     LocalApiFactory,

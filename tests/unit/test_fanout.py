@@ -51,7 +51,10 @@ async def test_deadline_cancels_late_optional_calls_and_answers_on_time() -> Non
     started = time.perf_counter()
     outcomes = await fan_out(PAGE, fetch, Deadline.after_ms(100))
     elapsed = time.perf_counter() - started
-    assert outcomes["reviews"] == Failed(FailureReason.TIMEOUT, duration_ms=outcomes["reviews"].duration_ms)
+    reviews = outcomes["reviews"]
+    assert isinstance(reviews, Failed)
+    assert reviews.reason is FailureReason.TIMEOUT
+    assert reviews.duration_ms >= 100
     assert isinstance(outcomes["product"], Fetched)
     assert states["reviews"] == "cancelled"
     assert elapsed < 1.0

@@ -17,7 +17,7 @@ _FORBIDDEN_CHARACTERS = frozenset("\\\t\r\n ")
 
 
 def origin_of(url: str) -> str | None:
-    """`host:port` of an http(s) URL without userinfo, or None when the URL is not one."""
+    """`scheme://host:port` of an http(s) URL without userinfo, or None when the URL is not one."""
     if _FORBIDDEN_CHARACTERS.intersection(url):
         return None
     parts = urlsplit(url)
@@ -27,7 +27,7 @@ def origin_of(url: str) -> str | None:
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError:
         return None
-    return f"{parts.hostname}:{port}"
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 def allowed_hosts_for(base_urls: Iterable[str]) -> frozenset[str]:

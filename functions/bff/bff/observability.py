@@ -171,7 +171,7 @@ async def _no_span() -> AsyncIterator[Span]:
 
 @asynccontextmanager
 async def _sibling_subsegment(recorder: Any, service: str) -> AsyncIterator[Span]:
-    from aws_xray_sdk.core.models.subsegment import Subsegment  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415, E501
+    from aws_xray_sdk.core.models.subsegment import Subsegment  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415
 
     parent = recorder.current_subsegment() or recorder.current_segment()
     if not getattr(parent, "sampled", False):

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from bff.correlation import CORRELATION_HEADER
-from bff.trace_context import TraceContext
+from bff.trace_context import TRACEPARENT, TRACESTATE, TraceContext, parse_traceparent
 
 ACCEPT_LANGUAGE = "accept-language"
 _WELL_FORMED_ACCEPT_LANGUAGE = re.compile(r"[A-Za-z0-9*,;=. -]{1,200}")
@@ -27,3 +27,12 @@ def downstream_headers(incoming: Mapping[str, str], *, correlation_id: str, call
     if _WELL_FORMED_ACCEPT_LANGUAGE.fullmatch(language):
         headers[ACCEPT_LANGUAGE] = language
     return headers
+
+
+def for_one_call(request_headers: Mapping[str, str]) -> dict[str, str]:
+    """The request's downstream headers with a span id of this call's own (the trace id and flags kept)."""
+    parent = parse_traceparent(request_headers.get(TRACEPARENT))
+    if parent is None:
+        return dict(request_headers)
+    call_trace = TraceContext(parent.trace_id, parent.span_id, parent.flags, request_headers.get(TRACESTATE))
+    return {**request_headers, **call_trace.child().headers()}

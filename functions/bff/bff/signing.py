@@ -43,7 +43,7 @@ class SigV4Auth(httpx.Auth):
         self._region = region
         self._service = service
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         self.sign(request)
         yield request
 

@@ -1,0 +1,170 @@
+"""Logs and metrics of the read path, read back as the JSON and EMF that CloudWatch would receive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bff import observability
+from bff.observability import DownstreamCall, bind_request, instrument_handler, observe_downstream_call, record_page
+from bff.trace_context import new_trace_context
+from tests.conftest import FakeLambdaContext
+from tests.unit.observability.support import Lines, dimension_sets, metric_names
+
+SECRETS = ("Bearer s3cret-token", "session=abc123", "id=xyz; HttpOnly", "AQoDYXdzEJr")
+
+
+def test_credentials_never_reach_the_log_even_when_headers_are_logged(log_lines: Lines) -> None:
+    # Given headers carrying credentials, logged as a message, as an extra and as text
+    headers = {
+        "Authorization": SECRETS[0],
+        "cookie": SECRETS[1],
+        "Set-Cookie": SECRETS[2],
+        "X-Amz-Security-Token": SECRETS[3],
+        "accept": "application/json",
+    }
+    # When they are logged
+    observability.logger.info({"headers": headers})
+    observability.logger.warning("upstream said no", extra={"response_headers": [(b"set-cookie", b"x=1")]})
+    observability.logger.error(f"request failed with headers {headers}")
+    # Then no secret is written, and the harmless header still is
+    lines = log_lines()
+    output = "".join(str(line) for line in lines)
+    assert len(lines) == 3
+    for secret in SECRETS:
+        assert secret not in output
+    assert lines[0]["message"]["headers"]["Authorization"] == "[REDACTED]"
+    assert lines[0]["message"]["headers"]["accept"] == "application/json"
+    assert lines[1]["response_headers"] == [["b'set-cookie'", "[REDACTED]"]]
+
+
+def test_each_downstream_call_logs_one_line_and_one_emf_document(log_lines: Lines, emf: Lines) -> None:
+    # Given a request bound to a correlation id and a trace
+    trace = new_trace_context()
+    bind_request("req-42", trace)
+    # When two calls finish, one fetched and one timed out
+    observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
+    observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
+    # Then each has one log line with the call's fields, the correlation id and the trace id
+    product_line, reviews_line = log_lines()
+    assert product_line["level"] == "INFO"
+    assert product_line["downstream"] == {
+        "service": "product",
+        "status": 200,
+        "duration_ms": 51.2,
+        "attempt": 1,
+        "outcome": "fetched",
+    }
+    assert product_line["correlation_id"] == "req-42"
+    assert product_line["trace_id"] == trace.trace_id
+    assert product_line["service"] == observability.SERVICE_NAME
+    assert reviews_line["level"] == "WARNING"
+    assert reviews_line["downstream"]["outcome"] == "timeout"
+    assert reviews_line["downstream"]["status"] is None
+    # And one EMF document each, by service and by service and outcome
+    product_metrics, reviews_metrics = emf()
+    assert product_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == observability.METRICS_NAMESPACE
+    assert metric_names(product_metrics) == ["DownstreamLatency", "DownstreamCalls"]
+    assert dimension_sets(product_metrics) == [["service", "outcome"], ["service"]]
+    assert (product_metrics["service"], product_metrics["outcome"]) == ("product", "fetched")
+    assert product_metrics["DownstreamLatency"] == [51.234]
+    assert product_metrics["DownstreamCalls"] == [1.0]
+    assert (reviews_metrics["service"], reviews_metrics["outcome"]) == ("reviews", "timeout")
+
+
+def test_degraded_page_counts_each_reason_at_once_and_the_page_at_flush(emf: Lines) -> None:
+    # Given a page served with two degraded sections
+    record_page(200, [("reviews", "timeout"), ("inventory", "unavailable")])
+    by_reason = emf()
+    # When the handler wrapper flushes
+    observability.metrics.flush_metrics()
+    (page,) = emf()
+    # Then each degraded section was counted by section and reason
+    assert [(doc["section"], doc["reason"], doc["DegradedSections"]) for doc in by_reason] == [
+        ("reviews", "timeout", [1.0]),
+        ("inventory", "unavailable", [1.0]),
+    ]
+    assert ["reason"] in dimension_sets(by_reason[0])
+    # And the page counts were flushed together, with the BFF's service dimension
+    assert page["service"] == observability.SERVICE_NAME
+    assert (page["Responses"], page["DegradedResponses"], page["FailedResponses"]) == ([1.0], [1.0], [0.0])
+
+
+def test_failed_page_counts_as_failed_not_degraded(emf: Lines) -> None:
+    record_page(504, [])
+    observability.metrics.flush_metrics()
+    (page,) = emf()
+    assert (page["DegradedResponses"], page["FailedResponses"]) == ([0.0], [1.0])
+
+
+@pytest.fixture
+def cold_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Powertools keeps the cold-start flags in module globals; another test may already have cleared them."""
+    monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", True)
+    monkeypatch.setattr("aws_lambda_powertools.metrics.provider.cold_start.is_cold_start", True)
+
+
+@pytest.mark.usefixtures("cold_environment")
+def test_instrumented_handler_logs_lambda_context_and_flushes_metrics(log_lines: Lines, emf: Lines) -> None:
+    # Given a handler that logs and records a page
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        observability.logger.info("page served")
+        record_page(200, [])
+        return {"statusCode": 200}
+
+    handler = instrument_handler(handle)
+    context = FakeLambdaContext()
+    event = {"requestContext": {"requestId": "apigw-request-1"}}
+    # When it is invoked twice
+    assert handler(event, context) == {"statusCode": 200}
+    first_invocation = emf()
+    handler(event, context)
+    second_invocation = emf()
+    # Then log lines carry the Lambda context, API Gateway's request id and the cold-start flag
+    first, second = log_lines()
+    assert (first["cold_start"], second["cold_start"]) == (True, False)
+    assert first["function_name"] == context.function_name
+    assert first["function_request_id"] == context.aws_request_id
+    assert first["correlation_id"] == "apigw-request-1"
+    # And the cold start is a metric of its own, once, next to the flushed page metrics
+    cold_start = [doc for doc in first_invocation if "ColdStart" in doc]
+    assert len(cold_start) == 1
+    assert cold_start[0]["function_name"] == context.function_name
+    assert [doc["Responses"] for doc in first_invocation if "Responses" in doc] == [[1.0]]
+    assert not any("ColdStart" in doc for doc in second_invocation)
+    assert [doc["Responses"] for doc in second_invocation] == [[1.0]]
+
+
+@pytest.mark.anyio
+async def test_downstream_span_is_a_no_op_without_tracing() -> None:
+    # Given tracing is off in the test environment
+    assert observability.tracer is None
+    # When a span is opened and annotated
+    async with observability.downstream_span("product") as span:
+        span.put_annotation("outcome", "fetched")
+    # Then nothing fails and no X-Ray SDK was needed
+
+
+@pytest.mark.parametrize(
+    ("environ", "enabled"),
+    [
+        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, True),
+        ({"LAMBDA_TASK_ROOT": "/var/task"}, False),
+        ({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),
+        (
+            {
+                "LAMBDA_TASK_ROOT": "/var/task",
+                "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
+            False,
+        ),
+        (
+            {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "AWS_SAM_LOCAL": "true"},
+            False,
+        ),
+    ],
+)
+def test_tracing_is_on_only_in_lambda_with_a_daemon_and_not_disabled(environ: dict[str, str], enabled: bool) -> None:
+    assert observability.tracing_enabled(environ) is enabled

@@ -1,0 +1,83 @@
+"""The SSRF guard: only the configured downstream origins can be reached."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bff.egress import AllowListTransport, allowed_hosts_for, is_allowed_downstream
+
+BASE_URLS = ["https://abc123.execute-api.eu-west-1.amazonaws.com", "http://127.0.0.1:8081", "http://Localhost:8082/"]
+ALLOWED = allowed_hosts_for(BASE_URLS)
+
+
+def test_allow_list_is_the_origin_of_each_base_url() -> None:
+    assert {
+        "https://abc123.execute-api.eu-west-1.amazonaws.com:443",
+        "http://127.0.0.1:8081",
+        "http://localhost:8082",
+    } == ALLOWED
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/products/P001",
+        "https://ABC123.execute-api.eu-west-1.amazonaws.com:443/products/P001",
+        "http://127.0.0.1:8081/products/a%2Fb",
+        "http://localhost:8082/reviews/P001",
+    ],
+)
+def test_configured_origins_are_allowed(url: str) -> None:
+    assert is_allowed_downstream(url, ALLOWED)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://169.254.170.2/v2/credentials",
+        "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+        "http://127.0.0.1:8083/inventory/P001",
+        "http://127.0.0.1/products/P001",
+        "https://127.0.0.1:8081/products/P001",
+        "http://user:pass@127.0.0.1:8081/products/P001",
+        "http://127.0.0.1:8081@169.254.169.254/",
+        "http://127.0.0.1:8081\\@169.254.169.254/",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:8081/",
+        "//127.0.0.1:8081/products/P001",
+        "/products/P001",
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:8081 /x",
+        "https://abc123.execute-api.eu-west-1.amazonaws.com.evil.example/products/P001",
+    ],
+)
+def test_anything_else_is_denied(url: str) -> None:
+    assert not is_allowed_downstream(url, ALLOWED)
+
+
+def test_runtime_api_is_reachable_only_when_configured() -> None:
+    url = "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next"
+    assert is_allowed_downstream(url, allowed_hosts_for(["http://127.0.0.1:9001"]))
+
+
+@pytest.mark.anyio
+async def test_transport_refuses_other_origins_as_a_connection_error() -> None:
+    # Given a client whose transport is guarded by the allow-list
+    reached: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reached.append(str(request.url))
+        return httpx.Response(200)
+
+    guarded = AllowListTransport(httpx.MockTransport(answer), ALLOWED)
+    async with httpx.AsyncClient(transport=guarded) as client:
+        # When it is asked for the metadata service, then for a configured service
+        with pytest.raises(httpx.ConnectError):
+            await client.get("http://169.254.169.254/latest/meta-data/")
+        response = await client.get("http://127.0.0.1:8081/products/P001")
+    # Then only the configured service was reached, and the refusal is one the downstream client maps to a failure
+    assert response.status_code == 200
+    assert reached == ["http://127.0.0.1:8081/products/P001"]
+    assert issubclass(httpx.ConnectError, httpx.TransportError)

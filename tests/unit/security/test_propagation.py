@@ -1,0 +1,59 @@
+"""What travels downstream from the client's request."""
+
+from __future__ import annotations
+
+import pytest
+
+from bff.propagation import downstream_headers, for_one_call
+from bff.trace_context import incoming_trace_context
+
+CLIENT_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_correlation_trace_and_language_are_forwarded_but_credentials_are_not() -> None:
+    # Given a client request with credentials, trace headers and a language preference
+    incoming = {
+        "authorization": "Bearer client-token",
+        "cookie": "session=abc",
+        "traceparent": CLIENT_TRACEPARENT,
+        "tracestate": "vendor=1",
+        "accept-language": "de-CH, de;q=0.9, en;q=0.5",
+        "x-forwarded-for": "203.0.113.9",
+    }
+    call_trace = incoming_trace_context(incoming).child()
+    # When the headers of one downstream call are built
+    headers = downstream_headers(incoming, correlation_id="req-1", call_trace=call_trace)
+    # Then only the correlation id, the call's trace context and the language go out
+    assert headers == {
+        "x-correlation-id": "req-1",
+        "traceparent": f"00-4bf92f3577b34da6a3ce929d0e0e4736-{call_trace.span_id}-01",
+        "tracestate": "vendor=1",
+        "accept-language": "de-CH, de;q=0.9, en;q=0.5",
+    }
+    assert call_trace.span_id != "00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize("language", ["en\r\nx-injected: 1", "x" * 201, "", "en<script>"])
+def test_malformed_accept_language_is_not_forwarded(language: str) -> None:
+    call_trace = incoming_trace_context({}).child()
+    headers = downstream_headers({"accept-language": language}, correlation_id="req-1", call_trace=call_trace)
+    assert "accept-language" not in headers
+
+
+def test_each_call_gets_its_own_span_under_the_request_trace() -> None:
+    # Given the downstream headers of one request
+    request_trace = incoming_trace_context({"traceparent": CLIENT_TRACEPARENT, "tracestate": "vendor=1"})
+    request_headers = downstream_headers({}, correlation_id="req-1", call_trace=request_trace.child())
+    # When two calls are made
+    first, second = for_one_call(request_headers), for_one_call(request_headers)
+    # Then both keep the trace, flags, tracestate and correlation id, each with a span id of its own
+    spans = {headers["traceparent"].split("-")[2] for headers in (first, second, request_headers)}
+    assert len(spans) == 3
+    for headers in (first, second):
+        assert headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+        assert headers["traceparent"].endswith("-01")
+        assert (headers["tracestate"], headers["x-correlation-id"]) == ("vendor=1", "req-1")
+
+
+def test_headers_without_a_trace_pass_unchanged() -> None:
+    assert for_one_call({"x-correlation-id": "req-1"}) == {"x-correlation-id": "req-1"}
