@@ -25,7 +25,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -81,7 +81,11 @@ delete: $(SAM_VENV)/.installed ## Delete the deployed stack
 e2e: $(VENV)/.synced ## End-to-end suite against BFF_URL (a deployed API), or a local API it starts
 	$(VENV)/bin/pytest tests/e2e -m e2e
 
-bench: $(VENV)/.synced ## Benchmark suite (writes bench/results/)
+go:
+	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
+		|| echo "Go not installed: the Go reference baseline will be skipped"
+
+bench: $(VENV)/.synced go ## Benchmark suite (writes bench/results/; Go reference where Go installs)
 	$(VENV)/bin/python -m bench.run
 
 soak: $(VENV)/.synced ## 60 s soak run with a flapping mock (not part of make test)

@@ -17,6 +17,7 @@ import httpx
 
 from bff.api import create_app
 from bff.http_client import create_http_client
+from bff.observability import SERVICE_NAME
 from tests.support.mock_processes import LOOPBACK, MOCKS_DIR, MockProcess, free_port
 from tests.support.settings import settings_for
 
@@ -25,7 +26,6 @@ NO_HEDGING: dict[str, object] = {
     "review_hedge_delay_ms": 0,
     "inventory_hedge_delay_ms": 0,
 }
-BREAKER_LOGGER = "product-bff"
 
 
 @asynccontextmanager
@@ -77,7 +77,7 @@ class _TransitionRecorder(logging.Handler):
 def breaker_transitions() -> Iterator[list[tuple[str, str, str]]]:
     """The (service, old, new) of every breaker transition the BFF logs while the block runs."""
     recorder = _TransitionRecorder()
-    logger = logging.getLogger(BREAKER_LOGGER)
+    logger = logging.getLogger(SERVICE_NAME)
     logger.addHandler(recorder)
     try:
         yield recorder.transitions

@@ -9,16 +9,23 @@ from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from bff.composition import build_page_service
-from bff.edge import EdgeMiddleware, correlation_id_of
+from bff.edge import EdgeMiddleware, correlation_id_of, trace_of
 from bff.errors import ProblemError
 from bff.models import Problem, ProductDetails
+from bff.observability import record_page
 from bff.policy import PageAnswer, PageFailure
 from bff.problems import problem_response
+from bff.propagation import downstream_headers
+from bff.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.settings import Settings
-from bff.validation import validate_product_id
+from bff.validation import reject_query_parameters, validate_product_id
+
+# Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
+EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (400, 404, 500, 502, 503, 504)
@@ -43,6 +50,15 @@ register_url_convertor("raw", _RawSegmentConvertor())
 def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
+    if settings.cors_origins():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins(),
+            allow_methods=["GET"],
+            allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
     _register_problem_handlers(app)
     service = build_page_service(settings, http_client)
     healthy_cache_control = (
@@ -57,16 +73,33 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
         summary="The product page: product, reviews and stock in one document.",
     )
     async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
-        decision = await service.render(
+        reject_query_parameters(request.url.query)
+        rendered = await service.render(
             validate_product_id(product_id),
             lambda_remaining_ms=_lambda_remaining_ms(request),
-            headers={"x-correlation-id": correlation_id_of(request.scope)},
+            headers=downstream_headers(
+                request.headers, correlation_id=correlation_id_of(request.scope), call_trace=trace_of(request.scope)
+            ),
         )
+        decision = rendered.decision
         if isinstance(decision, PageFailure):
-            return _failure_response(request, decision)
-        return _answer_response(decision, healthy_cache_control)
+            record_page(decision.status, [])
+            response = _failure_response(request, decision)
+        else:
+            record_page(decision.status, _degraded_sections(decision))
+            response = _answer_response(decision, healthy_cache_control)
+        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+        return response
 
     return app
+
+
+def _degraded_sections(answer: PageAnswer) -> list[tuple[str, str]]:
+    meta = answer.body["meta"]
+    assert isinstance(meta, dict)
+    entries = meta["degraded"]
+    assert isinstance(entries, list)
+    return [(str(entry["source"]), str(entry["reason"])) for entry in entries if isinstance(entry, dict)]
 
 
 def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from aws_lambda_powertools import Logger
 
 from bff.downstream import DownstreamClient
+from bff.observability import logger
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
@@ -17,8 +17,6 @@ from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
 from bff.service import PageService
 from bff.settings import Settings
-
-logger = Logger(service="product-bff")
 
 
 def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -> None:

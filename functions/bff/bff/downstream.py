@@ -22,8 +22,10 @@ from bff.errors import (
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
+from bff.observability import DownstreamCall, downstream_span, observe_downstream_call
 from bff.outcomes import Failed, Fetched, JsonValue
 from bff.pages import Section
+from bff.propagation import for_one_call
 
 TIME_BUDGET_HEADER = "x-request-timeout-ms"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -46,26 +48,43 @@ class DownstreamClient:
         return self._service_urls[section.service] + section.path_for(encode_path_segment(entity_id))
 
     async def fetch_once(
-        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int = 1
     ) -> Failed | Fetched:
+        """One attempt, traced as its own span and reported as one log line and one metrics record."""
+        url = self.url_for(section, entity_id)
         started = time.perf_counter()
+        status: int | None = None
+        try:
+            async with downstream_span(section.service) as span:
+                status, outcome = await self._classified(section, url, timeout_s, for_one_call(headers), started)
+                span.put_annotation("outcome", _label(outcome))
+        except asyncio.CancelledError:
+            observe_downstream_call(DownstreamCall(section.service, "cancelled", _elapsed_ms(started), None, attempt))
+            raise
+        observe_downstream_call(DownstreamCall(section.service, _label(outcome), outcome.duration_ms, status, attempt))
+        return outcome
+
+    async def _classified(
+        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str], started: float
+    ) -> tuple[int | None, Failed | Fetched]:
         try:
             async with asyncio.timeout(timeout_s):
-                body = await self._get(section, self.url_for(section, entity_id), timeout_s, headers)
+                status, body = await self._get(section, url, timeout_s, headers)
             value = _parse(section, body)
         except TimeoutError:
-            return Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
+            return None, Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
         except DownstreamError as error:
-            return Failed(error.reason, _elapsed_ms(started), error.retryable, error.retry_after_s)
-        return Fetched(value, _elapsed_ms(started))
+            failed = Failed(error.reason, _elapsed_ms(started), error.retryable, error.retry_after_s)
+            return error.status, failed
+        return status, Fetched(value, _elapsed_ms(started))
 
-    async def _get(self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]) -> bytes:
+    async def _get(self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]) -> tuple[int, bytes]:
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
             async with self._http.stream("GET", url, headers=headers, timeout=timeout_s) as response:
                 _raise_for_status(section, response)
-                return await _read_capped(section, response, self._max_response_bytes)
+                return response.status_code, await _read_capped(section, response, self._max_response_bytes)
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
@@ -83,11 +102,12 @@ def encode_path_segment(value: str) -> str:
 
 def _raise_for_status(section: Section, response: httpx.Response) -> None:
     if response.status_code == 404:
-        raise DownstreamNotFoundError(section.service, "404")
+        raise DownstreamNotFoundError(section.service, "404", status=404)
     if not response.is_success:
         raise DownstreamUnavailableError(
             section.service,
             f"status {response.status_code}",
+            status=response.status_code,
             retryable=response.status_code in RETRYABLE_STATUSES,
             retry_after_s=retry_after_s(response.headers.get("retry-after")),
         )
@@ -127,6 +147,10 @@ def _parse(section: Section, body: bytes) -> JsonValue:
         raise DownstreamBadResponseError(section.service, "body is not the promised JSON") from None
     dumped: JsonValue = section.shape.dump_python(model, mode="json", by_alias=True)
     return dumped
+
+
+def _label(outcome: Failed | Fetched) -> str:
+    return "fetched" if isinstance(outcome, Fetched) else outcome.reason.value
 
 
 def _elapsed_ms(started: float) -> float:

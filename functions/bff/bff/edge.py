@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.observability import bind_request, logger
 from bff.problems import problem_response
-
-logger = Logger(service="product-bff")
+from bff.trace_context import TraceContext, incoming_trace_context
 
 _STATE_KEY = "correlation_id"
+_TRACE_KEY = "trace"
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
 
 
 def correlation_id_of(scope: MutableMapping[str, Any]) -> str:
     correlation_id: str = scope["state"][_STATE_KEY]
     return correlation_id
+
+
+def trace_of(scope: MutableMapping[str, Any]) -> TraceContext:
+    trace: TraceContext = scope["state"][_TRACE_KEY]
+    return trace
 
 
 class EdgeMiddleware:
@@ -31,8 +36,11 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = correlation_id_for(Headers(scope=scope), scope.get("aws.event"))
-        scope.setdefault("state", {})[_STATE_KEY] = correlation_id
+        headers = Headers(scope=scope)
+        correlation_id = correlation_id_for(headers, scope.get("aws.event"))
+        trace = incoming_trace_context(headers)
+        scope.setdefault("state", {}).update({_STATE_KEY: correlation_id, _TRACE_KEY: trace})
+        bind_request(correlation_id, trace)
         response_started = False
 
         async def send_with_edge_headers(message: Message) -> None:

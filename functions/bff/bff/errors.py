@@ -50,10 +50,17 @@ class DownstreamError(BffError):
     reason: FailureReason
 
     def __init__(
-        self, service: str, message: str, *, retryable: bool = False, retry_after_s: float | None = None
+        self,
+        service: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service
+        self.status = status
         self.retryable = retryable
         self.retry_after_s = retry_after_s
 

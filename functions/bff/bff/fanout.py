@@ -1,7 +1,8 @@
 """Concurrent fan-out of a page's sections under one deadline.
 
 Every section starts at once. The fan-out stops waiting as soon as a critical section has failed (the page is
-lost anyway) or the deadline passes; whatever is still running then is cancelled and counted as a timeout.
+lost anyway) or the deadline passes; whatever is still running then is cancelled, counted as a timeout and
+handed to `on_timeout`, which may still answer it (from the last known good value).
 """
 
 from __future__ import annotations
@@ -16,23 +17,34 @@ from bff.outcomes import Failed, FailureReason, SectionOutcome
 from bff.pages import Page, Section
 
 type FetchSection = Callable[[Section, Deadline], Coroutine[Any, Any, SectionOutcome]]
+type OnTimeout = Callable[[Section, Failed], SectionOutcome]
 
 
-async def fan_out(page: Page, fetch: FetchSection, deadline: Deadline) -> dict[str, SectionOutcome]:
+def _as_is(_section: Section, failure: Failed) -> SectionOutcome:
+    return failure
+
+
+async def fan_out(
+    page: Page, fetch: FetchSection, deadline: Deadline, on_timeout: OnTimeout = _as_is
+) -> dict[str, SectionOutcome]:
     started = time.perf_counter()
     outcomes: dict[str, SectionOutcome] = {}
     pending: dict[asyncio.Task[SectionOutcome], Section] = {}
     for section in page.sections:
         if deadline.cap_s(section.timeout_ms) <= 0:
-            outcomes[section.name] = Failed(FailureReason.TIMEOUT, duration_ms=0.0)
+            outcomes[section.name] = on_timeout(section, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
         else:
             pending[asyncio.create_task(fetch(section, deadline))] = section
     try:
         await _collect_until_settled(pending, outcomes, deadline)
     finally:
         await _cancel(pending)
-    for section in pending.values():
-        outcomes[section.name] = Failed(FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000)
+    for task, section in pending.items():
+        if task.cancelled():
+            timed_out = Failed(FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000)
+            outcomes[section.name] = on_timeout(section, timed_out)
+        else:
+            outcomes[section.name] = task.result()
     return outcomes
 
 

@@ -10,6 +10,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from bff.api import create_app
 from bff.http_client import create_http_client
+from bff.observability import instrument_handler
 from bff.problems import PROBLEM_MEDIA_TYPE
 from bff.settings import Settings
 
@@ -23,6 +24,9 @@ app = create_app(settings, create_http_client(settings))
 _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_MEDIA_TYPE])
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     asyncio.set_event_loop(_loop)
     return _mangum(event, context)
+
+
+lambda_handler = instrument_handler(_handle)

@@ -6,24 +6,27 @@ from typing import Literal
 
 import httpx
 
+from bff.egress import AllowListTransport, allowed_hosts_for
 from bff.settings import Settings
+from bff.signing import downstream_auth
 
 USER_AGENT = "product-bff/0.1"
 type TransportName = Literal["aiohttp", "httpx"]
 
 
 def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """A pooled client that follows no redirects and ignores proxy variables, so it reaches only the hosts
-    the settings name. Keep-alive outlives a warm Lambda's idle gaps so warm invocations reuse connections."""
+    """A pooled client that reaches only the configured services: no redirects, no proxy variables, and an
+    allow-list of origins. Keep-alive outlives a warm Lambda's idle gaps so warm invocations reuse connections."""
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_service * 3,
         max_keepalive_connections=settings.max_connections_per_service * 3,
         keepalive_expiry=60.0,
     )
+    inner = transport or _default_transport(settings.http_transport, limits)
     return httpx.AsyncClient(
-        transport=transport or _default_transport(settings.http_transport, limits),
+        transport=AllowListTransport(inner, allowed_hosts_for(settings.service_urls().values())),
+        auth=downstream_auth(settings.downstream_auth, settings.aws_region),
         timeout=httpx.Timeout(settings.page_deadline_ms / 1000, connect=settings.connect_timeout_ms / 1000),
-        limits=limits,
         follow_redirects=False,
         trust_env=False,
         headers={"user-agent": USER_AGENT, "accept": "application/json"},

@@ -45,6 +45,7 @@ class Stale:
     value: JsonValue
     age_s: float
     cause: FailureReason
+    duration_ms: float = 0.0
 
 
 type SectionOutcome = Fetched | Failed | Stale

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bff.deadline import Deadline, page_budget_ms
 from bff.fanout import fan_out
-from bff.outcomes import SectionOutcome
+from bff.outcomes import Failed, SectionOutcome
 from bff.pages import Page, Section
 from bff.policy import PageDecision, decide
 from bff.resilience.caller import ResilientCaller
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    decision: PageDecision
+    timings_ms: dict[str, float]
+    """How long each section took, and the whole fan-out as "total" (for Server-Timing)."""
 
 
 class PageService:
@@ -21,11 +30,17 @@ class PageService:
 
     async def render(
         self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str]
-    ) -> PageDecision:
+    ) -> RenderedPage:
+        started = time.perf_counter()
         deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
 
         async def fetch(section: Section, section_deadline: Deadline) -> SectionOutcome:
             return await self._caller.fetch(section, entity_id, section_deadline, headers)
 
-        outcomes = await fan_out(self._page, fetch, deadline)
-        return decide(self._page, outcomes)
+        def on_timeout(section: Section, failure: Failed) -> SectionOutcome:
+            return self._caller.fallback(section, entity_id, failure)
+
+        outcomes = await fan_out(self._page, fetch, deadline, on_timeout)
+        timings_ms = {name: outcome.duration_ms for name, outcome in outcomes.items()}
+        timings_ms["total"] = (time.perf_counter() - started) * 1000
+        return RenderedPage(decide(self._page, outcomes), timings_ms)

@@ -59,6 +59,9 @@ class Settings(BaseModel):
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
     stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
 
+    downstream_auth: Literal["none", "iam"] = Field(default="none", alias="DOWNSTREAM_AUTH")
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
+    cors_allowed_origins: str = Field(default="", alias="CORS_ALLOWED_ORIGINS")
     http_transport: Literal["aiohttp", "httpx"] = Field(default="aiohttp", alias="HTTP_TRANSPORT")
     max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
     max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
@@ -74,6 +77,9 @@ class Settings(BaseModel):
                 f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
             )
             raise ConfigurationError(f"invalid BFF configuration: {problems}") from None
+
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
 
     def hedge_delays_ms(self) -> dict[str, int]:
         """Hedge delay of each downstream service; 0 turns hedging off for that service."""

@@ -44,8 +44,16 @@ class SigV4Auth(httpx.Auth):
         self._service = service
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        self.sign(request)
+        # Credentials go only to API Gateway in our region: a service configured on another host never sees
+        # the execution role's session token.
+        if self.signs_for(request.url.host):
+            self.sign(request)
         yield request
+
+    def signs_for(self, host: str) -> bool:
+        return host.endswith(
+            (f".{self._service}.{self._region}.amazonaws.com", f".{self._service}.{self._region}.amazonaws.com.cn")
+        )
 
     def sign(self, request: httpx.Request) -> None:
         from botocore.auth import SigV4Auth as BotocoreSigV4Auth  # type: ignore[import-untyped]  # noqa: PLC0415

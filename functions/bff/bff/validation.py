@@ -20,3 +20,10 @@ def validate_product_id(value: str) -> str:
             ),
         )
     return value
+
+
+def reject_query_parameters(query: str) -> None:
+    """The page takes no query parameters; any is refused rather than silently ignored, so that a typo or a
+    cache-busting parameter never looks like it changed the answer, and caches see one URL per page."""
+    if query:
+        raise InvalidParameterError(parameter="query", detail="This endpoint takes no query parameters.")

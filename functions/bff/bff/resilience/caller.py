@@ -13,7 +13,9 @@ One call of a section, in order:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+import itertools
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bff.deadline import Deadline
@@ -22,7 +24,7 @@ from bff.pages import Section
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.last_known_good import LastKnownGood
 
-type Attempt = Callable[[Section, str, float, Mapping[str, str]], Coroutine[Any, Any, Failed | Fetched]]
+type Attempt = Callable[[Section, str, float, Mapping[str, str], int], Coroutine[Any, Any, Failed | Fetched]]
 
 _MIN_ATTEMPT_S = 0.005
 
@@ -46,9 +48,10 @@ class ResilientCaller:
         guard = self._guards[section.service]
         if not guard.breaker.allow():
             open_failure = Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
-            return self._fallback(section, entity_id, open_failure)
+            return self.fallback(section, entity_id, open_failure)
+        call = _Call(section, entity_id, deadline, headers, guard)
         try:
-            outcome = await self._with_retries(section, entity_id, deadline, headers, guard)
+            outcome = await self._with_retries(call)
         except asyncio.CancelledError:
             self._record_cancellation(guard, deadline)
             raise
@@ -56,67 +59,47 @@ class ResilientCaller:
         if isinstance(outcome, Fetched):
             self._last_known_good.remember(section.service, entity_id, outcome.value)
             return outcome
-        return self._fallback(section, entity_id, outcome)
+        return self.fallback(section, entity_id, outcome)
 
-    async def _with_retries(
-        self,
-        section: Section,
-        entity_id: str,
-        deadline: Deadline,
-        headers: Mapping[str, str],
-        guard: DownstreamGuard,
-    ) -> Failed | Fetched:
+    async def _with_retries(self, call: _Call) -> Failed | Fetched:
         retry = 0
         while True:
-            outcome = await self._hedged(section, entity_id, deadline, headers, guard)
+            outcome = await self._hedged(call)
             if not isinstance(outcome, Failed) or not outcome.retryable:
                 return outcome
-            guard.budget.record_failure()
+            call.guard.budget.record_failure()
             delay_s = self._retry_policy.backoff.delay_s(retry, outcome.retry_after_s)
             retry += 1
             if (
                 retry >= self._retry_policy.max_attempts
-                or not guard.budget.allows_retry()
-                or delay_s + _MIN_ATTEMPT_S >= deadline.remaining_s()
+                or not call.guard.budget.allows_retry()
+                or delay_s + _MIN_ATTEMPT_S >= call.deadline.remaining_s()
             ):
                 return outcome
             await asyncio.sleep(delay_s)
 
-    async def _hedged(
-        self,
-        section: Section,
-        entity_id: str,
-        deadline: Deadline,
-        headers: Mapping[str, str],
-        guard: DownstreamGuard,
-    ) -> Failed | Fetched:
-        primary = asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard))
-        racing = {primary}
+    async def _hedged(self, call: _Call) -> Failed | Fetched:
+        racing = {asyncio.create_task(self._one_attempt(call))}
         try:
-            if guard.hedge_delay_s is not None and guard.hedge_delay_s < deadline.remaining_s():
-                done, _ = await asyncio.wait(racing, timeout=guard.hedge_delay_s)
-                if not done and guard.budget.allows_retry():
-                    guard.budget.spend_on_hedge()
-                    racing.add(asyncio.create_task(self._one_attempt(section, entity_id, deadline, headers, guard)))
+            hedge_delay_s = call.guard.hedge_delay_s
+            if hedge_delay_s is not None and hedge_delay_s < call.deadline.remaining_s():
+                done, _ = await asyncio.wait(racing, timeout=hedge_delay_s)
+                if not done and call.guard.budget.allows_retry():
+                    call.guard.budget.spend_on_hedge()
+                    racing.add(asyncio.create_task(self._one_attempt(call)))
             return await _first_definitive(racing)
         finally:
             await _cancel_all(racing)
 
-    async def _one_attempt(
-        self,
-        section: Section,
-        entity_id: str,
-        deadline: Deadline,
-        headers: Mapping[str, str],
-        guard: DownstreamGuard,
-    ) -> Failed | Fetched:
-        timeout_s = deadline.cap_s(section.timeout_ms)
+    async def _one_attempt(self, call: _Call) -> Failed | Fetched:
+        attempt = next(call.attempts)
+        timeout_s = call.deadline.cap_s(call.section.timeout_ms)
         if timeout_s < _MIN_ATTEMPT_S:
             return Failed(FailureReason.TIMEOUT, 0.0)
-        if guard.bulkhead.locked():
+        if call.guard.bulkhead.locked():
             return Failed(FailureReason.BULKHEAD_FULL, 0.0)
-        async with guard.bulkhead:
-            return await self._attempt(section, entity_id, timeout_s, headers)
+        async with call.guard.bulkhead:
+            return await self._attempt(call.section, call.entity_id, timeout_s, call.headers, attempt)
 
     def _record(self, guard: DownstreamGuard, outcome: Failed | Fetched) -> None:
         if isinstance(outcome, Fetched):
@@ -136,14 +119,25 @@ class ResilientCaller:
         else:
             guard.breaker.record_abandoned()
 
-    def _fallback(self, section: Section, entity_id: str, failure: Failed) -> Failed | Stale:
+    def fallback(self, section: Section, entity_id: str, failure: Failed) -> Failed | Stale:
+        """The last known good value for a failed call, while fresh enough; a 404 is an answer, not a failure."""
         if failure.reason is FailureReason.NOT_FOUND:
             return failure
         remembered = self._last_known_good.recall(section.service, entity_id)
         if remembered is None:
             return failure
         value, age_s = remembered
-        return Stale(value, age_s, failure.reason)
+        return Stale(value, age_s, failure.reason, failure.duration_ms)
+
+
+@dataclass(slots=True)
+class _Call:
+    section: Section
+    entity_id: str
+    deadline: Deadline
+    headers: Mapping[str, str]
+    guard: DownstreamGuard
+    attempts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
 
 async def _first_definitive(racing: set[asyncio.Task[Failed | Fetched]]) -> Failed | Fetched:

@@ -63,12 +63,19 @@ class CircuitBreaker:
         return max(self._opened_at + self.open_s - self.clock(), 0.0)
 
     def record_success(self) -> None:
-        self._probe_in_flight = False
+        # Only the half-open probe may close the breaker: a call let through before the trip that succeeds late
+        # says nothing about the service now.
+        if self.state is BreakerState.OPEN:
+            return
+        if self.state is BreakerState.HALF_OPEN:
+            if self._probe_in_flight:
+                self._probe_in_flight = False
+                self._consecutive_failures = 0
+                self._window.clear()
+                self._move_to(BreakerState.CLOSED)
+            return
         self._consecutive_failures = 0
         self._window.append(True)
-        if self.state is not BreakerState.CLOSED:
-            self._window.clear()
-            self._move_to(BreakerState.CLOSED)
 
     def record_failure(self) -> None:
         self._probe_in_flight = False

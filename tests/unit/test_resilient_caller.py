@@ -1,0 +1,194 @@
+"""The resilient caller with scripted attempts: retries, budget, hedging, breaker and stale fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from bff.deadline import Deadline
+from bff.outcomes import Failed, FailureReason, Fetched, Stale
+from bff.pages import Section, product_details_page
+from bff.resilience.backoff import Backoff
+from bff.resilience.caller import ResilientCaller
+from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.last_known_good import LastKnownGood
+from bff.resilience.retry_budget import RetryBudget
+from tests.support.settings import settings_for
+
+pytestmark = pytest.mark.anyio
+PRODUCT = product_details_page(settings_for()).sections[0]
+GOOD = Fetched({"id": "P1"}, duration_ms=1.0)
+UNAVAILABLE_RETRYABLE = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True)
+SERVER_ERROR = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=False)
+
+
+@dataclass
+class ScriptedAttempts:
+    """Answers attempts in order from a script of (delay, outcome); the last entry repeats."""
+
+    script: list[tuple[float, Failed | Fetched]]
+    started_at: list[float] = field(default_factory=list)
+    attempt_numbers: list[int] = field(default_factory=list)
+    cancelled: int = 0
+
+    async def __call__(
+        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int
+    ) -> Failed | Fetched:
+        self.attempt_numbers.append(attempt)
+        index = min(len(self.started_at), len(self.script) - 1)
+        self.started_at.append(time.perf_counter())
+        delay_s, outcome = self.script[index]
+        try:
+            await asyncio.sleep(min(delay_s, timeout_s))
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return outcome if delay_s <= timeout_s else Failed(FailureReason.TIMEOUT, timeout_s * 1000)
+
+
+def caller_for(
+    attempts: ScriptedAttempts,
+    *,
+    hedge_delay_s: float | None = None,
+    max_attempts: int = 3,
+    budget: RetryBudget | None = None,
+    breaker: CircuitBreaker | None = None,
+    store: LastKnownGood | None = None,
+) -> tuple[ResilientCaller, DownstreamGuard]:
+    guard = DownstreamGuard(
+        breaker=breaker or CircuitBreaker("product"),
+        budget=budget or RetryBudget(),
+        bulkhead=asyncio.Semaphore(8),
+        hedge_delay_s=hedge_delay_s,
+    )
+    caller = ResilientCaller(
+        attempts,
+        {"product": guard},
+        RetryPolicy(max_attempts, Backoff(0.001, 0.002)),
+        store or LastKnownGood(ttl_s=60, max_entries=10),
+    )
+    return caller, guard
+
+
+async def fetch(caller: ResilientCaller, deadline_ms: float = 500) -> Failed | Fetched | Stale:
+    return await caller.fetch(PRODUCT, "P1", Deadline.after_ms(deadline_ms), {})
+
+
+async def test_retryable_failure_is_retried_until_it_succeeds() -> None:
+    attempts = ScriptedAttempts([(0, UNAVAILABLE_RETRYABLE), (0, GOOD)])
+    caller, _ = caller_for(attempts)
+    assert await fetch(caller) == GOOD
+    assert len(attempts.started_at) == 2
+
+
+async def test_non_retryable_failure_is_not_retried() -> None:
+    attempts = ScriptedAttempts([(0, SERVER_ERROR), (0, GOOD)])
+    caller, _ = caller_for(attempts)
+    assert await fetch(caller) == SERVER_ERROR
+    assert len(attempts.started_at) == 1
+
+
+async def test_attempts_stop_at_the_maximum() -> None:
+    attempts = ScriptedAttempts([(0, UNAVAILABLE_RETRYABLE)])
+    caller, _ = caller_for(attempts, max_attempts=3)
+    assert await fetch(caller) == UNAVAILABLE_RETRYABLE
+    assert attempts.attempt_numbers == [1, 2, 3]
+
+
+async def test_retry_after_that_does_not_fit_the_deadline_is_not_waited_for() -> None:
+    too_late = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True, retry_after_s=2.0)
+    attempts = ScriptedAttempts([(0, too_late), (0, GOOD)])
+    caller, _ = caller_for(attempts)
+    started = time.perf_counter()
+    assert await fetch(caller, deadline_ms=300) == too_late
+    assert time.perf_counter() - started < 0.1
+    assert len(attempts.started_at) == 1
+
+
+async def test_retry_after_that_fits_is_honoured() -> None:
+    attempts = ScriptedAttempts(
+        [(0, Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True, retry_after_s=0.1)), (0, GOOD)]
+    )
+    caller, _ = caller_for(attempts)
+    assert await fetch(caller) == GOOD
+    assert attempts.started_at[1] - attempts.started_at[0] >= 0.1
+
+
+async def test_an_exhausted_budget_stops_retries() -> None:
+    budget = RetryBudget(max_tokens=10, token_ratio=0.1)
+    budget.tokens = 5.5
+    attempts = ScriptedAttempts([(0, UNAVAILABLE_RETRYABLE)])
+    caller, _ = caller_for(attempts, budget=budget)
+    await fetch(caller)
+    assert len(attempts.started_at) == 1
+
+
+async def test_steady_failure_costs_at_most_twenty_percent_extra_calls() -> None:
+    # Given a downstream that answers 503 to everything, and a breaker that never opens
+    attempts = ScriptedAttempts([(0, UNAVAILABLE_RETRYABLE)])
+    caller, _ = caller_for(attempts, breaker=CircuitBreaker("product", failure_threshold=10**6, window_size=10**6))
+    # When 100 requests arrive
+    for _ in range(100):
+        await fetch(caller)
+    # Then the retry budget holds downstream calls to at most 1.2x the requests
+    assert len(attempts.started_at) <= 120
+
+
+async def test_hedge_fires_only_after_the_delay_and_the_loser_is_cancelled() -> None:
+    attempts = ScriptedAttempts([(0.3, GOOD), (0.01, GOOD)])
+    caller, guard = caller_for(attempts, hedge_delay_s=0.05)
+    tokens_before = guard.budget.tokens
+    started = time.perf_counter()
+    assert await fetch(caller) == GOOD
+    elapsed = time.perf_counter() - started
+    assert len(attempts.started_at) == 2
+    assert attempts.started_at[1] - attempts.started_at[0] >= 0.05
+    assert attempts.cancelled == 1
+    assert elapsed < 0.2
+    assert guard.budget.tokens < tokens_before, "a hedge is paid for from the retry budget"
+
+
+async def test_no_hedge_when_the_first_attempt_answers_in_time() -> None:
+    attempts = ScriptedAttempts([(0.01, GOOD)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.1)
+    assert await fetch(caller) == GOOD
+    assert len(attempts.started_at) == 1
+
+
+async def test_open_breaker_fails_fast_with_retry_after() -> None:
+    breaker = CircuitBreaker("product", failure_threshold=1, open_s=30)
+    attempts = ScriptedAttempts([(0, SERVER_ERROR)])
+    caller, _ = caller_for(attempts, breaker=breaker)
+    await fetch(caller)
+    assert breaker.state is BreakerState.OPEN
+    outcome = await fetch(caller)
+    assert isinstance(outcome, Failed)
+    assert outcome.reason is FailureReason.CIRCUIT_OPEN
+    assert outcome.retry_after_s is not None
+    assert 29 < outcome.retry_after_s <= 30
+    assert len(attempts.started_at) == 1
+
+
+async def test_failure_is_answered_from_the_last_known_good_value() -> None:
+    attempts = ScriptedAttempts([(0, GOOD), (0, SERVER_ERROR)])
+    caller, _ = caller_for(attempts)
+    assert await fetch(caller) == GOOD
+    outcome = await fetch(caller)
+    assert isinstance(outcome, Stale)
+    assert outcome.value == GOOD.value
+    assert outcome.cause is FailureReason.UNAVAILABLE
+    assert 0 <= outcome.age_s < 1
+
+
+async def test_not_found_is_an_answer_not_a_reason_to_serve_stale() -> None:
+    not_found = Failed(FailureReason.NOT_FOUND, 1.0)
+    attempts = ScriptedAttempts([(0, GOOD), (0, not_found)])
+    caller, guard = caller_for(attempts)
+    await fetch(caller)
+    assert await fetch(caller) == not_found
+    assert guard.breaker.state is BreakerState.CLOSED
