@@ -54,6 +54,7 @@ class ServiceScript:
     raw_body: bytes | None = None
     delay_s: float = 0.0
     error: type[httpx.TransportError] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,10 +81,10 @@ class FakeDownstream:
         if script.error is not None:
             raise script.error("scripted failure", request=request)
         if script.raw_body is not None:
-            return httpx.Response(script.status, content=script.raw_body)
+            return httpx.Response(script.status, content=script.raw_body, headers=script.headers)
         entity_id = request.url.path.rsplit("/", 1)[-1]
         body = script.body if script.body is not None else _HEALTHY_BODIES[service](entity_id)
-        return httpx.Response(script.status, content=json.dumps(body).encode())
+        return httpx.Response(script.status, content=json.dumps(body).encode(), headers=script.headers)
 
 
 def _service_of(request: httpx.Request) -> str:

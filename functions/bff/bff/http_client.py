@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.cookiejar import Cookie, CookieJar
 from typing import Literal
 
 import httpx
@@ -29,8 +30,20 @@ def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport |
         timeout=httpx.Timeout(settings.page_deadline_ms / 1000, connect=settings.connect_timeout_ms / 1000),
         follow_redirects=False,
         trust_env=False,
+        cookies=_NoCookieJar(),
         headers={"user-agent": USER_AGENT, "accept": "application/json"},
     )
+
+
+class _NoCookieJar(CookieJar):
+    """One client serves every user of the environment: a downstream Set-Cookie must never be kept and replayed
+    on another user's request."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
 
 
 def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.AsyncBaseTransport:

@@ -25,7 +25,7 @@ from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from bff.redaction import redact
+from bff.redaction import might_hold_credentials, redact
 from bff.trace_context import TraceContext
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
@@ -37,7 +37,11 @@ type AnnotationValue = str | int | float | bool
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
-        return super().serialize(log=redact(log))
+        line = super().serialize(log=log)
+        # Most lines name no credential at all; only those pay for the walk through the record.
+        if might_hold_credentials(line):
+            return super().serialize(log=redact(log))
+        return line
 
 
 def tracing_enabled(environ: Mapping[str, str]) -> bool:

@@ -21,6 +21,14 @@ _SENSITIVE_TEXT = re.compile(
 )
 
 
+_SENSITIVE_ANYWHERE = re.compile(r"(?i)authorization|cookie|x.amz.security.token|x.api.key")
+
+
+def might_hold_credentials(text: str) -> bool:
+    """A cheap test before the walk: False means no sensitive name appears anywhere in the text."""
+    return _SENSITIVE_ANYWHERE.search(text) is not None
+
+
 def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)

@@ -41,6 +41,6 @@ class PageService:
             return self._caller.fallback(section, entity_id, failure)
 
         outcomes = await fan_out(self._page, fetch, deadline, on_timeout)
-        timings_ms = {name: outcome.duration_ms for name, outcome in outcomes.items()}
+        timings_ms = {section.name: outcomes[section.name].duration_ms for section in self._page.sections}
         timings_ms["total"] = (time.perf_counter() - started) * 1000
         return RenderedPage(decide(self._page, outcomes), timings_ms)

@@ -1,0 +1,134 @@
+"""One request through the real handler in a fresh process, against real mocks: what the logs, the metrics
+and the response headers say, and what they never say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.mock_processes import MockProcess, MockServiceFactory
+from tests.support.tooling import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+CORRELATION_ID = "obs-4f1c2d"
+SECRET_TOKEN = "Bearer sk-live-7b1e9c"
+SECRET_COOKIE = "session=cookie-secret-51a"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+INVOKE = textwrap.dedent(
+    """
+    import json, sys
+    from bff.handler import lambda_handler
+    from tests.conftest import FakeLambdaContext
+    event = json.load(open(sys.argv[1]))
+    response = lambda_handler(event, FakeLambdaContext())
+    sys.stderr.write(json.dumps(response))
+    """
+)
+
+
+@pytest.fixture
+def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[str, Any]:
+    mocks = {name: mock_service_factory(name, MOCK_LATENCY_MS="5") for name in ("product", "reviews", "inventory")}
+    event = json.loads((REPO_ROOT / "events" / "bff-v2-P001.json").read_text())
+    event["headers"].update(
+        {"x-correlation-id": CORRELATION_ID, "authorization": SECRET_TOKEN, "traceparent": TRACEPARENT}
+    )
+    event["cookies"] = [SECRET_COOKIE]
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(event))
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / part) for part in ("functions/bff", "mocks", ".")),
+        "PRODUCT_SERVICE_URL": mocks["product"].base_url,
+        "REVIEW_SERVICE_URL": mocks["reviews"].base_url,
+        "INVENTORY_SERVICE_URL": mocks["inventory"].base_url,
+        "POWERTOOLS_METRICS_NAMESPACE": "ProductBffTest",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", INVOKE, str(event_path)],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return {
+        "lines": lines,
+        "stdout": result.stdout,
+        "response": json.loads(result.stderr.splitlines()[-1]),
+        "mocks": mocks,
+    }
+
+
+def log_lines(observed: dict[str, Any]) -> list[dict[str, Any]]:
+    return [line for line in observed["lines"] if "_aws" not in line]
+
+
+def emf_metrics(observed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for line in observed["lines"]:
+        if "_aws" in line:
+            for directive in line["_aws"]["CloudWatchMetrics"]:
+                assert directive["Namespace"] == "ProductBffTest"
+                found.extend((metric["Name"], line) for metric in directive["Metrics"])
+    return found
+
+
+def test_one_correlation_id_runs_through_the_bff_and_every_mock(observed: dict[str, Any]) -> None:
+    response = observed["response"]
+    assert response["statusCode"] == 200
+    assert response["headers"]["x-correlation-id"] == CORRELATION_ID
+    assert {line.get("correlation_id") for line in log_lines(observed)} == {CORRELATION_ID}
+    mocks: dict[str, MockProcess] = observed["mocks"]
+    for mock in mocks.values():
+        line = mock.wait_for_log_line(lambda entry: entry.get("event") == "response")
+        assert line["correlation_id"] == CORRELATION_ID
+        assert line["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+        assert line["traceparent"] != TRACEPARENT, "each call carries a span id of its own"
+
+
+def test_each_downstream_call_is_one_log_line_and_one_latency_metric(observed: dict[str, Any]) -> None:
+    calls = [line["downstream"] for line in log_lines(observed) if line.get("message") == "downstream call"]
+    assert sorted(call["service"] for call in calls) == ["inventory", "product", "reviews"]
+    for call in calls:
+        assert call["status"] == 200
+        assert call["outcome"] == "fetched"
+        assert call["attempt"] == 1
+        assert call["duration_ms"] >= 5
+    latency_services = sorted(line["service"] for name, line in emf_metrics(observed) if name == "DownstreamLatency")
+    assert latency_services == ["inventory", "product", "reviews"]
+    assert "ColdStart" in {name for name, _ in emf_metrics(observed)}
+
+
+def test_log_lines_carry_lambda_context_and_cold_start(observed: dict[str, Any]) -> None:
+    for line in log_lines(observed):
+        assert line["function_name"] == "product-bff-BffFunction"
+        assert line["cold_start"] is True
+
+
+def test_no_secret_reaches_any_log_line(observed: dict[str, Any]) -> None:
+    for secret in (SECRET_TOKEN, "sk-live-7b1e9c", SECRET_COOKIE, "cookie-secret-51a"):
+        assert secret not in observed["stdout"]
+    mocks: dict[str, MockProcess] = observed["mocks"]
+    for mock in mocks.values():
+        assert "sk-live-7b1e9c" not in mock.stdout_path.read_text()
+
+
+def test_server_timing_names_each_section_and_the_total(observed: dict[str, Any]) -> None:
+    header = observed["response"]["headers"]["server-timing"]
+    names = [entry.split(";")[0].strip() for entry in header.split(",")]
+    assert names == ["product", "reviews", "inventory", "total"]
+    durations = [float(entry.split("dur=")[1]) for entry in header.split(",")]
+    assert durations[-1] >= max(durations[:-1])
