@@ -77,7 +77,7 @@ def log_lines(observed: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def emf_metrics(observed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for line in observed["lines"]:
         if "_aws" in line:
             for directive in line["_aws"]["CloudWatchMetrics"]:
