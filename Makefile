@@ -25,7 +25,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ test: lint test-only ## Lint, type-check and run every test suite
 
 test-only: $(VENV)/.synced $(SAM_VENV)/.installed
 	$(VENV)/bin/pytest
+
+coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
+	$(VENV)/bin/coverage run --source=functions/bff/bff,mocks/mockkit -m pytest -q tests/unit
+	$(VENV)/bin/coverage report --show-missing --skip-covered
 
 lint: $(VENV)/.synced ## ruff (format + lint) and mypy --strict
 	$(VENV)/bin/ruff format --check .

@@ -26,7 +26,8 @@ class EnvVarsFileError(Exception):
 
 def local_overrides(port: int, shell: Mapping[str, str], user_overrides: EnvOverrides) -> EnvOverrides:
     base_url = f"http://127.0.0.1:{port}"
-    merged: EnvOverrides = {BFF_FUNCTION: dict.fromkeys(SERVICE_URL_VARIABLES, base_url)}
+    # Locally the mocks answer on the local API itself, unsigned: no SigV4 and no credentials needed.
+    merged: EnvOverrides = {BFF_FUNCTION: {**dict.fromkeys(SERVICE_URL_VARIABLES, base_url), "DOWNSTREAM_AUTH": "none"}}
     for layer in (user_overrides, mock_overrides(shell)):
         for section, variables in layer.items():
             merged.setdefault(section, {}).update(variables)

@@ -18,12 +18,13 @@ def test_the_bff_reaches_every_downstream_service_through_the_local_api() -> Non
     # When the overrides are built
     overrides = local_overrides(PORT, shell={}, user_overrides={})
 
-    # Then only the BFF's three service URLs are set, all to this local API
+    # Then the BFF's three service URLs all point at this local API, and calls to it are not signed
     assert overrides == {
         "BffFunction": {
             "PRODUCT_SERVICE_URL": LOCAL_URL,
             "REVIEW_SERVICE_URL": LOCAL_URL,
             "INVENTORY_SERVICE_URL": LOCAL_URL,
+            "DOWNSTREAM_AUTH": "none",
         }
     }
 

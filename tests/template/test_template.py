@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment
 
@@ -98,3 +100,62 @@ def test_layer_requirements_match_the_lock_file() -> None:
 
 def requirement_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn": value} mappings."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load((REPO_ROOT / "template.yaml").read_text(), _CloudFormationLoader)
+    return loaded
+
+
+def test_mocks_api_is_not_publicly_callable(template: dict[str, Any]) -> None:
+    auth = template["Resources"]["MocksApi"]["Properties"]["Auth"]
+    assert auth == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
+
+
+def test_bff_may_invoke_only_get_routes_of_the_mocks_api(template: dict[str, Any]) -> None:
+    (policy,) = template["Resources"]["BffFunction"]["Properties"]["Policies"]
+    condition, granted, otherwise = policy["If"]
+    assert (condition, otherwise) == ("UseAnyMock", {"Ref": "AWS::NoValue"})
+    (statement,) = granted["Statement"]
+    assert statement["Action"] == "execute-api:Invoke"
+    assert statement["Resource"] == {
+        "Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MocksApi}/*/GET/*"
+    }
+
+
+def test_edge_settings_come_from_parameters(template: dict[str, Any]) -> None:
+    api = template["Resources"]["BffApi"]["Properties"]
+    assert api["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+    }
+    cors = api["CorsConfiguration"]["If"]
+    assert cors[0] == "HasCorsOrigins"
+    assert cors[1]["AllowOrigins"] == {"Ref": "CorsAllowedOrigins"}
+    assert template["Parameters"]["CorsAllowedOrigins"]["Default"] == ""
+
+
+def test_functions_run_python313_on_arm64_with_tracing(template: dict[str, Any]) -> None:
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    layer = template["Resources"]["DependenciesLayer"]["Metadata"]
+    assert layer == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}

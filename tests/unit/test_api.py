@@ -155,3 +155,47 @@ async def test_unexpected_exception_becomes_a_500_problem_without_internals(
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
     assert problem["detail"] == "The request could not be completed."
+
+
+@pytest.mark.parametrize("query", ["debug=1", "productId=P002", "x"])
+async def test_query_parameters_are_refused_consistently(
+    client: httpx.AsyncClient, fake: FakeDownstream, query: str
+) -> None:
+    response = await client.get(f"/product-details/P001?{query}")
+    problem = assert_problem(response, 400)
+    assert problem["detail"] == "This endpoint takes no query parameters."
+    assert fake.requests == []
+
+
+async def test_server_timing_reports_each_section_and_the_total(client: httpx.AsyncClient) -> None:
+    response = await client.get("/product-details/P001")
+    entries = [entry.strip().split(";dur=") for entry in response.headers["server-timing"].split(",")]
+    assert [name for name, _ in entries] == ["product", "reviews", "inventory", "total"]
+    assert all(float(duration) >= 0 for _, duration in entries)
+
+
+async def cors_client(fake: FakeDownstream, origins: str) -> httpx.AsyncClient:
+    settings = settings_for(cors_allowed_origins=origins)
+    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test")
+
+
+async def test_cors_allows_configured_origins_and_exposes_server_timing(fake: FakeDownstream) -> None:
+    async with await cors_client(fake, "https://shop.example.com, https://m.shop.example.com") as client:
+        response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
+        preflight = await client.options(
+            "/product-details/P001",
+            headers={"origin": "https://m.shop.example.com", "access-control-request-method": "GET"},
+        )
+        foreign = await client.get("/product-details/P001", headers={"origin": "https://evil.example"})
+    assert response.headers["access-control-allow-origin"] == "https://shop.example.com"
+    exposed = {name.strip() for name in response.headers["access-control-expose-headers"].split(",")}
+    assert {"server-timing", "x-correlation-id"} <= exposed
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://m.shop.example.com"
+    assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
+    assert "access-control-allow-origin" not in response.headers

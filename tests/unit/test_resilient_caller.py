@@ -192,3 +192,20 @@ async def test_not_found_is_an_answer_not_a_reason_to_serve_stale() -> None:
     await fetch(caller)
     assert await fetch(caller) == not_found
     assert guard.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_full_bulkhead_refuses_new_calls_without_blaming_the_service() -> None:
+    # Given a downstream whose single in-flight slot is taken by a slow call
+    attempts = ScriptedAttempts([(0.2, GOOD)])
+    caller, guard = caller_for(attempts)
+    guard.bulkhead = asyncio.Semaphore(1)
+    slow = asyncio.create_task(fetch(caller))
+    await asyncio.sleep(0.01)
+    # When another call arrives
+    refused = await fetch(caller)
+    # Then it is refused at once, the slow one completes, and the breaker does not count it against the service
+    assert isinstance(refused, Failed)
+    assert refused.reason is FailureReason.BULKHEAD_FULL
+    assert await slow == GOOD
+    assert len(attempts.started_at) == 1
+    assert guard.breaker.state is BreakerState.CLOSED
