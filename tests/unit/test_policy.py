@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome
+from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
 from bff.pages import product_details_page
 from bff.policy import PageAnswer, PageFailure, decide
 from tests.support.settings import settings_for
@@ -108,3 +108,41 @@ def test_missing_product_outcome_is_a_gateway_timeout() -> None:
     decision = decide(PAGE, {})
     assert isinstance(decision, PageFailure)
     assert decision.status == 504
+
+
+@pytest.mark.parametrize(
+    ("reason", "retry_after_s", "expected_retry_after"),
+    [
+        (FailureReason.CIRCUIT_OPEN, 4.2, 5),
+        (FailureReason.CIRCUIT_OPEN, 0.0, 1),
+        (FailureReason.BULKHEAD_FULL, None, 1),
+    ],
+)
+def test_product_fast_failed_locally_gives_503_with_retry_after(
+    reason: FailureReason, retry_after_s: float | None, expected_retry_after: int
+) -> None:
+    given = outcomes(OK, OK, OK)
+    given["product"] = Failed(reason, 0.0, retry_after_s=retry_after_s)
+    decision = decide(PAGE, given)
+    assert isinstance(decision, PageFailure)
+    assert (decision.status, decision.retry_after_s) == (503, expected_retry_after)
+
+
+def test_optional_section_with_open_circuit_is_degraded_as_circuit_open() -> None:
+    given = outcomes(OK, OK, OK)
+    given["inventory"] = Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=3.0)
+    decision = decide(PAGE, given)
+    assert isinstance(decision, PageAnswer)
+    assert decision.body["meta"] == {"degraded": [{"source": "inventory", "reason": "circuit_open"}]}
+
+
+@pytest.mark.parametrize("section", ["product", "reviews"])
+def test_stale_section_is_served_and_listed_with_its_whole_age(section: str) -> None:
+    given = outcomes(OK, OK, OK)
+    given[section] = Stale(VALUES[section], age_s=42.9, cause=FailureReason.TIMEOUT)
+    decision = decide(PAGE, given)
+    assert isinstance(decision, PageAnswer)
+    assert decision.status == 200
+    assert decision.degraded
+    assert decision.body[section] == VALUES[section]
+    assert decision.body["meta"] == {"degraded": [{"source": section, "reason": "stale", "ageSeconds": 42}]}
