@@ -199,3 +199,16 @@ async def test_cors_allows_configured_origins_and_exposes_server_timing(fake: Fa
 async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
     response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_openapi_documents_errors_as_problem_json() -> None:
+    settings = settings_for()
+    schema = create_app(settings, create_http_client(settings)).openapi()
+    (operation,) = schema["paths"]["/product-details/{productId}"].values()
+    responses = operation["responses"]
+    assert "422" not in responses
+    assert set(responses) == {"200", "400", "404", "405", "500", "502", "503", "504"}
+    for status, response in responses.items():
+        expected_type = "application/json" if status == "200" else "application/problem+json"
+        assert list(response["content"]) == [expected_type]
+    assert responses["404"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}

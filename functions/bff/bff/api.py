@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -18,7 +19,7 @@ from bff.errors import ProblemError
 from bff.models import Problem, ProductDetails
 from bff.observability import record_page
 from bff.policy import PageAnswer, PageFailure
-from bff.problems import problem_response
+from bff.problems import PROBLEM_MEDIA_TYPE, problem_response
 from bff.propagation import downstream_headers
 from bff.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.settings import Settings
@@ -27,9 +28,8 @@ from bff.validation import reject_query_parameters, validate_product_id
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
 EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
 
-_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (400, 404, 500, 502, 503, 504)
-}
+_ERROR_STATUSES = (400, 404, 405, 500, 502, 503, 504)
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {status: {"model": Problem} for status in _ERROR_STATUSES}
 
 
 class _RawSegmentConvertor(Convertor[str]):
@@ -50,6 +50,7 @@ register_url_convertor("raw", _RawSegmentConvertor())
 def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
+    app.openapi = _problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
     if settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,
@@ -92,6 +93,25 @@ def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
         return response
 
     return app
+
+
+def _problems_as_problem_json(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """The schema as the app answers: errors are application/problem+json, and request validation errors are
+    400 problems (FastAPI would document them as 422 JSON)."""
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                operation["responses"].pop("422", None)
+                for status, response in operation["responses"].items():
+                    if int(status) >= 400:
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(unused, None)
+        return schema
+
+    return openapi
 
 
 def _degraded_sections(answer: PageAnswer) -> list[tuple[str, str]]:

@@ -1,0 +1,78 @@
+"""What every answer through the API must look like, and what the BFF's answer to an id should be."""
+
+from __future__ import annotations
+
+import json
+import string
+from collections import Counter
+
+from bff.models import Problem, ProductDetails
+from mockkit.catalogue import FIXTURE_IDS
+from tests.fuzz.contract import Operation
+from tests.fuzz.raw_http import CORRELATION_HEADER, RawResponse
+
+BFF_STATUSES = frozenset({200, 400, 404, 405})
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:product-bff:problem:"
+LEAKS = ("Traceback", "127.0.0.1", "http://")
+MAX_ID_LENGTH = 64
+_ID_FIRST = frozenset(string.ascii_letters + string.digits)
+_ID_REST = _ID_FIRST | {"_", "-"}
+
+
+def expected_status_for(product_id: str) -> int:
+    """Written from the documented rule, not from the BFF's regex: 1 to 64 ASCII letters, digits, '_' or '-',
+    starting with a letter or digit; valid ids outside the mocks' catalogue are unknown products."""
+    valid = (
+        0 < len(product_id) <= MAX_ID_LENGTH
+        and product_id[0] in _ID_FIRST
+        and all(character in _ID_REST for character in product_id)
+    )
+    if not valid:
+        return 400
+    return 200 if product_id in FIXTURE_IDS else 404
+
+
+def check_answer(
+    operation: Operation, response: RawResponse, *, expected_status: int, tally: Counter[tuple[str, int]]
+) -> None:
+    tally["bff" if response.answered_by_bff else "gateway", response.status] += 1
+    text = response.body.decode("utf-8", errors="replace")
+    for leak in LEAKS:
+        assert leak not in text, f"{leak!r} in a {response.status} answer: {text[:300]!r}"
+    if not response.answered_by_bff:
+        assert 400 <= response.status < 500, f"the gateway answered {response.status}: {text[:300]!r}"
+        return
+    assert response.status in BFF_STATUSES
+    assert response.status == expected_status, text[:300]
+    if response.status == 200:
+        _check_page(operation, response)
+    else:
+        _check_problem(operation, response)
+
+
+def problem_of(response: RawResponse) -> Problem:
+    return Problem.model_validate_json(response.body)
+
+
+def _check_page(operation: Operation, response: RawResponse) -> None:
+    documented = operation.responses[200]
+    assert documented.model is ProductDetails
+    assert response.content_type in documented.content_types
+    body = json.loads(response.body)
+    assert set(body) <= documented.fields
+    ProductDetails.model_validate(body)
+
+
+def _check_problem(operation: Operation, response: RawResponse) -> None:
+    assert response.content_type == PROBLEM_MEDIA_TYPE
+    body = json.loads(response.body)
+    documented = operation.responses.get(response.status)
+    if documented is not None:
+        assert documented.model is Problem
+        assert response.content_type in documented.content_types
+        assert set(body) <= documented.fields
+    problem = Problem.model_validate(body)
+    assert problem.correlation_id == response.headers[CORRELATION_HEADER]
+    assert problem.status == response.status
+    assert problem.type.startswith(PROBLEM_TYPE_PREFIX)

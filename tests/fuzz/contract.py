@@ -1,0 +1,88 @@
+"""The page operation as the app's own OpenAPI document describes it, with the models that check each answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+import bff.models
+from bff.api import create_app
+from tests.support.settings import settings_for
+
+type JsonObject = dict[str, Any]
+
+_SCHEMA_REF_PREFIX = "#/components/schemas/"
+
+
+@dataclass(frozen=True)
+class DocumentedResponse:
+    content_types: frozenset[str]
+    model: type[BaseModel]
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path_template: str
+    path_parameter: str
+    responses: Mapping[int, DocumentedResponse]
+
+    def target(self, parameter_value: str, query: str = "") -> str:
+        """The request target with the value percent-encoded into its one path segment, '/' included."""
+        path = self.path_template.replace(f"{{{self.path_parameter}}}", quote(parameter_value, safe=""))
+        return f"{path}?{query}" if query else path
+
+
+def openapi_schema() -> JsonObject:
+    async def build() -> JsonObject:
+        async with httpx.AsyncClient() as client:
+            return create_app(settings_for(), client).openapi()
+
+    return asyncio.run(build())
+
+
+def operations_of(schema: JsonObject) -> list[Operation]:
+    components: JsonObject = schema["components"]["schemas"]
+    return [
+        Operation(
+            method=method.upper(),
+            path_template=path,
+            path_parameter=_single_path_parameter(operation),
+            responses=_documented_responses(operation, components),
+        )
+        for path, path_item in schema["paths"].items()
+        for method, operation in path_item.items()
+    ]
+
+
+def _single_path_parameter(operation: JsonObject) -> str:
+    names = [parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
+    if len(names) != 1:
+        raise ValueError(f"expected exactly one path parameter, found {names}")
+    return str(names[0])
+
+
+def _documented_responses(operation: JsonObject, components: JsonObject) -> dict[int, DocumentedResponse]:
+    """Statuses whose schema names one of the BFF's public models; the rest (FastAPI's 422) is never sent."""
+    documented = {}
+    for status, response in operation["responses"].items():
+        content: JsonObject = response.get("content", {})
+        refs = {media["schema"]["$ref"] for media in content.values() if "$ref" in media.get("schema", {})}
+        if len(refs) != 1:
+            continue
+        name = refs.pop().removeprefix(_SCHEMA_REF_PREFIX)
+        model = getattr(bff.models, name, None)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            documented[int(status)] = DocumentedResponse(
+                content_types=frozenset(content),
+                model=model,
+                fields=frozenset(components[name]["properties"]),
+            )
+    return documented

@@ -1,0 +1,178 @@
+"""Property-based tests of the public contract, driven by the app's own OpenAPI document and sent through the
+local API, so the gateway emulation's decoding and routing stand in front of the BFF as API Gateway does."""
+
+from __future__ import annotations
+
+import string
+from collections import Counter
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bff.models import ProductDetails
+from bff.validation import PRODUCT_ID_PATTERN
+from mockkit.catalogue import FIXTURE_IDS
+from tests.fuzz.answers import check_answer, expected_status_for, problem_of
+from tests.fuzz.contract import Operation, openapi_schema, operations_of
+from tests.fuzz.raw_http import send
+from tests.support.local_api import LocalApi
+
+pytestmark = pytest.mark.localapi
+
+# About 150 generated requests in all; the same ones on every run, so a CI failure reproduces locally.
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+ANY_CHARACTER = st.characters(exclude_categories=["Cs"])
+LONGEST_ID = 10_000
+LONGEST_QUERY = 100_000
+
+# Werkzeug (under SAM's emulation) merges "//" and 308-redirects to its own http://127.0.0.1 URL when the merged
+# path matches a route; API Gateway does not. test_local_api_deviations.py pins that case down separately.
+
+
+def _not_slash_led(text: str) -> bool:
+    return not text.startswith("/")
+
+
+def _repeated_to(unit: str, length: int) -> str:
+    return (unit * length)[:length]
+
+
+arbitrary_ids = st.one_of(
+    st.text(ANY_CHARACTER, max_size=80),
+    st.builds(_repeated_to, st.text(ANY_CHARACTER, min_size=1, max_size=8), st.integers(65, LONGEST_ID)),
+).filter(_not_slash_led)
+
+well_formed_ids = st.one_of(
+    st.from_regex(PRODUCT_ID_PATTERN, fullmatch=True),
+    st.sampled_from(sorted(FIXTURE_IDS)),
+)
+
+_QUERY_ALPHABET = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%[]"
+query_strings = st.one_of(
+    st.lists(st.tuples(st.text(ANY_CHARACTER, max_size=20), st.text(ANY_CHARACTER, max_size=20)), min_size=1).map(
+        urlencode
+    ),
+    st.text(st.sampled_from(_QUERY_ALPHABET), min_size=1, max_size=200),
+    st.builds(
+        _repeated_to, st.text(st.sampled_from(_QUERY_ALPHABET), min_size=1, max_size=8), st.integers(201, LONGEST_QUERY)
+    ),
+)
+
+LOOKALIKE_IDS = [
+    "\uff30001",  # fullwidth P
+    "P\uff10\uff101",  # fullwidth zeros
+    "\u0420001",  # Cyrillic Er
+    "\u2119001",  # double-struck P
+    "P\u0301001",  # combining acute accent
+    "P001\u200b",  # zero-width space
+    "\u202eP001",  # right-to-left override
+    "\ufeffP001",
+    "P001 ",
+    " P001",
+    "P001\n",
+    "P001\t",
+    "p001",
+    "P0001",
+    "P001_",
+    "-P001",
+    "A" * 64,
+    "A" * 65,
+]
+ENCODED_FORM_IDS = [
+    # Sent once percent-encoded, so these reach the gateway as %2F, %2e%2e, %00, %0d%0a, ...
+    "../",
+    "..",
+    ".",
+    "\x00",
+    "P001\x00",
+    "P001\r\nX-Injected:1",
+    "..%2Fadmin",
+    # ... and these literal escapes arrive double-encoded (%252F, ...): one decoding must not make them paths.
+    "%2F",
+    "%2e%2e",
+    "%2e%2e%2fetc%2fpasswd",
+    "%00",
+    "%0d%0a",
+    "P001%00",
+    "P001?debug=1",
+    "P001#top",
+    "P001;v=1",
+    "P001\\",
+]
+
+
+@pytest.fixture(scope="module")
+def page() -> Operation:
+    (operation,) = operations_of(openapi_schema())
+    assert operation.method == "GET"
+    assert {200, 400, 404} <= set(operation.responses)
+    return operation
+
+
+@settings(FUZZ, max_examples=70)
+@given(product_id=arbitrary_ids)
+def test_any_product_id_gets_a_documented_answer(
+    shared_local_api: LocalApi, page: Operation, seen_statuses: Counter[tuple[str, int]], product_id: str
+) -> None:
+    # Given any text at all as the product id
+    # When it is sent percent-encoded as the one path segment
+    response = send(shared_local_api.port, page.target(product_id))
+
+    # Then the answer is a documented status with a body that matches the schema, and leaks nothing
+    check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
+
+
+@settings(FUZZ, max_examples=40)
+@given(product_id=well_formed_ids)
+def test_a_well_formed_id_is_a_page_or_a_404(
+    shared_local_api: LocalApi, page: Operation, seen_statuses: Counter[tuple[str, int]], product_id: str
+) -> None:
+    # Given an id from the valid alphabet, in the mocks' catalogue or not
+    # When its page is requested
+    response = send(shared_local_api.port, page.target(product_id))
+
+    # Then the BFF itself answers: the page for that very product, or a 404 problem
+    assert response.answered_by_bff
+    check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
+    if response.status == 200:
+        assert ProductDetails.model_validate_json(response.body).product.id == product_id
+
+
+@settings(FUZZ, max_examples=40)
+@given(product_id=well_formed_ids, query=query_strings)
+def test_any_query_string_is_refused(
+    shared_local_api: LocalApi,
+    page: Operation,
+    seen_statuses: Counter[tuple[str, int]],
+    product_id: str,
+    query: str,
+) -> None:
+    # Given a well-formed id with a non-empty query string
+    # When the page is requested with it
+    response = send(shared_local_api.port, page.target(product_id, query))
+
+    # Then the query is refused with a 400 problem (or the gateway refuses an overlong request line)
+    check_answer(page, response, expected_status=400, tally=seen_statuses)
+    if response.answered_by_bff:
+        assert "query" in problem_of(response).detail
+
+
+@pytest.mark.parametrize("product_id", LOOKALIKE_IDS + ENCODED_FORM_IDS)
+def test_lookalike_and_encoded_ids_are_refused_or_unknown(
+    shared_local_api: LocalApi, page: Operation, seen_statuses: Counter[tuple[str, int]], product_id: str
+) -> None:
+    # Given an id that resembles a real one, or an encoded path trick
+    # When it is sent percent-encoded as the path segment
+    response = send(shared_local_api.port, page.target(product_id))
+
+    # Then it never reaches a product: a 400 or 404 problem from the BFF, or a 4xx from the gateway
+    check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
+    assert response.status != 200
