@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
 
-from bff.api import create_app
-from bff.http_client import create_http_client
-from tests.support.mock_processes import MockProcess, MockServiceFactory, free_port
-from tests.support.settings import settings_for
+from tests.support.mock_processes import MockProcess, MockServiceFactory
+from tests.support.resilience import bff_client as fresh_bff_client
+from tests.support.resilience import closed_port_url, timed_get, urls_with
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 DEADLINE_MS = 400
 
 
-@asynccontextmanager
-async def bff_client(urls: dict[str, str], **settings: object) -> AsyncIterator[httpx.AsyncClient]:
-    config = settings_for(urls, **{"page_deadline_ms": DEADLINE_MS, **settings})
-    async with create_http_client(config) as downstream:
-        app = create_app(config, downstream)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
-            yield client
-
-
-def urls_with(reference_mocks: dict[str, MockProcess], **replacements: str) -> dict[str, str]:
-    return {name: replacements.get(name, mock.base_url) for name, mock in reference_mocks.items()}
-
-
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
-async def timed_get(client: httpx.AsyncClient, path: str) -> tuple[httpx.Response, float]:
-    started = time.perf_counter()
-    response = await client.get(path)
-    return response, time.perf_counter() - started
+def bff_client(urls: dict[str, str], **settings: object) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return fresh_bff_client(urls, **{"page_deadline_ms": DEADLINE_MS, **settings})
 
 
 async def test_calls_run_concurrently_so_latency_is_the_max_not_the_sum(

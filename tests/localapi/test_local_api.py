@@ -14,11 +14,11 @@ from tests.support.local_api import (
     LOOPBACK,
     LocalApi,
     LocalApiFactory,
-    free_port,
     launch,
     stop,
     wait_until_ready,
 )
+from tests.support.mock_processes import free_port
 
 pytestmark = pytest.mark.localapi
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mock_processes import free_port
 from tests.support.tooling import APP_PYTHON, REPO_ROOT, require_sam_venv
 
 LOOPBACK = "127.0.0.1"
@@ -34,13 +34,6 @@ class LocalApi:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def launch(port: int, log_dir: Path, extra_env: Mapping[str, str] = {}) -> LocalApi:
