@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel
 
 import bff.models
 from bff.api import create_app
+from bff.http_client import create_http_client
 from tests.support.settings import settings_for
 
 type JsonObject = dict[str, Any]
@@ -41,11 +40,8 @@ class Operation:
 
 
 def openapi_schema() -> JsonObject:
-    async def build() -> JsonObject:
-        async with httpx.AsyncClient() as client:
-            return create_app(settings_for(), client).openapi()
-
-    return asyncio.run(build())
+    settings = settings_for()
+    return create_app(settings, create_http_client(settings)).openapi()
 
 
 def operations_of(schema: JsonObject) -> list[Operation]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import httpx
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.convertors import Convertor, register_url_convertor
@@ -16,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from bff.composition import build_page_service
 from bff.edge import EdgeMiddleware, correlation_id_of, trace_of
 from bff.errors import ProblemError
+from bff.http_client import OutboundHttp
 from bff.models import Problem, ProductDetails
 from bff.observability import record_page
 from bff.policy import PageAnswer, PageFailure
@@ -47,7 +47,7 @@ class _RawSegmentConvertor(Convertor[str]):
 register_url_convertor("raw", _RawSegmentConvertor())
 
 
-def create_app(settings: Settings, http_client: httpx.AsyncClient) -> FastAPI:
+def create_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
     app.openapi = _problems_as_problem_json(app.openapi)  # type: ignore[method-assign]

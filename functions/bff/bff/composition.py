@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from bff.downstream import DownstreamClient
+from bff.http_client import OutboundHttp
 from bff.observability import logger
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
@@ -40,7 +39,7 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_page_service(settings: Settings, http_client: httpx.AsyncClient) -> PageService:
+def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
     client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
     caller = ResilientCaller(
         client.fetch_once,

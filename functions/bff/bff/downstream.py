@@ -22,6 +22,7 @@ from bff.errors import (
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
+from bff.http_client import OutboundHttp
 from bff.observability import DownstreamCall, downstream_span, observe_downstream_call
 from bff.outcomes import Failed, Fetched, JsonValue
 from bff.pages import Section
@@ -39,7 +40,7 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 class DownstreamClient:
-    def __init__(self, http: httpx.AsyncClient, service_urls: Mapping[str, str], *, max_response_bytes: int) -> None:
+    def __init__(self, http: OutboundHttp, service_urls: Mapping[str, str], *, max_response_bytes: int) -> None:
         self._http = http
         self._service_urls = dict(service_urls)
         self._max_response_bytes = max_response_bytes
@@ -82,9 +83,12 @@ class DownstreamClient:
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
-            async with self._http.stream("GET", url, headers=headers, timeout=timeout_s) as response:
+            response = await self._http.get(url, headers, timeout_s)
+            try:
                 _raise_for_status(section, response)
                 return response.status_code, await _read_capped(section, response, self._max_response_bytes)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:

@@ -1,49 +1,84 @@
-"""The one outbound HTTP client, built in one place so that its transport can be swapped."""
+"""The one outbound HTTP client: httpx requests and transports, built in one place so the transport can be swapped.
+
+Requests go straight to the transport. httpx's AsyncClient layers (URL merging, cookie jar, auth and redirect
+flows, event hooks) cost about as much CPU as the transport itself and give a BFF nothing it wants: it must not
+follow redirects or keep cookies, and it signs with its own role. What stays is httpx's Request and Response,
+its transports (MockTransport and respx in tests) and its exceptions.
+"""
 
 from __future__ import annotations
 
-from http.cookiejar import Cookie, CookieJar
-from typing import Literal
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Literal, Self
 
 import httpx
 
 from bff.egress import AllowListTransport, allowed_hosts_for
 from bff.settings import Settings
-from bff.signing import downstream_auth
+from bff.signing import SigV4Auth, downstream_auth
 
 USER_AGENT = "product-bff/0.1"
 type TransportName = Literal["aiohttp", "httpx"]
 
 
-def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """A pooled client that reaches only the configured services: no redirects, no proxy variables, and an
-    allow-list of origins. Keep-alive outlives a warm Lambda's idle gaps so warm invocations reuse connections."""
+class OutboundHttp:
+    """GETs through one pooled transport that reaches only the configured services."""
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, auth: SigV4Auth | None, *, connect_timeout_s: float
+    ) -> None:
+        self._transport = transport
+        self._auth = auth
+        self._connect_timeout_s = connect_timeout_s
+
+    async def get(self, url: str, headers: Mapping[str, str], timeout_s: float) -> httpx.Response:
+        """The response with its body still to be read; the caller must `aclose()` it."""
+        request = httpx.Request(
+            "GET",
+            url,
+            headers={"user-agent": USER_AGENT, "accept": "application/json", **headers},
+            # Only the connect timeout here: the caller bounds the whole exchange with one asyncio timeout, and
+            # per-read timers in the transport would cost a timer per chunk for nothing.
+            extensions={
+                "timeout": {
+                    "connect": min(self._connect_timeout_s, timeout_s),
+                    "read": None,
+                    "write": None,
+                    "pool": None,
+                }
+            },
+        )
+        if self._auth is not None and self._auth.signs_for(request.url.host):
+            self._auth.sign(request)
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> OutboundHttp:
+    """No redirects (none are followed at all), no proxy variables, no cookies, an allow-list of origins, and
+    keep-alive that outlives a warm Lambda's idle gaps so warm invocations reuse their connections."""
     limits = httpx.Limits(
         max_connections=settings.max_connections_per_service * 3,
         max_keepalive_connections=settings.max_connections_per_service * 3,
         keepalive_expiry=60.0,
     )
     inner = transport or _default_transport(settings.http_transport, limits)
-    return httpx.AsyncClient(
-        transport=AllowListTransport(inner, allowed_hosts_for(settings.service_urls().values())),
-        auth=downstream_auth(settings.downstream_auth, settings.aws_region),
-        timeout=httpx.Timeout(settings.page_deadline_ms / 1000, connect=settings.connect_timeout_ms / 1000),
-        follow_redirects=False,
-        trust_env=False,
-        cookies=_NoCookieJar(),
-        headers={"user-agent": USER_AGENT, "accept": "application/json"},
+    return OutboundHttp(
+        AllowListTransport(inner, allowed_hosts_for(settings.service_urls().values())),
+        downstream_auth(settings.downstream_auth, settings.aws_region),
+        connect_timeout_s=settings.connect_timeout_ms / 1000,
     )
-
-
-class _NoCookieJar(CookieJar):
-    """One client serves every user of the environment: a downstream Set-Cookie must never be kept and replayed
-    on another user's request."""
-
-    def set_cookie(self, cookie: Cookie) -> None:
-        return None
-
-    def extract_cookies(self, response: object, request: object) -> None:
-        return None
 
 
 def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.AsyncBaseTransport:

@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,13 +26,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from bff.redaction import might_hold_credentials, redact
 from bff.trace_context import TraceContext
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ProductBff"
+METRICS_DISABLED = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 type AnnotationValue = str | int | float | bool
@@ -133,13 +136,26 @@ def record_page(status: int, degraded: Sequence[tuple[str, str]]) -> None:
 def _emit(
     dimensions: Mapping[str, str], *, rollup: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]]
 ) -> None:
-    document = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
-    for name, value in dimensions.items():
-        document.add_dimension(name=name, value=value)
-    document.add_dimensions(**rollup)
-    for metric, (unit, amount) in values.items():
-        document.add_metric(name=metric, unit=unit, value=amount)
-    document.flush_metrics()
+    """One EMF document written directly: Powertools' provider objects cost several times the JSON itself, and
+    these documents are written on every downstream call."""
+    if METRICS_DISABLED:
+        return
+    document: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [list(dimensions), list(rollup)],
+                    "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
+                }
+            ],
+        },
+        **dimensions,
+        **rollup,
+    }
+    document.update((name, [float(amount)]) for name, (_, amount) in values.items())
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
 
 
 class Span(Protocol):

@@ -70,7 +70,7 @@ class SigV4Auth(httpx.Auth):
                 request.headers[name] = signed.headers[name]
 
 
-def downstream_auth(mode: DownstreamAuthMode, region: str | None) -> httpx.Auth | None:
+def downstream_auth(mode: DownstreamAuthMode, region: str | None) -> SigV4Auth | None:
     if mode == "none":
         return None
     if not region:

@@ -79,14 +79,18 @@ class ResilientCaller:
             await asyncio.sleep(delay_s)
 
     async def _hedged(self, call: _Call) -> Failed | Fetched:
-        racing = {asyncio.create_task(self._one_attempt(call))}
+        hedge_delay_s = call.guard.hedge_delay_s
+        if hedge_delay_s is None or hedge_delay_s >= call.deadline.remaining_s():
+            return await self._one_attempt(call)
+        primary = asyncio.create_task(self._one_attempt(call))
+        racing = {primary}
         try:
-            hedge_delay_s = call.guard.hedge_delay_s
-            if hedge_delay_s is not None and hedge_delay_s < call.deadline.remaining_s():
-                done, _ = await asyncio.wait(racing, timeout=hedge_delay_s)
-                if not done and call.guard.budget.allows_retry():
-                    call.guard.budget.spend_on_hedge()
-                    racing.add(asyncio.create_task(self._one_attempt(call)))
+            done, _ = await asyncio.wait(racing, timeout=hedge_delay_s)
+            if done:
+                return primary.result()
+            if call.guard.budget.allows_retry():
+                call.guard.budget.spend_on_hedge()
+                racing.add(asyncio.create_task(self._one_attempt(call)))
             return await _first_definitive(racing)
         finally:
             await _cancel_all(racing)
