@@ -24,7 +24,10 @@ NAIVE_MODULE = "bench.baselines.naive.app"
 LOAD_CLIENTS = (1, 16, 64)
 TAIL = MockLatency(reviews_tail_rate=0.05, reviews_tail_ms=400)
 TAIL_CLIENTS = (16,)
+HEDGING_OFF = {"PRODUCT_HEDGE_DELAY_MS": "0", "REVIEW_HEDGE_DELAY_MS": "0", "INVENTORY_HEDGE_DELAY_MS": "0"}
+CONTENDER_HEDGING_OFF = f"{CONTENDER} (hedging off)"
 IN_PROCESS_INVOCATIONS = 1000
+IN_PROCESS_REFERENCE_INVOCATIONS = 300
 # Importing a handler needs its configuration, never a live service.
 UNREACHABLE_SERVICES = MockServices("http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9")
 
@@ -65,10 +68,15 @@ def _load(settings: Settings, outcome: CaseOutcome, latency: MockLatency, client
     with go_mocks(go, latency) as services:
         with go_bff(go, services) as base_url:
             outcome.measurements += _drive_each(base_url, GO_REFERENCE, settings, latency, clients)
-        apps = [(NAIVE, f"{NAIVE_MODULE}:app", ()), (CONTENDER, settings.app, settings.sys_path)]
-        for subject, app, sys_path in apps:
+        apps: list[tuple[str, str, Sequence[Path], dict[str, str]]] = [
+            (NAIVE, f"{NAIVE_MODULE}:app", (), {}),
+            (CONTENDER, settings.app, settings.sys_path, {}),
+        ]
+        if latency is TAIL:
+            apps.append((CONTENDER_HEDGING_OFF, settings.app, settings.sys_path, HEDGING_OFF))
+        for subject, app, sys_path, extra_env in apps:
             try:
-                with uvicorn_app(app, sys_path, services) as base_url:
+                with uvicorn_app(app, sys_path, services, extra_env) as base_url:
                     outcome.measurements += _drive_each(base_url, subject, settings, latency, clients)
             except ProcessStartError as error:
                 outcome.notes.append(f"{subject} app {app} did not start: {error}")
@@ -98,15 +106,20 @@ def _handlers(settings: Settings) -> list[tuple[str, str, Sequence[Path]]]:
 
 
 def _invoke_each(
-    settings: Settings, outcome: CaseOutcome, args: list[str], *, in_parallel: bool = False
+    settings: Settings,
+    outcome: CaseOutcome,
+    args: list[str],
+    *,
+    in_parallel: bool = False,
+    latency: MockLatency = INSTANT,
 ) -> list[tuple[str, Any]]:
-    """Run the in-process probe for every handler against 0 ms Go mocks; (subject, report) pairs.
+    """Run the in-process probe for every handler against Go mocks (0 ms by default); (subject, report) pairs.
 
     Only measurements that do not depend on CPU time (RSS) may run `in_parallel`.
     """
     handlers = _handlers(settings)
     reports: list[tuple[str, Any]] = []
-    with go_mocks(settings.require_go(), INSTANT) as services:
+    with go_mocks(settings.require_go(), latency) as services:
 
         def probe(handler: str, sys_path: Sequence[Path]) -> Any:
             env = python_env(sys_path, services.as_env())
@@ -123,8 +136,13 @@ def _invoke_each(
 
 
 def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
-    condition = f"warm, 0 ms mocks, {IN_PROCESS_INVOCATIONS} invocations"
-    for subject, report in _invoke_each(settings, outcome, [f"--invocations={IN_PROCESS_INVOCATIONS}"]):
+    _inprocess(settings, outcome, INSTANT, IN_PROCESS_INVOCATIONS)
+    _inprocess(settings, outcome, REFERENCE, IN_PROCESS_REFERENCE_INVOCATIONS)
+
+
+def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, invocations: int) -> None:
+    condition = f"warm, {latency.label} mocks, {invocations} invocations"
+    for subject, report in _invoke_each(settings, outcome, [f"--invocations={invocations}"], latency=latency):
         metrics: dict[str, Metric] = {
             "cpu_ms_per_invocation": report["cpu_ms_per_invocation"],
             **{key: report["latency"][key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},

@@ -4,7 +4,7 @@ import contextlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +104,9 @@ def go_bff(binaries: GoBinaries, services: MockServices) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def uvicorn_app(app: str, sys_path: Sequence[Path], services: MockServices) -> Iterator[str]:
+def uvicorn_app(
+    app: str, sys_path: Sequence[Path], services: MockServices, extra_env: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """Serve the ASGI app `module:attribute` with one uvicorn worker."""
     port = free_port()
     base_url = f"http://{HOST}:{port}"
@@ -119,5 +121,5 @@ def uvicorn_app(app: str, sys_path: Sequence[Path], services: MockServices) -> I
         "--log-level=warning",
         "--no-access-log",
     ]
-    with running(command, [f"{base_url}/"], env=python_env(sys_path, services.as_env())):
+    with running(command, [f"{base_url}/"], env=python_env(sys_path, {**services.as_env(), **(extra_env or {})})):
         yield base_url

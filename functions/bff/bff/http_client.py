@@ -37,7 +37,7 @@ class OutboundHttp:
         request = httpx.Request(
             "GET",
             url,
-            headers={"user-agent": USER_AGENT, "accept": "application/json", **headers},
+            headers={"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "identity", **headers},
             # Only the connect timeout here: the caller bounds the whole exchange with one asyncio timeout, and
             # per-read timers in the transport would cost a timer per chunk for nothing.
             extensions={
