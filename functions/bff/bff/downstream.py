@@ -136,8 +136,7 @@ async def _read_capped(section: Section, response: httpx.Response, limit: int) -
         raise DownstreamBadResponseError(section.service, "declared body over the size cap")
     chunks: list[bytes] = []
     size = 0
-    # Raw bytes: the request asks for no content-coding, so there is nothing to decode.
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > limit:
             raise DownstreamBadResponseError(section.service, "body over the size cap")
