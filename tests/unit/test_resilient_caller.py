@@ -209,3 +209,23 @@ async def test_a_full_bulkhead_refuses_new_calls_without_blaming_the_service() -
     assert await slow == GOOD
     assert len(attempts.started_at) == 1
     assert guard.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_not_found_probe_closes_a_half_open_breaker() -> None:
+    clock = [0.0]
+    transitions: list[BreakerState] = []
+    breaker = CircuitBreaker(
+        "product",
+        failure_threshold=1,
+        open_s=1.0,
+        clock=lambda: clock[0],
+        on_transition=lambda _service, _old, new: transitions.append(new),
+    )
+    attempts = ScriptedAttempts([(0, SERVER_ERROR), (0, Failed(FailureReason.NOT_FOUND, 1.0))])
+    caller, _ = caller_for(attempts, breaker=breaker)
+    await fetch(caller)
+    clock[0] = 2.0
+    outcome = await fetch(caller)
+    assert isinstance(outcome, Failed)
+    assert outcome.reason is FailureReason.NOT_FOUND
+    assert transitions == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]

@@ -87,7 +87,7 @@ def create_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
             record_page(decision.status, [])
             response = _failure_response(request, decision)
         else:
-            record_page(decision.status, _degraded_sections(decision))
+            record_page(decision.status, decision.degradations)
             response = _answer_response(decision, healthy_cache_control)
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
         return response
@@ -112,14 +112,6 @@ def _problems_as_problem_json(build: Callable[[], dict[str, Any]]) -> Callable[[
         return schema
 
     return openapi
-
-
-def _degraded_sections(answer: PageAnswer) -> list[tuple[str, str]]:
-    meta = answer.body["meta"]
-    assert isinstance(meta, dict)
-    entries = meta["degraded"]
-    assert isinstance(entries, list)
-    return [(str(entry["source"]), str(entry["reason"])) for entry in entries if isinstance(entry, dict)]
 
 
 def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response:

@@ -30,8 +30,13 @@ _OVERLOAD_RETRY_AFTER_S = 1
 @dataclass(frozen=True, slots=True)
 class PageAnswer:
     body: dict[str, JsonValue]
-    degraded: bool
+    degradations: tuple[tuple[str, str], ...]
+    """(section, public reason) of each section that is not a fresh answer."""
     status: int = 200
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.degradations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ def _critical_failure(section: Section, failure: Failed) -> PageFailure:
 def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:
     body: dict[str, JsonValue] = {}
     degraded: list[JsonValue] = []
+    degradations: list[tuple[str, str]] = []
     for section in page.sections:
         outcome = _outcome_of(section, outcomes)
         match outcome:
@@ -86,8 +92,10 @@ def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:
             case Stale(value=value, age_s=age_s):
                 body[section.name] = value
                 degraded.append({"source": section.name, "reason": "stale", "ageSeconds": math.floor(age_s)})
+                degradations.append((section.name, "stale"))
             case Failed(reason=reason):
                 body[section.name] = None
                 degraded.append({"source": section.name, "reason": _PUBLIC_DEGRADATION_REASON[reason]})
+                degradations.append((section.name, _PUBLIC_DEGRADATION_REASON[reason]))
     body["meta"] = {"degraded": degraded}
-    return PageAnswer(body=body, degraded=bool(degraded))
+    return PageAnswer(body=body, degradations=tuple(degradations))

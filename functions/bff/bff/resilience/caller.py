@@ -106,10 +106,10 @@ class ResilientCaller:
             return await self._attempt(call.section, call.entity_id, timeout_s, call.headers, attempt)
 
     def _record(self, guard: DownstreamGuard, outcome: Failed | Fetched) -> None:
-        if isinstance(outcome, Fetched):
+        if is_definitive(outcome):  # a 404 is a healthy service's answer too
             guard.breaker.record_success()
             guard.budget.record_success()
-        elif outcome.reason.blames_the_service:
+        elif isinstance(outcome, Failed) and outcome.reason.blames_the_service:
             guard.breaker.record_failure()
             if not outcome.retryable:
                 guard.budget.record_failure()
