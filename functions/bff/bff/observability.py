@@ -79,9 +79,23 @@ def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
     wrapped: LambdaHandler = metrics.log_metrics(handler, capture_cold_start_metric=True)
     if tracer is not None:
         wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))
-    return logger.inject_lambda_context(
+    instrumented: LambdaHandler = logger.inject_lambda_context(
         wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
     )
+
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if all(hasattr(context, name) for name in _LAMBDA_CONTEXT_ATTRIBUTES):
+            return instrumented(event, context)
+        # A caller without a Lambda context (a test, a script) still gets an answer and a metrics flush.
+        try:
+            return handler(event, context)
+        finally:
+            metrics.flush_metrics()
+
+    return entry
+
+
+_LAMBDA_CONTEXT_ATTRIBUTES = ("function_name", "memory_limit_in_mb", "invoked_function_arn", "aws_request_id")
 
 
 def bind_request(correlation_id: str, trace: TraceContext) -> None:
