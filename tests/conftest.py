@@ -74,7 +74,9 @@ def bff_handler_module(reference_mocks: dict[str, MockProcess]) -> Iterator[Modu
         patch.setenv("INVENTORY_SERVICE_URL", reference_mocks["inventory"].base_url)
         patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ProductBffTests")
         sys.modules.pop("bff.handler", None)
-        yield importlib.import_module("bff.handler")
+        module = importlib.import_module("bff.handler")
+        yield module
+        module._loop.run_until_complete(module.http_client.aclose())
         sys.modules.pop("bff.handler", None)
 
 

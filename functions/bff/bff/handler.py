@@ -19,7 +19,8 @@ _loop = asyncio.new_event_loop()
 asyncio.set_event_loop(_loop)
 
 settings = Settings.from_env()
-app = create_app(settings, create_http_client(settings))
+http_client = create_http_client(settings)
+app = create_app(settings, http_client)
 # lifespan="off": "auto" would run startup and shutdown on every invocation.
 _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_MEDIA_TYPE])
 
