@@ -51,10 +51,10 @@ def create_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
     app.openapi = _problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
-    if settings.cors_origins():
+    if cors_origins := settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins(),
+            allow_origins=cors_origins,
             allow_methods=["GET"],
             allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
             expose_headers=EXPOSED_HEADERS,

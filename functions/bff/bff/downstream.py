@@ -54,7 +54,6 @@ class DownstreamClient:
         """One attempt, traced as its own span and reported as one log line and one metrics record."""
         url = self.url_for(section, entity_id)
         started = time.perf_counter()
-        status: int | None = None
         try:
             async with downstream_span(section.service) as span:
                 status, outcome = await self._classified(section, url, timeout_s, for_one_call(headers), started)
