@@ -1,49 +1,111 @@
-"""httpx's client API over aiohttp's connection pool, which costs a fraction of httpx's own per call.
+"""httpx's transport interface over aiohttp's connection pool, which costs a fraction of httpx's own per call.
 
-httpx-aiohttp maps every aiohttp.ClientConnectionError to httpx.ConnectTimeout, so a server that drops the
-connection would look like a timeout (not retried, wrong reason). Here only real timeouts stay timeouts; other
-connection failures become RemoteProtocolError, which the edge treats as a retryable transport failure.
+Ours rather than httpx-aiohttp's, which we measured first: it maps every dropped connection to ConnectTimeout
+(so a reset looked like a timeout: wrong reason, never retried), keeps aiohttp's cookie jar (a downstream's
+Set-Cookie would ride along on later calls to that host), and rebuilds URL and headers through slower paths.
+
+Exceptions raised, as httpx's, so that callers and tests see one exception tree whatever the transport:
+
+    aiohttp.ConnectionTimeoutError  -> httpx.ConnectTimeout
+    aiohttp.ServerTimeoutError      -> httpx.ReadTimeout  (SocketTimeoutError and any other read timeout)
+    aiohttp.ClientConnectorError    -> httpx.ConnectError (refused, DNS, TLS before any byte was sent)
+    aiohttp.ClientPayloadError      -> httpx.ReadError    (the body broke off)
+    aiohttp.InvalidURL              -> httpx.UnsupportedProtocol
+    any other aiohttp.ClientError   -> httpx.RemoteProtocolError (disconnected, reset, malformed response)
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
-import httpx_aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+_HTTP_1_1 = {"http_version": b"HTTP/1.1"}
 
 
-@contextmanager
-def _disconnects_are_not_timeouts() -> Iterator[None]:
-    try:
-        yield
-    except httpx.ConnectTimeout as error:
-        if isinstance(error.__cause__, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-            raise
-        raise httpx.RemoteProtocolError("connection closed by the server") from error.__cause__
+def as_httpx_error(error: aiohttp.ClientError) -> httpx.TransportError:
+    """The httpx exception for an aiohttp one (order matters: the timeouts are also connection errors)."""
+    message = str(error) or type(error).__name__
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(error, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(message)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message)
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return httpx.ReadError(message)
+    if isinstance(error, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(message)
+    return httpx.RemoteProtocolError(message)
 
 
-class _RemappedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session, opened on first use inside the running loop: no redirects, cookies or proxies."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _disconnects_are_not_timeouts():
-            async for chunk in self._inner:
-                yield chunk
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        timeout = request.extensions.get("timeout", {})
+        try:
+            response = await session.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=CIMultiDict(
+                    (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+                ),
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    connect=timeout.get("pool"), sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                ),
+            )
+        except aiohttp.ClientError as error:
+            raise as_httpx_error(error) from error
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_ResponseBody(response),
+            request=request,
+            extensions=_HTTP_1_1,
+        )
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            keepalive_timeout=self._limits.keepalive_expiry,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(),
+        )
+        return self._session
 
     async def aclose(self) -> None:
-        with _disconnects_are_not_timeouts():
-            await self._inner.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with _disconnects_are_not_timeouts():
-            response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _RemappedStream(response.stream)
-        return response
+class _ResponseBody(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except aiohttp.ClientError as error:
+            raise as_httpx_error(error) from error
+
+    async def aclose(self) -> None:
+        # A body read to the end hands the connection back to the pool; an unread one closes it.
+        self._response.release()

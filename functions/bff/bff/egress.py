@@ -8,7 +8,6 @@ the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API, 127.0.0.1:9001) or anything else
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -16,25 +15,25 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FORBIDDEN_CHARACTERS = frozenset("\\\t\r\n ")
 
 
-def origin_of(url: str) -> str | None:
+def origin_of(url: str | httpx.URL) -> str | None:
     """`scheme://host:port` of an http(s) URL without userinfo, or None when the URL is not one."""
-    if _FORBIDDEN_CHARACTERS.intersection(url):
+    if isinstance(url, str):
+        if _FORBIDDEN_CHARACTERS.intersection(url):
+            return None
+        try:
+            url = httpx.URL(url)
+        except httpx.InvalidURL:
+            return None
+    if url.scheme not in _DEFAULT_PORTS or not url.host or url.userinfo:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return None
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        return None
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    return f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS[url.scheme]}"
 
 
 def allowed_hosts_for(base_urls: Iterable[str]) -> frozenset[str]:
     return frozenset(origin for url in base_urls if (origin := origin_of(url)) is not None)
 
 
-def is_allowed_downstream(url: str, allowed_hosts: Collection[str]) -> bool:
+def is_allowed_downstream(url: str | httpx.URL, allowed_hosts: Collection[str]) -> bool:
     origin = origin_of(url)
     return origin is not None and origin in allowed_hosts
 
@@ -47,7 +46,7 @@ class AllowListTransport(httpx.AsyncBaseTransport):
         self._allowed_hosts = frozenset(allowed_hosts)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_allowed_downstream(str(request.url), self._allowed_hosts):
+        if not is_allowed_downstream(request.url, self._allowed_hosts):
             raise httpx.ConnectError("destination is not an allowed downstream", request=request)
         return await self._inner.handle_async_request(request)
 

@@ -86,4 +86,4 @@ def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.Async
         return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     from bff.aiohttp_transport import AiohttpTransport  # noqa: PLC0415 - aiohttp stays unimported when unused
 
-    return AiohttpTransport(limits=limits, trust_env=False)
+    return AiohttpTransport(limits)

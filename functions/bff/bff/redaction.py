@@ -21,12 +21,13 @@ _SENSITIVE_TEXT = re.compile(
 )
 
 
-_SENSITIVE_ANYWHERE = re.compile(r"(?i)authorization|cookie|x.amz.security.token|x.api.key")
+# Searched in lowered text: a case-insensitive pattern is several times slower on every log line.
+_SENSITIVE_ANYWHERE = re.compile(r"authorization|cookie|x.amz.security.token|x.api.key")
 
 
 def might_hold_credentials(text: str) -> bool:
     """A cheap test before the walk: False means no sensitive name appears anywhere in the text."""
-    return _SENSITIVE_ANYWHERE.search(text) is not None
+    return _SENSITIVE_ANYWHERE.search(text.lower()) is not None
 
 
 def redact(value: Any) -> Any:

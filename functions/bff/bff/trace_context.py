@@ -35,7 +35,7 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """The context of one downstream call: a fresh span id under the same trace."""
-        return replace(self, span_id=_random_id(8))
+        return TraceContext(self.trace_id, _random_id(8), self.flags, self.tracestate)
 
     def headers(self) -> dict[str, str]:
         if self.tracestate is None:

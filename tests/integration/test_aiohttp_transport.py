@@ -1,0 +1,248 @@
+"""Our aiohttp transport on real sockets: httpx's exceptions for each way a connection fails, no cookies, no
+redirects, and connections that go back to the pool only when their body was read to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import httpx
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from bff.aiohttp_transport import AiohttpTransport, as_httpx_error
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+type Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+type Serve = Callable[[Answer], Awaitable[tuple[ScriptedServer, int]]]
+
+LIMITS = httpx.Limits(max_connections=10, keepalive_expiry=30.0)
+REQUEST_INFO = aiohttp.RequestInfo(
+    URL("http://127.0.0.1/"), "GET", CIMultiDictProxy(CIMultiDict()), URL("http://127.0.0.1/")
+)
+
+
+@dataclass
+class ScriptedServer:
+    """A bare HTTP/1.1 server on 127.0.0.1: counts connections, records request heads, answers with `answer`."""
+
+    answer: Answer
+    connections: int = 0
+    request_heads: list[list[bytes]] = field(default_factory=list)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await read_head(reader):
+                self.request_heads.append(head)
+                await self.answer(reader, writer)
+                if writer.is_closing():
+                    return
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+async def read_head(reader: asyncio.StreamReader) -> list[bytes]:
+    lines: list[bytes] = []
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        lines.append(line.rstrip(b"\r\n"))
+    return lines
+
+
+def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> Answer:
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body))
+        await writer.drain()
+
+    return answer
+
+
+async def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def break_off_body(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+    await writer.drain()
+    writer.close()
+
+
+async def never_answer(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(30)
+
+
+async def redirect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n")
+    await writer.drain()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answer) -> tuple[ScriptedServer, int]:
+        scripted = ScriptedServer(answer)
+        server = await asyncio.start_server(scripted.serve, "127.0.0.1", 0)
+        servers.append(server)
+        return scripted, server.sockets[0].getsockname()[1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[AiohttpTransport]:
+    transport = AiohttpTransport(LIMITS)
+    yield transport
+    await transport.aclose()
+
+
+async def get(transport: AiohttpTransport, url: str, *, read_timeout_s: float | None = None) -> httpx.Response:
+    request = httpx.Request(
+        "GET",
+        url,
+        headers={"accept-encoding": "identity"},
+        extensions={"timeout": {"connect": 1.0, "read": read_timeout_s, "write": None, "pool": None}},
+    )
+    response = await transport.handle_async_request(request)
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
+    return response
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_full_answer_arrives_with_status_headers_and_body(serve: Serve, transport: AiohttpTransport) -> None:
+    # Given a server answering 200 with a header and a JSON body
+    _, port = await serve(ok(extra=b"x-served-by: scripted\r\n"))
+    # When the transport fetches it
+    response = await get(transport, f"http://127.0.0.1:{port}/products/P001")
+    # Then status, headers and body come back through httpx's Response
+    assert (response.status_code, response.headers["x-served-by"], response.json()) == (200, "scripted", {"ok": True})
+
+
+async def test_a_refused_connection_is_a_connect_error(transport: AiohttpTransport) -> None:
+    with pytest.raises(httpx.ConnectError):
+        await get(transport, f"http://127.0.0.1:{closed_port()}/products/P001")
+
+
+async def test_a_server_that_hangs_up_is_a_protocol_error_not_a_timeout(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    # httpx-aiohttp reported this as ConnectTimeout, which the BFF neither retries nor names correctly
+    _, port = await serve(hang_up)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await get(transport, f"http://127.0.0.1:{port}/products/P001")
+
+
+async def test_a_body_that_breaks_off_is_a_read_error(serve: Serve, transport: AiohttpTransport) -> None:
+    _, port = await serve(break_off_body)
+    with pytest.raises(httpx.ReadError):
+        await get(transport, f"http://127.0.0.1:{port}/products/P001")
+
+
+async def test_a_silent_server_is_a_read_timeout(serve: Serve, transport: AiohttpTransport) -> None:
+    _, port = await serve(never_answer)
+    with pytest.raises(httpx.ReadTimeout):
+        await get(transport, f"http://127.0.0.1:{port}/products/P001", read_timeout_s=0.1)
+
+
+async def test_a_redirect_is_returned_not_followed(serve: Serve, transport: AiohttpTransport) -> None:
+    server, port = await serve(redirect)
+    response = await get(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert (response.status_code, response.headers["location"]) == (302, "http://169.254.169.254/")
+    assert len(server.request_heads) == 1
+
+
+async def test_a_downstream_cookie_is_never_sent_back(serve: Serve, transport: AiohttpTransport) -> None:
+    # Given a service reached by host name (aiohttp's jar ignores cookies from IP addresses) that sets a cookie
+    server, port = await serve(ok(extra=b"set-cookie: session=user-a; Path=/\r\n"))
+    # When two requests go to it
+    for _ in range(2):
+        await get(transport, f"http://localhost:{port}/products/P001")
+    # Then neither carried a cookie
+    sent_headers = [line.split(b":")[0].lower() for head in server.request_heads for line in head[1:]]
+    assert len(server.request_heads) == 2
+    assert b"cookie" not in sent_headers
+
+
+async def test_the_request_goes_out_with_our_headers_and_no_compression(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    server, port = await serve(ok())
+    await get(transport, f"http://127.0.0.1:{port}/products/a%2Fb")
+    request_line, *header_lines = server.request_heads[0]
+    headers = dict(line.lower().split(b": ", 1) for line in header_lines)
+    assert request_line == b"GET /products/a%2Fb HTTP/1.1"
+    assert headers[b"accept-encoding"] == b"identity"
+    assert headers[b"host"] == f"127.0.0.1:{port}".encode()
+
+
+async def test_a_read_body_returns_its_connection_to_the_pool(serve: Serve, transport: AiohttpTransport) -> None:
+    server, port = await serve(ok())
+    for _ in range(5):
+        await get(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert (len(server.request_heads), server.connections) == (5, 1)
+
+
+async def test_an_unread_body_closes_its_connection(serve: Serve, transport: AiohttpTransport) -> None:
+    # Given a response whose body is still arriving when the caller gives up on it (a 404, a body over the cap)
+    answers = 0
+
+    async def first_slow_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answers
+        answers += 1
+        if answers > 1:
+            await ok()(reader, writer)
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+        await writer.drain()
+        await reader.read()  # until the client closes its end
+
+    server, port = await serve(first_slow_then_ok)
+    url = f"http://127.0.0.1:{port}/products/P001"
+    unread = await transport.handle_async_request(httpx.Request("GET", url, extensions={"timeout": {"connect": 1.0}}))
+    await unread.aclose()
+    # When the next request goes out
+    response = await get(transport, url)
+    # Then it did not inherit the half-read connection: a second one was opened
+    assert response.json() == {"ok": True}
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError("read"), httpx.ReadTimeout),
+        (aiohttp.ClientPayloadError("truncated"), httpx.ReadError),
+        (aiohttp.InvalidURL("ftp://x"), httpx.UnsupportedProtocol),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(104, "reset"), httpx.RemoteProtocolError),
+        (
+            aiohttp.ClientResponseError(REQUEST_INFO, (), status=400, message="bad status line"),
+            httpx.RemoteProtocolError,
+        ),
+    ],
+)
+def test_each_aiohttp_error_has_one_httpx_counterpart(
+    error: aiohttp.ClientError, expected: type[httpx.TransportError]
+) -> None:
+    mapped = as_httpx_error(error)
+    assert type(mapped) is expected
+    assert str(mapped)
