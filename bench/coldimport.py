@@ -6,7 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +31,15 @@ class ColdImport:
     rss_kib_median: float
 
 
-def _probe_once(module: str, env: Mapping[str, str]) -> tuple[float, float, int]:
+def probe_once(
+    module: str, env: Mapping[str, str], interpreter: Sequence[str] = (sys.executable,)
+) -> tuple[float, float, int]:
+    """Import time (ms), whole process time (ms) and RSS after import (KiB) of one fresh interpreter."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "probe.json"
         started = time.perf_counter()
         completed = subprocess.run(
-            [sys.executable, "-c", CHILD_PROBE, module, str(out)],
+            [*interpreter, "-c", CHILD_PROBE, module, str(out)],
             env=env,
             capture_output=True,
             text=True,
@@ -59,10 +62,10 @@ def measure_cold_import(module: str, env: Mapping[str, str], repeats: int, *, by
     with tempfile.TemporaryDirectory() as empty_cache:
         child_env = dict(env)
         if bytecode:
-            _probe_once(module, child_env)
+            probe_once(module, child_env)
         else:
             child_env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty_cache}
-        samples = [_probe_once(module, child_env) for _ in range(repeats)]
+        samples = [probe_once(module, child_env) for _ in range(repeats)]
     return ColdImport(
         module=module,
         bytecode=bytecode,

@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.artefacts import build_host_artefacts, import_from_artefacts
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment
 
 pytestmark = pytest.mark.template
 
 ELF_MACHINE_AARCH64 = 0xB7
+UNREACHABLE_SERVICES = dict.fromkeys(
+    ("PRODUCT_SERVICE_URL", "REVIEW_SERVICE_URL", "INVENTORY_SERVICE_URL"), "http://127.0.0.1:9"
+)
 
 
 def run_sam_tool(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -63,8 +67,33 @@ def test_layer_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> No
     assert sources
     assert missing == []
     sample = site / "fastapi" / "__pycache__" / "applications.cpython-313.pyc"
-    flags = int.from_bytes(sample.read_bytes()[4:8], "little")
-    assert flags == 0b01, "hash-based and unchecked: valid after SAM zips the layer"
+    assert unchecked_hash_flags(sample) == 0b01, "hash-based and unchecked: valid after SAM zips the layer"
+
+
+def test_bff_function_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> None:
+    package = built / "BffFunction" / "bff"
+    sources = list(package.rglob("*.py"))
+    compiled = [path.parent / "__pycache__" / f"{path.stem}.cpython-313.pyc" for path in sources]
+    assert sources
+    assert sorted(package.rglob("*.pyc")) == sorted(compiled), "one .pyc per module, and no stale local caches"
+    assert {unchecked_hash_flags(path) for path in compiled} == {0b01}
+
+
+def test_importing_the_built_artefacts_writes_no_bytecode(tmp_path: Path) -> None:
+    # Given the artefacts built by the same Makefiles `sam build` runs, for this machine's architecture
+    try:
+        artefacts = build_host_artefacts(tmp_path / "artefacts", search_path=sam_environment()["PATH"])
+    except RuntimeError as error:
+        pytest.skip(str(error))
+    # When a fresh interpreter that may write bytecode imports the handler from them
+    env = {**sam_environment(), **UNREACHABLE_SERVICES}
+    _, pyc_written = import_from_artefacts(artefacts, "bff.handler", env, repeats=1)
+    # Then every module was loaded from the shipped .pyc, none compiled again
+    assert pyc_written == 0
+
+
+def unchecked_hash_flags(pyc: Path) -> int:
+    return int.from_bytes(pyc.read_bytes()[4:8], "little")
 
 
 def test_functions_ship_their_code_without_the_dependencies(built: Path) -> None:

@@ -192,8 +192,19 @@ class Span(Protocol):
 
 
 class _NoSpan:
+    """A span that records nothing, and its own context manager: one shared instance, no generator per call."""
+
     def put_annotation(self, key: str, value: AnnotationValue) -> None:
         pass
+
+    async def __aenter__(self) -> Span:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
 
 
 class Tracing:
@@ -209,13 +220,8 @@ class Tracing:
 
     def downstream_span(self, service: str) -> AbstractAsyncContextManager[Span]:
         if self._recorder is None:
-            return _no_span()
+            return _NO_SPAN
         return _sibling_subsegment(self._recorder, service)
-
-
-@asynccontextmanager
-async def _no_span() -> AsyncIterator[Span]:
-    yield _NoSpan()
 
 
 @asynccontextmanager
@@ -224,7 +230,7 @@ async def _sibling_subsegment(recorder: Any, service: str) -> AsyncIterator[Span
 
     parent = recorder.current_subsegment() or recorder.current_segment()
     if not getattr(parent, "sampled", False):
-        yield _NoSpan()
+        yield _NO_SPAN
         return
     segment = getattr(parent, "parent_segment", parent)
     subsegment = Subsegment(f"## {service}", "remote", segment)
