@@ -76,3 +76,11 @@ async def test_expired_budget_starts_no_call() -> None:
     outcomes = await fan_out(PAGE, fetch, Deadline.after_ms(0))
     assert states == {}
     assert {outcome.reason for outcome in outcomes.values() if isinstance(outcome, Failed)} == {FailureReason.TIMEOUT}
+
+
+async def test_calls_start_in_the_launch_order_given() -> None:
+    fetch, states = scripted({"product": 0.0, "reviews": 0.0, "inventory": 0.0})
+    reviews, product, inventory = PAGE.sections[1], PAGE.sections[0], PAGE.sections[2]
+    outcomes = await fan_out(PAGE, fetch, Deadline.after_ms(500), launch_order=[reviews, product, inventory])
+    assert list(states) == ["reviews", "product", "inventory"]
+    assert set(outcomes) == {"product", "reviews", "inventory"}

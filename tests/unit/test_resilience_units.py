@@ -1,4 +1,4 @@
-"""CircuitBreaker, RetryBudget, Backoff and LastKnownGood on their own, with fake clocks and fake randomness."""
+"""The resilience parts on their own (breaker, budget, backoff, last known good, latency), with fake clocks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from bff.resilience.backoff import Backoff
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.last_known_good import LastKnownGood
+from bff.resilience.latency import LatencyEstimate
 from bff.resilience.retry_budget import RetryBudget
 
 
@@ -226,3 +227,12 @@ def test_a_late_success_from_before_the_trip_does_not_close_an_open_breaker() ->
     assert subject.state is BreakerState.OPEN
     assert not subject.allow()
     assert transitions == [("reviews", BreakerState.CLOSED, BreakerState.OPEN)]
+
+
+def test_latency_estimate_starts_at_the_first_answer_then_moves_by_its_weight() -> None:
+    estimate = LatencyEstimate(weight=0.25)
+    assert estimate.mean_ms == 0.0
+    estimate.record(80.0)
+    assert estimate.mean_ms == 80.0
+    estimate.record(40.0)
+    assert estimate.mean_ms == 70.0

@@ -229,3 +229,32 @@ async def test_a_not_found_probe_closes_a_half_open_breaker() -> None:
     assert isinstance(outcome, Failed)
     assert outcome.reason is FailureReason.NOT_FOUND
     assert transitions == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
+
+
+async def test_sections_launch_slowest_first_once_their_services_have_answered() -> None:
+    # Given a caller that has seen reviews answer in 80 ms, product in 50 and inventory in 30
+    sections = product_details_page(settings_for()).sections
+    durations_ms = {"product": 50.0, "reviews": 80.0, "inventory": 30.0}
+
+    async def answer(section: Section, *_: object) -> Failed | Fetched:
+        return Fetched({}, duration_ms=durations_ms[section.service])
+
+    guards = {section.service: caller_for(ScriptedAttempts([(0, GOOD)]))[1] for section in sections}
+    caller = ResilientCaller(
+        answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)), LastKnownGood(ttl_s=60, max_entries=10)
+    )
+    before = [section.name for section in caller.slowest_first(sections)]
+    for section in sections:
+        await caller.fetch(section, "P1", Deadline.after_ms(500), {})
+    # When the next page orders its calls
+    after = [section.name for section in caller.slowest_first(sections)]
+    # Then the page's own order held while nothing was known, and now the slowest service goes first
+    assert before == ["product", "reviews", "inventory"]
+    assert after == ["reviews", "product", "inventory"]
+
+
+async def test_a_failed_call_does_not_count_as_an_answer_time() -> None:
+    attempts = ScriptedAttempts([(0, SERVER_ERROR)])
+    caller, guard = caller_for(attempts, max_attempts=1)
+    await fetch(caller)
+    assert guard.latency.mean_ms == 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bff.deadline import Deadline
@@ -25,12 +25,17 @@ def _as_is(_section: Section, failure: Failed) -> SectionOutcome:
 
 
 async def fan_out(
-    page: Page, fetch: FetchSection, deadline: Deadline, on_timeout: OnTimeout = _as_is
+    page: Page,
+    fetch: FetchSection,
+    deadline: Deadline,
+    on_timeout: OnTimeout = _as_is,
+    launch_order: Sequence[Section] | None = None,
 ) -> dict[str, SectionOutcome]:
+    """Outcomes by section name; calls start in `launch_order` (default: the page's order)."""
     started = time.perf_counter()
     outcomes: dict[str, SectionOutcome] = {}
     pending: dict[asyncio.Task[SectionOutcome], Section] = {}
-    for section in page.sections:
+    for section in launch_order or page.sections:
         if deadline.cap_s(section.timeout_ms) <= 0:
             outcomes[section.name] = on_timeout(section, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
         else:

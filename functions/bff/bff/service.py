@@ -40,7 +40,8 @@ class PageService:
         def on_timeout(section: Section, failure: Failed) -> SectionOutcome:
             return self._caller.fallback(section, entity_id, failure)
 
-        outcomes = await fan_out(self._page, fetch, deadline, on_timeout)
+        launch_order = self._caller.slowest_first(self._page.sections)
+        outcomes = await fan_out(self._page, fetch, deadline, on_timeout, launch_order)
         timings_ms = {section.name: outcomes[section.name].duration_ms for section in self._page.sections}
         timings_ms["total"] = (time.perf_counter() - started) * 1000
         return RenderedPage(decide(self._page, outcomes), timings_ms)

@@ -1,12 +1,13 @@
-"""Per-downstream resilience state for one execution environment: breaker, retry budget, bulkhead, hedging."""
+"""Per-downstream state for one execution environment: breaker, retry budget, bulkhead, hedging, latency."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bff.resilience.backoff import Backoff
 from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.latency import LatencyEstimate
 from bff.resilience.retry_budget import RetryBudget
 
 
@@ -22,3 +23,4 @@ class DownstreamGuard:
     budget: RetryBudget
     bulkhead: asyncio.Semaphore
     hedge_delay_s: float | None
+    latency: LatencyEstimate = field(default_factory=LatencyEstimate)
