@@ -234,6 +234,8 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
         (aiohttp.InvalidURL("ftp://x"), httpx.UnsupportedProtocol),
         (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
         (aiohttp.ClientOSError(104, "reset"), httpx.RemoteProtocolError),
+        (TimeoutError(), httpx.ReadTimeout),
+        (ConnectionResetError(104, "reset by peer"), httpx.RemoteProtocolError),
         (
             aiohttp.ClientResponseError(REQUEST_INFO, (), status=400, message="bad status line"),
             httpx.RemoteProtocolError,
@@ -241,7 +243,7 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
     ],
 )
 def test_each_aiohttp_error_has_one_httpx_counterpart(
-    error: aiohttp.ClientError, expected: type[httpx.TransportError]
+    error: aiohttp.ClientError | OSError, expected: type[httpx.TransportError]
 ) -> None:
     mapped = as_httpx_error(error)
     assert type(mapped) is expected

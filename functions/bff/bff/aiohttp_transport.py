@@ -6,12 +6,14 @@ Set-Cookie would ride along on later calls to that host), and rebuilds URL and h
 
 Exceptions raised, as httpx's, so that callers and tests see one exception tree whatever the transport:
 
-    aiohttp.ConnectionTimeoutError  -> httpx.ConnectTimeout
-    aiohttp.ServerTimeoutError      -> httpx.ReadTimeout  (SocketTimeoutError and any other read timeout)
-    aiohttp.ClientConnectorError    -> httpx.ConnectError (refused, DNS, TLS before any byte was sent)
-    aiohttp.ClientPayloadError      -> httpx.ReadError    (the body broke off)
-    aiohttp.InvalidURL              -> httpx.UnsupportedProtocol
-    any other aiohttp.ClientError   -> httpx.RemoteProtocolError (disconnected, reset, malformed response)
+    aiohttp.ConnectionTimeoutError   -> httpx.ConnectTimeout
+    aiohttp.ServerTimeoutError       -> httpx.ReadTimeout          (SocketTimeoutError, any other read timeout)
+    aiohttp.ClientConnectorError     -> httpx.ConnectError         (refused, DNS, TLS: nothing was sent)
+    aiohttp.ClientPayloadError       -> httpx.ReadError            (the body broke off)
+    aiohttp.InvalidURL               -> httpx.UnsupportedProtocol
+    any other aiohttp.ClientError    -> httpx.RemoteProtocolError  (disconnected, reset, malformed response)
+    TimeoutError escaping aiohttp    -> httpx.ReadTimeout
+    any other OSError escaping it    -> httpx.RemoteProtocolError
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
-_HTTP_1_1 = {"http_version": b"HTTP/1.1"}
 
-
-def as_httpx_error(error: aiohttp.ClientError) -> httpx.TransportError:
+def as_httpx_error(error: aiohttp.ClientError | OSError) -> httpx.TransportError:
     """The httpx exception for an aiohttp one (order matters: the timeouts are also connection errors)."""
     message = str(error) or type(error).__name__
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(message)
-    if isinstance(error, aiohttp.ServerTimeoutError):
+    if isinstance(error, aiohttp.ServerTimeoutError | TimeoutError):
         return httpx.ReadTimeout(message)
     if isinstance(error, aiohttp.ClientConnectorError):
         return httpx.ConnectError(message)
@@ -65,14 +65,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     connect=timeout.get("pool"), sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
                 ),
             )
-        except aiohttp.ClientError as error:
+        except (aiohttp.ClientError, OSError) as error:
             raise as_httpx_error(error) from error
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_ResponseBody(response),
             request=request,
-            extensions=_HTTP_1_1,
+            extensions={"http_version": b"HTTP/1.1"},
         )
 
     def _open(self) -> aiohttp.ClientSession:
@@ -103,7 +103,7 @@ class _ResponseBody(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except aiohttp.ClientError as error:
+        except (aiohttp.ClientError, OSError) as error:
             raise as_httpx_error(error) from error
 
     async def aclose(self) -> None:
