@@ -3,8 +3,9 @@
 `sam build` builds the layer for arm64 (Lambda's architecture), whose native extensions cannot load on an
 x86_64 machine. This runs the two Makefiles SAM runs (`layers/deps`, `functions/bff`) with the wheel platform
 changed to the host's and nothing else, so what is imported is what ships: the same files and the same
-bytecode. The import runs in the base interpreter with only the artefacts on its path, as in Lambda
-(/var/task, then /opt/python), and may write bytecode: any .pyc it writes or rewrites is counted.
+bytecode. The import runs in the base interpreter without its site-packages (`-S`), with only the artefacts
+on its path as in Lambda (/var/task, then /opt/python), and may write bytecode: any .pyc it writes or rewrites
+is counted.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def import_from_artefacts(
     """Median import time and RSS over `repeats` fresh interpreters, and how many .pyc files they wrote."""
     child_env = {key: value for key, value in env.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
     child_env["PYTHONPATH"] = os.pathsep.join(str(entry) for entry in artefacts.sys_path)
-    command = [str(artefacts.base_python), "-s"]
+    command = [str(artefacts.base_python), "-S"]
     before = bytecode_snapshot(artefacts)
     samples = [probe_once(module, child_env, command) for _ in range(repeats)]
     after = bytecode_snapshot(artefacts)

@@ -195,7 +195,11 @@ def _import_built_artefacts(settings: Settings, outcome: CaseOutcome) -> None:
         outcome.notes.append(f"the build artefacts were not rebuilt here, so their import is not measured: {error}")
         return
     env = python_env([], UNREACHABLE_SERVICES.as_env())
-    result, pyc_written = import_from_artefacts(artefacts, settings.handler_module, env, settings.import_repeats)
+    try:
+        result, pyc_written = import_from_artefacts(artefacts, settings.handler_module, env, settings.import_repeats)
+    except RuntimeError as error:
+        outcome.notes.append(f"the handler did not import from the build artefacts: {error}")
+        return
     metrics: dict[str, Metric] = {
         "import_ms_median": result.import_ms_median,
         "process_ms_median": result.process_ms_median,

@@ -144,9 +144,11 @@ async def test_a_server_that_hangs_up_is_a_protocol_error_not_a_timeout(
     serve: Serve, transport: AiohttpTransport
 ) -> None:
     # httpx-aiohttp reported this as ConnectTimeout, which the BFF neither retries nor names correctly
-    _, port = await serve(hang_up)
+    server, port = await serve(hang_up)
     with pytest.raises(httpx.RemoteProtocolError):
         await get(transport, f"http://127.0.0.1:{port}/products/P001")
+    # and aiohttp did not quietly send it again: retries are the resilient caller's, within its budget
+    assert server.connections == 1
 
 
 async def test_a_body_that_breaks_off_is_a_read_error(serve: Serve, transport: AiohttpTransport) -> None:
@@ -201,6 +203,7 @@ async def test_a_read_body_returns_its_connection_to_the_pool(serve: Serve, tran
 
 async def test_an_unread_body_closes_its_connection(serve: Serve, transport: AiohttpTransport) -> None:
     # Given a response whose body is still arriving when the caller gives up on it (a 404, a body over the cap)
+    first_connection_closed = asyncio.Event()
     answers = 0
 
     async def first_slow_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -211,15 +214,17 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
             return
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
         await writer.drain()
-        await reader.read()  # until the client closes its end
+        await reader.read()  # returns when the client closes its end
+        first_connection_closed.set()
 
     server, port = await serve(first_slow_then_ok)
     url = f"http://127.0.0.1:{port}/products/P001"
     unread = await transport.handle_async_request(httpx.Request("GET", url, extensions={"timeout": {"connect": 1.0}}))
+    # When the caller closes it without reading
     await unread.aclose()
-    # When the next request goes out
-    response = await get(transport, url)
-    # Then it did not inherit the half-read connection: a second one was opened
+    # Then its connection is closed, not pooled, and the next request opens a fresh one
+    await asyncio.wait_for(first_connection_closed.wait(), timeout=2.0)
+    response = await get(transport, url, read_timeout_s=2.0)
     assert response.json() == {"ok": True}
     assert server.connections == 2
 
@@ -232,6 +237,8 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
         (aiohttp.ServerTimeoutError("read"), httpx.ReadTimeout),
         (aiohttp.ClientPayloadError("truncated"), httpx.ReadError),
         (aiohttp.InvalidURL("ftp://x"), httpx.UnsupportedProtocol),
+        (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol),
+        (ValueError("port out of range"), httpx.UnsupportedProtocol),
         (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
         (aiohttp.ClientOSError(104, "reset"), httpx.RemoteProtocolError),
         (TimeoutError(), httpx.ReadTimeout),
@@ -243,7 +250,7 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
     ],
 )
 def test_each_aiohttp_error_has_one_httpx_counterpart(
-    error: aiohttp.ClientError | OSError, expected: type[httpx.TransportError]
+    error: aiohttp.ClientError | OSError | ValueError, expected: type[httpx.TransportError]
 ) -> None:
     mapped = as_httpx_error(error)
     assert type(mapped) is expected

@@ -84,3 +84,11 @@ async def test_calls_start_in_the_launch_order_given() -> None:
     outcomes = await fan_out(PAGE, fetch, Deadline.after_ms(500), launch_order=[reviews, product, inventory])
     assert list(states) == ["reviews", "product", "inventory"]
     assert set(outcomes) == {"product", "reviews", "inventory"}
+
+
+@pytest.mark.parametrize("launch_order", [PAGE.sections[:2], (*PAGE.sections, PAGE.sections[0])])
+async def test_a_launch_order_that_drops_or_repeats_a_section_is_refused(launch_order: tuple[Section, ...]) -> None:
+    fetch, states = scripted({"product": 0.0, "reviews": 0.0, "inventory": 0.0})
+    with pytest.raises(ValueError, match="each of the page's sections once"):
+        await fan_out(PAGE, fetch, Deadline.after_ms(500), launch_order=launch_order)
+    assert states == {}

@@ -18,6 +18,7 @@ from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
+from bff.service import PageService
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio
@@ -231,30 +232,38 @@ async def test_a_not_found_probe_closes_a_half_open_breaker() -> None:
     assert transitions == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
 
 
+def guard_for_service(service: str) -> DownstreamGuard:
+    return DownstreamGuard(CircuitBreaker(service), RetryBudget(), asyncio.Semaphore(8), hedge_delay_s=None)
+
+
 async def test_sections_launch_slowest_first_once_their_services_have_answered() -> None:
-    # Given a caller that has seen reviews answer in 80 ms, product in 50 and inventory in 30
+    # Given services that answer in 50 (product), 80 (reviews) and 30 ms (inventory), and a page that has
+    # rendered once
     sections = product_details_page(settings_for()).sections
-    durations_ms = {"product": 50.0, "reviews": 80.0, "inventory": 30.0}
+    delays_s = {"product": 0.05, "reviews": 0.08, "inventory": 0.03}
+    started: list[str] = []
 
     async def answer(section: Section, *_: object) -> Failed | Fetched:
-        return Fetched({}, duration_ms=durations_ms[section.service])
+        started.append(section.service)
+        await asyncio.sleep(delays_s[section.service])
+        return Fetched({}, duration_ms=delays_s[section.service] * 1000)
 
-    guards = {section.service: caller_for(ScriptedAttempts([(0, GOOD)]))[1] for section in sections}
-    caller = ResilientCaller(
-        answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)), LastKnownGood(ttl_s=60, max_entries=10)
-    )
-    before = [section.name for section in caller.slowest_first(sections)]
-    for section in sections:
-        await caller.fetch(section, "P1", Deadline.after_ms(500), {})
-    # When the next page orders its calls
-    after = [section.name for section in caller.slowest_first(sections)]
-    # Then the page's own order held while nothing was known, and now the slowest service goes first
-    assert before == ["product", "reviews", "inventory"]
-    assert after == ["reviews", "product", "inventory"]
+    guards = {section.service: guard_for_service(section.service) for section in sections}
+    caller = ResilientCaller(answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)), LastKnownGood(60, 10))
+    page = PageService(product_details_page(settings_for()), caller, deadline_ms=500, reserve_ms=0)
+    await page.render("P1", lambda_remaining_ms=None, headers={})
+    # When it renders again
+    await page.render("P1", lambda_remaining_ms=None, headers={})
+    # Then the first went out in the page's order, the second slowest first
+    assert started == ["product", "reviews", "inventory", "reviews", "product", "inventory"]
 
 
-async def test_a_failed_call_does_not_count_as_an_answer_time() -> None:
-    attempts = ScriptedAttempts([(0, SERVER_ERROR)])
-    caller, guard = caller_for(attempts, max_attempts=1)
-    await fetch(caller)
-    assert guard.latency.mean_ms == 0.0
+async def test_a_timeout_counts_its_time_and_a_quick_refusal_does_not() -> None:
+    refused_caller, refused_guard = caller_for(ScriptedAttempts([(0, SERVER_ERROR)]), max_attempts=1)
+    slow_caller, slow_guard = caller_for(ScriptedAttempts([(1.0, GOOD)]), max_attempts=1)
+    await fetch(refused_caller)
+    timed_out = await fetch(slow_caller, deadline_ms=60)
+    assert isinstance(timed_out, Failed)
+    assert timed_out.reason is FailureReason.TIMEOUT
+    assert refused_guard.latency.mean_ms == 0.0
+    assert slow_guard.latency.mean_ms >= 50.0

@@ -10,7 +10,7 @@ Exceptions raised, as httpx's, so that callers and tests see one exception tree 
     aiohttp.ServerTimeoutError       -> httpx.ReadTimeout          (SocketTimeoutError, any other read timeout)
     aiohttp.ClientConnectorError     -> httpx.ConnectError         (refused, DNS, TLS: nothing was sent)
     aiohttp.ClientPayloadError       -> httpx.ReadError            (the body broke off)
-    aiohttp.InvalidURL               -> httpx.UnsupportedProtocol
+    aiohttp.InvalidURL               -> httpx.UnsupportedProtocol  (also NonHttpUrlClientError, an invalid port)
     any other aiohttp.ClientError    -> httpx.RemoteProtocolError  (disconnected, reset, malformed response)
     TimeoutError escaping aiohttp    -> httpx.ReadTimeout
     any other OSError escaping it    -> httpx.RemoteProtocolError
@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 
-def as_httpx_error(error: aiohttp.ClientError | OSError) -> httpx.TransportError:
+def as_httpx_error(error: aiohttp.ClientError | OSError | ValueError) -> httpx.TransportError:
     """The httpx exception for an aiohttp one (order matters: the timeouts are also connection errors)."""
     message = str(error) or type(error).__name__
     if isinstance(error, aiohttp.ConnectionTimeoutError):
@@ -37,13 +37,15 @@ def as_httpx_error(error: aiohttp.ClientError | OSError) -> httpx.TransportError
         return httpx.ConnectError(message)
     if isinstance(error, aiohttp.ClientPayloadError):
         return httpx.ReadError(message)
-    if isinstance(error, aiohttp.InvalidURL):
+    if isinstance(error, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | ValueError):
         return httpx.UnsupportedProtocol(message)
     return httpx.RemoteProtocolError(message)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session, opened on first use inside the running loop: no redirects, cookies or proxies."""
+    """One aiohttp session, opened on first use inside the running loop: no redirects, cookies or proxies, and
+    no retries of its own. aiohttp has no separate cap on idle connections: `max_keepalive_connections` is not
+    used, `max_connections` caps all of them."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
@@ -52,27 +54,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
+        connect_s = timeout.get("connect")
         try:
+            url = URL(str(request.url), encoded=True)
             response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                url,
                 headers=CIMultiDict(
                     (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
                 ),
                 data=request.content or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    connect=timeout.get("pool"), sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
+                # aiohttp's `connect` spans the pool wait, DNS and the handshake; `sock_connect` the socket alone.
+                timeout=aiohttp.ClientTimeout(connect=connect_s, sock_connect=connect_s, sock_read=timeout.get("read")),
             )
-        except (aiohttp.ClientError, OSError) as error:
+        except (aiohttp.ClientError, OSError, ValueError) as error:
             raise as_httpx_error(error) from error
+        version = response.version or aiohttp.HttpVersion11
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_ResponseBody(response),
             request=request,
-            extensions={"http_version": b"HTTP/1.1"},
+            extensions={"http_version": f"HTTP/{version.major}.{version.minor}".encode()},
         )
 
     def _open(self) -> aiohttp.ClientSession:
@@ -87,6 +91,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=False,
             timeout=aiohttp.ClientTimeout(),
         )
+        # aiohttp re-sends an idempotent request once when the connection drops; retries are the resilient
+        # caller's, within its budget and deadline (aiohttp's own test client turns this off the same way).
+        self._session._retry_connection = False
         return self._session
 
     async def aclose(self) -> None:

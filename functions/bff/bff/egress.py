@@ -24,9 +24,13 @@ def origin_of(url: str | httpx.URL) -> str | None:
             url = httpx.URL(url)
         except httpx.InvalidURL:
             return None
-    if url.scheme not in _DEFAULT_PORTS or not url.host or url.userinfo:
+    # raw_host: the host as it goes on the wire (IDNA-encoded, lowercased); decoding it could raise.
+    if url.scheme not in _DEFAULT_PORTS or not url.raw_host or url.userinfo:
         return None
-    return f"{url.scheme}://{url.host}:{url.port or _DEFAULT_PORTS[url.scheme]}"
+    port = _DEFAULT_PORTS[url.scheme] if url.port is None else url.port
+    if not 0 < port < 65536:
+        return None
+    return f"{url.scheme}://{url.raw_host.decode('ascii')}:{port}"
 
 
 def allowed_hosts_for(base_urls: Iterable[str]) -> frozenset[str]:

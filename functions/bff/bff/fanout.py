@@ -31,11 +31,14 @@ async def fan_out(
     on_timeout: OnTimeout = _as_is,
     launch_order: Sequence[Section] | None = None,
 ) -> dict[str, SectionOutcome]:
-    """Outcomes by section name; calls start in `launch_order` (default: the page's order)."""
+    """Outcomes by section name; calls start in `launch_order`, a reordering of the page's sections."""
+    sections = page.sections if launch_order is None else tuple(launch_order)
+    if sorted(section.name for section in sections) != sorted(section.name for section in page.sections):
+        raise ValueError("launch_order must hold each of the page's sections once")
     started = time.perf_counter()
     outcomes: dict[str, SectionOutcome] = {}
     pending: dict[asyncio.Task[SectionOutcome], Section] = {}
-    for section in launch_order or page.sections:
+    for section in sections:
         if deadline.cap_s(section.timeout_ms) <= 0:
             outcomes[section.name] = on_timeout(section, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
         else:

@@ -81,3 +81,23 @@ async def test_transport_refuses_other_origins_as_a_connection_error() -> None:
     assert response.status_code == 200
     assert reached == ["http://127.0.0.1:8081/products/P001"]
     assert issubclass(httpx.ConnectError, httpx.TransportError)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        httpx.URL("http://169.254.169.254/latest/meta-data/"),
+        httpx.URL("http://127.0.0.1:8081@169.254.169.254/"),
+        httpx.URL("http://127.0.0.1:0/products/P001"),
+        httpx.URL("http://127.0.0.1:65536/products/P001"),
+        httpx.URL("https://xn--ls8h.la/products/P001"),
+    ],
+)
+def test_parsed_urls_outside_the_list_are_denied_without_raising(url: httpx.URL) -> None:
+    assert not is_allowed_downstream(url, ALLOWED)
+
+
+def test_an_idna_host_is_compared_as_it_goes_on_the_wire() -> None:
+    allowed = allowed_hosts_for(["https://xn--ls8h.la"])
+    assert allowed == {"https://xn--ls8h.la:443"}
+    assert is_allowed_downstream(httpx.URL("https://xn--ls8h.la/products/P001"), allowed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,14 +51,19 @@ class ResilientCaller:
             open_failure = Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
             return self.fallback(section, entity_id, open_failure)
         call = _Call(section, entity_id, deadline, headers, guard)
+        started = time.perf_counter()
         try:
             outcome = await self._with_retries(call)
         except asyncio.CancelledError:
+            if deadline.expired():
+                guard.latency.record(_elapsed_ms(started))
             self._record_cancellation(guard, deadline)
             raise
         self._record(guard, outcome)
+        # What the page waited for, retries and hedges included; a timeout counts, a quick refusal does not.
+        if isinstance(outcome, Fetched) or outcome.reason is FailureReason.TIMEOUT:
+            guard.latency.record(_elapsed_ms(started))
         if isinstance(outcome, Fetched):
-            guard.latency.record(outcome.duration_ms)
             self._last_known_good.remember(section.service, entity_id, outcome.value)
             return outcome
         return self.fallback(section, entity_id, outcome)
@@ -148,6 +154,10 @@ class _Call:
     headers: Mapping[str, str]
     guard: DownstreamGuard
     attempts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 async def _first_definitive(racing: set[asyncio.Task[Failed | Fetched]]) -> Failed | Fetched:
