@@ -168,3 +168,9 @@ async def test_downstream_span_is_a_no_op_without_tracing() -> None:
 )
 def test_tracing_is_on_only_in_lambda_with_a_daemon_and_not_disabled(environ: dict[str, str], enabled: bool) -> None:
     assert observability.tracing_enabled(environ) is enabled
+
+
+def test_a_message_is_written_as_given_not_parsed_as_json(log_lines: Lines) -> None:
+    # Powertools would json.loads every message; ours stay the text they were (and cost no failed parse)
+    observability.logger.info('{"looks": "like json"}')
+    assert log_lines()[0]["message"] == '{"looks": "like json"}'
