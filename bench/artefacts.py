@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -95,15 +94,7 @@ def import_from_artefacts(
     samples = [probe_once(module, child_env, command) for _ in range(repeats)]
     after = bytecode_snapshot(artefacts)
     written = sum(1 for path, mtime in after.items() if before.get(path) != mtime)
-    result = ColdImport(
-        module=module,
-        bytecode=True,
-        repeats=repeats,
-        import_ms_median=round(statistics.median(sample[0] for sample in samples), 2),
-        process_ms_median=round(statistics.median(sample[1] for sample in samples), 2),
-        rss_kib_median=statistics.median(sample[2] for sample in samples),
-    )
-    return result, written
+    return ColdImport.of(module, samples, bytecode=True), written
 
 
 if __name__ == "__main__":

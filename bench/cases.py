@@ -177,13 +177,8 @@ def import_case(settings: Settings, outcome: CaseOutcome) -> None:
             except RuntimeError as error:
                 outcome.notes.append(f"{subject} module {module} did not import: {error}")
                 break
-            metrics: dict[str, Metric] = {
-                "import_ms_median": result.import_ms_median,
-                "process_ms_median": result.process_ms_median,
-                "rss_kib_median": result.rss_kib_median,
-            }
             condition = f"{'with' if bytecode else 'without'} .pyc, median of {result.repeats}"
-            outcome.measurements.append(Measurement(subject, condition, metrics))
+            outcome.measurements.append(Measurement(subject, condition, {**result.metrics()}))
     _import_built_artefacts(settings, outcome)
 
 
@@ -200,12 +195,7 @@ def _import_built_artefacts(settings: Settings, outcome: CaseOutcome) -> None:
     except RuntimeError as error:
         outcome.notes.append(f"the handler did not import from the build artefacts: {error}")
         return
-    metrics: dict[str, Metric] = {
-        "import_ms_median": result.import_ms_median,
-        "process_ms_median": result.process_ms_median,
-        "rss_kib_median": result.rss_kib_median,
-        "pyc_written": pyc_written,
-    }
+    metrics: dict[str, Metric] = {**result.metrics(), "pyc_written": pyc_written}
     condition = f"from the build artefacts, median of {result.repeats}"
     outcome.measurements.append(Measurement(CONTENDER, condition, metrics))
     outcome.notes.append(

@@ -1,5 +1,7 @@
 """Cold-import probe: how long a fresh interpreter takes to import a module, and its RSS afterwards."""
 
+from __future__ import annotations
+
 import json
 import statistics
 import subprocess
@@ -29,6 +31,25 @@ class ColdImport:
     import_ms_median: float
     process_ms_median: float
     rss_kib_median: float
+
+    @classmethod
+    def of(cls, module: str, samples: Sequence[tuple[float, float, int]], *, bytecode: bool) -> ColdImport:
+        """Medians of `probe_once` samples."""
+        return cls(
+            module=module,
+            bytecode=bytecode,
+            repeats=len(samples),
+            import_ms_median=round(statistics.median(sample[0] for sample in samples), 2),
+            process_ms_median=round(statistics.median(sample[1] for sample in samples), 2),
+            rss_kib_median=statistics.median(sample[2] for sample in samples),
+        )
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "import_ms_median": self.import_ms_median,
+            "process_ms_median": self.process_ms_median,
+            "rss_kib_median": self.rss_kib_median,
+        }
 
 
 def probe_once(
@@ -66,11 +87,4 @@ def measure_cold_import(module: str, env: Mapping[str, str], repeats: int, *, by
         else:
             child_env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty_cache}
         samples = [probe_once(module, child_env) for _ in range(repeats)]
-    return ColdImport(
-        module=module,
-        bytecode=bytecode,
-        repeats=repeats,
-        import_ms_median=round(statistics.median(s[0] for s in samples), 2),
-        process_ms_median=round(statistics.median(s[1] for s in samples), 2),
-        rss_kib_median=statistics.median(s[2] for s in samples),
-    )
+    return ColdImport.of(module, samples, bytecode=bytecode)
