@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
-from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment
+from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment, skip_locally_fail_in_ci
 
 pytestmark = pytest.mark.template
 
@@ -84,7 +84,7 @@ def test_importing_the_built_artefacts_writes_no_bytecode(tmp_path: Path) -> Non
     try:
         artefacts = build_host_artefacts(tmp_path / "artefacts", search_path=sam_environment()["PATH"])
     except RuntimeError as error:
-        pytest.skip(str(error))
+        skip_locally_fail_in_ci(str(error))
     # When a fresh interpreter that may write bytecode imports the handler from them
     env = {**sam_environment(), **UNREACHABLE_SERVICES}
     _, pyc_written = import_from_artefacts(artefacts, "bff.handler", env, repeats=1)
@@ -105,7 +105,7 @@ def test_functions_ship_their_code_without_the_dependencies(built: Path) -> None
 def test_layer_requirements_match_the_lock_file() -> None:
     uv = REPO_ROOT / ".venv-tools" / "bin" / "uv"
     if not uv.exists():
-        pytest.skip("uv is installed by `make`; run through make test")
+        skip_locally_fail_in_ci("uv is missing: `make .venv/.synced` installs it into .venv-tools")
     exported = subprocess.run(
         [
             str(uv),
