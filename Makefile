@@ -17,7 +17,16 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
+# STAGE is a samconfig.toml environment. E2E_STAGE is set only when STAGE was given (e2e then targets that stack).
+E2E_STAGE := $(if $(filter command line environment,$(origin STAGE)),$(STAGE))
+STAGE ?= dev
+STAGES := dev prod
+# Deploying takes its region from the environment or the AWS profile, never from a default of ours; the offline
+# tools (sam validate, the local API) need some region, so they get eu-west-1.
+DEPLOY_REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
 AWS_DEFAULT_REGION ?= eu-west-1
+ON_AWS := env $(if $(DEPLOY_REGION),AWS_DEFAULT_REGION=$(DEPLOY_REGION),-u AWS_DEFAULT_REGION -u AWS_REGION)
+STACK_TOOL := $(ON_AWS) $(SAM_VENV)/bin/python tools/stack_outputs.py
 
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION
@@ -25,10 +34,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 python:
 	@test -n "$(PY313)" || { echo "python3.13 not found on PATH or in pyenv (pyenv install 3.13)" >&2; exit 1; }
@@ -44,6 +53,7 @@ $(VENV)/.synced: pyproject.toml uv.lock $(UV)
 $(SAM_VENV)/.installed: tools/sam-requirements.txt | python
 	rm -rf $(SAM_VENV)
 	$(PY313) -m venv $(SAM_VENV)
+	@echo "Installing SAM CLI into $(SAM_VENV) (pinned in tools/sam-requirements.txt; about 30 s, once)..."
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/sam-requirements.txt
 	@touch $@
 
@@ -76,14 +86,28 @@ validate: $(SAM_VENV)/.installed ## sam validate (--lint) and cfn-lint
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer with bytecode)
 	$(SAM) build
 
-deploy: build ## Deploy with SAM (asks for parameters the first time)
-	$(SAM) deploy --guided
+stage:
+	$(if $(filter $(STAGE),$(STAGES)),,$(error STAGE must be one of: $(STAGES) (got '$(STAGE)')))
 
-delete: $(SAM_VENV)/.installed ## Delete the deployed stack
-	$(SAM) delete
+# STS GetCallerIdentity before anything else; $(error) stops make with the tool's one line and nothing more.
+aws-credentials: $(SAM_VENV)/.installed
+	$(eval AWS_PROBLEM := $(shell $(STACK_TOOL) check-credentials 2>&1))$(if $(AWS_PROBLEM),$(error $(AWS_PROBLEM)))
 
-e2e: $(VENV)/.synced ## End-to-end suite against BFF_URL (a deployed API), or a local API it starts
-	$(VENV)/bin/pytest tests/e2e -m e2e
+deploy: stage aws-credentials ## Deploy STAGE (dev, the default, or prod) with samconfig.toml; prints the API URL
+	$(MAKE) build
+	$(ON_AWS) $(SAM) deploy --config-env $(STAGE)
+	@url=$$($(STACK_TOOL) url --stage $(STAGE)); echo "$(STAGE) is deployed: BFF_URL=$$url (try $$url/product-details/P001)"
+
+delete: stage aws-credentials ## Delete STAGE's stack (prod asks first)
+	$(ON_AWS) $(SAM) delete --config-env $(STAGE)
+
+E2E_FROM_STACK := $(if $(BFF_URL),,$(E2E_STAGE))
+
+e2e: $(if $(E2E_FROM_STACK),stage aws-credentials) $(VENV)/.synced $(SAM_VENV)/.installed ## E2E suite: BFF_URL, else STAGE's stack, else a local API
+	@url='$(BFF_URL)'; \
+	if [ -n "$(E2E_FROM_STACK)" ]; then url=$$($(STACK_TOOL) url --stage $(STAGE)); fi; \
+	echo "e2e against $${url:-a local API started for the run}"; \
+	BFF_URL="$$url" $(VENV)/bin/pytest tests/e2e -m e2e
 
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
