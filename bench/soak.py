@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
@@ -39,6 +39,7 @@ ALLOWED_NULL_REASONS = frozenset({"timeout", "unavailable", "bad_response", "cir
 ALLOWED_REASONS = ALLOWED_NULL_REASONS | {"stale"}
 WARM_UP_S = 2.0
 RSS_GROWTH_LIMIT_KIB = 32 * 1024
+PROGRESS_EVERY_S = 10.0
 
 
 @dataclass
@@ -149,15 +150,34 @@ async def client_loop(client: httpx.AsyncClient, tally: Tally, until: float, rng
         tally.record(response, time.perf_counter() - started)
 
 
-async def drive_load(settings: Settings, seconds: float, clients: int) -> Tally:
+async def report_progress(tally: Tally, started: float, until: float, out: TextIO) -> None:
+    """A line every PROGRESS_EVERY_S, so a minute-long run is not a silent one."""
+    total_s = until - started
+    while (remaining := until - time.monotonic()) > PROGRESS_EVERY_S / 2:
+        await asyncio.sleep(min(PROGRESS_EVERY_S, remaining))
+        elapsed = min(time.monotonic() - started, total_s)
+        requests = sum(tally.statuses.values())
+        print(
+            f"soak: {elapsed:4.0f} s of {total_s:.0f}, {requests} requests, {len(tally.violations)} violations",
+            file=out,
+            flush=True,
+        )
+
+
+async def drive_load(settings: Settings, seconds: float, clients: int, progress: TextIO) -> Tally:
     tally = Tally()
-    until = time.monotonic() + seconds
+    started = time.monotonic()
+    until = started + seconds
     async with create_http_client(settings) as downstream:
         app = create_app(settings, downstream)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bff.soak") as client:
             rngs = [random.Random(seed) for seed in range(clients)]
-            await asyncio.gather(sample_rss(tally, until), *(client_loop(client, tally, until, rng) for rng in rngs))
+            await asyncio.gather(
+                sample_rss(tally, until),
+                report_progress(tally, started, until, progress),
+                *(client_loop(client, tally, until, rng) for rng in rngs),
+            )
     return tally
 
 
@@ -237,10 +257,16 @@ def main() -> int:
         try:
             while not phases and flapper.is_alive():
                 time.sleep(0.05)
+            print(
+                f"soak: {args.seconds:.0f} s, {args.clients} clients, reviews flapping every "
+                f"{args.phase_seconds:.0f} s; a line every {PROGRESS_EVERY_S:.0f} s, then the summary",
+                flush=True,
+            )
+            progress = sys.stdout
             started = time.monotonic()
             # The app's logs and EMF metrics go to stdout: keep them out of the summary.
             with recorded_breaker_transitions() as recorder, open(os.devnull, "w") as devnull, redirect_stdout(devnull):
-                tally = asyncio.run(drive_load(settings, args.seconds, args.clients))
+                tally = asyncio.run(drive_load(settings, args.seconds, args.clients, progress))
         finally:
             stop.set()
             flapper.join()
