@@ -17,6 +17,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
+DEMO_PORT ?= 8900
 AWS_DEFAULT_REGION ?= eu-west-1
 
 export SAM_CLI_TELEMETRY := 0
@@ -25,7 +26,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage browser demo
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -52,7 +53,7 @@ dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) o
 
 test: lint test-only ## Lint, type-check and run every test suite
 
-test-only: $(VENV)/.synced $(SAM_VENV)/.installed
+test-only: $(VENV)/.synced $(SAM_VENV)/.installed browser
 	$(VENV)/bin/pytest
 
 coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
@@ -84,6 +85,16 @@ delete: $(SAM_VENV)/.installed ## Delete the deployed stack
 
 e2e: $(VENV)/.synced ## End-to-end suite against BFF_URL (a deployed API), or a local API it starts
 	$(VENV)/bin/pytest tests/e2e -m e2e
+
+demo: $(VENV)/.synced ## Serve the demo page on 127.0.0.1:$(DEMO_PORT), calling the API of `make dev` on $(PORT)
+	exec $(VENV)/bin/python -m demo --port $(DEMO_PORT) --api http://127.0.0.1:$(PORT)
+
+# Debian's chromium and chromedriver for tests/browser; where apt-get cannot run, the test skips, except in CI.
+browser: ## Install chromium and chromium-driver (apt-get) when missing
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+		|| { echo "Installing chromium and chromium-driver (apt-get, about a minute)"; \
+			apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| { echo "chromium not installed: the browser test will be skipped" >&2; test -z "$${CI:-}"; }
 
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
