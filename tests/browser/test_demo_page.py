@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.localapi]
 
 SCREENSHOT = REPO_ROOT / "docs" / "demo.png"
 RENDER_TIMEOUT_S = 10.0
+SCREENSHOT_WIDTH = 1000
 
 
 def test_healthy_page_shows_product_reviews_and_stock(browser: webdriver.Chrome, healthy_site: DemoSite) -> None:
@@ -108,5 +109,12 @@ def by_testid(browser: webdriver.Chrome, testid: str) -> WebElement:
 
 
 def save_screenshot(browser: webdriver.Chrome, path: Path) -> None:
-    path.parent.mkdir(exist_ok=True)
-    assert browser.get_screenshot_as_file(str(path)), f"could not write {path}"
+    """The whole page at a fixed width, whatever the window's own toolbars take."""
+    height = browser.execute_script("return document.documentElement.scrollHeight;")
+    metrics = {"width": SCREENSHOT_WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        assert browser.get_screenshot_as_file(str(path)), f"could not write {path}"
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -56,7 +56,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         "--headless=new",
         "--no-sandbox",  # root in CI, where Chromium's sandbox cannot start
         "--disable-dev-shm-usage",
-        "--window-size=1000,860",
+        "--window-size=1000,1000",
         "--no-first-run",
         "--disable-background-networking",
         "--disable-component-update",
@@ -133,6 +133,8 @@ def healthy_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]
 
 @pytest.fixture(scope="module")
 def reviews_failing_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+    # Failing at once: three slow failed attempts would outlast the page deadline and read as a timeout instead.
+    failing_reviews = {"REVIEWS_MOCK_FAULT": "error", "REVIEWS_MOCK_LATENCY_MS": "0"}
     log_dir = tmp_path_factory.mktemp("reviews-failing")
-    with running_demo_site(log_dir, {"REVIEWS_MOCK_FAULT": "error"}, may_degrade=frozenset({"reviews"})) as site:
+    with running_demo_site(log_dir, failing_reviews, may_degrade=frozenset({"reviews"})) as site:
         yield site
