@@ -23,6 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 READY_TIMEOUT_S = 10.0
 WARM_ATTEMPTS = 10
+PAGE_DEADLINE_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def running_demo_site(
     """A local API allowing the demo's origin, warmed until only `may_degrade` is degraded, and the demo server."""
     port = free_port()
     origin = f"http://{LOOPBACK}:{port}"
-    with running_local_api(log_dir, {**api_env, "CORS_ALLOWED_ORIGINS": origin}) as api:
+    # A generous page deadline: a busy 2-core machine must not turn the healthy page into a degraded one.
+    env = {"PAGE_DEADLINE_MS": str(PAGE_DEADLINE_MS), **api_env, "CORS_ALLOWED_ORIGINS": origin}
+    with running_local_api(log_dir, env) as api:
         warm(api, may_degrade)
         with running_demo_server(port, api.base_url, log_dir):
             yield DemoSite(origin, api)
