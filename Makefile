@@ -24,6 +24,7 @@ STAGES := dev prod
 # Deploying takes its region from the environment or the AWS profile, never from a default of ours; the offline
 # tools (sam validate, the local API) need some region, so they get eu-west-1.
 DEPLOY_REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
+DEMO_PORT ?= 8900
 AWS_DEFAULT_REGION ?= eu-west-1
 ON_AWS := env $(if $(DEPLOY_REGION),AWS_DEFAULT_REGION=$(DEPLOY_REGION),-u AWS_DEFAULT_REGION -u AWS_REGION)
 STACK_TOOL := $(ON_AWS) $(SAM_VENV)/bin/python tools/stack_outputs.py
@@ -34,7 +35,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -62,7 +63,7 @@ dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) o
 
 test: lint test-only ## Lint, type-check and run every test suite
 
-test-only: $(VENV)/.synced $(SAM_VENV)/.installed
+test-only: $(VENV)/.synced $(SAM_VENV)/.installed browser
 	$(VENV)/bin/pytest
 
 coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
@@ -108,6 +109,16 @@ e2e: $(if $(E2E_FROM_STACK),stage aws-credentials) $(VENV)/.synced $(SAM_VENV)/.
 	if [ -n "$(E2E_FROM_STACK)" ]; then url=$$($(STACK_TOOL) url --stage $(STAGE)); fi; \
 	echo "e2e against $${url:-a local API started for the run}"; \
 	BFF_URL="$$url" $(VENV)/bin/pytest tests/e2e -m e2e
+
+demo: $(VENV)/.synced ## Serve the demo page on 127.0.0.1:$(DEMO_PORT), calling the API of `make dev` on $(PORT)
+	exec $(VENV)/bin/python -m demo --port $(DEMO_PORT) --api http://127.0.0.1:$(PORT)
+
+# Debian's chromium and chromedriver for tests/browser; where apt-get cannot run, the test skips, except in CI.
+browser: ## Install chromium and chromium-driver (apt-get) when missing
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver \
+		|| { echo "Installing chromium and chromium-driver (apt-get, about a minute)"; \
+			apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| { echo "chromium not installed: the browser test will be skipped" >&2; test -z "$${CI:-}"; }
 
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
