@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from bff.api import create_app
-from bff.http_client import create_http_client
-from bff.observability import SERVICE_NAME
+from bff.composition import build_app
+from bff.downstream.http import create_http_client
+from bff.observability.logging import SERVICE_NAME
 from tests.support.mock_processes import LOOPBACK, MOCKS_DIR, MockProcess, free_port
 from tests.support.settings import settings_for
 
@@ -33,7 +33,7 @@ async def bff_client(urls: dict[str, str], **settings: object) -> AsyncIterator[
     """A client of a freshly built BFF app (fresh breakers, budgets and stale cache) calling `urls`."""
     config = settings_for(urls, **settings)
     async with create_http_client(config) as downstream:
-        app = create_app(config, downstream)
+        app = build_app(config, downstream)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
             yield client
 

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.api import create_app
-from bff.http_client import create_http_client
+from bff.composition import build_app
+from bff.downstream.http import create_http_client
 from tests.support.fake_downstream import FakeDownstream, inventory_body, product_body, reviews_body
 from tests.support.settings import settings_for
 
@@ -24,7 +24,7 @@ def fake() -> FakeDownstream:
 @pytest.fixture
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(page_deadline_ms=300)
-    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client
 
@@ -150,7 +150,7 @@ async def test_unexpected_exception_becomes_a_500_problem_without_internals(
     def explode(*_: object) -> None:
         raise RuntimeError("secret internal detail at http://10.0.0.1/db")
 
-    monkeypatch.setattr("bff.service.decide", explode)
+    monkeypatch.setattr("bff.core.service.decide", explode)
     response = await client.get("/product-details/P001")
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
@@ -176,7 +176,7 @@ async def test_server_timing_reports_each_section_and_the_total(client: httpx.As
 
 async def cors_client(fake: FakeDownstream, origins: str) -> httpx.AsyncClient:
     settings = settings_for(cors_allowed_origins=origins)
-    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test")
 
 
@@ -203,7 +203,7 @@ async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
 
 def test_openapi_documents_errors_as_problem_json() -> None:
     settings = settings_for()
-    schema = create_app(settings, create_http_client(settings)).openapi()
+    schema = build_app(settings, create_http_client(settings)).openapi()
     (operation,) = schema["paths"]["/product-details/{productId}"].values()
     responses = operation["responses"]
     assert "422" not in responses

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.core.policy import PageAnswer, PageFailure, decide
 from bff.pages import product_details_page
-from bff.policy import PageAnswer, PageFailure, decide
 from tests.support.settings import settings_for
 
 PAGE = product_details_page(settings_for())

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from bff.api.validation import validate_product_id
 from bff.errors import InvalidParameterError
-from bff.validation import validate_product_id
 
 
 @pytest.mark.parametrize("product_id", ["P001", "a", "0", "abc_DEF-123", "x" * 64, "A-"])

@@ -18,7 +18,7 @@ Downstream errors never reach the client as text: the policy turns them into a s
 
 from __future__ import annotations
 
-from bff.outcomes import FailureReason
+from bff.core.outcomes import FailureReason
 
 
 class BffError(Exception):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bff.observability import Tracing
+from bff.observability.tracing import Tracing
 
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bff.outcomes import JsonValue
+from bff.core.outcomes import JsonValue
 
 type Clock = Callable[[], float]
 

@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
-from bff.pages import Page, Section
+from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.core.sections import Page, Section
 
 _PUBLIC_DEGRADATION_REASON = {
     FailureReason.TIMEOUT: "timeout",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,18 +12,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
-from bff.composition import build_page_service
-from bff.edge import EdgeMiddleware, correlation_id_of, trace_of
+from bff.api.middleware import EdgeMiddleware, correlation_id_of, trace_of
+from bff.api.problems import PROBLEM_MEDIA_TYPE, problem_response
+from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
+from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.core.models import Problem, ProductDetails
+from bff.core.policy import PageAnswer, PageFailure
+from bff.core.service import RenderedPage
+from bff.downstream.propagation import downstream_headers
 from bff.errors import ProblemError
-from bff.http_client import OutboundHttp
-from bff.models import Problem, ProductDetails
-from bff.observability import record_page
-from bff.policy import PageAnswer, PageFailure
-from bff.problems import PROBLEM_MEDIA_TYPE, problem_response
-from bff.propagation import downstream_headers
-from bff.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.settings import Settings
-from bff.validation import reject_query_parameters, validate_product_id
 
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
 EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
@@ -47,7 +45,18 @@ class _RawSegmentConvertor(Convertor[str]):
 register_url_convertor("raw", _RawSegmentConvertor())
 
 
-def create_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
+class PageRenderer(Protocol):
+    async def render(
+        self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str]
+    ) -> RenderedPage: ...
+
+
+type PageRecorder = Callable[[int, Sequence[tuple[str, str]]], None]
+"""Counts one page answer: its status and the (section, reason) of each degraded section."""
+
+
+def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
+    """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     app.add_middleware(EdgeMiddleware)
     app.openapi = _problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
@@ -61,7 +70,6 @@ def create_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
             max_age=600,
         )
     _register_problem_handlers(app)
-    service = build_page_service(settings, http_client)
     healthy_cache_control = (
         f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
     )

@@ -8,10 +8,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bff.correlation import CORRELATION_HEADER, correlation_id_for
-from bff.observability import bind_request, logger
-from bff.problems import problem_response
-from bff.trace_context import TraceContext, incoming_trace_context
+from bff.api.problems import problem_response
+from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.observability.logging import bind_request, logger
+from bff.observability.trace_context import TraceContext, incoming_trace_context
 
 _STATE_KEY = "correlation_id"
 _TRACE_KEY = "trace"
