@@ -12,10 +12,11 @@ import httpx
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
-from bff.api.app import create_app
-from bff.core.service import PageService
+from bff.api.app import PageRequest, create_app
+from bff.core.service import PageService, RenderedPage
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
+from bff.downstream.propagation import downstream_headers
 from bff.observability.logging import logger
 from bff.observability.metrics import metrics, record_page
 from bff.observability.tracing import tracer
@@ -71,8 +72,22 @@ def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageSer
     )
 
 
+class RequestPages:
+    """The page service as the app calls it. The request's headers become the downstream ones here, so that
+    neither edge (api, downstream) imports the other."""
+
+    def __init__(self, service: PageService) -> None:
+        self._service = service
+
+    async def render(self, request: PageRequest) -> RenderedPage:
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        return await self._service.render(
+            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+        )
+
+
 def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    return create_app(build_page_service(settings, http_client), settings, record_page)
+    return create_app(RequestPages(build_page_service(settings, http_client)), settings, record_page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,7 @@ class ResilientCaller:
         if remembered is None:
             return failure
         value, age_s = remembered
-        return Stale(value, age_s, failure.reason, failure.duration_ms)
+        return Stale(value, age_s, failure.duration_ms)
 
 
 @dataclass(slots=True)

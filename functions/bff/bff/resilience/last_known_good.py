@@ -37,6 +37,3 @@ class LastKnownGood:
             del self._entries[(service, entity_id)]
             return None
         return value, age_s
-
-    def __len__(self) -> int:
-        return len(self._entries)
