@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import EVENTS_DIR, FakeLambdaContext, LambdaHandler, load_event
+from tests.conftest import EVENTS_DIR, LambdaHandler, load_event
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess
 
 pytestmark = pytest.mark.integration
