@@ -70,10 +70,11 @@ coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
 	$(VENV)/bin/coverage run --source=functions/bff/bff,mocks/mockkit -m pytest -q tests/unit
 	$(VENV)/bin/coverage report --show-missing --skip-covered
 
-lint: $(VENV)/.synced ## ruff (format + lint) and mypy --strict
+lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict and the import-linter layer contracts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	PYTHONPATH=functions/bff $(VENV)/bin/lint-imports
 
 format: $(VENV)/.synced ## Format and autofix
 	$(VENV)/bin/ruff format .

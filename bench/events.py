@@ -1,8 +1,8 @@
-"""An API Gateway HTTP API (payload v2) event and a Lambda context stand-in for in-process invocations."""
+"""An API Gateway HTTP API (payload v2) event for in-process invocations (the Lambda context stand-in is
+tests.support.lambda_context, shared with the tests)."""
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 ROUTE_KEY = "GET /product-details/{id}"
@@ -45,17 +45,3 @@ def product_details_event(product_id: str) -> dict[str, Any]:
         "pathParameters": {"id": product_id},
         "isBase64Encoded": False,
     }
-
-
-@dataclass(slots=True)
-class FakeLambdaContext:
-    function_name: str = "bench-bff"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench-bff"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/bench-bff"
-    log_stream_name: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.events import FakeLambdaContext, product_details_event
+from bench.events import product_details_event
 from bench.stats import summarize
+from tests.support.lambda_context import FakeLambdaContext
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -44,7 +45,7 @@ def invoke_many(
     for done in range(1, invocations + 1):
         event = product_details_event("42")
         started = time.perf_counter()
-        response = handler(event, FakeLambdaContext())
+        response = handler(event, FakeLambdaContext(remaining_ms=30_000))
         latencies_ms.append((time.perf_counter() - started) * 1000)
         statuses[int(response["statusCode"])] += 1
         if done in rss_checkpoints:

@@ -28,9 +28,9 @@ from bench.procs import HOST, REPO_ROOT, free_port, python_env, running
 # The app is driven in process; bench runs from the repo root, where functions/bff is not importable.
 sys.path.insert(0, str(REPO_ROOT / "functions" / "bff"))
 
-from bff.api import create_app
-from bff.http_client import create_http_client
-from bff.observability import SERVICE_NAME
+from bff.composition import build_app
+from bff.downstream.http import create_http_client
+from bff.observability.logging import SERVICE_NAME
 from bff.settings import Settings
 
 MAX_SECONDS = 60
@@ -169,7 +169,7 @@ async def drive_load(settings: Settings, seconds: float, clients: int, progress:
     started = time.monotonic()
     until = started + seconds
     async with create_http_client(settings) as downstream:
-        app = create_app(settings, downstream)
+        app = build_app(settings, downstream)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bff.soak") as client:
             rngs = [random.Random(seed) for seed in range(clients)]

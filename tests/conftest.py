@@ -3,9 +3,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.support")
 
+from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 from tests.support.mock_processes import MockProcess, running_mock  # noqa: E402
 
 pytest_plugins = ("tests.support.mock_processes",)
@@ -25,22 +24,6 @@ type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of Lambda's context object that Powertools and the BFF read."""
-
-    function_name: str = "product-bff-BffFunction"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:product-bff-BffFunction"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/product-bff-BffFunction"
-    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
-    remaining_ms: int = 5_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture

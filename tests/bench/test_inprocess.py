@@ -1,14 +1,15 @@
 import pytest
 
-from bench.events import FakeLambdaContext, product_details_event
+from bench.events import product_details_event
 from bench.inprocess import load_handler, rss_kib
+from tests.support.lambda_context import FakeLambdaContext
 
 
-@pytest.mark.parametrize("import_path", ["bench.events:FakeLambdaContext", "bench.events.FakeLambdaContext"])
+@pytest.mark.parametrize("import_path", ["bench.events:product_details_event", "bench.events.product_details_event"])
 def test_handler_path_accepts_colon_and_dotted_forms(import_path: str) -> None:
     resolved: object = load_handler(import_path)
 
-    assert resolved is FakeLambdaContext
+    assert resolved is product_details_event
 
 
 def test_event_is_an_http_api_v2_get_for_the_product() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import EVENTS_DIR, FakeLambdaContext, LambdaHandler, load_event
+from tests.conftest import EVENTS_DIR, LambdaHandler, load_event
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess
 
 pytestmark = pytest.mark.integration
@@ -86,9 +87,3 @@ def test_mock_event_goes_through_the_mock_handler(event_name: str, lambda_contex
 
 def test_events_directory_holds_only_known_events() -> None:
     assert {path.name for path in EVENTS_DIR.glob("*.json")} == set(BFF_EVENTS) | set(MOCK_EVENTS)
-
-
-@pytest.mark.parametrize("context", [None, object()], ids=["none", "bare-object"])
-def test_handler_answers_without_a_lambda_context(bff_handler: LambdaHandler, context: object) -> None:
-    response = bff_handler(load_event("bff-v1-P001.json"), context)
-    assert response["statusCode"] == 200

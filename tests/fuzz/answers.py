@@ -6,7 +6,7 @@ import json
 import string
 from collections import Counter
 
-from bff.models import Problem, ProductDetails
+from bff.core.models import Problem, ProductDetails
 from mockkit.catalogue import FIXTURE_IDS
 from tests.fuzz.contract import Operation
 from tests.fuzz.raw_http import CORRELATION_HEADER, RawResponse

@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-import bff.models
-from bff.api import create_app
-from bff.http_client import create_http_client
+import bff.core.models
+from bff.composition import build_app
+from bff.downstream.http import create_http_client
 from tests.support.settings import settings_for
 
 type JsonObject = dict[str, Any]
@@ -41,7 +41,7 @@ class Operation:
 
 def openapi_schema() -> JsonObject:
     settings = settings_for()
-    return create_app(settings, create_http_client(settings)).openapi()
+    return build_app(settings, create_http_client(settings)).openapi()
 
 
 def operations_of(schema: JsonObject) -> list[Operation]:
@@ -74,7 +74,7 @@ def _documented_responses(operation: JsonObject, components: JsonObject) -> dict
         if len(refs) != 1:
             continue
         name = refs.pop().removeprefix(_SCHEMA_REF_PREFIX)
-        model = getattr(bff.models, name, None)
+        model = getattr(bff.core.models, name, None)
         if isinstance(model, type) and issubclass(model, BaseModel):
             documented[int(status)] = DocumentedResponse(
                 content_types=frozenset(content),

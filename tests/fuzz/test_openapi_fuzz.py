@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bff.models import ProductDetails
-from bff.validation import PRODUCT_ID_PATTERN
+from bff.api.validation import PRODUCT_ID_PATTERN
+from bff.core.models import ProductDetails
 from mockkit.catalogue import FIXTURE_IDS
 from tests.fuzz.answers import check_answer, expected_status_for, problem_of
 from tests.fuzz.contract import Operation, openapi_schema, operations_of

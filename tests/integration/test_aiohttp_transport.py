@@ -14,7 +14,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from bff.aiohttp_transport import AiohttpTransport, as_httpx_error
+from bff.downstream.transport import AiohttpTransport, as_httpx_error
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

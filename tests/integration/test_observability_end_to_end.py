@@ -27,7 +27,7 @@ INVOKE = textwrap.dedent(
     """
     import json, sys
     from bff.handler import lambda_handler
-    from tests.conftest import FakeLambdaContext
+    from tests.support.lambda_context import FakeLambdaContext
     event = json.load(open(sys.argv[1]))
     response = lambda_handler(event, FakeLambdaContext())
     sys.stderr.write(json.dumps(response))

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bff.downstream import DownstreamClient
-from bff.http_client import create_http_client
+from bff.downstream.client import DownstreamClient
+from bff.downstream.http import create_http_client
 from bff.pages import product_details_page
-from tests.conftest import FakeLambdaContext, LambdaHandler, load_event
+from tests.conftest import LambdaHandler, load_event
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess
 from tests.support.settings import settings_for
 

@@ -78,12 +78,14 @@ def running_mock(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     *,
+    port: int | None = None,
     startup_timeout_s: float = 10.0,
     stop_timeout_s: float = 5.0,
 ) -> Iterator[MockProcess]:
-    """Run `python -m mockkit serve NAME` with only the given MOCK_* variables until the block ends."""
+    """Run `python -m mockkit serve NAME` with only the given MOCK_* variables until the block ends, on `port`
+    (a restarted mock keeps the URL the BFF was given) or a free one."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     stdout_path, stderr_path = log_dir / f"{name}-{port}.stdout", log_dir / f"{name}-{port}.stderr"
     inherited = {key: value for key, value in os.environ.items() if not key.startswith("MOCK_")}
     python_path = os.pathsep.join(filter(None, [str(MOCKS_DIR), os.environ.get("PYTHONPATH")]))

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -15,10 +11,10 @@ from typing import Any
 
 import httpx
 
-from bff.api import create_app
-from bff.http_client import create_http_client
-from bff.observability import SERVICE_NAME
-from tests.support.mock_processes import LOOPBACK, MOCKS_DIR, MockProcess, free_port
+from bff.composition import build_app
+from bff.downstream.http import create_http_client
+from bff.observability.logging import SERVICE_NAME
+from tests.support.mock_processes import MockProcess, free_port, running_mock
 from tests.support.settings import settings_for
 
 NO_HEDGING: dict[str, object] = {
@@ -33,7 +29,7 @@ async def bff_client(urls: dict[str, str], **settings: object) -> AsyncIterator[
     """A client of a freshly built BFF app (fresh breakers, budgets and stale cache) calling `urls`."""
     config = settings_for(urls, **settings)
     async with create_http_client(config) as downstream:
-        app = create_app(config, downstream)
+        app = build_app(config, downstream)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
             yield client
 
@@ -88,31 +84,5 @@ def breaker_transitions() -> Iterator[list[tuple[str, str, str]]]:
 @contextmanager
 def mock_on_port(name: str, port: int, log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[None]:
     """A mock process on a port the caller chose, so that a restarted mock keeps the URL the BFF was given."""
-    inherited = {key: value for key, value in os.environ.items() if not key.startswith("MOCK_")}
-    python_path = os.pathsep.join(filter(None, [str(MOCKS_DIR), os.environ.get("PYTHONPATH")]))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / f"{name}-{port}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mockkit", "serve", name, "--host", LOOPBACK, "--port", str(port)],
-            cwd=MOCKS_DIR,
-            env={**inherited, "PYTHONPATH": python_path, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_accepting(process, port)
+    with running_mock(name, log_dir, env, port=port):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
-
-
-def _wait_until_accepting(process: subprocess.Popen[bytes], port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
-        try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"mock on port {port} did not start (exit code {process.poll()})")

@@ -8,8 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.api import create_app
-from bff.http_client import create_http_client
+from bff.api.app import PageRequest, create_app
+from bff.composition import build_app
+from bff.core.outcomes import FailureReason
+from bff.core.policy import PageDecision, PageFailure
+from bff.core.service import RenderedPage
+from bff.downstream.http import create_http_client
 from tests.support.fake_downstream import FakeDownstream, inventory_body, product_body, reviews_body
 from tests.support.settings import settings_for
 
@@ -24,7 +28,7 @@ def fake() -> FakeDownstream:
 @pytest.fixture
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(page_deadline_ms=300)
-    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client
 
@@ -150,7 +154,7 @@ async def test_unexpected_exception_becomes_a_500_problem_without_internals(
     def explode(*_: object) -> None:
         raise RuntimeError("secret internal detail at http://10.0.0.1/db")
 
-    monkeypatch.setattr("bff.service.decide", explode)
+    monkeypatch.setattr("bff.core.service.decide", explode)
     response = await client.get("/product-details/P001")
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
@@ -176,7 +180,7 @@ async def test_server_timing_reports_each_section_and_the_total(client: httpx.As
 
 async def cors_client(fake: FakeDownstream, origins: str) -> httpx.AsyncClient:
     settings = settings_for(cors_allowed_origins=origins)
-    app = create_app(settings, create_http_client(settings, transport=fake.transport()))
+    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test")
 
 
@@ -203,7 +207,7 @@ async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
 
 def test_openapi_documents_errors_as_problem_json() -> None:
     settings = settings_for()
-    schema = create_app(settings, create_http_client(settings)).openapi()
+    schema = build_app(settings, create_http_client(settings)).openapi()
     (operation,) = schema["paths"]["/product-details/{productId}"].values()
     responses = operation["responses"]
     assert "422" not in responses
@@ -212,3 +216,31 @@ def test_openapi_documents_errors_as_problem_json() -> None:
         expected_type = "application/json" if status == "200" else "application/problem+json"
         assert list(response["content"]) == [expected_type]
     assert responses["404"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+
+
+class FixedPages:
+    """A page service that answers every request with one decision, and keeps the requests it was given."""
+
+    def __init__(self, decision: PageDecision) -> None:
+        self.decision = decision
+        self.requests: list[PageRequest] = []
+
+    async def render(self, request: PageRequest) -> RenderedPage:
+        self.requests.append(request)
+        return RenderedPage(self.decision, {"total": 1.0})
+
+
+async def test_the_app_answers_what_its_page_service_decides_and_counts_it() -> None:
+    # Given an app over a page service whose critical section's breaker is open, and a recorder of page metrics
+    pages = FixedPages(PageFailure(503, "product", FailureReason.CIRCUIT_OPEN, retry_after_s=7))
+    recorded: list[tuple[int, list[tuple[str, str]]]] = []
+    app = create_app(pages, settings_for(), lambda status, degraded: recorded.append((status, list(degraded))))
+    # When a page is requested
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
+        response = await client.get("/product-details/P001", headers={"x-correlation-id": "corr-1"})
+    # Then the failure is a 503 problem with Retry-After, counted once, for the id and correlation id asked for
+    problem = assert_problem(response, 503)
+    assert problem["type"].endswith(":upstream-unavailable")
+    assert response.headers["retry-after"] == "7"
+    assert recorded == [(503, [])]
+    assert [(request.entity_id, request.correlation_id) for request in pages.requests] == [("P001", "corr-1")]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.deadline import Deadline, page_budget_ms
+from bff.core.deadline import Deadline, page_budget_ms
 
 
 class FakeClock:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bff.downstream import DownstreamClient
-from bff.http_client import create_http_client
-from bff.outcomes import Failed, FailureReason, Fetched
+from bff.core.outcomes import Failed, FailureReason, Fetched
+from bff.downstream.client import DownstreamClient
+from bff.downstream.http import create_http_client
 from bff.pages import product_details_page
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 from tests.support.settings import settings_for

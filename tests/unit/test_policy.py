@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.api.failures import problem_for
+from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.core.policy import PageAnswer, PageFailure, decide
 from bff.pages import product_details_page
-from bff.policy import PageAnswer, PageFailure, decide
 from tests.support.settings import settings_for
 
 PAGE = product_details_page(settings_for())
@@ -90,8 +91,10 @@ def test_failed_product_fails_the_page_whatever_the_optional_sections_did(
 ) -> None:
     decision = decide(PAGE, outcomes(product_reason, reviews, inventory))
     assert isinstance(decision, PageFailure)
-    assert (decision.status, decision.slug) == (status, slug)
-    assert "product" in decision.detail
+    assert (decision.status, decision.section, decision.reason) == (status, "product", product_reason)
+    answer = problem_for(decision)
+    assert (answer.status, answer.slug) == (status, slug)
+    assert "product" in answer.detail
 
 
 def test_a_section_with_no_outcome_counts_as_timed_out() -> None:
@@ -139,7 +142,7 @@ def test_optional_section_with_open_circuit_is_degraded_as_circuit_open() -> Non
 @pytest.mark.parametrize("section", ["product", "reviews"])
 def test_stale_section_is_served_and_listed_with_its_whole_age(section: str) -> None:
     given = outcomes(OK, OK, OK)
-    given[section] = Stale(VALUES[section], age_s=42.9, cause=FailureReason.TIMEOUT)
+    given[section] = Stale(VALUES[section], age_s=42.9)
     decision = decide(PAGE, given)
     assert isinstance(decision, PageAnswer)
     assert decision.status == 200

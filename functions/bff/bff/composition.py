@@ -1,12 +1,25 @@
-"""Builds the object graph of one execution environment from the settings: the only place that wires."""
+"""Builds the object graph of one execution environment, and is the only place that does:
+settings → outbound HTTP client → downstream client → guards and resilient caller → page service → FastAPI app."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
 
-from bff.downstream import DownstreamClient
-from bff.http_client import OutboundHttp
-from bff.observability import logger
+import httpx
+from aws_lambda_powertools.logging import correlation_paths
+from fastapi import FastAPI
+
+from bff.api.app import PageRequest, create_app
+from bff.core.service import PageService, RenderedPage
+from bff.downstream.client import DownstreamClient
+from bff.downstream.http import OutboundHttp, create_http_client
+from bff.downstream.propagation import downstream_headers
+from bff.observability.logging import logger
+from bff.observability.metrics import metrics, record_page
+from bff.observability.tracing import tracer
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
@@ -14,8 +27,9 @@ from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
-from bff.service import PageService
 from bff.settings import Settings
+
+type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -> None:
@@ -56,3 +70,46 @@ def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageSer
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
     )
+
+
+class RequestPages:
+    """The page service as the app calls it. The request's headers become the downstream ones here, so that
+    neither edge (api, downstream) imports the other."""
+
+    def __init__(self, service: PageService) -> None:
+        self._service = service
+
+    async def render(self, request: PageRequest) -> RenderedPage:
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        return await self._service.render(
+            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+        )
+
+
+def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
+    return create_app(RequestPages(build_page_service(settings, http_client)), settings, record_page)
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    settings: Settings
+    http_client: OutboundHttp
+    app: FastAPI
+
+
+def compose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Composition:
+    """The whole graph; `transport` replaces the network (tests)."""
+    http_client = create_http_client(settings, transport)
+    return Composition(settings, http_client, build_app(settings, http_client))
+
+
+def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
+    """Logger outermost, so every line (the metrics flush's included) carries the Lambda context; then the
+    X-Ray handler subsegment; metrics innermost, flushed (cold start included) when the handler returns."""
+    wrapped: LambdaHandler = metrics.log_metrics(handler, capture_cold_start_metric=True)
+    if tracer is not None:
+        wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))
+    instrumented: LambdaHandler = logger.inject_lambda_context(
+        wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+    )
+    return instrumented

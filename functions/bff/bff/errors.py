@@ -1,52 +1,42 @@
 """Exceptions raised inside the BFF.
 
-Exception tree::
+Exception tree (each root derives from Exception)::
 
-    BffError
-    ├── ConfigurationError        settings missing or invalid at cold start
-    ├── ProblemError              answered to the client as RFC 9457 problem+json
-    │   └── InvalidParameterError     400: a request parameter failed validation
-    └── DownstreamError           one downstream call failed; mapped to a section outcome
-        ├── DownstreamTimeoutError         no answer within the call's time budget
-        ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
-        │                                  (retryable when refused, reset, 429, 502, 503 or 504)
-        ├── DownstreamNotFoundError        answered 404
-        └── DownstreamBadResponseError     answered 2xx with a body that is not the promised JSON
+    ConfigurationError            settings missing or invalid at cold start
+    ProblemError                  answered to the client as RFC 9457 problem+json (bff.api.failures)
+    └── InvalidParameterError         400: a request parameter failed validation
+    DownstreamError               one downstream call failed; mapped to a section outcome
+    ├── DownstreamTimeoutError         no answer within the call's time budget
+    ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
+    │                                  (retryable when refused, reset, 429, 502, 503 or 504)
+    ├── DownstreamNotFoundError        answered 404
+    └── DownstreamBadResponseError     answered 2xx with a body that is not the promised JSON
 
 Downstream errors never reach the client as text: the policy turns them into a status and a body.
 """
 
 from __future__ import annotations
 
-from bff.outcomes import FailureReason
+from bff.core.outcomes import FailureReason
 
 
-class BffError(Exception):
-    """Base of every error the BFF raises on purpose."""
-
-
-class ConfigurationError(BffError):
+class ConfigurationError(Exception):
     """The environment does not describe a runnable BFF."""
 
 
-class ProblemError(BffError):
-    """An error with a safe, client-facing description."""
+class ProblemError(Exception):
+    """A request the BFF refuses, with a safe, client-facing detail; bff.api.failures gives its status."""
 
-    def __init__(self, *, status: int, slug: str, title: str, detail: str) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.title = title
         self.detail = detail
 
 
 class InvalidParameterError(ProblemError):
-    def __init__(self, *, parameter: str, detail: str) -> None:
-        super().__init__(status=400, slug="invalid-parameter", title="Invalid request parameter", detail=detail)
-        self.parameter = parameter
+    """A request parameter failed validation."""
 
 
-class DownstreamError(BffError):
+class DownstreamError(Exception):
     reason: FailureReason
 
     def __init__(

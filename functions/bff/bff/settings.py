@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
-
-API_GATEWAY_INTEGRATION_LIMIT_MS = 30_000
 
 
 def _base_url(value: str) -> str:

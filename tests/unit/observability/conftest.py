@@ -6,14 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from bff import observability
+from bff.observability.logging import logger
+from bff.observability.metrics import metrics
 from tests.unit.observability.support import Lines, json_lines
 
 
 @pytest.fixture
 def log_lines() -> Iterator[Lines]:
     """The JSON lines the BFF logger writes; its handler holds the stdout of import time, not capsys's."""
-    handler = observability.logger.registered_handler
+    handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
@@ -24,7 +25,7 @@ def log_lines() -> Iterator[Lines]:
 @pytest.fixture
 def emf(capsys: pytest.CaptureFixture[str]) -> Iterator[Lines]:
     """The EMF documents printed to stdout, starting from clean shared Powertools metric state."""
-    observability.metrics.clear_metrics()
+    metrics.clear_metrics()
     capsys.readouterr()
     yield lambda: [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
-    observability.metrics.clear_metrics()
+    metrics.clear_metrics()

@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 
-from bff import observability
-from bff.observability import DownstreamCall, bind_request, instrument_handler, observe_downstream_call, record_page
-from bff.trace_context import new_trace_context
-from tests.conftest import FakeLambdaContext
+from bff.composition import instrument_handler
+from bff.observability import logging as observed_logging
+from bff.observability import metrics as observed_metrics
+from bff.observability import tracing
+from bff.observability.logging import bind_request
+from bff.observability.metrics import DownstreamCall, observe_downstream_call, record_page
+from bff.observability.trace_context import new_trace_context
+from tests.support.lambda_context import FakeLambdaContext
 from tests.unit.observability.support import Lines, dimension_sets, metric_names
 
 SECRETS = ("Bearer s3cret-token", "session=abc123", "id=xyz; HttpOnly", "AQoDYXdzEJr")
@@ -25,9 +29,9 @@ def test_credentials_never_reach_the_log_even_when_headers_are_logged(log_lines:
         "accept": "application/json",
     }
     # When they are logged
-    observability.logger.info({"headers": headers})
-    observability.logger.warning("upstream said no", extra={"response_headers": [(b"set-cookie", b"x=1")]})
-    observability.logger.error(f"request failed with headers {headers}")
+    observed_logging.logger.info({"headers": headers})
+    observed_logging.logger.warning("upstream said no", extra={"response_headers": [(b"set-cookie", b"x=1")]})
+    observed_logging.logger.error(f"request failed with headers {headers}")
     # Then no secret is written, and the harmless header still is
     lines = log_lines()
     output = "".join(str(line) for line in lines)
@@ -58,13 +62,13 @@ def test_each_downstream_call_logs_one_line_and_one_emf_document(log_lines: Line
     }
     assert product_line["correlation_id"] == "req-42"
     assert product_line["trace_id"] == trace.trace_id
-    assert product_line["service"] == observability.SERVICE_NAME
+    assert product_line["service"] == observed_logging.SERVICE_NAME
     assert reviews_line["level"] == "WARNING"
     assert reviews_line["downstream"]["outcome"] == "timeout"
     assert reviews_line["downstream"]["status"] is None
     # And one EMF document each, by service and by service and outcome
     product_metrics, reviews_metrics = emf()
-    assert product_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == observability.METRICS_NAMESPACE
+    assert product_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == observed_metrics.METRICS_NAMESPACE
     assert metric_names(product_metrics) == ["DownstreamLatency", "DownstreamCalls"]
     assert dimension_sets(product_metrics) == [["service", "outcome"], ["service"]]
     assert (product_metrics["service"], product_metrics["outcome"]) == ("product", "fetched")
@@ -78,7 +82,7 @@ def test_degraded_page_counts_each_reason_at_once_and_the_page_at_flush(emf: Lin
     record_page(200, [("reviews", "timeout"), ("inventory", "unavailable")])
     by_reason = emf()
     # When the handler wrapper flushes
-    observability.metrics.flush_metrics()
+    observed_metrics.metrics.flush_metrics()
     (page,) = emf()
     # Then each degraded section was counted by section and reason
     assert [(doc["section"], doc["reason"], doc["DegradedSections"]) for doc in by_reason] == [
@@ -87,13 +91,13 @@ def test_degraded_page_counts_each_reason_at_once_and_the_page_at_flush(emf: Lin
     ]
     assert ["reason"] in dimension_sets(by_reason[0])
     # And the page counts were flushed together, with the BFF's service dimension
-    assert page["service"] == observability.SERVICE_NAME
+    assert page["service"] == observed_logging.SERVICE_NAME
     assert (page["Responses"], page["DegradedResponses"], page["FailedResponses"]) == ([1.0], [1.0], [0.0])
 
 
 def test_failed_page_counts_as_failed_not_degraded(emf: Lines) -> None:
     record_page(504, [])
-    observability.metrics.flush_metrics()
+    observed_metrics.metrics.flush_metrics()
     (page,) = emf()
     assert (page["DegradedResponses"], page["FailedResponses"]) == ([0.0], [1.0])
 
@@ -109,7 +113,7 @@ def cold_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_instrumented_handler_logs_lambda_context_and_flushes_metrics(log_lines: Lines, emf: Lines) -> None:
     # Given a handler that logs and records a page
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        observability.logger.info("page served")
+        observed_logging.logger.info("page served")
         record_page(200, [])
         return {"statusCode": 200}
 
@@ -139,9 +143,9 @@ def test_instrumented_handler_logs_lambda_context_and_flushes_metrics(log_lines:
 @pytest.mark.anyio
 async def test_downstream_span_is_a_no_op_without_tracing() -> None:
     # Given tracing is off in the test environment
-    assert observability.tracer is None
+    assert tracing.tracer is None
     # When a span is opened and annotated
-    async with observability.downstream_span("product") as span:
+    async with tracing.downstream_span("product") as span:
         span.put_annotation("outcome", "fetched")
     # Then nothing fails and no X-Ray SDK was needed
 
@@ -167,10 +171,10 @@ async def test_downstream_span_is_a_no_op_without_tracing() -> None:
     ],
 )
 def test_tracing_is_on_only_in_lambda_with_a_daemon_and_not_disabled(environ: dict[str, str], enabled: bool) -> None:
-    assert observability.tracing_enabled(environ) is enabled
+    assert tracing.tracing_enabled(environ) is enabled
 
 
 def test_a_message_is_written_as_given_not_parsed_as_json(log_lines: Lines) -> None:
     # Powertools would json.loads every message; ours stay the text they were (and cost no failed parse)
-    observability.logger.info('{"looks": "like json"}')
+    observed_logging.logger.info('{"looks": "like json"}')
     assert log_lines()[0]["message"] == '{"looks": "like json"}'

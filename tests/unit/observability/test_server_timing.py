@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bff.server_timing import server_timing
+from bff.api.server_timing import server_timing
 
 
 def test_durations_are_listed_in_order_with_one_decimal() -> None:

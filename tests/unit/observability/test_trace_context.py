@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bff.trace_context import (
+from bff.observability.trace_context import (
     MAX_TRACESTATE_LENGTH,
     TraceContext,
     incoming_trace_context,
@@ -106,7 +106,7 @@ def test_child_keeps_trace_and_flags_with_a_new_span() -> None:
 def test_generated_ids_are_never_all_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a random source whose first draw is all zeros
     draws = iter(["0" * 32, "1" * 32, "2" * 16])
-    monkeypatch.setattr("bff.trace_context.secrets.token_hex", lambda _size: next(draws))
+    monkeypatch.setattr("bff.observability.trace_context.secrets.token_hex", lambda _size: next(draws))
     # When a trace is generated
     context = new_trace_context()
     # Then the zero draw is discarded

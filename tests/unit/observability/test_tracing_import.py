@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-PROBE = "import sys, bff.observability as o; print('aws_xray_sdk' in sys.modules, o.tracer is not None)"
+PROBE = "import sys, bff.observability.tracing as o; print('aws_xray_sdk' in sys.modules, o.tracer is not None)"
 LAMBDA_WITH_DAEMON = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}
 
 

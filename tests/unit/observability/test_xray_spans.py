@@ -10,7 +10,7 @@ import pytest
 from aws_xray_sdk.core import AWSXRayRecorder  # type: ignore[import-untyped, unused-ignore]
 from aws_xray_sdk.core.lambda_launcher import LambdaContext  # type: ignore[import-untyped, unused-ignore]
 
-from bff.observability import Tracing
+from bff.observability.tracing import Tracing
 
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bff.egress import AllowListTransport, allowed_hosts_for, is_allowed_downstream
+from bff.downstream.egress import AllowListTransport, allowed_hosts_for, is_allowed_downstream
 
 BASE_URLS = ["https://abc123.execute-api.eu-west-1.amazonaws.com", "http://127.0.0.1:8081", "http://Localhost:8082/"]
 ALLOWED = allowed_hosts_for(BASE_URLS)

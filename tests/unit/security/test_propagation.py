@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bff.propagation import downstream_headers, for_one_call
-from bff.trace_context import incoming_trace_context
+from bff.downstream.propagation import downstream_headers, for_one_call
+from bff.observability.trace_context import incoming_trace_context
 
 CLIENT_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

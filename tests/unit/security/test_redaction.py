@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.redaction import REDACTED, redact, redact_text
+from bff.observability.redaction import REDACTED, redact, redact_text
 
 
 def test_sensitive_keys_are_redacted_at_any_depth_and_in_any_case() -> None:

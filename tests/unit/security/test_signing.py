@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bff.downstream.signing import SigV4Auth, downstream_auth
 from bff.errors import ConfigurationError
-from bff.signing import SigV4Auth, downstream_auth
 
 REGION = "eu-west-1"
 ACCESS_KEY, SECRET_KEY, TOKEN = "AKIDTESTING", "testing-secret", "testing-session-token"
@@ -105,7 +105,7 @@ def test_each_request_gets_a_fresh_signature_from_cached_credentials(sent: list[
 def test_no_signing_in_local_mode_and_botocore_is_not_loaded() -> None:
     # Given a fresh interpreter in local mode
     probe = (
-        "import sys; from bff.signing import downstream_auth; "
+        "import sys; from bff.downstream.signing import downstream_auth; "
         "print(downstream_auth('none', None), 'botocore.auth' in sys.modules, 'botocore.session' in sys.modules)"
     )
     # When the downstream auth is chosen

@@ -19,9 +19,9 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bff.deadline import Deadline
-from bff.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale, is_definitive
-from bff.pages import Section
+from bff.core.deadline import Deadline
+from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale, is_definitive
+from bff.core.sections import Section
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.last_known_good import LastKnownGood
 
@@ -143,7 +143,7 @@ class ResilientCaller:
         if remembered is None:
             return failure
         value, age_s = remembered
-        return Stale(value, age_s, failure.reason, failure.duration_ms)
+        return Stale(value, age_s, failure.duration_ms)
 
 
 @dataclass(slots=True)

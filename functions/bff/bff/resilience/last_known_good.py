@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bff.outcomes import JsonValue
+from bff.core.outcomes import JsonValue
 
 type Clock = Callable[[], float]
 
@@ -37,6 +37,3 @@ class LastKnownGood:
             del self._entries[(service, entity_id)]
             return None
         return value, age_s
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -44,7 +44,6 @@ class Stale:
 
     value: JsonValue
     age_s: float
-    cause: FailureReason
     duration_ms: float = 0.0
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from starlette.responses import JSONResponse
 
-from bff.models import Problem
+from bff.core.models import Problem
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:product-bff:problem:"
@@ -20,14 +18,15 @@ def problem_response(
     *,
     status: int,
     slug: str,
+    title: str,
     detail: str,
     correlation_id: str,
     instance: str | None,
-    title: str | None = None,
 ) -> ProblemResponse:
+    """Only bff.api.failures calls this: it is where a failure gets its status, slug and title."""
     problem = Problem(
         type=f"{PROBLEM_TYPE_BASE}{slug}",
-        title=title or HTTPStatus(status).phrase,
+        title=title,
         status=status,
         detail=detail,
         instance=instance,

@@ -14,9 +14,9 @@ from typing import Literal, Self
 
 import httpx
 
-from bff.egress import AllowListTransport, allowed_hosts_for
+from bff.downstream.egress import AllowListTransport, allowed_hosts_for
+from bff.downstream.signing import SigV4Auth, downstream_auth
 from bff.settings import Settings
-from bff.signing import SigV4Auth, downstream_auth
 
 USER_AGENT = "product-bff/0.1"
 type TransportName = Literal["aiohttp", "httpx"]
@@ -84,6 +84,6 @@ def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport |
 def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     if name == "httpx":
         return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    from bff.aiohttp_transport import AiohttpTransport  # noqa: PLC0415 - aiohttp stays unimported when unused
+    from bff.downstream.transport import AiohttpTransport  # noqa: PLC0415 - aiohttp stays unimported when unused
 
     return AiohttpTransport(limits)

@@ -8,10 +8,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bff.correlation import CORRELATION_HEADER, correlation_id_for
-from bff.observability import bind_request, logger
-from bff.problems import problem_response
-from bff.trace_context import TraceContext, incoming_trace_context
+from bff.api.failures import failure_response
+from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.observability.logging import bind_request, logger
+from bff.observability.trace_context import TraceContext, incoming_trace_context
 
 _STATE_KEY = "correlation_id"
 _TRACE_KEY = "trace"
@@ -56,15 +56,9 @@ class EdgeMiddleware:
 
         try:
             await self.app(scope, receive, send_with_edge_headers)
-        except Exception:
+        except Exception as error:
             logger.exception("unhandled error", extra={"correlation_id": correlation_id})
             if response_started:
                 raise
-            response = problem_response(
-                status=500,
-                slug="internal-error",
-                detail="The request could not be completed.",
-                correlation_id=correlation_id,
-                instance=scope.get("path"),
-            )
+            response = failure_response(error, correlation_id=correlation_id, instance=scope.get("path"))
             await response(scope, receive, send_with_edge_headers)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from bff.deadline import Deadline, page_budget_ms
-from bff.fanout import fan_out
-from bff.outcomes import Failed, SectionOutcome
-from bff.pages import Page, Section
-from bff.policy import PageDecision, decide
-from bff.resilience.caller import ResilientCaller
+from bff.core.deadline import Deadline, page_budget_ms
+from bff.core.fanout import fan_out
+from bff.core.outcomes import Failed, SectionOutcome
+from bff.core.policy import PageDecision, decide
+from bff.core.sections import Page, Section
+
+
+class SectionSource(Protocol):
+    """Where sections come from (the resilient caller in production): a fetch, a fallback for a section the page
+    stopped waiting for, and the order in which to launch the calls."""
+
+    async def fetch(
+        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+    ) -> SectionOutcome: ...
+
+    def fallback(self, section: Section, entity_id: str, failure: Failed) -> SectionOutcome: ...
+
+    def slowest_first(self, sections: Sequence[Section]) -> list[Section]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +35,7 @@ class RenderedPage:
 
 
 class PageService:
-    def __init__(self, page: Page, caller: ResilientCaller, *, deadline_ms: int, reserve_ms: int) -> None:
+    def __init__(self, page: Page, caller: SectionSource, *, deadline_ms: int, reserve_ms: int) -> None:
         self._page = page
         self._caller = caller
         self._deadline_ms = deadline_ms

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from bff.correlation import CORRELATION_HEADER
-from bff.trace_context import TRACEPARENT, TRACESTATE, TraceContext, parse_traceparent
+from bff.observability.correlation import CORRELATION_HEADER
+from bff.observability.trace_context import TRACEPARENT, TRACESTATE, TraceContext, parse_traceparent
 
 ACCEPT_LANGUAGE = "accept-language"
 _WELL_FORMED_ACCEPT_LANGUAGE = re.compile(r"[A-Za-z0-9*,;=. -]{1,200}")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bff.settings import API_GATEWAY_INTEGRATION_LIMIT_MS
+API_GATEWAY_INTEGRATION_LIMIT_MS = 30_000
 
 type Clock = Callable[[], float]
 

@@ -14,10 +14,7 @@ def validate_product_id(value: str) -> str:
     # fullmatch, not match with ^$: "$" also matches before a trailing newline.
     if _PRODUCT_ID.fullmatch(value) is None:
         raise InvalidParameterError(
-            parameter="productId",
-            detail=(
-                "productId must be 1 to 64 characters: letters, digits, '_' or '-', starting with a letter or digit."
-            ),
+            "productId must be 1 to 64 characters: letters, digits, '_' or '-', starting with a letter or digit."
         )
     return value
 
@@ -26,4 +23,4 @@ def reject_query_parameters(query: str) -> None:
     """The page takes no query parameters; any is refused rather than silently ignored, so that a typo or a
     cache-busting parameter never looks like it changed the answer, and caches see one URL per page."""
     if query:
-        raise InvalidParameterError(parameter="query", detail="This endpoint takes no query parameters.")
+        raise InvalidParameterError("This endpoint takes no query parameters.")

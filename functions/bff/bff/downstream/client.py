@@ -15,6 +15,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from bff.core.outcomes import Failed, Fetched, JsonValue
+from bff.core.sections import Section
+from bff.downstream.http import OutboundHttp
+from bff.downstream.propagation import for_one_call
 from bff.errors import (
     DownstreamBadResponseError,
     DownstreamError,
@@ -22,11 +26,8 @@ from bff.errors import (
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
-from bff.http_client import OutboundHttp
-from bff.observability import DownstreamCall, downstream_span, observe_downstream_call
-from bff.outcomes import Failed, Fetched, JsonValue
-from bff.pages import Section
-from bff.propagation import for_one_call
+from bff.observability.metrics import DownstreamCall, observe_downstream_call
+from bff.observability.tracing import downstream_span
 
 TIME_BUDGET_HEADER = "x-request-timeout-ms"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})

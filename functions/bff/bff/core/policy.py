@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bff.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
-from bff.pages import Page, Section
+from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
+from bff.core.sections import Page, Section
 
 _PUBLIC_DEGRADATION_REASON = {
     FailureReason.TIMEOUT: "timeout",
@@ -41,10 +41,12 @@ class PageAnswer:
 
 @dataclass(frozen=True, slots=True)
 class PageFailure:
+    """The page cannot be served: which critical section failed, why, and the status that says so
+    (bff.api.failures words it for the client)."""
+
     status: int
-    slug: str
-    title: str
-    detail: str
+    section: str
+    reason: FailureReason
     retry_after_s: int | None = None
 
 
@@ -64,20 +66,17 @@ def _outcome_of(section: Section, outcomes: Mapping[str, SectionOutcome]) -> Sec
 
 
 def _critical_failure(section: Section, failure: Failed) -> PageFailure:
-    name = section.name
-    match failure.reason:
+    name, reason = section.name, failure.reason
+    match reason:
         case FailureReason.NOT_FOUND:
-            return PageFailure(404, f"{name}-not-found", "Not found", f"No {name} has this id.")
+            return PageFailure(404, name, reason)
         case FailureReason.TIMEOUT:
-            return PageFailure(
-                504, "upstream-timeout", "Gateway timeout", f"The {name} service did not answer in time."
-            )
+            return PageFailure(504, name, reason)
         case FailureReason.CIRCUIT_OPEN | FailureReason.BULKHEAD_FULL:
             retry_after_s = max(math.ceil(failure.retry_after_s or _OVERLOAD_RETRY_AFTER_S), 1)
-            detail = f"The {name} service is temporarily unavailable; retry later."
-            return PageFailure(503, "upstream-unavailable", "Service unavailable", detail, retry_after_s)
+            return PageFailure(503, name, reason, retry_after_s)
         case _:
-            return PageFailure(502, "upstream-failure", "Bad gateway", f"The {name} service failed to answer.")
+            return PageFailure(502, name, reason)
 
 
 def _assemble(page: Page, outcomes: Mapping[str, SectionOutcome]) -> PageAnswer:

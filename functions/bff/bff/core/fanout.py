@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from bff.deadline import Deadline
-from bff.outcomes import Failed, FailureReason, SectionOutcome
-from bff.pages import Page, Section
+from bff.core.deadline import Deadline
+from bff.core.outcomes import Failed, FailureReason, SectionOutcome
+from bff.core.sections import Page, Section
 
 type FetchSection = Callable[[Section, Deadline], Coroutine[Any, Any, SectionOutcome]]
 type OnTimeout = Callable[[Section, Failed], SectionOutcome]

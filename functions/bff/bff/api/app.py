@@ -1,0 +1,136 @@
+"""The FastAPI application: routes, the edge middleware, and problem+json for every error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
+
+from bff.api.failures import failure_response
+from bff.api.middleware import EdgeMiddleware, correlation_id_of, trace_of
+from bff.api.openapi import PROBLEM_RESPONSES, problems_as_problem_json
+from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
+from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.core.models import ProductDetails
+from bff.core.policy import PageAnswer, PageFailure
+from bff.core.service import RenderedPage
+from bff.errors import ProblemError
+from bff.observability.trace_context import TraceContext
+from bff.settings import Settings
+
+# Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
+EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
+
+
+class _RawSegmentConvertor(Convertor[str]):
+    """Matches any remainder of the path, newlines and slashes included, so validation sees it whole."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("raw", _RawSegmentConvertor())
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """What the app knows of one page request; which of it travels downstream is decided behind the renderer."""
+
+    entity_id: str
+    headers: Mapping[str, str]
+    correlation_id: str
+    trace: TraceContext
+    lambda_remaining_ms: int | None
+
+
+class PageRenderer(Protocol):
+    async def render(self, request: PageRequest) -> RenderedPage: ...
+
+
+type PageRecorder = Callable[[int, Sequence[tuple[str, str]]], None]
+"""Counts one page answer: its status and the (section, reason) of each degraded section."""
+
+
+def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
+    """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
+    app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
+    app.add_middleware(EdgeMiddleware)
+    app.openapi = problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
+    if cors_origins := settings.cors_origins():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+    _register_problem_handlers(app)
+    healthy_cache_control = (
+        f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
+    )
+
+    # ":raw": ids with encoded slashes or CR/LF must reach validation (400), not fall through to a 404.
+    @app.get(
+        "/product-details/{productId:raw}",
+        response_model=ProductDetails,
+        responses=PROBLEM_RESPONSES,
+        summary="The product page: product, reviews and stock in one document.",
+    )
+    async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
+        reject_query_parameters(request.url.query)
+        rendered = await service.render(
+            PageRequest(
+                validate_product_id(product_id),
+                headers=request.headers,
+                correlation_id=correlation_id_of(request.scope),
+                trace=trace_of(request.scope),
+                lambda_remaining_ms=_lambda_remaining_ms(request),
+            )
+        )
+        decision = rendered.decision
+        if isinstance(decision, PageFailure):
+            record_page(decision.status, [])
+            response = _failure_response(request, decision)
+        else:
+            record_page(decision.status, decision.degradations)
+            response = _answer_response(decision, healthy_cache_control)
+        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+        return response
+
+    return app
+
+
+def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response:
+    cache_control = "no-store" if answer.degraded else healthy_cache_control
+    return JSONResponse(answer.body, status_code=answer.status, headers={"cache-control": cache_control})
+
+
+def _lambda_remaining_ms(request: Request) -> int | None:
+    context = request.scope.get("aws.context")
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return int(remaining()) if callable(remaining) else None
+
+
+def _register_problem_handlers(app: FastAPI) -> None:
+    async def on_failure(request: Request, error: Exception) -> Response:
+        return _failure_response(request, error)
+
+    for failure in (ProblemError, HTTPException, RequestValidationError):
+        app.add_exception_handler(failure, on_failure)
+
+
+def _failure_response(request: Request, failure: object) -> Response:
+    return failure_response(failure, correlation_id=correlation_id_of(request.scope), instance=request.url.path)

@@ -1,0 +1,1 @@
+"""The outbound edge: HTTP client, transport, egress allow-list, signing and header propagation."""

@@ -1,0 +1,50 @@
+"""The BFF's logger: JSON on stdout, service from POWERTOOLS_SERVICE_NAME, Lambda context and cold start per
+invocation, the request's correlation id and trace id on every line, credentials redacted (bff.observability.redaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+
+from bff.observability.redaction import might_hold_credentials, redact
+from bff.observability.trace_context import TraceContext
+
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        line = super().serialize(log=log)
+        # Most lines name no credential at all; only those pay for the walk through the record.
+        if might_hold_credentials(line):
+            return super().serialize(log=redact(log))
+        return line
+
+
+# Every line carries the correlation and trace ids; thread, process and asyncio task names would add noise
+# ("taskName": "Task-5") and a lookup per record.
+logging.logThreads = False
+logging.logProcesses = False
+logging.logMultiprocessing = False
+logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (3.12+, not yet in typeshed)
+
+
+def _message_as_written(message: Any) -> Any:
+    return message
+
+
+# Powertools tries json.loads on every message by default; ours are plain text, and the failed parse (an
+# exception per line) cost more than the rest of the formatting.
+logger = Logger(service=SERVICE_NAME, logger_formatter=RedactingFormatter(json_deserializer=_message_as_written))
+
+
+def bind_request(correlation_id: str, trace: TraceContext) -> None:
+    """Ties the following log lines to this request (the Lambda wrapper clears them on the next one)."""
+    logger.set_correlation_id(correlation_id)
+    logger.append_keys(trace_id=trace.trace_id)
