@@ -25,7 +25,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage
+.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go redis coverage
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) o
 
 test: lint test-only ## Lint, type-check and run every test suite
 
-test-only: $(VENV)/.synced $(SAM_VENV)/.installed
+test-only: $(VENV)/.synced $(SAM_VENV)/.installed redis
 	$(VENV)/bin/pytest
 
 coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
@@ -88,6 +88,11 @@ e2e: $(VENV)/.synced ## End-to-end suite against BFF_URL (a deployed API), or a 
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
 		|| echo "Go not installed: the Go reference baseline will be skipped"
+
+# The Redis backend's contract tests run against a real server (Debian's package); in CI a missing one fails them.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } \
+		|| echo "redis-server not installed: the Redis cache tests will be skipped (and fail in CI)"
 
 bench: $(VENV)/.synced go ## Benchmark suite (writes bench/results/; Go reference where Go installs)
 	$(VENV)/bin/python -m bench.run
