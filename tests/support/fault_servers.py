@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOOPBACK = "127.0.0.1"
@@ -41,6 +42,7 @@ class _ThrottlingHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.server.requests.append(self.headers.get("x-amz-target", ""))  # type: ignore[attr-defined]
         body = aws_json_error(
             self.error_code, "The level of configured provisioned throughput for the table was exceeded."
         )
@@ -56,15 +58,24 @@ class _ThrottlingHandler(BaseHTTPRequestHandler):
         del format, args
 
 
+@dataclass(frozen=True)
+class ThrottlingEndpoint:
+    url: str
+    requests: list[str] = field(default_factory=list)
+    """The X-Amz-Target of each request received, e.g. "DynamoDB_20120810.GetItem"."""
+
+
 @contextmanager
-def throttling_endpoint(error_code: str = "ProvisionedThroughputExceededException") -> Iterator[str]:
+def throttling_endpoint(error_code: str = "ProvisionedThroughputExceededException") -> Iterator[ThrottlingEndpoint]:
     """An AWS JSON endpoint (DynamoDB's protocol) whose every answer is `error_code` with HTTP 400."""
     handler = type("Handler", (_ThrottlingHandler,), {"error_code": error_code})
     server = ThreadingHTTPServer((LOOPBACK, 0), handler)
+    endpoint = ThrottlingEndpoint(f"http://{LOOPBACK}:{server.server_address[1]}")
+    server.requests = endpoint.requests  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name="throttling-endpoint", daemon=True)
     thread.start()
     try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
+        yield endpoint
     finally:
         server.shutdown()
         server.server_close()

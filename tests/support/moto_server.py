@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tools.local_aws import LOCAL_CREDENTIALS, create_tables, dynamodb_client
 
@@ -57,6 +56,8 @@ class MotoServer:
 
 @contextmanager
 def running_moto_server() -> Iterator[MotoServer]:
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - seconds to import, so only when a test needs it
+
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
     server.start()
     try:

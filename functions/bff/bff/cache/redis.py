@@ -68,6 +68,10 @@ class RedisStore:
         except Exception as error:  # a lost write only costs a later miss
             self._on_error(classify(error))
 
+    async def open(self) -> None:
+        """Creates the client now; it connects on its first command."""
+        self._client()
+
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
