@@ -160,6 +160,30 @@ async def test_a_fresh_environment_fills_l1_from_l2(backend: Backend) -> None:
     assert second == (entry, "l1")
 
 
+async def test_warming_pays_the_first_request_so_that_a_tight_read_timeout_holds(backend: Backend) -> None:
+    # Given an entry in L2, and a new client warmed as during init
+    errors = Recorder()
+    writer = backend.store(errors)
+    key, entry = unique_key(), fresh_entry()
+    async with opened(writer):
+        await writer.put(key, entry)
+    reader = backend.store(errors, timeout_s=0.25)
+    async with opened(reader):
+        assert await reader.warm()
+        # Then its reads answer within a timeout that a cold client's first request would exceed
+        assert [await reader.get(key) for _ in range(3)] == [entry] * 3
+    assert errors.kinds == []
+
+
+async def test_warming_a_store_that_is_down_reports_false_and_counts_nothing(backend: Backend) -> None:
+    errors = Recorder()
+    with refusing_port() as port:
+        store = backend.store_at(f"127.0.0.1:{port}", errors, timeout_s=LIVE_TIMEOUT_S)
+        async with opened(store):
+            assert not await store.warm()
+    assert errors.kinds == []
+
+
 async def test_a_store_that_is_down_is_a_quick_miss(backend: Backend) -> None:
     errors = Recorder()
     with refusing_port() as port:
@@ -203,7 +227,9 @@ async def test_dynamodb_throttling_is_a_miss_reported_as_throttled_and_not_retri
 
 async def test_the_dynamodb_client_is_created_once_and_reused(aws_environment: MotoServer) -> None:
     errors = Recorder()
-    store = DynamoDbStore(aws_environment.table_name(TABLE), get_timeout_s=LIVE_TIMEOUT_S, on_error=errors)
+    store = DynamoDbStore(
+        aws_environment.table_name(TABLE), get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, on_error=errors
+    )
     key = unique_key()
     async with opened(store):
         first_client = await store._client()

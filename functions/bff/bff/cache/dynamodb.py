@@ -90,6 +90,17 @@ class DynamoDbStore:
         """Creates the client now (e.g. during init) instead of on the first read."""
         await self._client()
 
+    async def warm(self, timeout_s: float = 2.0) -> bool:
+        """Creates the client and pays its first request's costs (credentials, endpoint, connection) now, e.g.
+        during init: a new client's first call takes far longer than a read's timeout. True when it answered."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                client = await self._client()
+                await client.get_item(TableName=self.table_name, Key={"pk": {"S": "warm-up"}})
+        except Exception:  # a failure here is the first read's to report
+            return False
+        return True
+
     async def close(self) -> None:
         if self._client_task is not None and not self._client_task.done():
             self._client_task.cancel()

@@ -72,6 +72,15 @@ class RedisStore:
         """Creates the client now; it connects on its first command."""
         self._client()
 
+    async def warm(self, timeout_s: float = 2.0) -> bool:
+        """Opens a connection now (e.g. during init), so that the first read does not pay for it."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._client().ping()
+        except Exception:  # a failure here is the first read's to report
+            return False
+        return True
+
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
