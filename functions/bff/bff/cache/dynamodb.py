@@ -30,7 +30,9 @@ def _ignore_error(kind: StoreErrorKind) -> None:
 
 class DynamoDbStore:
     """A FragmentStore on one table. The endpoint comes from botocore's own configuration
-    (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`) unless `endpoint_url` is given."""
+    (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`) unless `endpoint_url` is given. Its client belongs to the
+    event loop that first used it (the handler's pinned loop); botocore's retries are off, since a retry could
+    never fit in a read's timeout and a throttle must reach `on_error` at once."""
 
     def __init__(
         self,
