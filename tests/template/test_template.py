@@ -159,7 +159,7 @@ def test_mocks_api_is_not_publicly_callable(template: dict[str, Any]) -> None:
 
 
 def test_bff_may_invoke_only_get_routes_of_the_mocks_api(template: dict[str, Any]) -> None:
-    (policy,) = template["Resources"]["BffFunction"]["Properties"]["Policies"]
+    (policy,) = [policy for policy in template["Resources"]["BffFunction"]["Properties"]["Policies"] if "If" in policy]
     condition, granted, otherwise = policy["If"]
     assert (condition, otherwise) == ("UseAnyMock", {"Ref": "AWS::NoValue"})
     (statement,) = granted["Statement"]
@@ -167,6 +167,30 @@ def test_bff_may_invoke_only_get_routes_of_the_mocks_api(template: dict[str, Any
     assert statement["Resource"] == {
         "Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MocksApi}/*/GET/*"
     }
+
+
+def test_bff_may_only_get_and_put_items_of_the_fragment_cache_table(template: dict[str, Any]) -> None:
+    function = template["Resources"]["BffFunction"]["Properties"]
+    statements = [
+        statement for policy in function["Policies"] if "Statement" in policy for statement in policy["Statement"]
+    ]
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "Resource": {"GetAtt": "FragmentCacheTable.Arn"},
+        }
+    ]
+    assert function["Environment"]["Variables"]["CACHE_TABLE_NAME"] == {"Ref": "FragmentCacheTable"}
+
+
+def test_fragment_cache_table_is_on_demand_with_ttl_on_expires_at(template: dict[str, Any]) -> None:
+    table = template["Resources"]["FragmentCacheTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_edge_settings_come_from_parameters(template: dict[str, Any]) -> None:

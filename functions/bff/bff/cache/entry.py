@@ -1,0 +1,139 @@
+"""A cached section answer, its freshness arithmetic (RFC 9111, as a private cache) and its wire form."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+from urllib.parse import quote
+
+type JsonValue = dict[str, JsonValue] | list[JsonValue] | str | int | float | bool | None
+type Clock = Callable[[], float]
+type StoreErrorKind = Literal["timeout", "throttled", "error"]
+type OnStoreError = Callable[[StoreErrorKind], None]
+
+CACHEABLE_STATUSES = frozenset({200, 404})
+_KEY_PREFIX = "frag1"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A downstream answer (200, or 404 for negative caching) with its freshness and stale windows."""
+
+    value: JsonValue
+    status: int
+    stored_at: float
+    fresh_until: float
+    stale_until: float
+
+    @classmethod
+    def create(cls, value: JsonValue, *, status: int, now: float, fresh_s: float, stale_s: float) -> CacheEntry:
+        """An entry fresh for `fresh_s`, then usable for stale-if-error for `stale_s` more."""
+        if status not in CACHEABLE_STATUSES:
+            raise ValueError(f"status {status} is not cacheable")
+        fresh_until = now + max(fresh_s, 0.0)
+        return cls(value, status, now, fresh_until, fresh_until + max(stale_s, 0.0))
+
+
+def is_fresh(entry: CacheEntry, now: float) -> bool:
+    return now < entry.fresh_until
+
+
+def is_usable_stale(entry: CacheEntry, now: float) -> bool:
+    """Still inside the stale window: may answer for a failed live call (a fresh entry is usable too)."""
+    return now < entry.stale_until
+
+
+def age_s(entry: CacheEntry, now: float) -> float:
+    return max(now - entry.stored_at, 0.0)
+
+
+def cache_key(service: str, entity_id: str, variant: str = "") -> str:
+    """A store key; each part is percent-encoded so that no id can collide with another's key."""
+    parts = [_KEY_PREFIX, service, entity_id, *([variant] if variant else [])]
+    return ":".join(quote(part, safe="") for part in parts)
+
+
+def parse_cache_control(header: str | None) -> dict[str, str | None]:
+    """Directive names (lower case) to their argument; the first occurrence of a repeated directive wins."""
+    directives: dict[str, str | None] = {}
+    for item in (header or "").split(","):
+        name, has_value, raw = item.partition("=")
+        name = name.strip().lower()
+        if not name or not _is_token(name):
+            continue
+        value = raw.strip().strip('"') if has_value else None
+        directives.setdefault(name, value)
+    return directives
+
+
+def freshness_s(ttl_s: float, cache_control: str | None) -> float | None:
+    """Seconds an answer stays fresh, or None when it must not be stored at all.
+
+    The service's TTL is the ceiling; `no-store` forbids storing, `no-cache` stores with no freshness (the
+    entry then only serves stale-if-error), and a shorter `max-age` wins. `private`, `public` and `s-maxage`
+    speak to shared caches and change nothing here; malformed directives are ignored.
+    """
+    if ttl_s <= 0:
+        return None
+    directives = parse_cache_control(cache_control)
+    if "no-store" in directives:
+        return None
+    if "no-cache" in directives:
+        return 0.0
+    max_age = _delta_seconds(directives.get("max-age"))
+    return float(min(ttl_s, max_age)) if max_age is not None else float(ttl_s)
+
+
+def may_serve_stale(cache_control: str | None) -> bool:
+    """False when the origin said a stale copy must not be reused without revalidation."""
+    directives = parse_cache_control(cache_control)
+    return not {"must-revalidate", "proxy-revalidate", "no-store"} & directives.keys()
+
+
+def _delta_seconds(raw: str | None) -> int | None:
+    if raw is None or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
+
+
+def _is_token(name: str) -> bool:
+    return name.isascii() and all(char.isalnum() or char in "!#$%&'*+-.^_`|~" for char in name)
+
+
+class FragmentStore(Protocol):
+    async def get(self, key: str) -> CacheEntry | None: ...
+
+    async def put(self, key: str, entry: CacheEntry) -> None: ...
+
+
+def dumps(entry: CacheEntry) -> str:
+    document = {
+        "v": entry.value,
+        "s": entry.status,
+        "t": entry.stored_at,
+        "f": entry.fresh_until,
+        "x": entry.stale_until,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def loads(text: str | bytes) -> CacheEntry:
+    """The entry in `text`; ValueError when it is not one (a store treats that as a miss)."""
+    document = json.loads(text)
+    if not isinstance(document, dict):
+        raise ValueError("a cache entry is a JSON object")
+    status = document.get("s")
+    if not isinstance(status, int) or status not in CACHEABLE_STATUSES or "v" not in document:
+        raise ValueError("a cache entry needs a value and a cacheable status")
+    stored_at, fresh_until, stale_until = (_finite_time(document.get(name)) for name in ("t", "f", "x"))
+    value: JsonValue = document["v"]
+    return CacheEntry(value, status, stored_at, fresh_until, stale_until)
+
+
+def _finite_time(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        raise ValueError("a cache entry needs finite times")
+    return float(raw)

@@ -1,0 +1,97 @@
+"""The tiered cache: L1, then L2 (filling L1); writes go to both."""
+
+from __future__ import annotations
+
+import pytest
+
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import TieredCache
+from tests.unit.cache.support import FakeClock, FakeL2, entry_at
+
+pytestmark = pytest.mark.anyio
+
+
+def tiers(clock: FakeClock) -> tuple[MemoryStore, FakeL2, TieredCache]:
+    l1, l2 = MemoryStore(max_entries=10, clock=clock), FakeL2()
+    return l1, l2, TieredCache(l1, l2, clock=clock)
+
+
+async def test_a_fresh_l1_entry_answers_without_asking_l2() -> None:
+    clock = FakeClock()
+    l1, l2, cache = tiers(clock)
+    await l1.put("k", entry_at(clock.now))
+    entry, tier = await cache.get("k")
+    assert (entry is not None, tier) == (True, "l1")
+    assert l2.calls == []
+
+
+async def test_an_l2_hit_fills_l1_so_the_next_read_stays_local() -> None:
+    # Given an entry only in L2 (written by another environment)
+    clock = FakeClock()
+    _, l2, cache = tiers(clock)
+    l2.entries["k"] = entry_at(clock.now)
+    # When read twice
+    first, first_tier = await cache.get("k")
+    second, second_tier = await cache.get("k")
+    # Then L2 answers once, and L1 the second time with the same entry
+    assert (first_tier, second_tier) == ("l2", "l1")
+    assert first == second == l2.entries["k"]
+    assert l2.calls == [("get", "k")]
+
+
+async def test_a_miss_in_both_tiers_is_none() -> None:
+    _, l2, cache = tiers(FakeClock())
+    assert await cache.get("k") == (None, None)
+    assert l2.calls == [("get", "k")]
+
+
+async def test_a_stale_l1_entry_gives_way_to_a_fresher_one_in_l2() -> None:
+    # Given a stale entry in L1 and a fresh one another environment wrote to L2 since
+    clock = FakeClock()
+    l1, l2, cache = tiers(clock)
+    await l1.put("k", entry_at(clock.now, fresh_s=60, value="old"))
+    clock.advance(120)
+    l2.entries["k"] = entry_at(clock.now, fresh_s=60, value="new")
+    # When read
+    entry, tier = await cache.get("k")
+    # Then L2's answer wins and replaces L1's
+    assert (tier, entry is not None and entry.value) == ("l2", {"value": "new"})
+    assert await cache.get("k") == (l2.entries["k"], "l1")
+
+
+async def test_a_stale_l1_entry_is_the_answer_when_l2_has_nothing_newer() -> None:
+    clock = FakeClock()
+    l1, l2, cache = tiers(clock)
+    stale = entry_at(clock.now, fresh_s=60)
+    await l1.put("k", stale)
+    l2.entries["k"] = stale
+    clock.advance(120)
+    assert await cache.get("k") == (stale, "l1")
+
+
+async def test_an_expired_l2_entry_is_a_miss_and_does_not_fill_l1() -> None:
+    clock = FakeClock()
+    l1, l2, cache = tiers(clock)
+    l2.entries["k"] = entry_at(clock.now - 10_000, fresh_s=1, stale_s=1)
+    assert await cache.get("k") == (None, None)
+    assert len(l1) == 0
+
+
+async def test_a_write_goes_to_both_tiers() -> None:
+    clock = FakeClock()
+    l1, l2, cache = tiers(clock)
+    entry = entry_at(clock.now)
+    await cache.put("k", entry)
+    assert await l1.get("k") == entry
+    assert l2.entries == {"k": entry}
+
+
+async def test_without_l2_it_is_an_l1_cache() -> None:
+    clock = FakeClock()
+    cache = TieredCache(MemoryStore(max_entries=10, clock=clock), None, clock=clock)
+    assert await cache.get("k") == (None, None)
+    entry = entry_at(clock.now, fresh_s=60)
+    await cache.put("k", entry)
+    assert await cache.get("k") == (entry, "l1")
+    clock.advance(120)
+    assert await cache.get("k") == (entry, "l1")
