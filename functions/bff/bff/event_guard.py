@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeIs
 
 from bff.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.models import Problem
 from bff.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 type PayloadVersion = Literal["1.0", "2.0"]
@@ -130,11 +130,11 @@ def _with_safe_body(event: dict[str, Any], method: str) -> Translatable | Cannot
     return Translatable(event)
 
 
-def _is_method(value: object) -> bool:
+def _is_method(value: object) -> TypeIs[str]:
     return isinstance(value, str) and value.isascii() and value.isalpha()
 
 
-def _is_text(value: object) -> bool:
+def _is_text(value: object) -> TypeIs[str]:
     if not isinstance(value, str):
         return False
     try:
@@ -253,13 +253,13 @@ def problem_answer(event: object, *, status: int, slug: str, detail: str) -> tup
     raw_context = event.get("requestContext") if isinstance(event, Mapping) else None
     context = raw_context if isinstance(raw_context, Mapping) else {}
     correlation_id = correlation_id_for(headers, {"requestContext": context})
-    problem = {
-        "type": f"{PROBLEM_TYPE_BASE}{slug}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "correlationId": correlation_id,
-    }
+    problem = Problem(
+        type=f"{PROBLEM_TYPE_BASE}{slug}",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        correlation_id=correlation_id,
+    )
     response_headers = {
         "content-type": PROBLEM_MEDIA_TYPE,
         CORRELATION_HEADER: correlation_id,
@@ -269,7 +269,7 @@ def problem_answer(event: object, *, status: int, slug: str, detail: str) -> tup
     answer: dict[str, Any] = {
         "statusCode": status,
         "headers": response_headers,
-        "body": json.dumps(problem, separators=(",", ":")),
+        "body": problem.model_dump_json(by_alias=True, exclude_none=True),
         "isBase64Encoded": False,
     }
     if payload_version(event) == "1.0":

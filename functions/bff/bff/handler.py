@@ -9,8 +9,9 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from bff.api import create_app
+from bff.event_guard import CannotTranslate, normalise_event, problem_answer
 from bff.http_client import create_http_client
-from bff.observability import instrument_handler
+from bff.observability import instrument_handler, logger
 from bff.problems import PROBLEM_MEDIA_TYPE
 from bff.settings import Settings
 
@@ -27,7 +28,29 @@ _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES,
 
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     asyncio.set_event_loop(_loop)
-    return _mangum(event, context)
+    return _guarded_mangum(event, context)
+
+
+def _guarded_mangum(event: Any, context: Any) -> dict[str, Any]:
+    """Mangum translates the event before the app (and its catch-all) runs; events it cannot translate get a 400,
+    and anything Mangum itself raises a 500, both problem+json in the event's payload format."""
+    verdict = normalise_event(event, base_path=settings.api_base_path)
+    if isinstance(verdict, CannotTranslate):
+        correlation_id, answer = problem_answer(
+            event, status=400, slug="untranslatable-event", detail="The request could not be read."
+        )
+        logger.set_correlation_id(correlation_id)
+        logger.warning("event cannot be translated", extra={"reason": verdict.reason, "status": 400})
+        return answer
+    try:
+        return _mangum(verdict.event, context)
+    except Exception:
+        correlation_id, answer = problem_answer(
+            event, status=500, slug="internal-error", detail="The request could not be completed."
+        )
+        logger.set_correlation_id(correlation_id)
+        logger.exception("the event adapter failed", extra={"status": 500})
+        return answer
 
 
 lambda_handler = instrument_handler(_handle)
