@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import io
 import json
+import logging
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from bff import observability
 from tests.conftest import FakeLambdaContext
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 
@@ -324,7 +327,25 @@ def test_the_corpus_holds_every_source_and_family() -> None:
     assert served["v2"] >= 10
 
 
-def test_the_correlation_id_is_the_request_id_or_a_valid_client_header(in_process_handler: ModuleType) -> None:
+@pytest.fixture
+def logged() -> Iterator[Callable[[str], list[dict[str, Any]]]]:
+    """The BFF logger's JSON lines with a given message (its handler holds import-time stdout, not capsys's)."""
+    handler = observability.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+
+    def with_message(message: str) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("message") == message]
+
+    yield with_message
+    handler.setStream(previous)
+
+
+def test_the_correlation_id_is_the_request_id_or_a_valid_client_header(
+    in_process_handler: ModuleType, logged: Callable[[str], list[dict[str, Any]]]
+) -> None:
     # Given an untranslatable v2 event (a POST with a body that is not base64) with a request id
     event = adapt(json.loads((EXTERNAL_DIR / "powertools" / "apiGatewayProxyV2Event.json").read_text()))
     event.update(body="Hello from Lambda!", isBase64Encoded=True)
@@ -334,6 +355,10 @@ def test_the_correlation_id_is_the_request_id_or_a_valid_client_header(in_proces
     assert response["statusCode"] == 400
     assert headers_of(response)["x-correlation-id"] == event["requestContext"]["requestId"]
     assert headers_of(response)["cache-control"] == "no-store"
+    # And one log line says why, under that correlation id
+    [line] = logged("event cannot be translated")
+    assert line["correlation_id"] == event["requestContext"]["requestId"]
+    assert line["reason"] == "the body is flagged base64 but does not decode"
     # And a well-formed client header wins over it
     set_header(event, "x-correlation-id", "client-abc-123")
     assert headers_of(in_process_handler.lambda_handler(event, FakeLambdaContext()))["x-correlation-id"] == (
@@ -342,7 +367,9 @@ def test_the_correlation_id_is_the_request_id_or_a_valid_client_header(in_proces
 
 
 def test_a_failure_inside_mangum_answers_500_problem_json(
-    in_process_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+    in_process_handler: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    logged: Callable[[str], list[dict[str, Any]]],
 ) -> None:
     # Given Mangum itself fails on a servable event
     def broken(event: object, context: object) -> dict[str, Any]:
@@ -357,6 +384,10 @@ def test_a_failure_inside_mangum_answers_500_problem_json(
     assert headers_of(response)["content-type"] == PROBLEM_JSON
     assert "multiValueHeaders" in response
     assert "adapter bug" not in response["body"]
+    # And the log line has the traceback, under the answer's correlation id
+    [line] = logged("the event adapter failed")
+    assert line["correlation_id"] == headers_of(response)["x-correlation-id"]
+    assert "adapter bug" in line["exception"]
 
 
 def _served_as(
