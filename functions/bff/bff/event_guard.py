@@ -107,8 +107,8 @@ def _normalise_v1(event: dict[str, Any], base_path: str) -> Translatable | Canno
     headers = _safe_server_headers(_single_value_headers(event.get("headers")), context)
     multi = _multi_value_headers(event.get("multiValueHeaders"))
     event["headers"], event["multiValueHeaders"] = headers, _safe_multi_server_headers(multi, headers, context)
-    for name, kind in (("queryStringParameters", str), ("multiValueQueryStringParameters", list)):
-        event[name] = _query(event.get(name), kind)
+    event["queryStringParameters"] = _query(event.get("queryStringParameters"))
+    event["multiValueQueryStringParameters"] = _multi_value_query(event.get("multiValueQueryStringParameters"))
     return _with_safe_body(event, method)
 
 
@@ -164,12 +164,20 @@ def _multi_value_headers(raw: object) -> dict[str, list[str]]:
     return headers
 
 
-def _query(raw: object, kind: type) -> dict[str, Any] | None:
+def _query(raw: object) -> dict[str, str] | None:
     if not isinstance(raw, Mapping):
         return None
-    if kind is list:
-        return {k: [v for v in vs if _is_text(v)] for k, vs in raw.items() if _is_text(k) and isinstance(vs, list)}
     return {key: value for key, value in raw.items() if _is_text(key) and _is_text(value)}
+
+
+def _multi_value_query(raw: object) -> dict[str, list[str]] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return {
+        key: [value for value in values if _is_text(value)]
+        for key, values in raw.items()
+        if _is_text(key) and isinstance(values, list)
+    }
 
 
 def _port(value: str) -> int | None:
