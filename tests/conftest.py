@@ -15,7 +15,12 @@ pytest.register_assert_rewrite("tests.support")
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 from tests.support.mock_processes import MockProcess, running_mock  # noqa: E402
 
-pytest_plugins = ("tests.support.mock_processes", "tests.support.moto_server", "tests.support.redis_server")
+pytest_plugins = (
+    "tests.support.log_lines",
+    "tests.support.mock_processes",
+    "tests.support.moto_server",
+    "tests.support.redis_server",
+)
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--region", default="eu-west-1")
     args = parser.parse_args(argv)
-    print(json.dumps(create_tables(args.endpoint_url, args.template, args.region)))  # noqa: T201 - the CLI's answer
+    print(json.dumps(create_tables(args.endpoint_url, args.template, args.region)))
 
 
 if __name__ == "__main__":

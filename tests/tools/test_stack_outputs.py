@@ -36,7 +36,7 @@ class FakeCloudFormation:
         self.asked.append(StackName)
         if StackName not in self.stacks:
             error = {"Error": {"Code": "ValidationError", "Message": f"Stack with id {StackName} does not exist"}}
-            raise ClientError(error, "DescribeStacks")
+            raise ClientError(error, "DescribeStacks")  # type: ignore[arg-type]  # the stubs want a TypedDict
         return {"Stacks": [self.stacks[StackName]]}
 
 

@@ -37,6 +37,10 @@ def test_reads_budgets_from_the_environment() -> None:
         ({"PAGE_DEADLINE_MS": "0"}, "PAGE_DEADLINE_MS"),
         ({"PAGE_DEADLINE_MS": "31000"}, "PAGE_DEADLINE_MS"),
         ({"PRODUCT_TIMEOUT_MS": "soon"}, "PRODUCT_TIMEOUT_MS"),
+        ({"API_BASE_PATH": "shop"}, "API_BASE_PATH"),
+        ({"API_BASE_PATH": "/shop/"}, "API_BASE_PATH"),
+        ({"API_BASE_PATH": "/"}, "API_BASE_PATH"),
+        ({"API_BASE_PATH": "/a//b"}, "API_BASE_PATH"),
     ],
 )
 def test_invalid_configuration_fails_at_start_naming_the_variable(overrides: dict[str, str], named: str) -> None:
@@ -48,3 +52,9 @@ def test_missing_service_url_fails_at_start() -> None:
     environ = {key: value for key, value in BASE.items() if key != "REVIEW_SERVICE_URL"}
     with pytest.raises(ConfigurationError, match="REVIEW_SERVICE_URL"):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("base_path", ["", "/shop", "/v1/shop"])
+def test_api_base_path_is_empty_or_a_path_without_trailing_slash(base_path: str) -> None:
+    assert Settings.from_env({**BASE, "API_BASE_PATH": base_path}).api_base_path == base_path
+    assert Settings.from_env(BASE).api_base_path == ""

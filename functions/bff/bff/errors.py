@@ -3,6 +3,7 @@
 Exception tree (each root derives from Exception)::
 
     ConfigurationError            settings missing or invalid at cold start
+    UntranslatableEventError      400: an API Gateway event that cannot become an HTTP request (bff.api.events)
     ProblemError                  answered to the client as RFC 9457 problem+json (bff.api.failures)
     └── InvalidParameterError         400: a request parameter failed validation
     DownstreamError               one downstream call failed; mapped to a section outcome
@@ -22,6 +23,14 @@ from bff.core.outcomes import FailureReason
 
 class ConfigurationError(Exception):
     """The environment does not describe a runnable BFF."""
+
+
+class UntranslatableEventError(Exception):
+    """The Lambda event is not an API Gateway request that Mangum can translate; the reason is for the log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ProblemError(Exception):

@@ -8,8 +8,11 @@ from typing import Any
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from bff.api.events import CannotTranslate, normalise_event, problem_answer
 from bff.api.problems import PROBLEM_MEDIA_TYPE
 from bff.composition import compose, instrument_handler
+from bff.errors import UntranslatableEventError
+from bff.observability.logging import logger
 from bff.settings import Settings
 
 # The module-level client's pool is bound to the loop it first ran on: every invocation must use this one.
@@ -26,7 +29,25 @@ _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES,
 
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     asyncio.set_event_loop(_loop)
-    return _mangum(event, context)
+    return _guarded_mangum(event, context)
+
+
+def _guarded_mangum(event: Any, context: Any) -> dict[str, Any]:
+    """Mangum translates the event before the app (and its catch-all) runs; events it cannot translate get a 400,
+    and anything Mangum itself raises a 500, both problem+json in the event's payload format."""
+    verdict = normalise_event(event, base_path=settings.api_base_path)
+    if isinstance(verdict, CannotTranslate):
+        correlation_id, answer = problem_answer(event, UntranslatableEventError(verdict.reason))
+        logger.set_correlation_id(correlation_id)
+        logger.warning("event cannot be translated", extra={"reason": verdict.reason, "status": 400})
+        return answer
+    try:
+        return _mangum(verdict.event, context)
+    except Exception as error:
+        correlation_id, answer = problem_answer(event, error)
+        logger.set_correlation_id(correlation_id)
+        logger.exception("the event adapter failed", extra={"status": 500})
+        return answer
 
 
 lambda_handler = instrument_handler(_handle)

@@ -22,6 +22,12 @@ def _base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _base_path(value: str) -> str:
+    if value and (not value.startswith("/") or value.endswith("/") or "//" in value):
+        raise ValueError("must be empty, or start with '/' and not end with '/' (e.g. /shop)")
+    return value
+
+
 type BaseUrl = Annotated[str, AfterValidator(_base_url)]
 type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
 
@@ -65,6 +71,8 @@ class Settings(BaseModel):
     max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
     max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
+    # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
+    api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

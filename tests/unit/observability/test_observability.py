@@ -14,7 +14,7 @@ from bff.observability.logging import bind_request
 from bff.observability.metrics import DownstreamCall, observe_downstream_call, record_page
 from bff.observability.trace_context import new_trace_context
 from tests.support.lambda_context import FakeLambdaContext
-from tests.unit.observability.support import Lines, dimension_sets, metric_names
+from tests.support.log_lines import Lines, dimension_sets, metric_names
 
 SECRETS = ("Bearer s3cret-token", "session=abc123", "id=xyz; HttpOnly", "AQoDYXdzEJr")
 

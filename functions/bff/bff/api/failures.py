@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from bff.api.problems import ProblemResponse, problem_response
 from bff.core.policy import PageFailure
-from bff.errors import InvalidParameterError, ProblemError
+from bff.errors import InvalidParameterError, ProblemError, UntranslatableEventError
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,13 @@ class ProblemAnswer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def problem_for(failure: object) -> ProblemAnswer:
+def problem_for(failure: object) -> ProblemAnswer:  # noqa: PLR0911 - one case per kind of failure
     """Anything not named here is an internal error, described by nothing of its own."""
     match failure:
         case PageFailure():
             return _page_failure(failure)
+        case UntranslatableEventError():
+            return ProblemAnswer(400, "untranslatable-event", "Bad Request", "The request could not be read.")
         case InvalidParameterError(detail=detail):
             return ProblemAnswer(400, "invalid-parameter", "Invalid request parameter", detail)
         case ProblemError(detail=detail):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
+
+from bff.observability.logging import logger
 
 type Lines = Callable[[], list[dict[str, Any]]]
 
@@ -20,3 +26,14 @@ def metric_names(document: dict[str, Any]) -> list[str]:
 def dimension_sets(document: dict[str, Any]) -> list[list[str]]:
     sets: list[list[str]] = document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
     return sets
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Lines]:
+    """The JSON lines the BFF logger writes; its handler holds the stdout of import time, not capsys's."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield lambda: json_lines(buffer.getvalue())
+    handler.setStream(previous)
