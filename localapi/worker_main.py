@@ -79,6 +79,16 @@ def load_handler(handler_path: str) -> Handler:
     return handler
 
 
+def init_error_type(error: BaseException) -> str:
+    """As the Lambda Python runtime reports init failures: its own types for import and syntax errors, else the
+    exception's class name (e.g. ConfigurationError), so the local API can tell bad settings from broken code."""
+    if isinstance(error, (ImportError, AttributeError)):
+        return "Runtime.ImportModuleError"
+    if isinstance(error, SyntaxError):
+        return "Runtime.UserCodeSyntaxError"
+    return type(error).__name__
+
+
 def make_context(arguments: argparse.Namespace, request_id: str, deadline_epoch_ms: int) -> LambdaContext:
     region = os.environ.get("AWS_REGION", "us-east-1")
     return LambdaContext(
@@ -153,8 +163,8 @@ def main() -> None:
     try:
         handler = load_handler(arguments.handler)
     except Exception as error:
-        traceback.print_exc()
-        send(responses, encode_frame(ERROR, error_document(error, "Runtime.ImportModuleError")))
+        # No traceback here: the error document carries it, and the local API decides what to show.
+        send(responses, encode_frame(ERROR, error_document(error, init_error_type(error))))
         sys.exit(1)
     send(responses, encode_frame(READY, b""))
 
