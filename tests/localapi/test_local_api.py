@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,26 +72,32 @@ def test_the_bff_reaches_all_three_mocks_through_the_local_api(shared_local_api:
 
 
 def test_concurrent_requests_are_served_by_several_warm_workers(local_api_factory: LocalApiFactory) -> None:
-    # Given a product mock that takes 300 ms per request, and a pool grown by a first burst
-    api = local_api_factory({"PRODUCT_MOCK_LATENCY_MS": str(MOCK_LATENCY_MS)})
+    # Given a product mock that takes 300 ms per request, four warm workers each, and the functions' raw logs
+    api = local_api_factory(
+        {"PRODUCT_MOCK_LATENCY_MS": str(MOCK_LATENCY_MS), "LOCAL_POOL_SIZE": "4", "LOCAL_VERBOSE": "1"}
+    )
     url = f"{api.base_url}/products/P001"
 
+    # When four requests arrive at once
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(PARALLEL_REQUESTS) as executor:
+        statuses = list(executor.map(lambda _: client.get(url).status_code, range(PARALLEL_REQUESTS)))
 
-        def get_statuses() -> list[int]:
-            return list(executor.map(lambda _: client.get(url).status_code, range(PARALLEL_REQUESTS)))
-
-        get_statuses()
-
-        # When four requests arrive at once
-        started = time.monotonic()
-        statuses = get_statuses()
-        elapsed_ms = (time.monotonic() - started) * 1000
-
-    # Then they ran side by side on separate workers rather than queueing behind one
+    # Then four different workers answered them, rather than one in turn
     assert statuses == [200] * PARALLEL_REQUESTS
-    assert elapsed_ms < 2 * MOCK_LATENCY_MS
-    assert len(child_pids(api.process.pid)) > 1
+    assert len(workers_that_logged(api, "ProductMockFunction", '"path":"/products/P001"')) == PARALLEL_REQUESTS
+
+
+def workers_that_logged(api: LocalApi, function: str, fragment: str) -> set[str]:
+    return set(re.findall(rf"^{function}\[(\d+)\] .*{re.escape(fragment)}", api.stderr(), re.MULTILINE))
+
+
+def test_every_worker_of_every_function_is_warm_before_ready(local_api_factory: LocalApiFactory) -> None:
+    # Given pools of three workers
+    # When the local API says it is ready
+    api = local_api_factory({"LOCAL_POOL_SIZE": "3"})
+
+    # Then all twelve workers (three for the BFF and each mock) are already running, before any request
+    assert len(child_pids(api.process.pid)) == 4 * 3
 
 
 def test_a_port_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> None:
