@@ -61,7 +61,7 @@ def function_lines(now: float, prefix: str, line: str, *, verbose: bool) -> list
     level = str(record.get("level", "")).upper()
     if "_aws" in record or level not in SHOWN_LEVELS:
         return []
-    details = " ".join(f"{key}={value}" for key, value in _flatten(record) if key not in STANDARD_KEYS)
+    details = " ".join(f"{key}={_shown(value)}" for key, value in _flatten(record) if key not in STANDARD_KEYS)
     compact = f"{clock_time(now)} {level} {prefix} {record.get('message', '')} {details}".rstrip()
     exception = record.get("exception")
     return [compact, *(f"    {text}" for text in str(exception).splitlines())] if exception else [compact]
@@ -109,6 +109,10 @@ def _json_object(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _flatten(record: Mapping[str, Any], parent: str = "") -> list[tuple[str, Any]]:

@@ -17,7 +17,7 @@ WARNING = json.dumps(
         "message": "downstream call",
         "function_arn": "arn:aws:lambda:...",
         "correlation_id": "c-1",
-        "downstream": {"service": "reviews", "outcome": "timeout"},
+        "downstream": {"service": "reviews", "outcome": "timeout", "status": None, "attempt": 2},
     }
 )
 ERROR = json.dumps({"level": "ERROR", "message": "unhandled error", "exception": "Traceback\n  boom"})
@@ -37,6 +37,7 @@ def test_metrics_info_logs_and_access_lines_are_hidden() -> None:
 def test_a_warning_is_one_compact_line_without_the_standard_keys() -> None:
     assert function_lines(NOON, "BffFunction[1]", WARNING, verbose=False) == [
         "12:00:01 WARNING BffFunction[1] downstream call downstream.service=reviews downstream.outcome=timeout"
+        " downstream.status=null downstream.attempt=2"
     ]
 
 
