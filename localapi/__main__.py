@@ -22,6 +22,7 @@ from localapi.dev_env import (
     local_overrides,
     read_env_vars_file,
 )
+from localapi.http_api import WARM_UP_EVENT
 from localapi.pool import WorkerPools, python_sources_fingerprint
 from localapi.ports import port_is_free, wait_until_listening
 from localapi.sam_version import sam_cli_problem
@@ -132,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early ret
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     pools = WorkerPools(
-        functools.partial(start_worker, python=str(arguments.worker_python), console=console),
+        functools.partial(
+            start_worker, python=str(arguments.worker_python), console=console, warm_up_event=WARM_UP_EVENT
+        ),
         arguments.pool_size,
         fingerprint=python_sources_fingerprint,
         on_reload=lambda function: console.write([f"{function}: code changed, its workers restart"]),

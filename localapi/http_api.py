@@ -266,3 +266,35 @@ def _cors_policy(configuration: Mapping[str, Any], origins: frozenset[str]) -> C
 
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+# Sent once to each new worker before it serves (its answer and output dropped): a request no route of a function
+# serves, so the warm-up touches no downstream service and no state that a page request reads.
+WARM_UP_EVENT = json.dumps(
+    {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/__localapi/warm-up",
+        "rawQueryString": "",
+        "headers": {"host": "127.0.0.1", "user-agent": "localapi-warm-up"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "localapi",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {
+                "method": "GET",
+                "path": "/__localapi/warm-up",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "localapi-warm-up",
+            },
+            "requestId": "warm-up",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 1767225600000,
+        },
+        "isBase64Encoded": False,
+    }
+)

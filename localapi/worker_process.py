@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from localapi import worker_main
 from localapi.console import Console
-from localapi.worker_main import ERROR, FRAME_HEADER, READY, RESULT
+from localapi.worker_main import ERROR, FRAME_HEADER, READY, RESULT, WARM_UP
 
 RAW_CONSOLE = Console(verbose=True)
 WORKER_SCRIPT = Path(worker_main.__file__).resolve()
@@ -111,6 +111,21 @@ class Worker:
                 self._lost("exited during the invoke")
         return None
 
+    def warm_up(self, event_json: str) -> bool:
+        """One invoke whose answer and output the worker drops; False when it did not come back in time."""
+        deadline_epoch_ms = int((time.time() + self.spec.timeout_s) * 1000)
+        frame = worker_main.encode_invoke("warm-up", deadline_epoch_ms, event_json)
+        try:
+            _write_all(self._requests, worker_main.encode_frame(WARM_UP, frame[FRAME_HEADER.size :]))
+        except BrokenPipeError:
+            return False
+        match _read_frame(self._responses, time.monotonic() + self.spec.timeout_s):
+            case (kind, _) if kind == READY:
+                return True
+            case _:
+                self._lost("did not finish its warm-up invoke")
+                return False
+
     def stop(self) -> None:
         """Ask an idle worker to exit (EOF on its request pipe), then kill it if it does not."""
         self._alive = False
@@ -142,8 +157,10 @@ class Worker:
         sys.stderr.write(f"{self.spec.name}[{self.pid}] {reason}; worker discarded (exit code {exit_code})\n")
 
 
-def start_worker(spec: FunctionSpec, python: str, console: Console | None = None) -> Worker:
-    """Start a worker and wait for its handler to be imported."""
+def start_worker(
+    spec: FunctionSpec, python: str, console: Console | None = None, warm_up_event: str | None = None
+) -> Worker:
+    """Start a worker and wait for its handler to be imported (and for its warm-up invoke, given an event)."""
     request_read, request_write = os.pipe()
     response_read, response_write = os.pipe()
     try:
@@ -159,6 +176,8 @@ def start_worker(spec: FunctionSpec, python: str, console: Console | None = None
     worker = Worker(spec, process, request_write, response_read, log_forwarder)
     match _read_frame(response_read, time.monotonic() + INIT_TIMEOUT_S):
         case (kind, _) if kind == READY:
+            if warm_up_event is not None and not worker.warm_up(warm_up_event):
+                raise WorkerInitError(spec.name, None, "(its warm-up invoke failed)")
             return worker
         case (kind, body) if kind == ERROR:
             worker.stop()

@@ -174,3 +174,26 @@ def test_broken_code_is_reported_with_its_stack_trace(code_dir: Path) -> None:
     *trace, summary = failure.value.report()
     assert summary == "EchoFunction: ZeroDivisionError: division by zero"
     assert any("broken.py" in line for line in trace)
+
+
+def test_a_warm_up_invoke_runs_the_handler_once_before_ready_and_shows_nothing(
+    code_dir: Path, tmp_path: Path, workers: list[Worker], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a handler that counts its invocations in a file and prints
+    calls = tmp_path / "calls.txt"
+    (code_dir / "counting.py").write_text(
+        "def handler(event, context):\n"
+        f"    open({str(calls)!r}, 'a').write(event['n'] + '\\n')\n"
+        "    print('warm-up print', flush=True)\n"
+        "    return {}\n"
+    )
+
+    # When a worker starts with a warm-up event, then serves a real one
+    worker = start_worker(spec_for(code_dir, "handler", module="counting"), sys.executable, warm_up_event='{"n": "w"}')
+    workers.append(worker)
+    worker.invoke('{"n": "real"}')
+    worker.stop()
+
+    # Then the handler ran for the warm-up first, and only the real invoke's print reached the console
+    assert calls.read_text().splitlines() == ["w", "real"]
+    assert capsys.readouterr().err.count("warm-up print") == 1
