@@ -1,7 +1,7 @@
 """Warm worker pools: per function, up to `max_size` workers, all started before the first request.
 
-A pool may watch its function's code: when the fingerprint changes, warm workers are retired and fresh ones
-import the new code (a dead or retired worker is replaced when an event needs it).
+A pool may watch its function's code: when the fingerprint changes, its workers are retired (busy ones when they
+finish) and a fresh pool imports the new code before the event that noticed it is served.
 """
 
 import threading
@@ -109,6 +109,8 @@ class WorkerPool:
         _in_parallel(lambda worker: worker.stop(), idle)
         if self._on_reload is not None:
             self._on_reload(self.spec.name)
+        # The whole pool again, so that no request after an edit meets a cold worker either.
+        self.prewarm()
 
     def close(self) -> None:
         with self._changed:
