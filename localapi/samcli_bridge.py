@@ -12,8 +12,8 @@ still come from SAM's own emulation (a Flask app) and template.yaml. Internals u
   response (or Lambda error document) is written to `stdout` and an empty output makes SAM answer 502.
   Of `samcli.local.lambdafn.config.FunctionConfig` we read `name`, `handler`, `code_abs_path`, `memory`,
   `timeout` and `env_vars` (`resolve()` and `override_values`).
-- `LocalLambdaRunner.provider.get_all()` and `get_invoke_config(function)`, to start one worker per routed
-  function before serving (what SAM's `--warm-containers EAGER` does with containers).
+- `LocalLambdaRunner.provider.get_all()` and `get_invoke_config(function)`, to start every worker of each
+  routed function before serving (as SAM's `--warm-containers EAGER` does with one container each).
 - `LocalLambdaRunner.get_aws_creds`, replaced by its first answer: without credentials SAM would build a
   boto3 session on every invoke.
 - `samcli.local.events.api_event.RequestContext` and `RequestContextV2`: their `request_id` default is
