@@ -59,7 +59,7 @@ $(SAM_VENV)/.installed: tools/sam-requirements.txt | python
 	@touch $@
 
 dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) on 127.0.0.1:$(PORT), no Docker
-	exec $(SAM_VENV)/bin/python -m localapi --template template.yaml --port $(PORT) --worker-python $(VENV)/bin/python
+	@exec $(SAM_VENV)/bin/python -m localapi --template template.yaml --port $(PORT) --worker-python $(VENV)/bin/python
 
 test: lint test-only ## Lint, type-check and run every test suite
 

@@ -11,22 +11,53 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
-from localapi.dev_env import EnvVarsFileError, local_overrides, read_env_vars_file
-from localapi.pool import WorkerPools
+from localapi.console import Console
+from localapi.dev_env import (
+    BFF_FUNCTION,
+    BFF_SETTINGS_FILE,
+    EnvVarsFileError,
+    bff_setting_names,
+    local_overrides,
+    read_env_vars_file,
+)
+from localapi.http_api import WARM_UP_EVENT
+from localapi.pool import WorkerPools, python_sources_fingerprint
 from localapi.ports import port_is_free, wait_until_listening
+from localapi.sam_version import sam_cli_problem
 from localapi.worker_process import start_worker
 
 HOST = "127.0.0.1"
 USAGE_ERROR = 2
 READY_TIMEOUT_S = 60.0
+HIGHEST_PORT = 65535
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """Errors in one line, as every other refusal of `make dev`, instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"localapi: {message}\n")
+
+
+def port_number(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) <= HIGHEST_PORT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to {HIGHEST_PORT}); check PORT")
+    return int(text)
+
+
+def pool_size(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number; check LOCAL_POOL_SIZE")
+    return int(text)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m localapi", description=__doc__)
+    parser = OneLineArgumentParser(prog="python -m localapi", description=__doc__)
     parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="SAM template")
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="port on 127.0.0.1 (env PORT)"
+        "--port", type=port_number, default=os.environ.get("PORT", "3000"), help="port on 127.0.0.1 (env PORT)"
     )
     parser.add_argument(
         "--worker-python",
@@ -37,17 +68,15 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env-vars", type=Path, help="JSON overrides in `sam local` format, merged over ours")
     parser.add_argument(
         "--pool-size",
-        type=int,
-        default=int(os.environ.get("LOCAL_POOL_SIZE", "4")),
-        help="most warm workers per function (env LOCAL_POOL_SIZE)",
+        type=pool_size,
+        default=os.environ.get("LOCAL_POOL_SIZE", "4"),
+        help="warm workers per function, all started before serving (env LOCAL_POOL_SIZE)",
     )
     arguments = parser.parse_args(argv)
     if arguments.worker_python is None:
         arguments.worker_python = arguments.template.absolute().parent / ".venv" / "bin" / "python"
     # Absolute, because workers run in their code directory; not resolved, which would step out of the venv.
     arguments.worker_python = arguments.worker_python.absolute()
-    if arguments.pool_size < 1:
-        parser.error("--pool-size must be at least 1")
     return arguments
 
 
@@ -69,41 +98,72 @@ def stop_on_sigterm(_signal: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def read_bff_setting_names(template: Path) -> list[str] | None:
+    """None when the template has the BFF but its settings cannot be read; [] for a template without the BFF."""
+    try:
+        return bff_setting_names((template.absolute().parent / BFF_SETTINGS_FILE).read_text())
+    except OSError:
+        return None if BFF_FUNCTION in template.read_text() else []
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early return per refusal
     arguments = parse_arguments(argv)
+    if problem := sam_cli_problem():
+        return fail(problem)
     if not arguments.template.is_file():
         return fail(f"template not found: {arguments.template}")
     if not os.access(arguments.worker_python, os.X_OK):
-        return fail(f"worker interpreter not executable: {arguments.worker_python} (run `make install`?)")
+        return fail(f"worker interpreter not executable: {arguments.worker_python} (`make dev` creates it)")
     if not port_is_free(HOST, arguments.port):
         return fail(f"port {arguments.port} on {HOST} is already in use; stop that process or set PORT")
     try:
         user_overrides = read_env_vars_file(arguments.env_vars) if arguments.env_vars else {}
     except EnvVarsFileError as error:
         return fail(str(error))
+    if (settings_names := read_bff_setting_names(arguments.template)) is None:
+        return fail(f"cannot read the BFF's settings ({BFF_SETTINGS_FILE} next to the template)")
+    overrides = local_overrides(arguments.port, os.environ, user_overrides, settings_names)
+    cors_origins = overrides.get(BFF_FUNCTION, {}).get("CORS_ALLOWED_ORIGINS", "").split(",")
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("werkzeug").setLevel(logging.INFO)
+    # The console writes one line per request; werkzeug's own request lines and banner would repeat it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    console = Console.from_environ()
     # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    pools = WorkerPools(functools.partial(start_worker, python=str(arguments.worker_python)), arguments.pool_size)
+    pools = WorkerPools(
+        functools.partial(
+            start_worker, python=str(arguments.worker_python), console=console, warm_up_event=WARM_UP_EVENT
+        ),
+        arguments.pool_size,
+        fingerprint=python_sources_fingerprint,
+        on_reload=lambda function: console.write([f"{function}: code changed, its workers restart"]),
+    )
     try:
         from localapi import samcli_bridge  # noqa: PLC0415 - SAM CLI takes a second to import; fail fast first
 
         with tempfile.TemporaryDirectory(prefix="localapi-") as scratch:
             env_vars_file = Path(scratch) / "env-vars.json"
-            env_vars_file.write_text(json.dumps(local_overrides(arguments.port, os.environ, user_overrides)))
+            env_vars_file.write_text(json.dumps(overrides))
             samcli_bridge.serve(
                 template=arguments.template,
                 host=HOST,
                 port=arguments.port,
                 env_vars_file=env_vars_file,
+                cors_origins=cors_origins,
                 pools=pools,
-                on_routes=functools.partial(announce_when_listening, arguments.port),
+                console=console,
+                on_ready=functools.partial(announce_when_listening, arguments.port),
             )
     except KeyboardInterrupt:
         pass
+    except samcli_bridge.LocalApiStartError as failure:
+        for init_error in failure.errors:
+            *stack_trace, summary = init_error.report()
+            console.write(stack_trace)
+            fail(f"{summary}; not started")
+        return USAGE_ERROR
     finally:
         pools.close()
     return 0

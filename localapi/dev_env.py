@@ -1,11 +1,13 @@
 """Environment-variable overrides for `make dev`, in SAM's env-vars format: {"LogicalId": {"NAME": "value"}}.
 
 Precedence, lowest first: the BFF's service URLs pointing at this local API, the user's --env-vars file, then
-MOCK_* variables from the shell (unprefixed for all three mocks, PRODUCT_/REVIEWS_/INVENTORY_ for one).
+the shell: every variable the BFF's settings read, POWERTOOLS_*, and MOCK_* (unprefixed for all three mocks,
+PRODUCT_/REVIEWS_/INVENTORY_ for one).
 """
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 type EnvOverrides = dict[str, dict[str, str]]
@@ -18,20 +20,39 @@ MOCK_FUNCTIONS_BY_PREFIX = {
     "INVENTORY_": "InventoryMockFunction",
 }
 MOCK_VARIABLES = ("MOCK_LATENCY_MS", "MOCK_ERROR_RATE", "MOCK_FAULT", "MOCK_RETRY_AFTER_S", "MOCK_SEED")
+# Where the BFF's settings live, relative to the template; the variable names are its fields' aliases.
+BFF_SETTINGS_FILE = Path("functions/bff/bff/settings.py")
+_SETTING_ALIAS = re.compile(r"""\balias=["']([A-Z][A-Z0-9_]*)["']""")
+BFF_SHELL_PREFIXES = ("POWERTOOLS_",)
 
 
 class EnvVarsFileError(Exception):
     pass
 
 
-def local_overrides(port: int, shell: Mapping[str, str], user_overrides: EnvOverrides) -> EnvOverrides:
+def local_overrides(
+    port: int, shell: Mapping[str, str], user_overrides: EnvOverrides, bff_settings: Iterable[str] = ()
+) -> EnvOverrides:
     base_url = f"http://127.0.0.1:{port}"
     # Locally the mocks answer on the local API itself, unsigned: no SigV4 and no credentials needed.
     merged: EnvOverrides = {BFF_FUNCTION: {**dict.fromkeys(SERVICE_URL_VARIABLES, base_url), "DOWNSTREAM_AUTH": "none"}}
-    for layer in (user_overrides, mock_overrides(shell)):
+    for layer in (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell)):
         for section, variables in layer.items():
             merged.setdefault(section, {}).update(variables)
     return merged
+
+
+def bff_overrides(shell: Mapping[str, str], bff_settings: Iterable[str]) -> EnvOverrides:
+    """The shell's values of the BFF's settings and POWERTOOLS_* variables, as `make dev` users expect them to
+    reach the BFF; SAM itself passes only variables the template declares."""
+    names = set(bff_settings)
+    variables = {name: value for name, value in shell.items() if name in names or name.startswith(BFF_SHELL_PREFIXES)}
+    return {BFF_FUNCTION: variables} if variables else {}
+
+
+def bff_setting_names(settings_source: str) -> list[str]:
+    """The environment variables the BFF's Settings read: the `alias="NAME"` of each field."""
+    return sorted(set(_SETTING_ALIAS.findall(settings_source)))
 
 
 def mock_overrides(shell: Mapping[str, str]) -> EnvOverrides:

@@ -1,4 +1,5 @@
-"""The only module that touches SAM CLI's private internals; written against aws-sam-cli==1.170.0 exactly.
+"""The only module that touches SAM CLI's private internals; written against aws-sam-cli==1.170.0 exactly
+(`localapi.sam_version`, checked before this module is imported).
 
 `sam local start-api` is run in-process with Docker taken out, so the routes and the API Gateway v1/v2 events
 still come from SAM's own emulation (a Flask app) and template.yaml. Internals used:
@@ -11,15 +12,20 @@ still come from SAM's own emulation (a Flask app) and template.yaml. Internals u
   response (or Lambda error document) is written to `stdout` and an empty output makes SAM answer 502.
   Of `samcli.local.lambdafn.config.FunctionConfig` we read `name`, `handler`, `code_abs_path`, `memory`,
   `timeout` and `env_vars` (`resolve()` and `override_values`).
-- `LocalLambdaRunner.provider.get_all()` and `get_invoke_config(function)`, to start one worker per routed
-  function before serving (what SAM's `--warm-containers EAGER` does with containers).
+- `LocalLambdaRunner.provider.get_all()` and `get_invoke_config(function)`, to start every worker of each
+  routed function before serving (as SAM's `--warm-containers EAGER` does with one container each).
 - `LocalLambdaRunner.get_aws_creds`, replaced by its first answer: without credentials SAM would build a
   boto3 session on every invoke.
 - `samcli.local.events.api_event.RequestContext` and `RequestContextV2`: their `request_id` default is
   evaluated once at import, so every event would carry the same `requestContext.requestId`; each instance
   now gets a fresh one.
-- `samcli.commands.local.lib.local_api_service.LocalApiService` (`api_provider.api.routes`, `start()`) and
-  `samcli.local.docker.exceptions.ProcessSigTermException`, which SAM's server raises on SIGTERM.
+- `samcli.commands.local.lib.local_api_service.LocalApiService` (`api_provider.api`), and
+  `samcli.local.apigw.local_apigw_service.LocalApigwService` (`create()`, `_app`, `run()`), which we create
+  ourselves to put `localapi.http_api.HttpApiGateway` in front of its Flask app; that module's `Flask` (given
+  a URL map that never merges "//" into a redirect) and its `construct_v1_event`/`construct_v2_event_http`
+  (wrapped to unescape the paths `HttpApiGateway` routes on).
+- `samcli.yamlhelper.yaml_parse`, to read the template's CorsConfiguration with its intrinsic functions.
+- `samcli.local.docker.exceptions.ProcessSigTermException`, which SAM's server raises on SIGTERM.
 """
 
 import functools
@@ -30,37 +36,51 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from localapi.console import Console
+from localapi.http_api import HttpApiGateway, cors_by_route, routes_from_sam, unescape
 from localapi.pool import PoolClosedError, WorkerPools
 from localapi.worker_process import FunctionSpec, WorkerInitError
 
-SAM_CLI_VERSION = "1.170.0"
 LOCAL_ACCOUNT_ID = "123456789012"
 
 # Before samcli is imported: no telemetry, and never probe the EC2 metadata endpoint for credentials.
 os.environ["SAM_CLI_TELEMETRY"] = "0"
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
-from samcli import __version__ as installed_sam_cli_version  # noqa: E402
+import flask  # noqa: E402
 from samcli.commands.local.cli_common.invoke_context import InvokeContext  # noqa: E402
 from samcli.commands.local.lib.local_api_service import LocalApiService  # noqa: E402
+from samcli.local.apigw import local_apigw_service  # noqa: E402
+from samcli.local.apigw.local_apigw_service import LocalApigwService  # noqa: E402
 from samcli.local.docker.exceptions import ProcessSigTermException  # noqa: E402
 from samcli.local.events.api_event import RequestContext, RequestContextV2  # noqa: E402
+from samcli.yamlhelper import yaml_parse  # noqa: E402
+from werkzeug.routing import Map  # noqa: E402
 
 LOG = logging.getLogger(__name__)
+
+
+class LocalApiStartError(Exception):
+    """Functions that cannot start, each with the first error of its workers."""
+
+    def __init__(self, errors: list[WorkerInitError]) -> None:
+        super().__init__("; ".join(error.one_line() for error in errors))
+        self.errors = errors
 
 
 class WorkerLambdaRuntime:
     """Stands in for SAM's Docker-backed LambdaRuntime: each invoke goes to a warm worker of the function."""
 
-    def __init__(self, pools: WorkerPools) -> None:
+    def __init__(self, pools: WorkerPools, console: Console) -> None:
         self._pools = pools
+        self._console = console
 
     def invoke(self, function_config: Any, event: str, tenant_id: str | None = None, **options: Any) -> None:
         spec = function_spec(function_config)
         try:
             response = self._pools.invoke(spec, event)
         except WorkerInitError as error:
-            LOG.error("%s", error)
+            self._console.write(error.report())
             response = error.error_document
         except PoolClosedError:
             response = None
@@ -122,21 +142,55 @@ class _WorkerInvokeContext(InvokeContext):  # type: ignore[misc]
         }
 
 
+class _NeverMergeSlashes(Map):
+    """API Gateway keeps "//" in a path; werkzeug would merge it and answer with a redirect."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "merge_slashes": False})
+
+
+class _HttpApiFlask(flask.Flask):  # type: ignore[misc]
+    url_map_class = _NeverMergeSlashes
+
+
+def _unescaping(construct_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    @functools.wraps(construct_event)
+    def construct(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        event = construct_event(*args, **kwargs)
+        for container, key in ((event, "rawPath"), (event, "path"), (event.get("requestContext") or {}, "path")):
+            if isinstance(container.get(key), str):
+                container[key] = unescape(container[key])
+        http = (event.get("requestContext") or {}).get("http") or {}
+        if isinstance(http.get("path"), str):
+            http["path"] = unescape(http["path"])
+        if isinstance(event.get("pathParameters"), dict):
+            event["pathParameters"] = {name: unescape(value) for name, value in event["pathParameters"].items()}
+        return event
+
+    return construct
+
+
+local_apigw_service.Flask = _HttpApiFlask
+local_apigw_service.construct_v2_event_http = _unescaping(local_apigw_service.construct_v2_event_http)
+local_apigw_service.construct_v1_event = _unescaping(local_apigw_service.construct_v1_event)
+
+
 def serve(
     *,
     template: Path,
     host: str,
     port: int,
     env_vars_file: Path,
+    cors_origins: list[str],
     pools: WorkerPools,
-    on_routes: Callable[[list[str]], None],
+    console: Console,
+    on_ready: Callable[[list[str]], None],
 ) -> None:
-    """Serve the template's API until SIGINT or SIGTERM; `on_routes` gets the routed functions once warm."""
-    if installed_sam_cli_version != SAM_CLI_VERSION:
-        LOG.warning("localapi targets aws-sam-cli %s, found %s", SAM_CLI_VERSION, installed_sam_cli_version)
+    """Start every worker, then serve the template's API until SIGINT or SIGTERM; `on_ready` gets the routed
+    functions. Raises LocalApiStartError when a function cannot start."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     with _WorkerInvokeContext(
-        WorkerLambdaRuntime(pools),
+        WorkerLambdaRuntime(pools, console),
         template_file=str(template),
         env_vars_file=str(env_vars_file),
         aws_region=region,
@@ -144,7 +198,7 @@ def serve(
         runner = context.local_lambda_runner
         credentials = runner.get_aws_creds()
         runner.get_aws_creds = lambda: credentials
-        service = LocalApiService(
+        api_service = LocalApiService(
             lambda_invoke_context=context,
             port=port,
             host=host,
@@ -152,14 +206,22 @@ def serve(
             disable_authorizer=False,
             ssl_context=None,
         )
-        routed = {route.function_name for route in service.api_provider.api.routes}
-        pools.prewarm(
+        api = api_service.api_provider.api
+        routed = {route.function_name for route in api.routes}
+        errors = pools.prewarm(
             function_spec(runner.get_invoke_config(function))
             for function in runner.provider.get_all()
             if function.name in routed
         )
-        on_routes(sorted(routed))
+        if errors:
+            raise LocalApiStartError(errors)
+        service = LocalApigwService(api=api, lambda_runner=runner, port=port, host=host, stderr=context.stderr)
+        service.create()
+        cors = cors_by_route(yaml_parse(template.read_text()), cors_origins)
+        app: Any = service._app  # SAM keeps its Flask app private
+        app.wsgi_app = HttpApiGateway(app.wsgi_app, routes_from_sam(api.routes, cors), console)
+        on_ready(sorted(routed))
         try:
-            service.start()
+            service.run()
         except ProcessSigTermException:
             LOG.debug("SIGTERM received")

@@ -26,6 +26,7 @@ READY = 1
 INVOKE = 2
 RESULT = 3
 ERROR = 4
+WARM_UP = 5
 
 ACCOUNT_ID = "123456789012"
 PARENT_POLL_INTERVAL_S = 0.5
@@ -79,6 +80,16 @@ def load_handler(handler_path: str) -> Handler:
     return handler
 
 
+def init_error_type(error: BaseException) -> str:
+    """As the Lambda Python runtime reports init failures: its own types for import and syntax errors, else the
+    exception's class name (e.g. ConfigurationError), so the local API can tell bad settings from broken code."""
+    if isinstance(error, (ImportError, AttributeError)):
+        return "Runtime.ImportModuleError"
+    if isinstance(error, SyntaxError):
+        return "Runtime.UserCodeSyntaxError"
+    return type(error).__name__
+
+
 def make_context(arguments: argparse.Namespace, request_id: str, deadline_epoch_ms: int) -> LambdaContext:
     region = os.environ.get("AWS_REGION", "us-east-1")
     return LambdaContext(
@@ -121,6 +132,27 @@ def invoke_once(handler: Handler, body: bytes, arguments: argparse.Namespace) ->
         return encode_frame(ERROR, error_document(error, "Runtime.MarshalError"))
 
 
+def warm_up(handler: Handler, body: bytes, arguments: argparse.Namespace) -> bytes:
+    """One invoke whose answer and output are dropped: what a first request pays beyond the import (first event
+    loop run, lazily built routes and models) is paid before the local API says ready."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        invoke_once(handler, body, arguments)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+    return encode_frame(READY, b"")
+
+
 def exit_when_orphaned(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(PARENT_POLL_INTERVAL_S)
@@ -153,8 +185,8 @@ def main() -> None:
     try:
         handler = load_handler(arguments.handler)
     except Exception as error:
-        traceback.print_exc()
-        send(responses, encode_frame(ERROR, error_document(error, "Runtime.ImportModuleError")))
+        # No traceback here: the error document carries it, and the local API decides what to show.
+        send(responses, encode_frame(ERROR, error_document(error, init_error_type(error))))
         sys.exit(1)
     send(responses, encode_frame(READY, b""))
 
@@ -162,6 +194,8 @@ def main() -> None:
         kind, body = frame
         if kind == INVOKE:
             send(responses, invoke_once(handler, body, arguments))
+        elif kind == WARM_UP:
+            send(responses, warm_up(handler, body, arguments))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The local API's side of the worker protocol: start one warm worker, send it events, enforce the timeout."""
 
+import json
 import os
 import select
 import subprocess
@@ -10,14 +11,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from localapi import worker_main
-from localapi.worker_main import ERROR, FRAME_HEADER, READY, RESULT
+from localapi.console import Console
+from localapi.worker_main import ERROR, FRAME_HEADER, READY, RESULT, WARM_UP
 
+RAW_CONSOLE = Console(verbose=True)
 WORKER_SCRIPT = Path(worker_main.__file__).resolve()
-# Lambda's own limit for the init phase (imports and module-level code).
-INIT_TIMEOUT_S = 10.0
+# Lambda allows 10 s for the init phase; a busy laptop starting every worker at once needs more.
+INIT_TIMEOUT_S = 30.0
 STOP_GRACE_S = 1.0
 
 
@@ -31,12 +34,36 @@ class FunctionSpec:
     environment: Mapping[str, str]
 
 
+# Init errors that mean "bad settings", not broken code: their message names the variable, a traceback adds nothing.
+CONFIGURATION_ERROR_TYPES = frozenset({"ConfigurationError", "MockConfigError"})
+
+
 class WorkerInitError(Exception):
     """The worker could not import the handler; `error_document` is the Lambda-style error, if it sent one."""
 
     def __init__(self, function_name: str, error_document: str | None, reason: str = "") -> None:
-        super().__init__(f"{function_name}: worker failed to initialise {reason}".rstrip())
+        self.function_name = function_name
         self.error_document = error_document
+        document = _parse_error_document(error_document)
+        self.error_type = str(document.get("errorType", ""))
+        self.error_message = str(document.get("errorMessage", ""))
+        self.stack_trace = [str(frame) for frame in document.get("stackTrace", [])]
+        cause = f"{self.error_type}: {self.error_message}" if document else f"worker failed to initialise {reason}"
+        super().__init__(f"{function_name}: {cause}".rstrip())
+
+    @property
+    def is_configuration_error(self) -> bool:
+        return self.error_type in CONFIGURATION_ERROR_TYPES
+
+    def one_line(self) -> str:
+        if self.is_configuration_error:
+            return f"{self.function_name}: {self.error_message}"
+        return str(self)
+
+    def report(self) -> list[str]:
+        """The one line, after the stack trace unless the cause is a bad setting."""
+        trace = [] if self.is_configuration_error else [line.rstrip() for line in self.stack_trace]
+        return [*trace, self.one_line()]
 
 
 class Worker:
@@ -84,6 +111,21 @@ class Worker:
                 self._lost("exited during the invoke")
         return None
 
+    def warm_up(self, event_json: str) -> bool:
+        """One invoke whose answer and output the worker drops; False when it did not come back in time."""
+        deadline_epoch_ms = int((time.time() + self.spec.timeout_s) * 1000)
+        frame = worker_main.encode_invoke("warm-up", deadline_epoch_ms, event_json)
+        try:
+            _write_all(self._requests, worker_main.encode_frame(WARM_UP, frame[FRAME_HEADER.size :]))
+        except BrokenPipeError:
+            return False
+        match _read_frame(self._responses, time.monotonic() + self.spec.timeout_s):
+            case (kind, _) if kind == READY:
+                return True
+            case _:
+                self._lost("did not finish its warm-up invoke")
+                return False
+
     def stop(self) -> None:
         """Ask an idle worker to exit (EOF on its request pipe), then kill it if it does not."""
         self._alive = False
@@ -115,8 +157,10 @@ class Worker:
         sys.stderr.write(f"{self.spec.name}[{self.pid}] {reason}; worker discarded (exit code {exit_code})\n")
 
 
-def start_worker(spec: FunctionSpec, python: str) -> Worker:
-    """Start a worker and wait for its handler to be imported."""
+def start_worker(
+    spec: FunctionSpec, python: str, console: Console | None = None, warm_up_event: str | None = None
+) -> Worker:
+    """Start a worker and wait for its handler to be imported (and for its warm-up invoke, given an event)."""
     request_read, request_write = os.pipe()
     response_read, response_write = os.pipe()
     try:
@@ -128,17 +172,22 @@ def start_worker(spec: FunctionSpec, python: str) -> Worker:
     os.close(request_read)
     os.close(response_write)
     assert process.stdout is not None
-    log_forwarder = _forward_logs(process.stdout, f"{spec.name}[{process.pid}]")
+    log_forwarder = _forward_logs(process.stdout, f"{spec.name}[{process.pid}]", console or RAW_CONSOLE)
     worker = Worker(spec, process, request_write, response_read, log_forwarder)
     match _read_frame(response_read, time.monotonic() + INIT_TIMEOUT_S):
         case (kind, _) if kind == READY:
+            if warm_up_event is not None and not worker.warm_up(warm_up_event):
+                raise WorkerInitError(spec.name, None, "(its warm-up invoke failed)")
             return worker
         case (kind, body) if kind == ERROR:
             worker.stop()
             raise WorkerInitError(spec.name, body.decode())
+        case TimeoutError():
+            worker.stop()
+            raise WorkerInitError(spec.name, None, f"(its handler was not imported within {INIT_TIMEOUT_S:.0f} s)")
         case _:
             worker.stop()
-            raise WorkerInitError(spec.name, None)
+            raise WorkerInitError(spec.name, None, "(the worker exited)")
 
 
 def _spawn(spec: FunctionSpec, python: str, request_read: int, response_write: int) -> subprocess.Popen[bytes]:
@@ -164,11 +213,11 @@ def _spawn(spec: FunctionSpec, python: str, request_read: int, response_write: i
     )
 
 
-def _forward_logs(output: IO[bytes], prefix: str) -> threading.Thread:
+def _forward_logs(output: IO[bytes], prefix: str, console: Console) -> threading.Thread:
     def forward() -> None:
         with output:
             for line in output:
-                sys.stderr.write(f"{prefix} {line.decode(errors='replace').rstrip()}\n")
+                console.function_output(prefix, line.decode(errors="replace").rstrip())
 
     forwarder = threading.Thread(target=forward, name=f"logs {prefix}", daemon=True)
     forwarder.start()
@@ -217,3 +266,13 @@ def _process_environment(spec: FunctionSpec) -> dict[str, str]:
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         **spec.environment,
     }
+
+
+def _parse_error_document(error_document: str | None) -> dict[str, Any]:
+    if not error_document:
+        return {}
+    try:
+        document = json.loads(error_document)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from localapi.dev_env import EnvVarsFileError, local_overrides, read_env_vars_file
+from bff.settings import Settings
+from localapi.dev_env import BFF_SETTINGS_FILE, EnvVarsFileError, bff_setting_names, local_overrides, read_env_vars_file
+from tests.support.tooling import REPO_ROOT
 
 PORT = 3999
 LOCAL_URL = f"http://127.0.0.1:{PORT}"
@@ -81,3 +83,46 @@ def test_a_malformed_user_file_is_refused_with_its_path(tmp_path: Path, content:
     # Then the error names the file
     with pytest.raises(EnvVarsFileError, match=r"env\.json"):
         read_env_vars_file(path)
+
+
+def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> None:
+    # Given settings the template does not declare, a Powertools variable and unrelated ones, in the shell
+    shell = {
+        "RETRY_MAX_ATTEMPTS": "2",
+        "PAGE_CACHE_MAX_AGE_S": "60",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "HOME": "/home/me",
+        "MOCK_FAULT": "hang",
+    }
+
+    # When the overrides are built with the BFF's setting names
+    overrides = local_overrides(PORT, shell, {}, bff_settings=["RETRY_MAX_ATTEMPTS", "PAGE_CACHE_MAX_AGE_S"])
+
+    # Then the BFF gets exactly those, over the generated URLs; the mock switch goes to the mocks only
+    assert overrides["BffFunction"] == {
+        "PRODUCT_SERVICE_URL": LOCAL_URL,
+        "REVIEW_SERVICE_URL": LOCAL_URL,
+        "INVENTORY_SERVICE_URL": LOCAL_URL,
+        "DOWNSTREAM_AUTH": "none",
+        "RETRY_MAX_ATTEMPTS": "2",
+        "PAGE_CACHE_MAX_AGE_S": "60",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    }
+
+
+def test_the_shell_beats_the_user_file_for_a_bff_setting() -> None:
+    user = {"BffFunction": {"PAGE_DEADLINE_MS": "800"}}
+    overrides = local_overrides(PORT, {"PAGE_DEADLINE_MS": "900"}, user, bff_settings=["PAGE_DEADLINE_MS"])
+    assert overrides["BffFunction"]["PAGE_DEADLINE_MS"] == "900"
+
+
+def test_the_setting_names_read_from_the_bffs_source_are_those_its_settings_read() -> None:
+    # Given the BFF's settings module, read as text as `make dev` reads it (SAM's venv cannot import the BFF)
+    source = (REPO_ROOT / BFF_SETTINGS_FILE).read_text()
+
+    # When the variable names are taken from it
+    names = bff_setting_names(source)
+
+    # Then they are exactly the environment variables Settings.from_env reads
+    assert names == sorted(field.alias for field in Settings.model_fields.values() if field.alias)
+    assert {"RETRY_MAX_ATTEMPTS", "PAGE_CACHE_MAX_AGE_S", "CORS_ALLOWED_ORIGINS"} <= set(names)

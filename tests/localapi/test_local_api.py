@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +24,6 @@ pytestmark = pytest.mark.localapi
 
 MOCK_LATENCY_MS = 300
 PARALLEL_REQUESTS = 4
-ACCESS_LOG_PREFIX = re.compile(r"ProductMockFunction\[(?P<pid>\d+)\] ")
 
 
 def child_pids(parent_pid: int) -> set[int]:
@@ -74,44 +72,32 @@ def test_the_bff_reaches_all_three_mocks_through_the_local_api(shared_local_api:
 
 
 def test_concurrent_requests_are_served_by_several_warm_workers(local_api_factory: LocalApiFactory) -> None:
-    # Given a product mock that takes 300 ms per request, and a pool grown by a first burst
-    api = local_api_factory({"PRODUCT_MOCK_LATENCY_MS": str(MOCK_LATENCY_MS)})
+    # Given a product mock that takes 300 ms per request, four warm workers each, and the functions' raw logs
+    api = local_api_factory(
+        {"PRODUCT_MOCK_LATENCY_MS": str(MOCK_LATENCY_MS), "LOCAL_POOL_SIZE": "4", "LOCAL_VERBOSE": "1"}
+    )
     url = f"{api.base_url}/products/P001"
 
+    # When four requests arrive at once
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(PARALLEL_REQUESTS) as executor:
+        statuses = list(executor.map(lambda _: client.get(url).status_code, range(PARALLEL_REQUESTS)))
 
-        def get_statuses() -> list[int]:
-            return list(executor.map(lambda _: client.get(url).status_code, range(PARALLEL_REQUESTS)))
-
-        get_statuses()
-        warm_workers = product_workers_answering(api, after_line=0, requests=PARALLEL_REQUESTS)
-        first_burst_lines = len(api.stderr().splitlines())
-
-        # When four requests arrive at once
-        statuses = get_statuses()
-
-    # Then they ran side by side on several workers (an idle worker is reused first, so requests queued behind
-    # one worker would all show its pid), and every one of those workers was already warm
+    # Then four different workers answered them, rather than one in turn
     assert statuses == [200] * PARALLEL_REQUESTS
-    second_burst = product_workers_answering(api, after_line=first_burst_lines, requests=PARALLEL_REQUESTS)
-    assert len(second_burst) > 1
-    assert second_burst <= warm_workers
+    assert len(workers_that_logged(api, "ProductMockFunction", '"path":"/products/P001"')) == PARALLEL_REQUESTS
 
 
-def product_workers_answering(api: LocalApi, after_line: int, requests: int) -> set[int]:
-    """The pids of the product workers whose access-log lines (forwarded to stderr) follow `after_line`."""
-    deadline = time.monotonic() + 10
-    while True:
-        answered = [
-            ACCESS_LOG_PREFIX.match(line)
-            for line in api.stderr().splitlines()[after_line:]
-            if '"event":"response"' in line
-        ]
-        pids = [int(match["pid"]) for match in answered if match]
-        if len(pids) >= requests or time.monotonic() > deadline:
-            assert len(pids) == requests, api.stderr()
-            return set(pids)
-        time.sleep(0.05)
+def workers_that_logged(api: LocalApi, function: str, fragment: str) -> set[str]:
+    return set(re.findall(rf"^{function}\[(\d+)\] .*{re.escape(fragment)}", api.stderr(), re.MULTILINE))
+
+
+def test_every_worker_of_every_function_is_warm_before_ready(local_api_factory: LocalApiFactory) -> None:
+    # Given pools of three workers
+    # When the local API says it is ready
+    api = local_api_factory({"LOCAL_POOL_SIZE": "3"})
+
+    # Then all twelve workers (three for the BFF and each mock) are already running, before any request
+    assert len(child_pids(api.process.pid)) == 4 * 3
 
 
 def test_a_port_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from localapi.pool import PoolClosedError, WorkerPool
-from localapi.worker_process import FunctionSpec
+from localapi.pool import PoolClosedError, WorkerPool, WorkerPools, python_sources_fingerprint
+from localapi.worker_process import FunctionSpec, WorkerInitError
 
 SPEC = FunctionSpec(
     name="ProductMockFunction",
@@ -142,3 +143,104 @@ def test_closing_stops_idle_workers_kills_busy_ones_and_refuses_new_events() -> 
     assert (busy.stopped, busy.killed) == (False, True)
     with pytest.raises(PoolClosedError):
         pool.invoke("{}")
+
+
+def test_prewarming_starts_every_worker_of_the_pool_before_any_event() -> None:
+    # Given a pool of up to three workers
+    starter = FakeStarter()
+    pool = WorkerPool(SPEC, starter, max_size=3)
+
+    # When it is prewarmed
+    pool.prewarm()
+
+    # Then three workers are warm, and three concurrent events start no more
+    assert len(starter.started) == 3
+    with ThreadPoolExecutor(3) as executor:
+        futures = [executor.submit(pool.invoke, BLOCKING_EVENT) for _ in range(3)]
+        threading.Event().wait(0.1)
+        starter.gate.set()
+        assert all(future.result(WAIT_S) for future in futures)
+    assert len(starter.started) == 3
+
+
+def test_prewarming_reports_a_worker_that_cannot_start() -> None:
+    # Given workers that fail to import their handler
+    def failing_starter(spec: FunctionSpec) -> FakeWorker:
+        raise WorkerInitError(spec.name, '{"errorType": "ConfigurationError", "errorMessage": "X=1 is bad"}')
+
+    pools = WorkerPools(failing_starter, max_size=2)
+
+    # When the pools are prewarmed
+    errors = pools.prewarm([SPEC])
+
+    # Then the function's error comes back, in one line naming the setting
+    assert [error.one_line() for error in errors] == ["ProductMockFunction: X=1 is bad"]
+
+
+class ChangingCode:
+    def __init__(self) -> None:
+        self.version = 1
+
+    def __call__(self, code_dir: str) -> int:
+        return self.version
+
+
+def test_a_code_change_retires_the_warm_workers_and_the_next_event_gets_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a warm pool watching its code, checked on every event
+    monkeypatch.setattr("localapi.pool.CODE_CHECK_INTERVAL_S", 0.0)
+    starter = FakeStarter()
+    code = ChangingCode()
+    reloaded: list[str] = []
+    pool = WorkerPool(SPEC, starter, max_size=1, fingerprint=code, on_reload=reloaded.append)
+    assert pool.invoke("{}") == '{"worker": 0, "event": {}}'
+
+    # When the code changes between two events
+    code.version = 2
+    response = pool.invoke("{}")
+
+    # Then the old worker was stopped, a new one answered, and the reload was announced once
+    assert response == '{"worker": 1, "event": {}}'
+    assert starter.started[0].stopped
+    assert reloaded == ["ProductMockFunction"]
+    assert pool.invoke("{}") == '{"worker": 1, "event": {}}'
+
+
+def test_a_worker_busy_during_a_code_change_is_stopped_when_it_finishes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a pool of two, one worker busy with a slow event
+    monkeypatch.setattr("localapi.pool.CODE_CHECK_INTERVAL_S", 0.0)
+    starter = FakeStarter()
+    code = ChangingCode()
+    pool = WorkerPool(SPEC, starter, max_size=2, fingerprint=code)
+    with ThreadPoolExecutor(1) as executor:
+        slow = executor.submit(pool.invoke, BLOCKING_EVENT)
+        threading.Event().wait(0.1)
+
+        # When the code changes and another event arrives while the slow one finishes
+        code.version = 2
+        threading.Timer(0.2, starter.gate.set).start()
+        pool.invoke("{}")
+        slow.result(WAIT_S)
+
+    # Then the busy worker was stopped once done, not put back to serve old code, and two fresh ones replace it
+    assert starter.started[0].stopped
+    assert len(starter.started) == 3
+    assert pool.size == 2
+
+
+def test_the_fingerprint_changes_when_a_python_file_changes(tmp_path: Path) -> None:
+    # Given a code directory
+    (tmp_path / "pkg").mkdir()
+    source = tmp_path / "pkg" / "app.py"
+    source.write_text("VERSION = 1\n")
+    before = python_sources_fingerprint(str(tmp_path))
+
+    # When a file is edited, and when a non-Python file is added
+    (tmp_path / "notes.txt").write_text("x")
+    unchanged = python_sources_fingerprint(str(tmp_path))
+    source.write_text("VERSION = 22\n")
+
+    # Then only the Python edit counts
+    assert unchanged == before
+    assert python_sources_fingerprint(str(tmp_path)) != before

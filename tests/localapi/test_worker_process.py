@@ -47,10 +47,10 @@ def code_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def spec_for(code_dir: Path, handler: str, timeout_s: float = 3) -> FunctionSpec:
+def spec_for(code_dir: Path, handler: str, timeout_s: float = 3, module: str = "handlers") -> FunctionSpec:
     return FunctionSpec(
         name="EchoFunction",
-        handler=f"handlers.{handler}",
+        handler=f"{module}.{handler}",
         code_dir=str(code_dir),
         memory_mb=512,
         timeout_s=timeout_s,
@@ -141,3 +141,59 @@ def test_a_handler_that_cannot_be_imported_fails_the_start_with_an_import_error(
 
     # Then the start fails with Lambda's import error document
     assert json.loads(failure.value.error_document or "null")["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_a_bad_setting_at_import_is_reported_in_one_line_without_a_traceback(
+    code_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a handler module that refuses its configuration when imported, as the BFF's Settings.from_env does
+    (code_dir / "configured.py").write_text(
+        "class ConfigurationError(Exception):\n    pass\n\n"
+        "raise ConfigurationError('invalid configuration: RETRY=abc')\n"
+    )
+
+    # When a worker is started for it
+    with pytest.raises(WorkerInitError) as failure:
+        start_worker(spec_for(code_dir, "handler", module="configured"), sys.executable)
+
+    # Then the error is the exception's own type, and its report is the one line naming the setting
+    assert failure.value.is_configuration_error
+    assert failure.value.report() == ["EchoFunction: invalid configuration: RETRY=abc"]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_broken_code_is_reported_with_its_stack_trace(code_dir: Path) -> None:
+    # Given a handler module that fails with a programming error when imported
+    (code_dir / "broken.py").write_text("1 / 0\n")
+
+    # When a worker is started for it
+    with pytest.raises(WorkerInitError) as failure:
+        start_worker(spec_for(code_dir, "handler", module="broken"), sys.executable)
+
+    # Then the report ends with the error and shows where it happened
+    *trace, summary = failure.value.report()
+    assert summary == "EchoFunction: ZeroDivisionError: division by zero"
+    assert any("broken.py" in line for line in trace)
+
+
+def test_a_warm_up_invoke_runs_the_handler_once_before_ready_and_shows_nothing(
+    code_dir: Path, tmp_path: Path, workers: list[Worker], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a handler that counts its invocations in a file and prints
+    calls = tmp_path / "calls.txt"
+    (code_dir / "counting.py").write_text(
+        "def handler(event, context):\n"
+        f"    open({str(calls)!r}, 'a').write(event['n'] + '\\n')\n"
+        "    print('warm-up print', flush=True)\n"
+        "    return {}\n"
+    )
+
+    # When a worker starts with a warm-up event, then serves a real one
+    worker = start_worker(spec_for(code_dir, "handler", module="counting"), sys.executable, warm_up_event='{"n": "w"}')
+    workers.append(worker)
+    worker.invoke('{"n": "real"}')
+    worker.stop()
+
+    # Then the handler ran for the warm-up first, and only the real invoke's print reached the console
+    assert calls.read_text().splitlines() == ["w", "real"]
+    assert capsys.readouterr().err.count("warm-up print") == 1

@@ -17,7 +17,9 @@ from tests.support.mock_processes import free_port
 from tests.support.tooling import APP_PYTHON, REPO_ROOT, require_sam_venv
 
 LOOPBACK = "127.0.0.1"
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 60.0
+# Every worker starts before "ready"; two per function keep the tests' start-ups cheap on a shared machine.
+TEST_POOL_SIZE = "2"
 STOP_TIMEOUT_S = 10.0
 
 
@@ -35,8 +37,13 @@ class LocalApi:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
 
-def launch(port: int, log_dir: Path, extra_env: Mapping[str, str] = {}) -> LocalApi:
+
+def launch(
+    port: int, log_dir: Path, extra_env: Mapping[str, str] = {}, template: Path = REPO_ROOT / "template.yaml"
+) -> LocalApi:
     sam_venv = require_sam_venv()
     stdout_path, stderr_path = log_dir / f"localapi-{port}.out", log_dir / f"localapi-{port}.err"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
@@ -46,14 +53,14 @@ def launch(port: int, log_dir: Path, extra_env: Mapping[str, str] = {}) -> Local
                 "-m",
                 "localapi",
                 "--template",
-                str(REPO_ROOT / "template.yaml"),
+                str(template),
                 "--port",
                 str(port),
                 "--worker-python",
                 str(APP_PYTHON),
             ],
             cwd=REPO_ROOT,
-            env={**os.environ, **extra_env},
+            env={**os.environ, "LOCAL_POOL_SIZE": TEST_POOL_SIZE, **extra_env},
             stdout=stdout,
             stderr=stderr,
         )
