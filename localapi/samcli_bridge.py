@@ -149,7 +149,7 @@ class _NeverMergeSlashes(Map):
         super().__init__(*args, **{**kwargs, "merge_slashes": False})
 
 
-class _HttpApiFlask(flask.Flask):  # type: ignore[misc]
+class _HttpApiFlask(flask.Flask):
     url_map_class = _NeverMergeSlashes
 
 
