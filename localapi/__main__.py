@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,6 +54,10 @@ def pool_size(text: str) -> int:
     return int(text)
 
 
+def demo_port(text: str) -> int:
+    return 0 if text.strip() == "0" else port_number(text.replace("check PORT", "check DEMO_PORT"))
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineArgumentParser(prog="python -m localapi", description=__doc__)
     parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="SAM template")
@@ -71,6 +76,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=pool_size,
         default=os.environ.get("LOCAL_POOL_SIZE", "4"),
         help="warm workers per function, all started before serving (env LOCAL_POOL_SIZE)",
+    )
+    parser.add_argument(
+        "--demo-port",
+        type=demo_port,
+        default=os.environ.get("DEMO_PORT", "8900"),
+        help="port of the demo page on 127.0.0.1, 0 for none (env DEMO_PORT)",
     )
     arguments = parser.parse_args(argv)
     if arguments.worker_python is None:
@@ -94,6 +105,16 @@ def announce_when_listening(port: int, functions: list[str]) -> None:
     threading.Thread(target=announce, name="ready announcer", daemon=True).start()
 
 
+def start_demo(repo_root: Path, demo_port: int, api_port: int) -> subprocess.Popen[bytes] | None:
+    """The demo frontend (demo/, never shipped in the Lambda) on its own port, calling this API cross-origin."""
+    if not demo_port or not (repo_root / "demo" / "__main__.py").is_file():
+        return None
+    command = [sys.executable, "-m", "demo", "--port", str(demo_port), "--api", f"http://{HOST}:{api_port}"]
+    process = subprocess.Popen(command, cwd=repo_root, stderr=subprocess.DEVNULL)  # noqa: S603 - our own module
+    sys.stdout.write(f"Demo page on http://{HOST}:{demo_port}/?id=P001\n")
+    return process
+
+
 def stop_on_sigterm(_signal: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -106,16 +127,24 @@ def read_bff_setting_names(template: Path) -> list[str] | None:
         return None if BFF_FUNCTION in template.read_text() else []
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early return per refusal
-    arguments = parse_arguments(argv)
+def refusal(arguments: argparse.Namespace) -> str | None:
+    """Why the local API cannot start, checked before anything is started."""
     if problem := sam_cli_problem():
-        return fail(problem)
+        return problem
     if not arguments.template.is_file():
-        return fail(f"template not found: {arguments.template}")
+        return f"template not found: {arguments.template}"
     if not os.access(arguments.worker_python, os.X_OK):
-        return fail(f"worker interpreter not executable: {arguments.worker_python} (`make dev` creates it)")
-    if not port_is_free(HOST, arguments.port):
-        return fail(f"port {arguments.port} on {HOST} is already in use; stop that process or set PORT")
+        return f"worker interpreter not executable: {arguments.worker_python} (`make dev` creates it)"
+    for port, variable in ((arguments.port, "PORT"), (arguments.demo_port, "DEMO_PORT")):
+        if port and not port_is_free(HOST, port):
+            return f"port {port} on {HOST} is already in use; stop that process or set {variable}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    if problem := refusal(arguments):
+        return fail(problem)
     try:
         user_overrides = read_env_vars_file(arguments.env_vars) if arguments.env_vars else {}
     except EnvVarsFileError as error:
@@ -123,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early ret
     if (settings_names := read_bff_setting_names(arguments.template)) is None:
         return fail(f"cannot read the BFF's settings ({BFF_SETTINGS_FILE} next to the template)")
     overrides = local_overrides(arguments.port, os.environ, user_overrides, settings_names)
+    if arguments.demo_port:
+        # The demo page is another origin, as a frontend is in production: let it in unless origins were given.
+        bff_overrides = overrides.setdefault(BFF_FUNCTION, {})
+        bff_overrides.setdefault("CORS_ALLOWED_ORIGINS", f"http://{HOST}:{arguments.demo_port}")
     cors_origins = overrides.get(BFF_FUNCTION, {}).get("CORS_ALLOWED_ORIGINS", "").split(",")
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -140,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early ret
         fingerprint=python_sources_fingerprint,
         on_reload=lambda function: console.write([f"{function}: code changed, its workers restart"]),
     )
+    demo = start_demo(arguments.template.absolute().parent, arguments.demo_port, arguments.port)
     try:
         from localapi import samcli_bridge  # noqa: PLC0415 - SAM CLI takes a second to import; fail fast first
 
@@ -166,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one early ret
         return USAGE_ERROR
     finally:
         pools.close()
+        if demo is not None:
+            demo.terminate()
+            demo.wait()
     return 0
 
 

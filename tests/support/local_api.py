@@ -60,7 +60,7 @@ def launch(
                 str(APP_PYTHON),
             ],
             cwd=REPO_ROOT,
-            env={**os.environ, "LOCAL_POOL_SIZE": TEST_POOL_SIZE, **extra_env},
+            env={**os.environ, "LOCAL_POOL_SIZE": TEST_POOL_SIZE, "DEMO_PORT": "0", **extra_env},
             stdout=stdout,
             stderr=stderr,
         )
