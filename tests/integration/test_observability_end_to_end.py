@@ -68,6 +68,7 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
         "lines": lines,
         "stdout": result.stdout,
         "response": json.loads(result.stderr.splitlines()[-1]),
+        "stderr": result.stderr,
         "mocks": mocks,
     }
 
@@ -110,6 +111,22 @@ def test_each_downstream_call_is_one_log_line_and_one_latency_metric(observed: d
     latency_services = sorted(line["service"] for name, line in emf_metrics(observed) if name == "DownstreamLatency")
     assert latency_services == ["inventory", "product", "reviews"]
     assert "ColdStart" in {name for name, _ in emf_metrics(observed)}
+
+
+def test_the_invocation_is_one_response_document_and_powertools_has_nothing_to_warn(observed: dict[str, Any]) -> None:
+    (document,) = [line for name, line in emf_metrics(observed) if name == "Responses"]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
+        ["service", "FunctionVersion"],
+        ["service", "FunctionVersion", "StatusClass"],
+    ]
+    assert (document["service"], document["FunctionVersion"], document["StatusClass"]) == (
+        "product-bff",
+        "$LATEST",
+        "2xx",
+    )
+    assert (document["Responses"], document["DegradedResponses"]) == ([1.0], [0.0])
+    assert document["PageLatency"][0] >= 5
+    assert "No application metrics" not in observed["stderr"]
 
 
 def test_log_lines_carry_lambda_context_and_cold_start(observed: dict[str, Any]) -> None:

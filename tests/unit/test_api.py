@@ -203,6 +203,40 @@ async def test_cors_allows_configured_origins_and_exposes_server_timing(fake: Fa
 async def test_cors_is_off_by_default(client: httpx.AsyncClient) -> None:
     response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
     assert "access-control-allow-origin" not in response.headers
+    assert "timing-allow-origin" not in response.headers
+
+
+async def test_allowed_origins_may_read_server_timing_from_the_performance_api(fake: FakeDownstream) -> None:
+    # Given CORS lets two origins in
+    async with await cors_client(fake, "https://shop.example.com, https://m.shop.example.com") as client:
+        # When a page, a problem and a foreign origin's page are requested
+        page = await client.get("/product-details/P001", headers={"origin": "https://m.shop.example.com"})
+        problem = await client.get("/product-details/P001?x=1", headers={"origin": "https://shop.example.com"})
+        foreign = await client.get("/product-details/P001", headers={"origin": "https://evil.example"})
+        no_origin = await client.get("/product-details/P001")
+    # Then each answer to an allowed origin names that origin, and varies by Origin once
+    assert page.headers["timing-allow-origin"] == "https://m.shop.example.com"
+    assert (problem.status_code, problem.headers["timing-allow-origin"]) == (400, "https://shop.example.com")
+    for allowed in (page, problem):
+        assert [part.strip() for part in allowed.headers["vary"].split(",")].count("Origin") == 1
+    # And no other origin, nor a request without one, gets it
+    assert "timing-allow-origin" not in foreign.headers
+    assert "timing-allow-origin" not in no_origin.headers
+
+
+async def test_the_catch_all_500_also_allows_timing_to_an_allowed_origin(
+    fake: FakeDownstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the page service fails in a way nothing in the app expects
+    async def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("bff.composition.RequestPages.render", broken)
+    async with await cors_client(fake, "https://shop.example.com") as client:
+        response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
+    assert response.status_code == 500
+    assert response.headers["timing-allow-origin"] == "https://shop.example.com"
+    assert "Origin" in response.headers["vary"]
 
 
 def test_openapi_documents_errors_as_problem_json() -> None:
@@ -230,17 +264,18 @@ class FixedPages:
         return RenderedPage(self.decision, {"total": 1.0})
 
 
-async def test_the_app_answers_what_its_page_service_decides_and_counts_it() -> None:
-    # Given an app over a page service whose critical section's breaker is open, and a recorder of page metrics
+async def test_the_app_answers_what_its_page_service_decides() -> None:
+    # Given an app over a page service whose critical section's breaker is open, and a recorder of degradations
     pages = FixedPages(PageFailure(503, "product", FailureReason.CIRCUIT_OPEN, retry_after_s=7))
-    recorded: list[tuple[int, list[tuple[str, str]]]] = []
-    app = create_app(pages, settings_for(), lambda status, degraded: recorded.append((status, list(degraded))))
+    recorded: list[list[tuple[str, str]]] = []
+    app = create_app(pages, settings_for(), lambda degraded: recorded.append(list(degraded)))
     # When a page is requested
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         response = await client.get("/product-details/P001", headers={"x-correlation-id": "corr-1"})
-    # Then the failure is a 503 problem with Retry-After, counted once, for the id and correlation id asked for
+    # Then the failure is a 503 problem with Retry-After (no degradation: the handler wrapper counts the
+    # response), for the id and correlation id asked for
     problem = assert_problem(response, 503)
     assert problem["type"].endswith(":upstream-unavailable")
     assert response.headers["retry-after"] == "7"
-    assert recorded == [(503, [])]
+    assert recorded == []
     assert [(request.entity_id, request.correlation_id) for request in pages.requests] == [("P001", "corr-1")]

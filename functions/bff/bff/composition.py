@@ -18,7 +18,7 @@ from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
 from bff.observability.logging import logger
-from bff.observability.metrics import metrics, record_page
+from bff.observability.metrics import count_responses, record_page
 from bff.observability.tracing import tracer
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
@@ -104,9 +104,9 @@ def compose(settings: Settings, transport: httpx.AsyncBaseTransport | None = Non
 
 
 def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
-    """Logger outermost, so every line (the metrics flush's included) carries the Lambda context; then the
-    X-Ray handler subsegment; metrics innermost, flushed (cold start included) when the handler returns."""
-    wrapped: LambdaHandler = metrics.log_metrics(handler, capture_cold_start_metric=True)
+    """Logger outermost, so every line carries the Lambda context; then the X-Ray handler subsegment; the response
+    count innermost: one document per invocation, from the status the handler answered, whatever it was."""
+    wrapped: LambdaHandler = count_responses(handler)
     if tracer is not None:
         wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))
     instrumented: LambdaHandler = logger.inject_lambda_context(

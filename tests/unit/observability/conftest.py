@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from bff.observability.metrics import metrics
 from tests.support.log_lines import Lines, json_lines
 
 
 @pytest.fixture
-def emf(capsys: pytest.CaptureFixture[str]) -> Iterator[Lines]:
-    """The EMF documents printed to stdout, starting from clean shared Powertools metric state."""
-    metrics.clear_metrics()
+def emf(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Lines:
+    """The EMF documents printed to stdout from here on. Metrics are on, whatever POWERTOOLS_METRICS_DISABLED was
+    when bff.observability.metrics was first imported (another test's handler may have set it)."""
+    monkeypatch.setattr("bff.observability.metrics.METRICS_DISABLED", False)
     capsys.readouterr()
-    yield lambda: [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
-    metrics.clear_metrics()
+    return lambda: [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]

@@ -77,44 +77,58 @@ def test_each_downstream_call_logs_one_line_and_one_emf_document(log_lines: Line
     assert (reviews_metrics["service"], reviews_metrics["outcome"]) == ("reviews", "timeout")
 
 
-def test_degraded_page_counts_each_reason_at_once_and_the_page_at_flush(emf: Lines) -> None:
-    # Given a page served with two degraded sections
-    record_page(200, [("reviews", "timeout"), ("inventory", "unavailable")])
+def test_a_cancelled_call_is_logged_at_info_as_a_normal_end_of_a_hedge(log_lines: Lines, emf: Lines) -> None:
+    # Given a hedge that lost its race and was cancelled, and a call that failed
+    observe_downstream_call(DownstreamCall("reviews", "cancelled", 80.0, attempt=2))
+    observe_downstream_call(DownstreamCall("reviews", "http_error", 12.0, status=503))
+    # Then the cancelled one is an INFO line, the failure a WARNING, and both are counted by outcome
+    cancelled, failed = log_lines()
+    assert (cancelled["level"], cancelled["downstream"]["outcome"]) == ("INFO", "cancelled")
+    assert failed["level"] == "WARNING"
+    assert [document["outcome"] for document in emf()] == ["cancelled", "http_error"]
+
+
+def test_degraded_sections_are_counted_by_section_and_reason_at_once(emf: Lines) -> None:
+    # Given a page served with two degraded sections, outside any invocation
+    record_page([("reviews", "timeout"), ("inventory", "stale")])
     by_reason = emf()
-    # When the handler wrapper flushes
-    observed_metrics.metrics.flush_metrics()
-    (page,) = emf()
-    # Then each degraded section was counted by section and reason
+    # Then each degraded section was counted by section and reason, and no response was counted here
     assert [(doc["section"], doc["reason"], doc["DegradedSections"]) for doc in by_reason] == [
         ("reviews", "timeout", [1.0]),
-        ("inventory", "unavailable", [1.0]),
+        ("inventory", "stale", [1.0]),
     ]
-    assert ["reason"] in dimension_sets(by_reason[0])
-    # And the page counts were flushed together, with the BFF's service dimension
-    assert page["service"] == observed_logging.SERVICE_NAME
-    assert (page["Responses"], page["DegradedResponses"], page["FailedResponses"]) == ([1.0], [1.0], [0.0])
+    assert dimension_sets(by_reason[0]) == [["section", "reason"], ["reason"]]
 
 
-def test_failed_page_counts_as_failed_not_degraded(emf: Lines) -> None:
-    record_page(504, [])
-    observed_metrics.metrics.flush_metrics()
-    (page,) = emf()
-    assert (page["DegradedResponses"], page["FailedResponses"]) == ([0.0], [1.0])
+@pytest.mark.parametrize(
+    ("status", "status_class"),
+    [(200, "2xx"), (304, "3xx"), (404, "4xx"), (503, "5xx"), (None, "5xx"), ("200", "5xx"), (True, "5xx"), (99, "5xx")],
+)
+def test_a_status_without_a_usable_code_is_a_server_failure(status: object, status_class: str) -> None:
+    assert observed_metrics.status_class_of(status) == status_class
+
+
+def test_the_function_version_is_the_contexts_else_the_environments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_VERSION", "12")
+    assert observed_metrics.function_version_of(FakeLambdaContext(function_version="3")) == "3"
+    assert observed_metrics.function_version_of(object()) == "12"
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_VERSION")
+    assert observed_metrics.function_version_of(object()) == "$LATEST"
 
 
 @pytest.fixture
 def cold_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools keeps the cold-start flags in module globals; another test may already have cleared them."""
+    """The cold-start flags are module globals; another test may already have cleared them."""
     monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", True)
-    monkeypatch.setattr("aws_lambda_powertools.metrics.provider.cold_start.is_cold_start", True)
+    monkeypatch.setattr(observed_metrics._environment, "cold", True)
 
 
 @pytest.mark.usefixtures("cold_environment")
-def test_instrumented_handler_logs_lambda_context_and_flushes_metrics(log_lines: Lines, emf: Lines) -> None:
-    # Given a handler that logs and records a page
+def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log_lines: Lines, emf: Lines) -> None:
+    # Given a handler that logs and records a degraded page
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         observed_logging.logger.info("page served")
-        record_page(200, [])
+        record_page([("reviews", "timeout")])
         return {"statusCode": 200}
 
     handler = instrument_handler(handle)
@@ -131,13 +145,17 @@ def test_instrumented_handler_logs_lambda_context_and_flushes_metrics(log_lines:
     assert first["function_name"] == context.function_name
     assert first["function_request_id"] == context.aws_request_id
     assert first["correlation_id"] == "apigw-request-1"
-    # And the cold start is a metric of its own, once, next to the flushed page metrics
+    # And the cold start is a metric of its own, once, by function name and service
     cold_start = [doc for doc in first_invocation if "ColdStart" in doc]
     assert len(cold_start) == 1
-    assert cold_start[0]["function_name"] == context.function_name
-    assert [doc["Responses"] for doc in first_invocation if "Responses" in doc] == [[1.0]]
+    assert (cold_start[0]["function_name"], cold_start[0]["service"]) == (context.function_name, "product-bff")
+    assert dimension_sets(cold_start[0]) == [["function_name", "service"]]
     assert not any("ColdStart" in doc for doc in second_invocation)
-    assert [doc["Responses"] for doc in second_invocation] == [[1.0]]
+    # And each invocation is one degraded 2xx response
+    for invocation in (first_invocation, second_invocation):
+        assert [(doc["StatusClass"], doc["DegradedResponses"]) for doc in invocation if "Responses" in doc] == [
+            ("2xx", [1.0])
+        ]
 
 
 @pytest.mark.anyio

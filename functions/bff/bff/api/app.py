@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
-from bff.api.middleware import EdgeMiddleware, correlation_id_of, trace_of
+from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
 from bff.api.openapi import PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import reject_query_parameters, validate_product_id
@@ -59,8 +59,9 @@ class PageRenderer(Protocol):
     async def render(self, request: PageRequest) -> RenderedPage: ...
 
 
-type PageRecorder = Callable[[int, Sequence[tuple[str, str]]], None]
-"""Counts one page answer: its status and the (section, reason) of each degraded section."""
+type PageRecorder = Callable[[Sequence[tuple[str, str]]], None]
+"""Counts a page answer's degradations: the (section, reason) of each degraded or stale section. The response
+itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
 def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
@@ -77,6 +78,8 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         )
+        # Outermost, so that every answer to an allowed origin carries it, the catch-all's 500 included.
+        app.add_middleware(TimingAllowOriginMiddleware, origins=cors_origins)
     _register_problem_handlers(app)
     healthy_cache_control = (
         f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
@@ -102,10 +105,9 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         )
         decision = rendered.decision
         if isinstance(decision, PageFailure):
-            record_page(decision.status, [])
             response = _failure_response(request, decision)
         else:
-            record_page(decision.status, decision.degradations)
+            record_page(decision.degradations)
             response = _answer_response(decision, healthy_cache_control)
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
         return response
