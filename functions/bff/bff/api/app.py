@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, correlation_id_of, trace_of
-from bff.api.openapi import PROBLEM_RESPONSES, problems_as_problem_json
+from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import reject_query_parameters, validate_product_id
 from bff.api.validators import ETAG_HEADER, ValidatorMiddleware, strong_etag
@@ -28,7 +28,8 @@ from bff.errors import ProblemError
 from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
 
-# Smaller bodies gain little from gzip; a compressed body travels base64-encoded through Mangum and API Gateway.
+# Smaller bodies gain little from gzip. Mangum sends a body base64-encoded when it does not decode as UTF-8, and a
+# gzip body never does (its second byte, 0x8b, cannot start a UTF-8 character): API Gateway decodes it again.
 GZIP_MINIMUM_BYTES = 1024
 # zlib's default: close to level 9's ratio on JSON, for less CPU.
 GZIP_LEVEL = 6
@@ -94,7 +95,7 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
     @app.get(
         "/product-details/{productId:raw}",
         response_model=ProductDetails,
-        responses=PROBLEM_RESPONSES,
+        responses={**NOT_MODIFIED_RESPONSE, **PROBLEM_RESPONSES},
         summary="The product page: product, reviews and stock in one document.",
     )
     async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
