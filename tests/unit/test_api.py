@@ -33,10 +33,10 @@ async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+def assert_problem(response: httpx.Response, status: int, cache_control: str = "no-store") -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["cache-control"] == cache_control
     problem: dict[str, Any] = response.json()
     assert problem["status"] == status
     assert problem["type"].startswith("urn:product-bff:problem:")
@@ -101,7 +101,8 @@ async def test_failed_product_gives_a_problem(
 ) -> None:
     fake.script("product", **script)
     response = await client.get("/product-details/P001")
-    problem = assert_problem(response, status)
+    # Only a product that does not exist may be kept, for the negative TTL (NEGATIVE_CACHE_TTL_S, 30 s by default)
+    problem = assert_problem(response, status, "public, max-age=30" if status == 404 else "no-store")
     assert problem["instance"] == "/product-details/P001"
 
 
@@ -245,7 +246,8 @@ def test_openapi_documents_errors_as_problem_json() -> None:
     (operation,) = schema["paths"]["/product-details/{productId}"].values()
     responses = operation["responses"]
     assert "422" not in responses
-    assert set(responses) == {"200", "400", "404", "405", "500", "502", "503", "504"}
+    assert set(responses) == {"200", "304", "400", "404", "405", "500", "502", "503", "504"}
+    assert "content" not in responses.pop("304")
     for status, response in responses.items():
         expected_type = "application/json" if status == "200" else "application/problem+json"
         assert list(response["content"]) == [expected_type]

@@ -11,19 +11,28 @@ from fastapi.exceptions import RequestValidationError
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
+from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
-from bff.api.openapi import PROBLEM_RESPONSES, problems_as_problem_json
+from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.api.validators import ETAG_HEADER, ValidatorMiddleware, strong_etag
 from bff.core.models import ProductDetails
 from bff.core.policy import PageAnswer, PageFailure
 from bff.core.service import RenderedPage
 from bff.errors import ProblemError
 from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
+
+# Smaller bodies gain little from gzip. Mangum sends a body base64-encoded when it does not decode as UTF-8, and a
+# gzip body never does (its second byte, 0x8b, cannot start a UTF-8 character): API Gateway decodes it again.
+GZIP_MINIMUM_BYTES = 1024
+# zlib's default: close to level 9's ratio on JSON, for less CPU.
+GZIP_LEVEL = 6
 
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
 EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
@@ -67,6 +76,9 @@ itself, whatever its status, is counted by the Lambda handler wrapper."""
 def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
     """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
+    # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(ValidatorMiddleware)
     app.add_middleware(EdgeMiddleware)
     app.openapi = problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
     if cors_origins := settings.cors_origins():
@@ -81,15 +93,12 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         # Outermost, so that every answer to an allowed origin carries it, the catch-all's 500 included.
         app.add_middleware(TimingAllowOriginMiddleware, origins=cors_origins)
     _register_problem_handlers(app)
-    healthy_cache_control = (
-        f"public, max-age={settings.page_cache_max_age_s}" if settings.page_cache_max_age_s else "no-cache"
-    )
 
     # ":raw": ids with encoded slashes or CR/LF must reach validation (400), not fall through to a 404.
     @app.get(
         "/product-details/{productId:raw}",
         response_model=ProductDetails,
-        responses=PROBLEM_RESPONSES,
+        responses={**NOT_MODIFIED_RESPONSE, **PROBLEM_RESPONSES},
         summary="The product page: product, reviews and stock in one document.",
     )
     async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
@@ -106,18 +115,31 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         decision = rendered.decision
         if isinstance(decision, PageFailure):
             response = _failure_response(request, decision)
+            if decision.status == 404:
+                response.headers["cache-control"] = not_found_cache_control(settings.negative_cache_ttl_s)
         else:
             record_page(decision.degradations)
-            response = _answer_response(decision, healthy_cache_control)
+            cache_control = page_cache_control(
+                _section_freshness_s(rendered), settings.page_cache_max_age_s, degraded=decision.degraded
+            )
+            response = _answer_response(decision, cache_control)
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
         return response
 
     return app
 
 
-def _answer_response(answer: PageAnswer, healthy_cache_control: str) -> Response:
-    cache_control = "no-store" if answer.degraded else healthy_cache_control
-    return JSONResponse(answer.body, status_code=answer.status, headers={"cache-control": cache_control})
+def _answer_response(answer: PageAnswer, cache_control: str) -> Response:
+    response = JSONResponse(answer.body, status_code=answer.status, headers={"cache-control": cache_control})
+    response.headers[ETAG_HEADER] = strong_etag(response.body)
+    return response
+
+
+def _section_freshness_s(rendered: RenderedPage) -> Sequence[float | None]:
+    """The remaining freshness of each section of the page. The page service does not report it yet (the fragment
+    cache will): until then no section limits it, and PAGE_CACHE_MAX_AGE_S alone sets the page's max-age."""
+    del rendered
+    return ()
 
 
 def _lambda_remaining_ms(request: Request) -> int | None:

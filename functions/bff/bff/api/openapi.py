@@ -10,6 +10,12 @@ from bff.core.models import Problem
 
 _ERROR_STATUSES = (400, 404, 405, 500, 502, 503, 504)
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {status: {"model": Problem} for status in _ERROR_STATUSES}
+NOT_MODIFIED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not Modified: If-None-Match names the page's current ETag. No body; the same ETag, "
+        "Cache-Control and Vary."
+    }
+}
 
 
 def problems_as_problem_json(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
