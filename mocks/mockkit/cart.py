@@ -76,7 +76,7 @@ class CartStore:
 
 class CartRouter:
     def __init__(self, store: CartStore) -> None:
-        self._store = store
+        self.store = store
 
     def match(self, segments: tuple[str, ...]) -> Route | None:
         match segments:
@@ -92,9 +92,7 @@ class CartRouter:
             require_id("userId", user_id)
         except InvalidRequestError as error:
             return _refused(error)
-        return Answer(
-            normal=lambda: json_reply(200, self._store.cart(user_id)), shape=lambda: self._store.cart(user_id)
-        )
+        return Answer(normal=lambda: json_reply(200, self.store.cart(user_id)), shape=lambda: self.store.cart(user_id))
 
     def _post(self, user_id: str, request: MockRequest) -> Answer:
         try:
@@ -103,7 +101,7 @@ class CartRouter:
             item = _new_item(request)
         except InvalidRequestError as error:
             return _refused(error)
-        return Answer(normal=lambda: self._store.add(user_id, item, key), shape=lambda: self._store.cart(user_id))
+        return Answer(normal=lambda: self.store.add(user_id, item, key), shape=lambda: self.store.cart(user_id))
 
 
 def _refused(error: InvalidRequestError) -> Answer:
@@ -127,7 +125,7 @@ def _new_item(request: MockRequest) -> NewItem:
     try:
         document = json.loads(request.body.content)
     except (ValueError, RecursionError):
-        raise RequestError(400, "The body is not valid JSON.") from None
+        raise RequestError(400, "The body is not valid JSON, or nests too deeply.") from None
     if not isinstance(document, dict):
         raise RequestError(400, "The body must be a JSON object.")
     if unknown := sorted(set(document) - ITEM_FIELDS):

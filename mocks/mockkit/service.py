@@ -38,7 +38,7 @@ class MockService:
     def __init__(self, spec: Spec, config: MockConfig) -> None:
         self.spec = spec
         self.config = config
-        self._router = spec.router()
+        self.router = spec.router()
         self._stats = TrafficStats()
         self._random = random.Random(config.seed)  # noqa: S311 - fault injection, not security
         self._calls = 0
@@ -61,7 +61,7 @@ class MockService:
         self._log(request, writer, "disconnect" if disconnected else "response", started)
 
     async def _route(self, request: MockRequest, writer: ResponseWriter) -> None:
-        route = STATS_ROUTE if request.segments == STATS_PATH else self._router.match(request.segments)
+        route = STATS_ROUTE if request.segments == STATS_PATH else self.router.match(request.segments)
         if route is None:
             await send_whole(writer, problem_reply(404, f"No route for {request.path}"))
         elif request.method not in route.handlers:

@@ -126,7 +126,7 @@ async def test_malformed_batch_is_a_truncated_object() -> None:
 
     assert response.status_code == 200
     assert response.content.startswith(b'{"P001":[')
-    with pytest.raises(ValueError, match="Expecting|Unterminated"):
+    with pytest.raises(ValueError, match=r"Expecting|Unterminated"):
         response.json()
 
 
