@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from mockkit.ids import InvalidRequestError, require_id
-from mockkit.payloads import Document, JsonValue, Reply, json_reply, problem_reply
+from mockkit.payloads import JsonValue, Reply, json_reply, problem_reply
 from mockkit.request import MAX_BODY_BYTES, MockRequest
 from mockkit.routes import Answer, Route
 
@@ -51,7 +51,7 @@ class CartStore:
         self._carts: dict[str, dict[str, int]] = {}
         self._replies: dict[str, OrderedDict[str, Reply]] = {}
 
-    def cart(self, user_id: str) -> Document:
+    def cart(self, user_id: str) -> dict[str, JsonValue]:
         items: list[JsonValue] = [
             {"productId": product_id, "quantity": quantity}
             for product_id, quantity in self._carts.get(user_id, {}).items()

@@ -7,11 +7,12 @@ from typing import Any, cast
 
 import httpx
 
-from mockkit import MockService, ServiceSpec, create_app
+from mockkit import MockService, create_app
 from mockkit.asgi import Message
+from mockkit.routes import Spec
 
 
-def mock_app(spec: ServiceSpec, **env: str) -> MockService:
+def mock_app(spec: Spec, **env: str) -> MockService:
     """A mock configured from exactly these MOCK_* variables; no latency unless MOCK_LATENCY_MS says so."""
     return create_app(spec, {"MOCK_LATENCY_MS": "0", **env})
 
