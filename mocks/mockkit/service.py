@@ -30,8 +30,6 @@ from mockkit.routes import Answer, Route, Spec
 from mockkit.stats import TrafficStats
 
 STATS_PATH = ("__mock", "stats")
-# Answered by the service itself, never counted: only its GET is allowed.
-STATS_ROUTE = Route("/__mock/stats", {"GET": lambda _: Answer(normal=lambda: json_reply(200, {}), shape=dict)})
 
 
 class MockService:
@@ -40,6 +38,8 @@ class MockService:
         self.config = config
         self.router = spec.router()
         self._stats = TrafficStats()
+        # A test instrument: answered at once, without latency or faults, and not counted.
+        self._stats_route = Route("/__mock/stats", {"GET": self._stats_answer})
         self._random = random.Random(config.seed)  # noqa: S311 - fault injection, not security
         self._calls = 0
 
@@ -61,17 +61,20 @@ class MockService:
         self._log(request, writer, "disconnect" if disconnected else "response", started)
 
     async def _route(self, request: MockRequest, writer: ResponseWriter) -> None:
-        route = STATS_ROUTE if request.segments == STATS_PATH else self.router.match(request.segments)
+        route = self._stats_route if request.segments == STATS_PATH else self.router.match(request.segments)
         if route is None:
             await send_whole(writer, problem_reply(404, f"No route for {request.path}"))
         elif request.method not in route.handlers:
             await send_whole(writer, _method_not_allowed(request.method, route.allow))
-        elif route is STATS_ROUTE:
-            await send_whole(writer, json_reply(200, self._stats.snapshot()))
+        elif route is self._stats_route:
+            await send_whole(writer, self._stats_answer(request).normal())
         else:
             answer = route.handlers[request.method](request)
             self._stats.record(request, f"{request.method} {route.template}", batch_size=answer.batch_size)
             await self._answer(answer, writer, behind_api_gateway=request.behind_api_gateway)
+
+    def _stats_answer(self, _: MockRequest) -> Answer:
+        return Answer(normal=lambda: json_reply(200, self._stats.snapshot()), shape=dict)
 
     async def _answer(self, answer: Answer, writer: ResponseWriter, *, behind_api_gateway: bool) -> None:
         """One latency per call, however many ids it names. Faults that replace the answer (error, 429,
