@@ -14,6 +14,7 @@ SERVICES = {
     "product": ("product_service", 8081),
     "reviews": ("reviews_service", 8082),
     "inventory": ("inventory_service", 8083),
+    "cart": ("cart_service", 8084),
 }
 
 
@@ -23,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve one mock service with uvicorn until interrupted")
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, help="default: 8081 product, 8082 reviews, 8083 inventory")
+    serve.add_argument("--port", type=int, help="default: 8081 product, 8082 reviews, 8083 inventory, 8084 cart")
     args = parser.parse_args(argv)
 
     module_name, default_port = SERVICES[args.service]

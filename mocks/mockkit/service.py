@@ -25,27 +25,34 @@ from mockkit.faults import (
     WrongShape,
 )
 from mockkit.payloads import Reply, inflated, json_reply, problem_reply, truncated
-from mockkit.request import MockRequest
-from mockkit.spec import ServiceSpec
+from mockkit.request import MockRequest, read_body
+from mockkit.routes import Answer, Route, Spec
 from mockkit.stats import TrafficStats
 
 STATS_PATH = ("__mock", "stats")
 
 
 class MockService:
-    def __init__(self, spec: ServiceSpec, config: MockConfig) -> None:
+    def __init__(self, spec: Spec, config: MockConfig) -> None:
         self.spec = spec
         self.config = config
+        self.router = spec.router()
         self._stats = TrafficStats()
+        # A test instrument: answered at once, without latency or faults, and not counted.
+        self._stats_route = Route("/__mock/stats", {"GET": self._stats_answer})
         self._random = random.Random(config.seed)  # noqa: S311 - fault injection, not security
         self._calls = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        request = MockRequest.from_scope(scope)
-        writer = ResponseWriter(send, request.correlation_id)
         started = time.perf_counter()
+        body = await read_body(receive)
+        request = MockRequest.from_scope(scope, body)
+        writer = ResponseWriter(send, request.correlation_id)
+        if body is None:
+            self._log(request, writer, "disconnect", started)
+            return
         try:
             disconnected = await run_until_disconnect(self._route(request, writer), receive)
         except SimulatedConnectionReset:
@@ -54,28 +61,25 @@ class MockService:
         self._log(request, writer, "disconnect" if disconnected else "response", started)
 
     async def _route(self, request: MockRequest, writer: ResponseWriter) -> None:
-        resource_id = self._resource_id(request.segments)
-        is_stats = request.segments == STATS_PATH
-        if resource_id is None and not is_stats:
+        route = self._stats_route if request.segments == STATS_PATH else self.router.match(request.segments)
+        if route is None:
             await send_whole(writer, problem_reply(404, f"No route for {request.path}"))
-        elif request.method != "GET":
-            await send_whole(writer, _method_not_allowed(request.method))
-        elif resource_id is None:
-            await send_whole(writer, json_reply(200, self._stats.snapshot()))
+        elif request.method not in route.handlers:
+            await send_whole(writer, _method_not_allowed(request.method, route.allow))
+        elif route is self._stats_route:
+            await send_whole(writer, self._stats_answer(request).normal())
         else:
-            self._stats.record(request.client)
-            await self._answer(resource_id, writer, behind_api_gateway=request.behind_api_gateway)
+            answer = route.handlers[request.method](request)
+            self._stats.record(request, f"{request.method} {route.template}", batch_size=answer.batch_size)
+            await self._answer(answer, writer, behind_api_gateway=request.behind_api_gateway)
 
-    def _resource_id(self, segments: tuple[str, ...]) -> str | None:
-        match segments:
-            case (collection, resource_id) if collection == self.spec.collection and resource_id:
-                return resource_id
-            case _:
-                return None
+    def _stats_answer(self, _: MockRequest) -> Answer:
+        return Answer(normal=lambda: json_reply(200, self._stats.snapshot()), shape=dict)
 
-    async def _answer(self, resource_id: str, writer: ResponseWriter, *, behind_api_gateway: bool) -> None:
-        """Faults that replace the answer (error, 429, malformed, ...) apply whether or not the id is known;
-        faults about delivery (slow-body, reset) deliver the normal answer, 404 included."""
+    async def _answer(self, answer: Answer, writer: ResponseWriter, *, behind_api_gateway: bool) -> None:
+        """One latency per call, however many ids it names. Faults that replace the answer (error, 429,
+        malformed, ...) apply whatever the request, and skip its effects; faults about delivery (slow-body,
+        reset) deliver the normal answer, a 4xx included, after its effects."""
         await asyncio.sleep(self.config.latency_ms / 1000)
         if self._random.random() < self.config.error_rate:
             await send_whole(writer, problem_reply(503, "Injected failure (MOCK_ERROR_RATE)"))
@@ -87,7 +91,7 @@ class MockService:
             case Hang():
                 await wait_forever()
             case Malformed():
-                await send_whole(writer, truncated(json_reply(200, self.spec.render(resource_id))))
+                await send_whole(writer, truncated(json_reply(200, answer.shape())))
             case WrongShape():
                 await send_whole(writer, json_reply(200, {"unexpected": True}))
             case Flaky(failures=failures) if self._calls <= failures:
@@ -97,33 +101,28 @@ class MockService:
                 headers = (("retry-after", str(retry_after_s)),)
                 await send_whole(writer, problem_reply(429, "Injected fault (MOCK_FAULT=429)", headers))
             case SlowBody(chunks=chunks, interval_s=interval_s):
-                await trickle(writer, self._normal_reply(resource_id), chunks=chunks, interval_s=interval_s)
+                await trickle(writer, answer.normal(), chunks=chunks, interval_s=interval_s)
             case Huge(size_bytes=size_bytes, chunk_bytes=chunk_bytes):
-                reply = json_reply(200, inflated(self.spec.render(resource_id), size_bytes))
+                reply = json_reply(200, inflated(answer.shape(), size_bytes))
                 await stream(writer, reply, chunk_bytes=chunk_bytes)
             case Reset() if behind_api_gateway:
                 # API Gateway buffers the whole Lambda response: a broken connection cannot reach the caller.
                 await send_whole(writer, problem_reply(500, "Injected fault (MOCK_FAULT=reset)"))
             case Reset():
-                await cut_off(writer, self._normal_reply(resource_id))
+                await cut_off(writer, answer.normal())
             case _:
-                await send_whole(writer, self._normal_reply(resource_id))
-
-    def _normal_reply(self, resource_id: str) -> Reply:
-        if resource_id not in self.spec.known_ids:
-            return problem_reply(404, f"No {self.spec.name} for id {resource_id!r}")
-        return json_reply(200, self.spec.render(resource_id))
+                await send_whole(writer, answer.normal())
 
     def _log(self, request: MockRequest, writer: ResponseWriter, event: Outcome, started: float) -> None:
         duration_ms = (time.perf_counter() - started) * 1000
         log_request(self.spec.name, request, event=event, status=writer.status, duration_ms=duration_ms)
 
 
-def _method_not_allowed(method: str) -> Reply:
-    return problem_reply(405, f"Method {method} is not allowed", (("allow", "GET"),))
+def _method_not_allowed(method: str, allow: str) -> Reply:
+    return problem_reply(405, f"Method {method} is not allowed", (("allow", allow),))
 
 
-def create_app(spec: ServiceSpec, environ: Mapping[str, str] | None = None) -> MockService:
+def create_app(spec: Spec, environ: Mapping[str, str] | None = None) -> MockService:
     """The service configured from MOCK_* variables (default os.environ); bad values raise MockConfigError."""
     config = MockConfig.from_environ(
         os.environ if environ is None else environ, default_latency_ms=spec.default_latency_ms

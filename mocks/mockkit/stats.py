@@ -1,20 +1,47 @@
-"""Traffic counters behind GET /__mock/stats: how many requests, over how many TCP connections."""
+"""Traffic counters behind GET /__mock/stats: requests per route, TCP connections, batch sizes, identity headers."""
 
 from __future__ import annotations
 
+from collections import Counter, deque
+
 from mockkit.payloads import JsonValue
+from mockkit.request import MockRequest
+
+# Bounds on the lists, so that a long-lived mock (a warm Lambda) keeps a fixed footprint.
+MAX_BATCH_SIZES = 1000
+MAX_IDENTITY_ENTRIES = 100
+IDENTITY_HEADERS = ("x-user-sub", "authorization")
 
 
 class TrafficStats:
     def __init__(self) -> None:
-        self._requests = 0
+        self._routes: Counter[str] = Counter()
         self._clients: set[tuple[str, int]] = set()
+        self._batch_sizes: deque[int] = deque(maxlen=MAX_BATCH_SIZES)
+        self._identity: deque[dict[str, JsonValue]] = deque(maxlen=MAX_IDENTITY_ENTRIES)
 
-    def record(self, client: tuple[str, int] | None) -> None:
+    def record(self, request: MockRequest, route: str, *, batch_size: int | None = None) -> None:
         """A connection is told apart by its client (host, port): a reused connection keeps its port."""
-        self._requests += 1
-        if client is not None:
-            self._clients.add(client)
+        self._routes[route] += 1
+        if request.client is not None:
+            self._clients.add(request.client)
+        if batch_size is not None:
+            self._batch_sizes.append(batch_size)
+        if any(name in request.headers for name in IDENTITY_HEADERS):
+            self._identity.append(
+                {
+                    "route": route,
+                    "path": request.path,
+                    "xUserSub": request.headers.get("x-user-sub"),
+                    "authorization": request.headers.get("authorization"),
+                }
+            )
 
     def snapshot(self) -> JsonValue:
-        return {"requests": self._requests, "connections": len(self._clients)}
+        return {
+            "requests": self._routes.total(),
+            "connections": len(self._clients),
+            "routes": dict(self._routes),
+            "batchSizes": list(self._batch_sizes),
+            "identity": list(self._identity),
+        }

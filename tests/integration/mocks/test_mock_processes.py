@@ -86,7 +86,7 @@ def test_stats_tell_a_reused_connection_from_new_ones(mock_service_factory: Mock
 
     # Then the mock saw four requests over two connections
     stats = httpx.get(f"{inventory.base_url}/__mock/stats", timeout=3).json()
-    assert stats == {"requests": 4, "connections": 2}
+    assert (stats["requests"], stats["connections"]) == (4, 2)
 
 
 def test_trace_headers_reach_the_log_and_the_correlation_id_comes_back(
@@ -113,3 +113,43 @@ def test_a_bad_setting_stops_the_mock_at_startup_with_its_reason(tmp_path: Path)
         running_mock("reviews", tmp_path, {"MOCK_ERROR_RATE": "2"}),
     ):
         pytest.fail("the mock should not have started")
+
+
+def test_a_batch_call_is_one_request_for_all_its_ids(mock_service_factory: MockServiceFactory) -> None:
+    # Given a product mock at its reference latency
+    product = mock_service_factory("product")
+    ids = [f"P{number:03d}" for number in range(1, 25)]
+
+    # When 24 ids (and one unknown) are asked for in one call
+    started = time.perf_counter()
+    response = httpx.get(f"{product.base_url}/products", params={"ids": ",".join([*ids, "P999"])}, timeout=3)
+    elapsed = time.perf_counter() - started
+
+    # Then the known ones come back after one latency, and the mock counted one batch call of 25 ids
+    assert response.status_code == 200
+    assert list(response.json()) == ids
+    assert elapsed < 0.5
+    stats = httpx.get(f"{product.base_url}/__mock/stats", timeout=3).json()
+    assert (stats["routes"], stats["batchSizes"]) == ({"GET /products": 1}, [25])
+
+
+def test_a_cart_post_replayed_with_its_key_adds_the_item_once(mock_service_factory: MockServiceFactory) -> None:
+    # Given the cart mock
+    cart = mock_service_factory("cart", MOCK_LATENCY_MS="0")
+    headers = {"Idempotency-Key": "retry-me", "X-User-Sub": "alice"}
+    item = {"productId": "P001", "quantity": 2}
+
+    # When the same add is sent twice with one key, over two connections
+    first = httpx.post(f"{cart.base_url}/carts/alice/items", json=item, headers=headers, timeout=3)
+    second = httpx.post(f"{cart.base_url}/carts/alice/items", json=item, headers=headers, timeout=3)
+    read = httpx.get(f"{cart.base_url}/carts/alice", timeout=3)
+
+    # Then the second is the first's answer replayed, and the cart holds the item once
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert read.json() == {"userId": "alice", "items": [{"productId": "P001", "quantity": 2}]}
+    stats = httpx.get(f"{cart.base_url}/__mock/stats", timeout=3).json()
+    assert stats["routes"] == {"POST /carts/{userId}/items": 2, "GET /carts/{userId}": 1}
+    assert [entry["xUserSub"] for entry in stats["identity"]] == ["alice", "alice"]
+    assert [entry["authorization"] for entry in stats["identity"]] == [None, None]

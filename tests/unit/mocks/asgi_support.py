@@ -7,11 +7,12 @@ from typing import Any, cast
 
 import httpx
 
-from mockkit import MockService, ServiceSpec, create_app
+from mockkit import MockService, create_app
 from mockkit.asgi import Message
+from mockkit.routes import Spec
 
 
-def mock_app(spec: ServiceSpec, **env: str) -> MockService:
+def mock_app(spec: Spec, **env: str) -> MockService:
     """A mock configured from exactly these MOCK_* variables; no latency unless MOCK_LATENCY_MS says so."""
     return create_app(spec, {"MOCK_LATENCY_MS": "0", **env})
 
@@ -22,7 +23,8 @@ def client_for(app: MockService, client: tuple[str, int] = ("127.0.0.1", 50000))
 
 
 class AsgiExchange:
-    """One GET driven by hand: records what the app sends and lets the test decide when the client leaves."""
+    """One request driven by hand (a GET unless the test sets scope["method"] and body): records what the app
+    sends and lets the test decide when the client leaves."""
 
     def __init__(self, path: str, headers: dict[str, str] | None = None) -> None:
         self.scope: dict[str, Any] = {
@@ -33,6 +35,7 @@ class AsgiExchange:
             "headers": [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()],
             "client": ("127.0.0.1", 50000),
         }
+        self.body = b""
         self.sent: list[Message] = []
         self._request_delivered = False
         self._client_left = asyncio.Event()
@@ -43,7 +46,7 @@ class AsgiExchange:
     async def receive(self) -> Message:
         if not self._request_delivered:
             self._request_delivered = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": self.body, "more_body": False}
         await self._client_left.wait()
         return {"type": "http.disconnect"}
 

@@ -10,6 +10,7 @@ import pytest
 from mangum import Mangum
 from mangum.types import LambdaContext
 
+import cart_service
 import inventory_service
 import product_service
 import reviews_service
@@ -93,3 +94,49 @@ def test_the_lambda_log_line_carries_the_event_trace_headers(
     assert line["service"] == "inventory"
     assert line["correlation_id"] == event["headers"]["x-correlation-id"]
     assert line["traceparent"] == event["headers"]["traceparent"]
+
+
+def batch_event(service: str, collection: str, query: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event(service))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/{collection}"
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"GET /{collection}"
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = {"ids": query.removeprefix("ids=")}
+    del event["pathParameters"]
+    return event
+
+
+def test_a_batch_answers_through_api_gateway(lambda_context: LambdaContext) -> None:
+    response = reviews_service.lambda_handler(batch_event("reviews", "reviews", "ids=P001,P999"), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == {"P001": reviews_service.reviews_of("P001")}
+
+
+def cart_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / f"mock-cart-{name}.json").read_text())
+    return event
+
+
+def test_the_cart_events_add_then_read_and_a_replay_changes_nothing(lambda_context: LambdaContext) -> None:
+    # Given a fresh cart mock behind API Gateway
+    handler = Mangum(mock_app(cart_service.SPEC), lifespan="off")
+
+    # When the add event comes twice (same Idempotency-Key), then the read event
+    added = handler(cart_event("add"), lambda_context)
+    replayed = handler(cart_event("add"), lambda_context)
+    read = handler(cart_event("get"), lambda_context)
+
+    # Then the item was added once, and the second add replayed the first answer
+    expected = {"userId": "alice", "items": [{"productId": "P001", "quantity": 2}]}
+    assert (added["statusCode"], body_of(added)) == (201, expected)
+    assert (replayed["statusCode"], body_of(replayed)) == (201, expected)
+    assert replayed["headers"]["idempotent-replayed"] == "true"
+    assert (read["statusCode"], body_of(read)) == (200, expected)
+
+
+def test_the_cart_module_handler_reads_the_get_event(lambda_context: LambdaContext) -> None:
+    response = cart_service.lambda_handler(cart_event("get"), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert body_of(response)["userId"] == "alice"

@@ -81,7 +81,7 @@ async def test_an_encoded_slash_stays_inside_the_id() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/products", "/products/", "/products/P001/extra", "/reviews/P001", "/__mock/nothing"]
+    "path", ["/", "/products/", "/products/P001/extra", "/reviews/P001", "/reviews", "/__mock/nothing"]
 )
 async def test_other_paths_are_404(path: str) -> None:
     async with client_for(mock_app(product_service.SPEC)) as client:
@@ -125,7 +125,8 @@ async def test_stats_count_service_requests_and_distinct_connections() -> None:
         stats = await second.get("/__mock/stats")
 
     # Then four service requests over two connections were seen; the stats call itself is not counted
-    assert stats.json() == {"requests": 4, "connections": 2}
+    assert (stats.json()["requests"], stats.json()["connections"]) == (4, 2)
+    assert stats.json()["routes"] == {"GET /inventory/{id}": 4}
 
 
 @pytest.mark.parametrize(("environ", "minimum_s"), [({}, 0.05), ({"MOCK_LATENCY_MS": "120"}, 0.12)])
