@@ -79,8 +79,11 @@ def test_mock_event_goes_through_the_mock_handler(event_name: str, lambda_contex
     module = importlib.import_module(f"{service}_service")
     event = load_event(event_name)
     response = module.lambda_handler(event, lambda_context)
-    assert response["statusCode"] == 200
+    assert response["statusCode"] == (201 if event["requestContext"]["http"]["method"] == "POST" else 200)
     body = json.loads(response["body"])
+    if service == "cart":
+        assert body["userId"] == event["pathParameters"]["userId"]
+        return
     payload = body[0] if isinstance(body, list) else body
     assert "P001" in (payload.get("id"), payload.get("productId"))
 

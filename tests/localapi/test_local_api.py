@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.support.local_api import (
     LOOPBACK,
@@ -19,6 +20,7 @@ from tests.support.local_api import (
     wait_until_ready,
 )
 from tests.support.mock_processes import free_port
+from tests.support.tooling import REPO_ROOT
 
 pytestmark = pytest.mark.localapi
 
@@ -96,8 +98,8 @@ def test_every_worker_of_every_function_is_warm_before_ready(local_api_factory: 
     # When the local API says it is ready
     api = local_api_factory({"LOCAL_POOL_SIZE": "3"})
 
-    # Then all twelve workers (three for the BFF and each mock) are already running, before any request
-    assert len(child_pids(api.process.pid)) == 4 * 3
+    # Then three workers per function of the template (the BFF and each mock) are running, before any request
+    assert len(child_pids(api.process.pid)) == len(template_functions()) * 3
 
 
 def test_a_port_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -133,3 +135,8 @@ def test_sigint_stops_the_server_and_every_worker(tmp_path: Path) -> None:
     # Then it exits cleanly and leaves no worker behind
     assert exit_code == 0
     assert [pid for pid in workers if is_running(pid)] == []
+
+
+def template_functions() -> list[str]:
+    template = yaml.safe_load((REPO_ROOT / "template.yaml").read_text())
+    return [name for name, resource in template["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"]
