@@ -50,6 +50,8 @@ class MockServices:
             "PRODUCT_SERVICE_URL": self.product_url,
             "REVIEW_SERVICE_URL": self.reviews_url,
             "INVENTORY_SERVICE_URL": self.inventory_url,
+            # The product page never calls the cart; the BFF only needs every declared service to have a URL.
+            "CART_SERVICE_URL": self.inventory_url,
         }
 
 

@@ -249,6 +249,7 @@ def main() -> int:
                 "PRODUCT_SERVICE_URL": product_url,
                 "REVIEW_SERVICE_URL": f"http://{HOST}:{reviews_port}",
                 "INVENTORY_SERVICE_URL": inventory_url,
+                "CART_SERVICE_URL": inventory_url,
                 "BREAKER_OPEN_MS": 1_000,
             }
         )

@@ -1,27 +1,51 @@
 """Environment-variable overrides for `make dev`, in SAM's env-vars format: {"LogicalId": {"NAME": "value"}}.
 
 Precedence, lowest first: the BFF's service URLs pointing at this local API, the user's --env-vars file, then
-the shell: every variable the BFF's settings read, POWERTOOLS_*, and MOCK_* (unprefixed for all three mocks,
-PRODUCT_/REVIEWS_/INVENTORY_ for one).
+the shell: every variable the BFF's settings read, POWERTOOLS_*, and MOCK_* (unprefixed for every mock,
+`{NAME}_MOCK_*` for the mock of service NAME, e.g. REVIEWS_MOCK_FAULT).
+
+The services, their variables and their mocks' function ids all come from the BFF's one declaration of its
+services (functions/bff/bff/services.py), loaded by path: SAM's virtualenv cannot import the BFF.
 """
 
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 
 type EnvOverrides = dict[str, dict[str, str]]
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 BFF_FUNCTION = "BffFunction"
-SERVICE_URL_VARIABLES = ("PRODUCT_SERVICE_URL", "REVIEW_SERVICE_URL", "INVENTORY_SERVICE_URL")
-MOCK_FUNCTIONS_BY_PREFIX = {
-    "PRODUCT_": "ProductMockFunction",
-    "REVIEWS_": "ReviewsMockFunction",
-    "INVENTORY_": "InventoryMockFunction",
-}
-MOCK_VARIABLES = ("MOCK_LATENCY_MS", "MOCK_ERROR_RATE", "MOCK_FAULT", "MOCK_RETRY_AFTER_S", "MOCK_SEED")
 # Where the BFF's settings live, relative to the template; the variable names are its fields' aliases.
 BFF_SETTINGS_FILE = Path("functions/bff/bff/settings.py")
+BFF_SERVICES_FILE = Path("functions/bff/bff/services.py")
+
+
+def _load_services(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_bff_services_declaration", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+_SERVICES = _load_services(REPO_ROOT / BFF_SERVICES_FILE)
+SERVICE_NAMES: tuple[str, ...] = tuple(_SERVICES.SERVICES)
+SERVICE_URL_VARIABLES = tuple(_SERVICES.variable(name, "base_url") for name in SERVICE_NAMES)
+# An older name of a service URL (REVIEW_SERVICE_URL) -> the rule's name (REVIEWS_SERVICE_URL).
+SERVICE_URL_ALIASES = {
+    alias: _SERVICES.variable(name, "base_url")
+    for name in SERVICE_NAMES
+    if (alias := _SERVICES.alias_variable(name, "base_url")) is not None
+}
+MOCK_FUNCTIONS_BY_PREFIX = {f"{name.upper()}_": f"{name.capitalize()}MockFunction" for name in SERVICE_NAMES}
+MOCK_VARIABLES = ("MOCK_LATENCY_MS", "MOCK_ERROR_RATE", "MOCK_FAULT", "MOCK_RETRY_AFTER_S", "MOCK_SEED")
 _SETTING_ALIAS = re.compile(r"""\balias=["']([A-Z][A-Z0-9_]*)["']""")
 BFF_SHELL_PREFIXES = ("POWERTOOLS_",)
 
@@ -36,10 +60,20 @@ def local_overrides(
     base_url = f"http://127.0.0.1:{port}"
     # Locally the mocks answer on the local API itself, unsigned: no SigV4 and no credentials needed.
     merged: EnvOverrides = {BFF_FUNCTION: {**dict.fromkeys(SERVICE_URL_VARIABLES, base_url), "DOWNSTREAM_AUTH": "none"}}
-    for layer in (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell)):
+    layers = (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell))
+    for layer in layers:
         for section, variables in layer.items():
             merged.setdefault(section, {}).update(variables)
+    _follow_url_aliases(merged[BFF_FUNCTION], [layer.get(BFF_FUNCTION, {}) for layer in layers])
     return merged
+
+
+def _follow_url_aliases(bff: dict[str, str], given: list[Mapping[str, str]]) -> None:
+    """A URL given under its older name (REVIEW_SERVICE_URL) replaces the generated one under the rule's name,
+    which the BFF would otherwise refuse as a conflict."""
+    for alias, name in SERVICE_URL_ALIASES.items():
+        if alias in bff and not any(name in layer for layer in given):
+            bff[name] = bff[alias]
 
 
 def bff_overrides(shell: Mapping[str, str], bff_settings: Iterable[str]) -> EnvOverrides:
@@ -51,8 +85,9 @@ def bff_overrides(shell: Mapping[str, str], bff_settings: Iterable[str]) -> EnvO
 
 
 def bff_setting_names(settings_source: str) -> list[str]:
-    """The environment variables the BFF's Settings read: the `alias="NAME"` of each field."""
-    return sorted(set(_SETTING_ALIAS.findall(settings_source)))
+    """The environment variables the BFF's Settings read: the `alias="NAME"` of each field, and the services'
+    variables by the naming rule of the services' declaration."""
+    return sorted(set(_SETTING_ALIAS.findall(settings_source)) | set(_SERVICES.variable_names()))
 
 
 def mock_overrides(shell: Mapping[str, str]) -> EnvOverrides:

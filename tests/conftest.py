@@ -4,6 +4,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.support")
 
+from bff.services import SERVICES, variable  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 from tests.support.mock_processes import MockProcess, running_mock  # noqa: E402
 
@@ -43,23 +45,18 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def reference_mocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, MockProcess]]:
-    """The three mock services as real processes on 127.0.0.1, at their reference latencies."""
+    """The mock of every declared service as a real process on 127.0.0.1, at its reference latency."""
     log_dir = tmp_path_factory.mktemp("reference-mocks")
-    with (
-        running_mock("product", log_dir) as product,
-        running_mock("reviews", log_dir) as reviews,
-        running_mock("inventory", log_dir) as inventory,
-    ):
-        yield {"product": product, "reviews": reviews, "inventory": inventory}
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(running_mock(name, log_dir)) for name in SERVICES}
 
 
 @pytest.fixture(scope="session")
 def bff_handler_module(reference_mocks: dict[str, MockProcess]) -> Iterator[ModuleType]:
     """The real `bff.handler` module, configured from the environment to call the reference mocks."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRODUCT_SERVICE_URL", reference_mocks["product"].base_url)
-        patch.setenv("REVIEW_SERVICE_URL", reference_mocks["reviews"].base_url)
-        patch.setenv("INVENTORY_SERVICE_URL", reference_mocks["inventory"].base_url)
+        for name, mock in reference_mocks.items():
+            patch.setenv(variable(name, "base_url"), mock.base_url)
         patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ProductBffTests")
         sys.modules.pop("bff.handler", None)
         module = importlib.import_module("bff.handler")

@@ -9,13 +9,9 @@ from collections.abc import Sequence
 
 from mockkit.faults import MockConfigError
 
-# service name -> (module that declares it, port the reference design gives it)
-SERVICES = {
-    "product": ("product_service", 8081),
-    "reviews": ("reviews_service", 8082),
-    "inventory": ("inventory_service", 8083),
-    "cart": ("cart_service", 8084),
-}
+# Service name (as the BFF names it in functions/bff/bff/services.py) -> the port the reference design gives it.
+# The mock of service NAME is the module `{NAME}_service` in mocks/.
+SERVICES = {"product": 8081, "reviews": 8082, "inventory": 8083, "cart": 8084}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,9 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="default: 8081 product, 8082 reviews, 8083 inventory, 8084 cart")
     args = parser.parse_args(argv)
 
-    module_name, default_port = SERVICES[args.service]
+    default_port = SERVICES[args.service]
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(f"{args.service}_service")
     except MockConfigError as error:
         sys.stderr.write(f"mockkit: cannot start {args.service}: {error}\n")
         return 2

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bff.services import variable
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines
@@ -273,9 +274,8 @@ def in_process_handler() -> Iterator[ModuleType]:
     """The real `bff.handler` module, its innermost transport replaced by the in-process fake services."""
     fake = FakeDownstream()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRODUCT_SERVICE_URL", SERVICE_HOSTS["product"])
-        patch.setenv("REVIEW_SERVICE_URL", SERVICE_HOSTS["reviews"])
-        patch.setenv("INVENTORY_SERVICE_URL", SERVICE_HOSTS["inventory"])
+        for name, url in SERVICE_HOSTS.items():
+            patch.setenv(variable(name, "base_url"), url)
         patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
         patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
         sys.modules.pop("bff.handler", None)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bff.services import variable
 from tests.conftest import load_event
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream, product_body
 from tests.support.lambda_context import FakeLambdaContext
@@ -28,9 +29,8 @@ def fake() -> FakeDownstream:
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRODUCT_SERVICE_URL", SERVICE_HOSTS["product"])
-        patch.setenv("REVIEW_SERVICE_URL", SERVICE_HOSTS["reviews"])
-        patch.setenv("INVENTORY_SERVICE_URL", SERVICE_HOSTS["inventory"])
+        for name, url in SERVICE_HOSTS.items():
+            patch.setenv(variable(name, "base_url"), url)
         patch.setenv("PAGE_CACHE_MAX_AGE_S", "60")
         patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
         patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
+from bff.services import SERVICES
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.resilience import bff_client as fresh_bff_client
 from tests.support.resilience import closed_port_url, timed_get, urls_with
@@ -25,7 +26,7 @@ async def test_calls_run_concurrently_so_latency_is_the_max_not_the_sum(
 ) -> None:
     # Given all three services answer in 300 ms
     slow = {name: mock_service_factory(name, MOCK_LATENCY_MS="300").base_url for name in SERVICES}
-    async with bff_client(slow, page_deadline_ms=2_000, **{f"{s}_timeout_ms": 1_500 for s in TIMEOUTS}) as client:
+    async with bff_client(slow, page_deadline_ms=2_000, **{f"{s}_timeout_ms": 1_500 for s in SERVICES}) as client:
         await client.get("/product-details/P001")  # first call opens the connections
         # When the page is requested
         response, elapsed = await timed_get(client, "/product-details/P001")
@@ -34,9 +35,6 @@ async def test_calls_run_concurrently_so_latency_is_the_max_not_the_sum(
     assert response.json()["meta"]["degraded"] == []
     assert 0.3 <= elapsed < 0.6
 
-
-SERVICES = ("product", "reviews", "inventory")
-TIMEOUTS = ("product", "review", "inventory")
 
 OPTIONAL_FAULTS = [
     ({"MOCK_FAULT": "error"}, "unavailable"),

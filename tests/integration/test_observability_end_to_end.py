@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bff.services import SERVICES, variable
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.tooling import REPO_ROOT
 
@@ -37,7 +38,7 @@ INVOKE = textwrap.dedent(
 
 @pytest.fixture
 def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[str, Any]:
-    mocks = {name: mock_service_factory(name, MOCK_LATENCY_MS="5") for name in ("product", "reviews", "inventory")}
+    mocks = {name: mock_service_factory(name, MOCK_LATENCY_MS="5") for name in SERVICES}
     event = json.loads((REPO_ROOT / "events" / "bff-v2-P001.json").read_text())
     event["headers"].update(
         {"x-correlation-id": CORRELATION_ID, "authorization": SECRET_TOKEN, "traceparent": TRACEPARENT}
@@ -48,9 +49,7 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
     environment = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / part) for part in ("functions/bff", "mocks", ".")),
-        "PRODUCT_SERVICE_URL": mocks["product"].base_url,
-        "REVIEW_SERVICE_URL": mocks["reviews"].base_url,
-        "INVENTORY_SERVICE_URL": mocks["inventory"].base_url,
+        **{variable(name, "base_url"): mock.base_url for name, mock in mocks.items()},
         "POWERTOOLS_METRICS_NAMESPACE": "ProductBffTest",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }

@@ -154,7 +154,7 @@ async def test_stale_value_is_served_when_the_service_starts_hanging(
 ) -> None:
     # Given the section's service answered once, then was restarted on the same port and now hangs
     port = free_port()
-    timeout_setting = {"product": "product_timeout_ms", "reviews": "review_timeout_ms"}[section]
+    timeout_setting = f"{section}_timeout_ms"
     overrides = {(timeout_setting if key == "timeout_ms" else key): value for key, value in settings.items()}
     urls = urls_with(reference_mocks, **{section: f"http://127.0.0.1:{port}"})
     async with bff_client(urls, **overrides) as client:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bff.services import SERVICES, variable
 from bff.settings import Settings
 from localapi.dev_env import BFF_SETTINGS_FILE, EnvVarsFileError, bff_setting_names, local_overrides, read_env_vars_file
 from tests.support.tooling import REPO_ROOT
@@ -20,12 +21,13 @@ def test_the_bff_reaches_every_downstream_service_through_the_local_api() -> Non
     # When the overrides are built
     overrides = local_overrides(PORT, shell={}, user_overrides={})
 
-    # Then the BFF's three service URLs all point at this local API, and calls to it are not signed
+    # Then the BFF's service URLs all point at this local API, and calls to it are not signed
     assert overrides == {
         "BffFunction": {
             "PRODUCT_SERVICE_URL": LOCAL_URL,
-            "REVIEW_SERVICE_URL": LOCAL_URL,
+            "REVIEWS_SERVICE_URL": LOCAL_URL,
             "INVENTORY_SERVICE_URL": LOCAL_URL,
+            "CART_SERVICE_URL": LOCAL_URL,
             "DOWNSTREAM_AUTH": "none",
         }
     }
@@ -58,7 +60,7 @@ def test_the_user_file_beats_the_generated_urls_and_the_shell_beats_the_user_fil
 
     # Then the user file wins over the generated URL, and the shell over the user file
     assert overrides["BffFunction"]["PRODUCT_SERVICE_URL"] == "http://127.0.0.1:9"
-    assert overrides["BffFunction"]["REVIEW_SERVICE_URL"] == LOCAL_URL
+    assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == LOCAL_URL
     assert overrides["ProductMockFunction"] == {"MOCK_FAULT": "429", "MOCK_SEED": "7"}
     assert overrides["Parameters"] == {"PAGE_DEADLINE_MS": "800"}
 
@@ -101,8 +103,9 @@ def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> Non
     # Then the BFF gets exactly those, over the generated URLs; the mock switch goes to the mocks only
     assert overrides["BffFunction"] == {
         "PRODUCT_SERVICE_URL": LOCAL_URL,
-        "REVIEW_SERVICE_URL": LOCAL_URL,
+        "REVIEWS_SERVICE_URL": LOCAL_URL,
         "INVENTORY_SERVICE_URL": LOCAL_URL,
+        "CART_SERVICE_URL": LOCAL_URL,
         "DOWNSTREAM_AUTH": "none",
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
@@ -123,6 +126,32 @@ def test_the_setting_names_read_from_the_bffs_source_are_those_its_settings_read
     # When the variable names are taken from it
     names = bff_setting_names(source)
 
-    # Then they are exactly the environment variables Settings.from_env reads
-    assert names == sorted(field.alias for field in Settings.model_fields.values() if field.alias)
+    # Then they are exactly the environment variables Settings.from_env reads, the services' ones included
+    assert names == Settings.environment_variables()
     assert {"RETRY_MAX_ATTEMPTS", "PAGE_CACHE_MAX_AGE_S", "CORS_ALLOWED_ORIGINS"} <= set(names)
+    assert {"REVIEWS_TIMEOUT_MS", "REVIEW_TIMEOUT_MS", "INVENTORY_CACHE_TTL_S", "MAX_CONNECTIONS_PER_SERVICE"} <= set(
+        names
+    )
+
+
+def test_the_local_services_and_their_mocks_are_the_bffs_declared_services() -> None:
+    # Given the BFF's declaration of its services
+    # When the overrides are built with a fault switch for each service's mock
+    shell = {f"{name.upper()}_MOCK_FAULT": "hang" for name in SERVICES}
+    overrides = local_overrides(PORT, shell=shell, user_overrides={})
+
+    # Then every declared service gets a local URL by the naming rule, and its mock gets its switch
+    assert {variable(name, "base_url") for name in SERVICES} <= set(overrides["BffFunction"])
+    assert {f"{name.capitalize()}MockFunction" for name in SERVICES} <= set(overrides)
+
+
+def test_a_service_url_under_its_former_name_is_followed_so_the_bff_sees_no_conflict() -> None:
+    # Given a user file with the former name of the reviews URL
+    user = {"BffFunction": {"REVIEW_SERVICE_URL": "http://127.0.0.1:9"}}
+
+    # When the overrides are built
+    overrides = local_overrides(PORT, shell={}, user_overrides=user)
+
+    # Then the rule's name carries the same URL, and the BFF's settings read it without a conflict
+    assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == "http://127.0.0.1:9"
+    assert Settings.from_env(overrides["BffFunction"]).services["reviews"].base_url == "http://127.0.0.1:9"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -17,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 
 from tests.support.local_api import LOOPBACK, LocalApi, running_local_api
 from tests.support.mock_processes import free_port
-from tests.support.tooling import APP_PYTHON, REPO_ROOT
+from tests.support.tooling import APP_PYTHON, REPO_ROOT, skip_locally_fail_in_ci
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -40,12 +39,9 @@ class DemoSite:
 def require_chromium() -> tuple[Path, Path]:
     """Debian's chromium and chromedriver; in CI their absence is a failure, elsewhere a skip with the fix."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
-    if not missing:
-        return CHROMIUM, CHROMEDRIVER
-    message = f"{', '.join(missing)} missing: `make browser` installs chromium and chromium-driver"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    if missing:
+        skip_locally_fail_in_ci(f"{', '.join(missing)} missing: `make browser` installs chromium and chromium-driver")
+    return CHROMIUM, CHROMEDRIVER
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""An in-process stand-in for the three downstream services, as an httpx transport (no network)."""
+"""An in-process stand-in for the downstream services, as an httpx transport (no network)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bff.services import SERVICES
+
 type Behaviour = Callable[[httpx.Request], httpx.Response]
 
-SERVICE_HOSTS = {
-    "product": "http://product.test",
-    "reviews": "http://reviews.test",
-    "inventory": "http://inventory.test",
-}
+SERVICE_HOSTS = {name: f"http://{name}.test" for name in SERVICES}
 
 
 def product_body(product_id: str) -> dict[str, object]:
@@ -42,6 +40,7 @@ _HEALTHY_BODIES: dict[str, Callable[[str], object]] = {
     "product": product_body,
     "reviews": reviews_body,
     "inventory": inventory_body,
+    "cart": lambda user_id: {"userId": user_id, "items": []},
 }
 
 

@@ -6,7 +6,6 @@ Register it with `pytest_plugins = ("tests.support.redis_server",)`, or use `run
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.tooling import skip_locally_fail_in_ci
 
 LOOPBACK = "127.0.0.1"
 
@@ -40,11 +41,9 @@ class RedisServer:
 
 def require_redis_server() -> str:
     found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("redis-server is missing: `make test` installs it (make redis)")
-    pytest.skip("redis-server is missing: run `make redis` (apt-get install redis-server)")
+    if not found:
+        skip_locally_fail_in_ci("redis-server is missing: run `make redis` (apt-get install redis-server)")
+    return found
 
 
 def _free_port() -> int:

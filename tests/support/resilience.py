@@ -14,14 +14,11 @@ import httpx
 from bff.composition import build_app
 from bff.downstream.http import create_http_client
 from bff.observability.logging import SERVICE_NAME
+from bff.services import SERVICES
 from tests.support.mock_processes import MockProcess, free_port, running_mock
 from tests.support.settings import settings_for
 
-NO_HEDGING: dict[str, object] = {
-    "product_hedge_delay_ms": 0,
-    "review_hedge_delay_ms": 0,
-    "inventory_hedge_delay_ms": 0,
-}
+NO_HEDGING: dict[str, object] = {f"{name}_hedge_delay_ms": 0 for name in SERVICES}
 
 
 @asynccontextmanager

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
+from bff.services import variable
 from bff.settings import Settings
 from tests.support.fake_downstream import SERVICE_HOSTS
 
 
 def settings_for(urls: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings as from the environment: `urls` by service name, `overrides` by variable name in lower case."""
     urls = urls or SERVICE_HOSTS
-    values: dict[str, object] = {
-        "PRODUCT_SERVICE_URL": urls["product"],
-        "REVIEW_SERVICE_URL": urls["reviews"],
-        "INVENTORY_SERVICE_URL": urls["inventory"],
-    }
+    values: dict[str, object] = {variable(service, "base_url"): url for service, url in urls.items()}
     values.update({key.upper(): value for key, value in overrides.items()})
     return Settings.model_validate(values)

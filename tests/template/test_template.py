@@ -12,14 +12,13 @@ import pytest
 import yaml
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
+from bff.services import SERVICES, variable
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment, skip_locally_fail_in_ci
 
 pytestmark = pytest.mark.template
 
 ELF_MACHINE_AARCH64 = 0xB7
-UNREACHABLE_SERVICES = dict.fromkeys(
-    ("PRODUCT_SERVICE_URL", "REVIEW_SERVICE_URL", "INVENTORY_SERVICE_URL"), "http://127.0.0.1:9"
-)
+UNREACHABLE_SERVICES = {variable(name, "base_url"): "http://127.0.0.1:9" for name in SERVICES}
 
 
 def run_sam_tool(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
@@ -182,6 +181,12 @@ def test_bff_may_only_get_and_put_items_of_the_fragment_cache_table(template: di
         }
     ]
     assert function["Environment"]["Variables"]["CACHE_TABLE_NAME"] == {"Ref": "FragmentCacheTable"}
+
+
+def test_the_bff_gets_each_declared_services_url_under_the_naming_rule(template: dict[str, Any]) -> None:
+    variables = template["Resources"]["BffFunction"]["Properties"]["Environment"]["Variables"]
+    url_variables = {name for name in variables if name.endswith("_SERVICE_URL")}
+    assert url_variables == {variable(name, "base_url") for name in SERVICES}
 
 
 def test_fragment_cache_table_is_on_demand_with_ttl_on_expires_at(template: dict[str, Any]) -> None:

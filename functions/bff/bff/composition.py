@@ -37,7 +37,7 @@ def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -
 
 
 def guard_for(service: str, settings: Settings) -> DownstreamGuard:
-    hedge_delay_ms = settings.hedge_delays_ms()[service]
+    hedge_delay_ms = settings.services[service].hedge_delay_ms
     return DownstreamGuard(
         breaker=CircuitBreaker(
             service,
@@ -57,7 +57,7 @@ def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageSer
     client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
     caller = ResilientCaller(
         client.fetch_once,
-        {service: guard_for(service, settings) for service in settings.service_urls()},
+        {service: guard_for(service, settings) for service in settings.services},
         RetryPolicy(
             settings.retry_max_attempts,
             Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),

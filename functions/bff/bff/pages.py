@@ -1,9 +1,12 @@
-"""Declarations of the pages the BFF serves: which sections, from which service, how critical, how patient.
+"""Declarations of the pages the BFF serves: which sections, from which service, how critical.
 
-A new page is a new declaration here; the fan-out, the edge client and the policy stay as they are.
+Each section's patience is its service's timeout from the settings (`{NAME}_TIMEOUT_MS`). A new page is a
+declaration here plus its route and response model (see the README's Layout section).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -16,13 +19,19 @@ _REVIEWS = TypeAdapter(list[Review])
 _INVENTORY = TypeAdapter(Inventory)
 
 
+def _section(
+    settings: Settings, name: str, path_template: str, shape: TypeAdapter[Any], *, critical: bool, service: str = ""
+) -> Section:
+    """A section named after its service unless `service` says otherwise, with that service's timeout."""
+    source = service or name
+    return Section(name, source, path_template, settings.services[source].timeout_ms, shape, critical=critical)
+
+
 def product_details_page(settings: Settings) -> Page:
     return Page(
         sections=(
-            Section("product", "product", "/products/{id}", settings.product_timeout_ms, _PRODUCT, critical=True),
-            Section("reviews", "reviews", "/reviews/{id}", settings.review_timeout_ms, _REVIEWS, critical=False),
-            Section(
-                "inventory", "inventory", "/inventory/{id}", settings.inventory_timeout_ms, _INVENTORY, critical=False
-            ),
+            _section(settings, "product", "/products/{id}", _PRODUCT, critical=True),
+            _section(settings, "reviews", "/reviews/{id}", _REVIEWS, critical=False),
+            _section(settings, "inventory", "/inventory/{id}", _INVENTORY, critical=False),
         ),
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
+from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
 def _base_url(value: str) -> str:
@@ -32,20 +33,35 @@ type BaseUrl = Annotated[str, AfterValidator(_base_url)]
 type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
 
 
+def _batch_path(value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        raise ValueError("must start with '/'")
+    return value
+
+
+class ServiceSettings(BaseModel):
+    """One downstream service: where it is and how the BFF treats it. Read from `{NAME}_*` (bff.services)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: BaseUrl
+    timeout_ms: Milliseconds
+    hedge_delay_ms: int = Field(ge=0, le=30_000)  # 0 turns hedging off
+    max_connections: int = Field(default=100, gt=0, le=1000)
+    cache_ttl_s: int = Field(ge=0, le=86_400)  # 0 turns caching off
+    batch_path: Annotated[str | None, AfterValidator(_batch_path)] = None
+
+
 class Settings(BaseModel):
-    """Service discovery, time budgets and limits. Field aliases are the environment variable names."""
+    """Service discovery, time budgets and limits. Field aliases are the environment variable names; the
+    services' variables follow the naming rule of bff.services."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    product_service_url: BaseUrl = Field(alias="PRODUCT_SERVICE_URL")
-    review_service_url: BaseUrl = Field(alias="REVIEW_SERVICE_URL")
-    inventory_service_url: BaseUrl = Field(alias="INVENTORY_SERVICE_URL")
+    services: dict[str, ServiceSettings]
 
     page_deadline_ms: Milliseconds = Field(default=500, alias="PAGE_DEADLINE_MS")
     response_reserve_ms: int = Field(default=50, ge=0, le=5_000, alias="RESPONSE_RESERVE_MS")
-    product_timeout_ms: Milliseconds = Field(default=450, alias="PRODUCT_TIMEOUT_MS")
-    review_timeout_ms: Milliseconds = Field(default=450, alias="REVIEW_TIMEOUT_MS")
-    inventory_timeout_ms: Milliseconds = Field(default=450, alias="INVENTORY_TIMEOUT_MS")
     connect_timeout_ms: Milliseconds = Field(default=200, alias="CONNECT_TIMEOUT_MS")
 
     retry_max_attempts: int = Field(default=3, ge=1, le=10, alias="RETRY_MAX_ATTEMPTS")
@@ -57,9 +73,6 @@ class Settings(BaseModel):
     breaker_window_size: int = Field(default=10, ge=1, alias="BREAKER_WINDOW_SIZE")
     breaker_window_failure_ratio: float = Field(default=0.5, gt=0, le=1, alias="BREAKER_WINDOW_FAILURE_RATIO")
     breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
-    product_hedge_delay_ms: int = Field(default=100, ge=0, le=30_000, alias="PRODUCT_HEDGE_DELAY_MS")
-    review_hedge_delay_ms: int = Field(default=100, ge=0, le=30_000, alias="REVIEW_HEDGE_DELAY_MS")
-    inventory_hedge_delay_ms: int = Field(default=60, ge=0, le=30_000, alias="INVENTORY_HEDGE_DELAY_MS")
     bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
     stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
@@ -69,12 +82,18 @@ class Settings(BaseModel):
     cors_allowed_origins: str = Field(default="", alias="CORS_ALLOWED_ORIGINS")
     http_transport: Literal["aiohttp", "httpx"] = Field(default="aiohttp", alias="HTTP_TRANSPORT")
     max_response_bytes: int = Field(default=1024 * 1024, gt=0, alias="MAX_RESPONSE_BYTES")
-    max_connections_per_service: int = Field(default=100, gt=0, le=1000, alias="MAX_CONNECTIONS_PER_SERVICE")
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
     # How long clients and CDNs may keep a product's 404 page; 0 sends no-store.
     negative_cache_ttl_s: int = Field(default=30, ge=0, le=3_600, alias="NEGATIVE_CACHE_TTL_S")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _services_from_variables(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "services" in data:
+            return data
+        return {**data, "services": {name: _service_values(name, data) for name in SERVICES}}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,26 +101,53 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(dict(source))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
-            )
+            problems = "; ".join(f"{_variable_of(item['loc'], source)}: {item['msg']}" for item in error.errors())
             raise ConfigurationError(f"invalid BFF configuration: {problems}") from None
+
+    @classmethod
+    def environment_variables(cls) -> list[str]:
+        """Every environment variable the settings read."""
+        fields = {field.alias for field in cls.model_fields.values() if field.alias}
+        return sorted(fields | set(variable_names()))
 
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
 
-    def hedge_delays_ms(self) -> dict[str, int]:
-        """Hedge delay of each downstream service; 0 turns hedging off for that service."""
-        return {
-            "product": self.product_hedge_delay_ms,
-            "reviews": self.review_hedge_delay_ms,
-            "inventory": self.inventory_hedge_delay_ms,
-        }
-
     def service_urls(self) -> dict[str, str]:
         """Base URL of each downstream service, by the service name that page sections refer to."""
-        return {
-            "product": self.product_service_url,
-            "reviews": self.review_service_url,
-            "inventory": self.inventory_service_url,
-        }
+        return {name: service.base_url for name, service in self.services.items()}
+
+
+def _service_values(service: str, environ: Mapping[str, Any]) -> dict[str, Any]:
+    """One service's fields from its variables, over its declared defaults."""
+    defaults = SERVICES[service]
+    values: dict[str, Any] = {
+        "timeout_ms": defaults.timeout_ms,
+        "hedge_delay_ms": defaults.hedge_delay_ms,
+        "cache_ttl_s": defaults.cache_ttl_s,
+        "batch_path": defaults.batch_path,
+    }
+    for field, shared in SHARED_DEFAULT_VARIABLES.items():
+        if shared in environ:
+            values[field] = environ[shared]
+    for field in VARIABLE_SUFFIXES:
+        names = [variable(service, field), alias_variable(service, field)]
+        given = {name: environ[name] for name in names if name is not None and name in environ}
+        if len({str(value) for value in given.values()}) > 1:
+            raise ConfigurationError(
+                f"invalid BFF configuration: {' and '.join(given)} are both set and differ; set only {names[0]}"
+            )
+        if given:
+            values[field] = next(iter(given.values()))
+    return values
+
+
+def _variable_of(loc: tuple[int | str, ...], environ: Mapping[str, str]) -> str:
+    """The environment variable behind an error's location: a field's alias, or a service variable."""
+    if len(loc) >= 3 and loc[0] == "services" and str(loc[2]) in VARIABLE_SUFFIXES:
+        service, field = str(loc[1]), str(loc[2])
+        primary, alias = variable(service, field), alias_variable(service, field)
+        candidates = [primary, alias, SHARED_DEFAULT_VARIABLES.get(field)]
+        given = next((name for name in candidates if name is not None and name in environ), None)
+        return given or (f"{primary} (or {alias})" if alias else primary)
+    return ".".join(str(part) for part in loc)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import importlib
 import sys
 
 import pytest
 
+from bff.services import SERVICES
+from mockkit.cli import SERVICES as MOCKED_SERVICES
 from mockkit.cli import main
 
 
@@ -28,3 +31,12 @@ def test_serve_rejects_an_unknown_service(capsys: pytest.CaptureFixture[str]) ->
 
     assert exit_info.value.code == 2
     assert "payments" in capsys.readouterr().err
+
+
+def test_there_is_a_mock_for_each_service_the_bff_declares() -> None:
+    # Given the BFF's declaration of its services and the mocks the toolkit serves
+    # When they are compared
+    # Then each declared service has a mock module and a port, and no mock serves an undeclared service
+    assert list(MOCKED_SERVICES) == list(SERVICES)
+    for name in SERVICES:
+        assert callable(getattr(importlib.import_module(f"{name}_service"), "app", None))

@@ -15,6 +15,7 @@ import pytest
 
 from bff.observability import logging as observed_logging
 from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, count_responses
+from bff.services import variable
 from tests.conftest import load_event
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 from tests.support.lambda_context import FakeLambdaContext
@@ -33,9 +34,8 @@ def fake() -> FakeDownstream:
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
     """The real `bff.handler`, its innermost transport replaced by the in-process fake services."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PRODUCT_SERVICE_URL", SERVICE_HOSTS["product"])
-        patch.setenv("REVIEW_SERVICE_URL", SERVICE_HOSTS["reviews"])
-        patch.setenv("INVENTORY_SERVICE_URL", SERVICE_HOSTS["inventory"])
+        for name, url in SERVICE_HOSTS.items():
+            patch.setenv(variable(name, "base_url"), url)
         patch.setenv("RETRY_MAX_ATTEMPTS", "1")
         patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
         sys.modules.pop("bff.handler", None)

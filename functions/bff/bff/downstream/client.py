@@ -83,7 +83,7 @@ class DownstreamClient:
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
-            response = await self._http.get(url, headers, timeout_s)
+            response = await self._http.get(url, headers, timeout_s, service=section.service)
             try:
                 _raise_for_status(section, response)
                 return response.status_code, await _read_capped(section, response, self._max_response_bytes)

@@ -19,6 +19,9 @@ from bff.downstream.signing import SigV4Auth, downstream_auth
 from bff.settings import Settings
 
 USER_AGENT = "product-bff/0.1"
+# The request extension that names the service a call is for; the transports ignore keys they do not know.
+SERVICE_EXTENSION = "bff.service"
+KEEPALIVE_EXPIRY_S = 60.0
 type TransportName = Literal["aiohttp", "httpx"]
 
 
@@ -32,8 +35,11 @@ class OutboundHttp:
         self._auth = auth
         self._connect_timeout_s = connect_timeout_s
 
-    async def get(self, url: str, headers: Mapping[str, str], timeout_s: float) -> httpx.Response:
-        """The response with its body still to be read; the caller must `aclose()` it."""
+    async def get(
+        self, url: str, headers: Mapping[str, str], timeout_s: float, *, service: str | None = None
+    ) -> httpx.Response:
+        """The response with its body still to be read; the caller must `aclose()` it. `service` picks the
+        connection pool (one per service)."""
         request = httpx.Request(
             "GET",
             url,
@@ -46,7 +52,8 @@ class OutboundHttp:
                     "read": None,
                     "write": None,
                     "pool": None,
-                }
+                },
+                SERVICE_EXTENSION: service,
             },
         )
         if self._auth is not None and self._auth.signs_for(request.url.host):
@@ -65,19 +72,46 @@ class OutboundHttp:
         await self.aclose()
 
 
+class PerServiceTransport(httpx.AsyncBaseTransport):
+    """One connection pool per service, so a service that hangs can hold only its own connections. Requests
+    that name no known service share a fallback pool."""
+
+    def __init__(self, pools: Mapping[str, httpx.AsyncBaseTransport], fallback: httpx.AsyncBaseTransport) -> None:
+        self._pools = dict(pools)
+        self._fallback = fallback
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools.get(request.extensions.get(SERVICE_EXTENSION) or "", self._fallback)
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in (*self._pools.values(), self._fallback):
+            await pool.aclose()
+
+
 def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> OutboundHttp:
     """No redirects (none are followed at all), no proxy variables, no cookies, an allow-list of origins, and
     keep-alive that outlives a warm Lambda's idle gaps so warm invocations reuse their connections."""
-    limits = httpx.Limits(
-        max_connections=settings.max_connections_per_service * 3,
-        max_keepalive_connections=settings.max_connections_per_service * 3,
-        keepalive_expiry=60.0,
-    )
-    inner = transport or _default_transport(settings.http_transport, limits)
+    inner = transport or _per_service_transport(settings)
     return OutboundHttp(
         AllowListTransport(inner, allowed_hosts_for(settings.service_urls().values())),
         downstream_auth(settings.downstream_auth, settings.aws_region),
         connect_timeout_s=settings.connect_timeout_ms / 1000,
+    )
+
+
+def _per_service_transport(settings: Settings) -> PerServiceTransport:
+    pools = {
+        name: _default_transport(settings.http_transport, _limits(service.max_connections))
+        for name, service in settings.services.items()
+    }
+    fallback_size = min(service.max_connections for service in settings.services.values())
+    return PerServiceTransport(pools, _default_transport(settings.http_transport, _limits(fallback_size)))
+
+
+def _limits(max_connections: int) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=KEEPALIVE_EXPIRY_S
     )
 
 
