@@ -41,7 +41,7 @@ TIMEOUTS = ("product", "review", "inventory")
 # Only the hang is about time: it must end in "timeout" at the 400 ms page deadline. Every other fault answers at
 # once (no mock latency) under a deadline and call timeouts with room for all the retries and their backoff on a
 # loaded machine, so an attempt still in flight when time runs out cannot turn its reason into "timeout".
-ROOMY = {"page_deadline_ms": 5_000, "review_timeout_ms": 2_000, "inventory_timeout_ms": 2_000}
+ROOMY = {"page_deadline_ms": 5_000, **{f"{service}_timeout_ms": 2_000 for service in TIMEOUTS}}
 AT_ONCE = {"MOCK_LATENCY_MS": "0"}
 OPTIONAL_FAULTS = [
     ({"MOCK_FAULT": "error", **AT_ONCE}, ROOMY, "unavailable"),
