@@ -129,16 +129,20 @@ def test_the_invocation_is_one_response_document_and_powertools_has_nothing_to_w
 
 
 def test_log_lines_carry_lambda_context_and_cold_start(observed: dict[str, Any]) -> None:
-    for line in log_lines(observed):
+    lines = log_lines(observed)
+    assert [line.get("message") for line in lines] == ["downstream call"] * 3
+    for line in lines:
         assert line["function_name"] == "product-bff-BffFunction"
         assert line["cold_start"] is True
 
 
 def test_no_secret_reaches_any_log_line(observed: dict[str, Any]) -> None:
+    assert len(log_lines(observed)) == 3
     for secret in (SECRET_TOKEN, "sk-live-7b1e9c", SECRET_COOKIE, "cookie-secret-51a"):
         assert secret not in observed["stdout"]
     mocks: dict[str, MockProcess] = observed["mocks"]
     for mock in mocks.values():
+        mock.wait_for_log_line(lambda entry: entry.get("event") == "response")
         assert "sk-live-7b1e9c" not in mock.stdout_path.read_text()
 
 

@@ -6,8 +6,9 @@ from tests.support.fake_downstream import SERVICE_HOSTS
 
 
 def settings_for(urls: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Settings as from the environment: `urls` by service name, `overrides` by variable name in lower case."""
-    urls = urls or SERVICE_HOSTS
-    values: dict[str, object] = {variable(service, "base_url"): url for service, url in urls.items()}
+    """Settings as from the environment: `urls` by service name (fake hosts for the rest), `overrides` by variable
+    name in lower case."""
+    every_service = {**SERVICE_HOSTS, **(urls or {})}
+    values: dict[str, object] = {variable(service, "base_url"): url for service, url in every_service.items()}
     values.update({key.upper(): value for key, value in overrides.items()})
     return Settings.model_validate(values)

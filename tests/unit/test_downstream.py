@@ -90,15 +90,3 @@ async def test_dot_segments_are_refused_before_anything_is_sent(dot_segment: str
     with pytest.raises(ValueError, match="dot-segment"):
         await client_for(fake).fetch_once(PRODUCT, dot_segment, 1.0, {})
     assert fake.requests == []
-
-
-async def test_a_downstream_cookie_is_never_replayed_on_a_later_request() -> None:
-    # Given a service that sets a cookie on the first answer
-    fake = FakeDownstream()
-    fake.script("product", headers={"set-cookie": "session=user-a; Path=/"})
-    client = client_for(fake)
-    await client.fetch_once(PRODUCT, "P1", 1.0, {})
-    # When the shared client makes the next call (another user's request)
-    await client.fetch_once(PRODUCT, "P2", 1.0, {})
-    # Then no cookie travels with it
-    assert [request.headers.get("cookie") for request in fake.calls_to("product")] == [None, None]

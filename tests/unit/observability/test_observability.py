@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from bff.composition import instrument_handler
@@ -158,14 +159,23 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
         ]
 
 
+async def failing_call_in_span(spans: tracing.Tracing, opened: list[tracing.Span]) -> None:
+    async with spans.downstream_span("product") as span:
+        opened.append(span)
+        span.put_annotation("outcome", "timeout")
+        raise httpx.ReadTimeout("slow")
+
+
 @pytest.mark.anyio
-async def test_downstream_span_is_a_no_op_without_tracing() -> None:
-    # Given tracing is off in the test environment
-    assert tracing.tracer is None
-    # When a span is opened and annotated
-    async with tracing.downstream_span("product") as span:
-        span.put_annotation("outcome", "fetched")
-    # Then nothing fails and no X-Ray SDK was needed
+async def test_without_a_recorder_a_span_records_nothing_and_hides_no_error() -> None:
+    # Given tracing without an X-Ray recorder, as when tracing is off
+    spans = tracing.Tracing(recorder=None)
+    opened: list[tracing.Span] = []
+    # When a call inside a span is annotated and then fails
+    with pytest.raises(httpx.ReadTimeout):
+        await failing_call_in_span(spans, opened)
+    # Then the failure reaches the caller unchanged, and the span was the shared no-op: nothing was allocated
+    assert [id(span) for span in opened] == [id(spans.downstream_span("reviews"))]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
-"""SigV4 for IAM-authorised downstream APIs, checked against an independent implementation of the algorithm."""
+"""SigV4 for IAM-authorised downstream APIs, on the path production takes: `create_http_client` with
+DOWNSTREAM_AUTH=iam builds the one OutboundHttp, whose `get` signs the request it hands to the transport. Each
+signature is checked the way API Gateway checks it: recomputed from the request as it arrived."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import subprocess
@@ -12,18 +12,30 @@ from pathlib import Path
 
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from bff.downstream.signing import SigV4Auth, downstream_auth
+from bff.downstream.http import OutboundHttp, create_http_client
+from bff.downstream.signing import downstream_auth
 from bff.errors import ConfigurationError
+from tests.support.settings import settings_for
+
+pytestmark = pytest.mark.anyio
 
 REGION = "eu-west-1"
 ACCESS_KEY, SECRET_KEY, TOKEN = "AKIDTESTING", "testing-secret", "testing-session-token"
 REPO = Path(__file__).resolve().parents[3]
-HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
+API_HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
+AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<credential>[^,]+), SignedHeaders=(?P<signed>[^,]+), Signature=(?P<sig>\w+)"
+)
+SIGNATURE_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token")
 
 
 @pytest.fixture
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Static keys with a session token, as Lambda gives its execution role; nothing else can answer first."""
     for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CREDENTIAL_EXPIRATION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -36,79 +48,117 @@ def sent() -> list[httpx.Request]:
     return []
 
 
-def client(auth: httpx.Auth, sent: list[httpx.Request]) -> httpx.Client:
+def iam_http(host: str, sent: list[httpx.Request], auth: str = "iam") -> OutboundHttp:
+    """The production client (DOWNSTREAM_AUTH=iam unless told), product service on `host`, recording transport."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         return httpx.Response(200, json={})
 
-    return httpx.Client(transport=httpx.MockTransport(answer), auth=auth, headers={"x-correlation-id": "c-1"})
+    urls = {"product": f"https://{host}", "reviews": "http://reviews.test", "inventory": "http://inventory.test"}
+    settings = settings_for(urls, downstream_auth=auth, aws_region=REGION)
+    return create_http_client(settings, transport=httpx.MockTransport(answer))
 
 
-def reference_signature(request: httpx.Request, canonical_uri: str) -> str:
-    """SigV4 from the AWS specification, written without botocore."""
-    amz_date = request.headers["x-amz-date"]
-    signed = {"host": request.headers["host"], "x-amz-date": amz_date, "x-amz-security-token": TOKEN}
-    canonical_request = "\n".join(
-        [
-            "GET",
-            canonical_uri,
-            "",
-            "".join(f"{name}:{value}\n" for name, value in sorted(signed.items())),
-            ";".join(sorted(signed)),
-            hashlib.sha256(b"").hexdigest(),
-        ]
+def recomputed(request: httpx.Request, session_token: str | None) -> tuple[str, str]:
+    """The canonical request and signature botocore computes, as API Gateway does, from the request as it arrived:
+    its wire path, the headers it names as signed and its x-amz-date."""
+    match = AUTHORIZATION.fullmatch(request.headers["authorization"])
+    assert match is not None
+    signed_names = match["signed"].split(";")
+    arrived = AWSRequest(
+        method=request.method,
+        url=f"https://{request.url.netloc.decode()}{request.url.raw_path.decode()}",
+        headers={name: request.headers[name] for name in signed_names},
     )
-    scope = f"{amz_date[:8]}/{REGION}/execute-api/aws4_request"
-    string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
-    key = f"AWS4{SECRET_KEY}".encode()
-    for part in (amz_date[:8], REGION, "execute-api", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    arrived.context["timestamp"] = request.headers["x-amz-date"]
+    verifier = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, session_token), "execute-api", REGION)
+    canonical = verifier.canonical_request(arrived)
+    return canonical, verifier.signature(verifier.string_to_sign(arrived, canonical), arrived)
 
 
-@pytest.mark.usefixtures("fake_credentials")
-def test_signature_covers_the_percent_encoded_path_exactly_as_sent(sent: list[httpx.Request]) -> None:
-    # Given a signer using the credentials of the environment
-    auth = SigV4Auth(REGION)
-    # When an id containing an encoded slash is requested
-    client(auth, sent).get(f"https://{HOST}/products/a%2Fb")
+@pytest.mark.usefixtures("credentials_in_env")
+@pytest.mark.parametrize("session_token", [TOKEN, None], ids=["role-session", "long-term-keys"])
+async def test_a_get_to_our_api_carries_a_signature_over_the_path_as_sent(
+    sent: list[httpx.Request], monkeypatch: pytest.MonkeyPatch, session_token: str | None
+) -> None:
+    # Given the production client in IAM mode, with or without a session token in the environment
+    if session_token is None:
+        monkeypatch.delenv("AWS_SESSION_TOKEN")
+    async with iam_http(API_HOST, sent) as http:
+        # When it GETs an id whose characters had to be percent-encoded ("a/b?c#d")
+        response = await http.get(f"https://{API_HOST}/products/a%2Fb%3Fc%23d", {"x-correlation-id": "c-1"}, 1.0)
+        await response.aclose()
     (request,) = sent
     # Then the path went out encoded once
-    assert request.url.raw_path == b"/products/a%2Fb"
-    # And the signature is the one for that wire path, encoded once more as SigV4 requires outside S3
-    authorization = request.headers["authorization"]
-    expected = reference_signature(request, canonical_uri="/products/a%252Fb")
-    assert authorization == (
-        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{request.headers['x-amz-date'][:8]}/{REGION}/execute-api/"
-        f"aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature={expected}"
-    )
-    # And neither the decoded nor the unencoded path would verify
-    for wrong in ("/products/a/b", "/products/a%2Fb"):
-        assert reference_signature(request, canonical_uri=wrong) != expected
-    assert request.headers["x-amz-security-token"] == TOKEN
+    assert request.url.raw_path == b"/products/a%2Fb%3Fc%23d"
+    # And the signature is for our keys, region and API Gateway, over host and date (and the token, when there is one)
+    match = AUTHORIZATION.fullmatch(request.headers["authorization"])
+    assert match is not None
+    amz_date = request.headers["x-amz-date"]
+    assert match["credential"] == f"{ACCESS_KEY}/{amz_date[:8]}/{REGION}/execute-api/aws4_request"
+    expected_signed = ["host", "x-amz-date"] + (["x-amz-security-token"] if session_token else [])
+    assert match["signed"].split(";") == expected_signed
+    assert request.headers.get("x-amz-security-token") == session_token
+    # And it verifies against that wire path, encoded once more as SigV4 requires outside S3
+    canonical, signature = recomputed(request, session_token)
+    assert canonical.splitlines()[1] == "/products/a%252Fb%253Fc%2523d"
+    assert match["sig"] == signature
+    # And the caller's headers went along unsigned
     assert request.headers["x-correlation-id"] == "c-1"
 
 
-@pytest.mark.usefixtures("fake_credentials")
-def test_each_request_gets_a_fresh_signature_from_cached_credentials(sent: list[httpx.Request]) -> None:
-    auth = SigV4Auth(REGION)
-    http = client(auth, sent)
-    http.get(f"https://{HOST}/products/P001")
-    http.get(f"https://{HOST}/inventory/P001")
-    signatures = [re.search(r"Signature=(\w+)", request.headers["authorization"]) for request in sent]
-    assert all(signatures)
-    assert len({match.group(1) for match in signatures if match}) == 2
+@pytest.mark.usefixtures("credentials_in_env")
+async def test_each_request_gets_a_signature_of_its_own(sent: list[httpx.Request]) -> None:
+    async with iam_http(API_HOST, sent) as http:
+        for path in ("/products/P001", "/products/P002"):
+            await (await http.get(f"https://{API_HOST}{path}", {}, 1.0)).aclose()
+    signatures = [recomputed(request, TOKEN)[1] for request in sent]
+    assert [request.headers["authorization"].rsplit("=", 1)[1] for request in sent] == signatures
+    assert len(set(signatures)) == 2
 
 
-def test_no_signing_in_local_mode_and_botocore_is_not_loaded() -> None:
-    # Given a fresh interpreter in local mode
+@pytest.mark.usefixtures("credentials_in_env")
+@pytest.mark.parametrize(
+    "host",
+    [
+        "reviews.example.com",
+        "abc123.execute-api.us-east-1.amazonaws.com",
+        "abc123.execute-api.eu-west-1.amazonaws.com.evil.com",
+        "execute-api.eu-west-1.amazonaws.com",
+        "abc123execute-api.eu-west-1.amazonaws.com",
+    ],
+    ids=["other-host", "other-region", "look-alike-suffix", "no-api-id", "look-alike-prefix"],
+)
+async def test_only_api_gateway_of_our_region_gets_credentials(sent: list[httpx.Request], host: str) -> None:
+    # Given the production client in IAM mode, with a service configured on `host`
+    async with iam_http(host, sent) as http:
+        # When it GETs from that service
+        await (await http.get(f"https://{host}/products/P001", {}, 1.0)).aclose()
+    # Then the request went out without any signature or session token
+    (request,) = sent
+    assert request.url.host == host
+    assert [name for name in SIGNATURE_HEADERS if name in request.headers] == []
+
+
+@pytest.mark.usefixtures("credentials_in_env")
+async def test_local_mode_signs_nothing_even_for_our_api(sent: list[httpx.Request]) -> None:
+    async with iam_http(API_HOST, sent, auth="none") as http:
+        await (await http.get(f"https://{API_HOST}/products/P001", {}, 1.0)).aclose()
+    (request,) = sent
+    assert [name for name in SIGNATURE_HEADERS if name in request.headers] == []
+
+
+def test_local_mode_never_loads_botocore() -> None:
+    # Given a fresh interpreter in local mode (DOWNSTREAM_AUTH unset)
     probe = (
-        "import sys; from bff.downstream.signing import downstream_auth; "
-        "print(downstream_auth('none', None), 'botocore.auth' in sys.modules, 'botocore.session' in sys.modules)"
+        "import sys; from bff.downstream.http import create_http_client; from bff.settings import Settings; "
+        "from bff.services import SERVICES, variable; "
+        "urls = {variable(name, 'base_url'): 'http://127.0.0.1:1' for name in SERVICES}; "
+        "create_http_client(Settings.from_env(urls)); "
+        "print([name for name in ('botocore', 'botocore.auth', 'botocore.session') if name in sys.modules])"
     )
-    # When the downstream auth is chosen
+    # When the outbound client is built
     completed = subprocess.run(
         [sys.executable, "-c", probe],
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO / "functions" / "bff")},
@@ -117,18 +167,10 @@ def test_no_signing_in_local_mode_and_botocore_is_not_loaded() -> None:
         check=True,
         timeout=60,
     )
-    # Then nothing signs, and botocore's signer and credential chain were never imported
-    assert completed.stdout.split() == ["None", "False", "False"]
+    # Then botocore, its signer and its credential chain were never imported
+    assert completed.stdout.strip() == "[]"
 
 
 def test_iam_mode_needs_a_region() -> None:
     with pytest.raises(ConfigurationError, match="AWS_REGION"):
         downstream_auth("iam", region=None)
-
-
-@pytest.mark.usefixtures("fake_credentials")
-def test_iam_mode_signs_with_the_environment_credentials(sent: list[httpx.Request]) -> None:
-    auth = downstream_auth("iam", region=REGION)
-    assert auth is not None
-    client(auth, sent).get(f"https://{HOST}/reviews/P001")
-    assert f"Credential={ACCESS_KEY}/" in sent[0].headers["authorization"]

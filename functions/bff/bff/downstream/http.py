@@ -15,7 +15,7 @@ from typing import Literal, Self
 import httpx
 
 from bff.downstream.egress import AllowListTransport, allowed_hosts_for
-from bff.downstream.signing import SigV4Auth, downstream_auth
+from bff.downstream.signing import SigV4Signer, downstream_auth
 from bff.settings import Settings
 
 USER_AGENT = "product-bff/0.1"
@@ -29,10 +29,10 @@ class OutboundHttp:
     """GETs through one pooled transport that reaches only the configured services."""
 
     def __init__(
-        self, transport: httpx.AsyncBaseTransport, auth: SigV4Auth | None, *, connect_timeout_s: float
+        self, transport: httpx.AsyncBaseTransport, signer: SigV4Signer | None, *, connect_timeout_s: float
     ) -> None:
         self._transport = transport
-        self._auth = auth
+        self._signer = signer
         self._connect_timeout_s = connect_timeout_s
 
     async def get(
@@ -56,8 +56,8 @@ class OutboundHttp:
                 SERVICE_EXTENSION: service,
             },
         )
-        if self._auth is not None and self._auth.signs_for(request.url.host):
-            self._auth.sign(request)
+        if self._signer is not None and self._signer.signs_for(request.url.host):
+            self._signer.sign(request)
         return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:
