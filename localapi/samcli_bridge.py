@@ -217,7 +217,7 @@ def serve(
     """Start every worker, then serve the template's API until SIGINT or SIGTERM; `on_ready` gets the routed
     functions. Raises LocalApiStartError when a function cannot start."""
     parsed_template = yaml_parse(template.read_text())
-    authorizations = _jwt_authorizations(parsed_template, template, console)
+    authorizations = _jwt_authorizations(parsed_template, template)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     with _WorkerInvokeContext(
         WorkerLambdaRuntime(pools, console),
@@ -250,6 +250,7 @@ def serve(
         cors = cors_by_route(parsed_template, cors_origins)
         app: Any = service._app  # SAM keeps its Flask app private
         app.wsgi_app = HttpApiGateway(app.wsgi_app, routes_from_sam(api.routes, cors, authorizations), console)
+        console.write(_announce(authorizations))
         on_ready(sorted(routed))
         try:
             service.run()
@@ -258,7 +259,7 @@ def serve(
 
 
 def _jwt_authorizations(
-    parsed_template: dict[str, Any], template: Path, console: Console
+    parsed_template: dict[str, Any], template: Path
 ) -> dict[tuple[str, str, str], RouteAuthorization]:
     """The routes' JWT authorizers, trusting the local key (created on first use) and the template's issuer and
     audience defaults (or JWT_ISSUER and JWT_AUDIENCE)."""
@@ -270,12 +271,15 @@ def _jwt_authorizations(
     local_jwt.ensure_key(keys_dir)
     names = {authorization.authorizer.name for authorization in authorizations.values()}
     logging.getLogger("samcli.lib.providers.api_collector").addFilter(_EmulatedAuthorizersFilter(names))
-    for name in sorted(names):
-        authorizer = next(a.authorizer for a in authorizations.values() if a.authorizer.name == name)
-        console.write(
-            [
-                f"JWT authorizer {name} emulated: issuer {authorizer.issuer}, audience "
-                f"{', '.join(sorted(authorizer.audiences))}, keys {keys_dir}/{local_jwt.JWKS_FILE} (`make token`)"
-            ]
-        )
     return authorizations
+
+
+def _announce(authorizations: dict[tuple[str, str, str], RouteAuthorization]) -> list[str]:
+    """One line per emulated authorizer, once every worker has started (a refused start stays one line)."""
+    authorizers = {authorization.authorizer.name: authorization.authorizer for authorization in authorizations.values()}
+    keys_dir = local_jwt.key_dir(os.environ)
+    return [
+        f"JWT authorizer {name} emulated: issuer {authorizer.issuer}, audience "
+        f"{', '.join(sorted(authorizer.audiences))}, keys {keys_dir / local_jwt.JWKS_FILE} (`make token`)"
+        for name, authorizer in sorted(authorizers.items())
+    ]
