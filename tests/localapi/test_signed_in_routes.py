@@ -4,6 +4,7 @@ valid token through to the function, and hands the function the claims; the prod
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,7 @@ def key(api: LocalApi, key_dir: Path) -> RSAKey:
 
 @pytest.fixture(scope="module")
 def identity() -> LocalIdentity:
-    return local_jwt.local_identity({})
+    return local_jwt.local_identity(os.environ)
 
 
 def get_cart(api: LocalApi, authorization: str | None = None) -> httpx.Response:
@@ -77,7 +78,7 @@ def test_a_token_from_make_token_reaches_the_function(api: LocalApi, key_dir: Pa
         local_jwt.ensure_key(key_dir),
         subject="alice",
         scopes=["cart:read", "cart:write"],
-        identity=local_jwt.local_identity({}),
+        identity=local_jwt.local_identity(os.environ),
     )
 
     # When it is used on both cart routes
