@@ -35,7 +35,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis
+.PHONY: help dev token test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ $(SAM_VENV)/.installed: tools/sam-requirements.txt | python
 
 dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) on 127.0.0.1:$(PORT), no Docker
 	@exec $(SAM_VENV)/bin/python -m localapi --template template.yaml --port $(PORT) --worker-python $(VENV)/bin/python
+
+# The local identity provider's key lives in .local/jwt/ (not in git); the local API trusts it. LOCAL_JWT_DIR moves it.
+SUB ?= local-shopper
+SCOPES ?= cart:read cart:write
+token: $(VENV)/.synced ## Print a 1 h access token for the local API's signed-in routes (SUB=alice SCOPES="cart:read")
+	@$(VENV)/bin/python -m tools.local_jwt --sub "$(SUB)" --scopes "$(SCOPES)"
 
 test: lint test-only ## Lint, type-check and run every test suite
 

@@ -6,6 +6,8 @@ A WSGI middleware in front of SAM's Flask app:
 - A request that no route matches (HEAD on a GET-only route included) gets 404 {"message":"Not Found"}.
 - With a CorsConfiguration, preflights are answered from it, and a response's CORS headers come from it only:
   API Gateway ignores those of the integration.
+- A route with a JWT authorizer refuses a request without a valid token (401) or the route's scopes (403) before
+  the function runs, and an accepted request's event carries the claims (`localapi.jwt_authorizer`).
 - One console line per request.
 
 Flask still routes the request: it gets a path whose segments keep "/" and "%" escaped (`routing_path`), and the
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from localapi.console import Console
+from localapi.jwt_authorizer import AUTHORIZER_CONTEXT_KEY, Refusal, RouteAuthorization
 
 type Headers = list[tuple[str, str]]
 type ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
@@ -89,10 +92,19 @@ class HttpApiRoute:
     function: str
     cors: CorsPolicy | None
     pattern: re.Pattern[str]
+    authorization: RouteAuthorization | None = None
 
     @classmethod
-    def of(cls, methods: Iterable[str], path: str, function: str, cors: CorsPolicy | None) -> "HttpApiRoute":
-        return cls(frozenset(method.upper() for method in methods), path, function, cors, _path_pattern(path))
+    def of(
+        cls,
+        methods: Iterable[str],
+        path: str,
+        function: str,
+        cors: CorsPolicy | None,
+        authorization: RouteAuthorization | None = None,
+    ) -> "HttpApiRoute":
+        upper = frozenset(method.upper() for method in methods)
+        return cls(upper, path, function, cors, _path_pattern(path), authorization)
 
     def matches_path(self, routing_path: str) -> bool:
         return self.pattern.fullmatch(routing_path) is not None
@@ -102,17 +114,30 @@ class HttpApiRoute:
 
 
 def routes_from_sam(
-    sam_routes: Iterable[RouteLike], cors_by_route: Mapping[tuple[str, str], CorsPolicy]
+    sam_routes: Iterable[RouteLike],
+    cors_by_route: Mapping[tuple[str, str], CorsPolicy],
+    authorization_by_route: Mapping[tuple[str, str, str], RouteAuthorization] = {},
 ) -> list[HttpApiRoute]:
     """Literal paths before templated ones, as API Gateway prefers the most specific route."""
     routes = [
         HttpApiRoute.of(
-            route.methods, route.path, route.function_name, cors_by_route.get((route.function_name, route.path))
+            route.methods,
+            route.path,
+            route.function_name,
+            cors_by_route.get((route.function_name, route.path)),
+            _authorization(route, authorization_by_route),
         )
         for route in sam_routes
         if route.path != "$default"
     ]
     return sorted(routes, key=lambda route: (route.path.count("{"), -len(route.path)))
+
+
+def _authorization(
+    route: RouteLike, authorization_by_route: Mapping[tuple[str, str, str], RouteAuthorization]
+) -> RouteAuthorization | None:
+    keys = [(route.function_name, route.path, method.upper()) for method in route.methods]
+    return next((authorization_by_route[key] for key in keys if key in authorization_by_route), None)
 
 
 def routing_path(raw_path: str) -> str:
@@ -178,6 +203,13 @@ class HttpApiGateway:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(NOT_FOUND_BODY)))],
             )
             return [] if method == "HEAD" else [NOT_FOUND_BODY]
+        if route.authorization is not None:
+            outcome = route.authorization.authorize(environ.get("HTTP_AUTHORIZATION"))
+            if isinstance(outcome, Refusal):
+                log(outcome.status)
+                start_response(outcome.status_line, outcome.headers())
+                return [] if method == "HEAD" else [outcome.body]
+            environ[AUTHORIZER_CONTEXT_KEY] = outcome.context()
 
         def respond(status: str, headers: Headers, exc_info: ExcInfo | None = None) -> Callable[[bytes], object]:
             log(int(status.split(" ", 1)[0]))

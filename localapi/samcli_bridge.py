@@ -24,7 +24,10 @@ still come from SAM's own emulation (a Flask app) and template.yaml. Internals u
   ourselves to put `localapi.http_api.HttpApiGateway` in front of its Flask app; that module's `Flask` (given
   a URL map that never merges "//" into a redirect) and its `construct_v1_event`/`construct_v2_event_http`
   (wrapped to unescape the paths `HttpApiGateway` routes on).
-- `samcli.yamlhelper.yaml_parse`, to read the template's CorsConfiguration with its intrinsic functions.
+- `samcli.yamlhelper.yaml_parse`, to read the template's CorsConfiguration and JWT authorizers with their
+  intrinsic functions.
+- SAM's warning that a JWT authorizer "was not found" (`samcli.lib.providers.api_collector`) is dropped for the
+  authorizers `localapi.jwt_authorizer` emulates; the event constructor is wrapped to add their claims.
 - `samcli.local.docker.exceptions.ProcessSigTermException`, which SAM's server raises on SIGTERM.
 """
 
@@ -38,6 +41,7 @@ from typing import Any
 
 from localapi.console import Console
 from localapi.http_api import HttpApiGateway, cors_by_route, routes_from_sam, unescape
+from localapi.jwt_authorizer import JwksFile, RouteAuthorization, inject_authorizer_context, route_authorizations
 from localapi.pool import PoolClosedError, WorkerPools
 from localapi.worker_process import FunctionSpec, WorkerInitError
 
@@ -56,6 +60,8 @@ from samcli.local.docker.exceptions import ProcessSigTermException  # noqa: E402
 from samcli.local.events.api_event import RequestContext, RequestContextV2  # noqa: E402
 from samcli.yamlhelper import yaml_parse  # noqa: E402
 from werkzeug.routing import Map  # noqa: E402
+
+from tools import local_jwt  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
@@ -170,8 +176,30 @@ def _unescaping(construct_event: Callable[..., dict[str, Any]]) -> Callable[...,
     return construct
 
 
+def _with_authorizer_context(construct_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    @functools.wraps(construct_event)
+    def construct(flask_request: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return inject_authorizer_context(construct_event(flask_request, *args, **kwargs), flask_request.environ)
+
+    return construct
+
+
+class _EmulatedAuthorizersFilter(logging.Filter):
+    """SAM warns that each route's JWT authorizer "was not found" and skips it; these are emulated instead."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        arguments = record.args if isinstance(record.args, tuple) else ()
+        return not (arguments and arguments[0] in self.names and "not found" in str(record.msg))
+
+
 local_apigw_service.Flask = _HttpApiFlask
-local_apigw_service.construct_v2_event_http = _unescaping(local_apigw_service.construct_v2_event_http)
+local_apigw_service.construct_v2_event_http = _with_authorizer_context(
+    _unescaping(local_apigw_service.construct_v2_event_http)
+)
 local_apigw_service.construct_v1_event = _unescaping(local_apigw_service.construct_v1_event)
 
 
@@ -188,6 +216,8 @@ def serve(
 ) -> None:
     """Start every worker, then serve the template's API until SIGINT or SIGTERM; `on_ready` gets the routed
     functions. Raises LocalApiStartError when a function cannot start."""
+    parsed_template = yaml_parse(template.read_text())
+    authorizations = _jwt_authorizations(parsed_template, template)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     with _WorkerInvokeContext(
         WorkerLambdaRuntime(pools, console),
@@ -217,11 +247,39 @@ def serve(
             raise LocalApiStartError(errors)
         service = LocalApigwService(api=api, lambda_runner=runner, port=port, host=host, stderr=context.stderr)
         service.create()
-        cors = cors_by_route(yaml_parse(template.read_text()), cors_origins)
+        cors = cors_by_route(parsed_template, cors_origins)
         app: Any = service._app  # SAM keeps its Flask app private
-        app.wsgi_app = HttpApiGateway(app.wsgi_app, routes_from_sam(api.routes, cors), console)
+        app.wsgi_app = HttpApiGateway(app.wsgi_app, routes_from_sam(api.routes, cors, authorizations), console)
+        console.write(_announce(authorizations))
         on_ready(sorted(routed))
         try:
             service.run()
         except ProcessSigTermException:
             LOG.debug("SIGTERM received")
+
+
+def _jwt_authorizations(
+    parsed_template: dict[str, Any], template: Path
+) -> dict[tuple[str, str, str], RouteAuthorization]:
+    """The routes' JWT authorizers, trusting the local key (created on first use) and the template's issuer and
+    audience defaults (or JWT_ISSUER and JWT_AUDIENCE)."""
+    keys_dir = local_jwt.key_dir(os.environ)
+    parameters = local_jwt.parameter_values(os.environ, template)
+    authorizations = route_authorizations(parsed_template, parameters, JwksFile(keys_dir / local_jwt.JWKS_FILE))
+    if not authorizations:
+        return authorizations
+    local_jwt.ensure_key(keys_dir)
+    names = {authorization.authorizer.name for authorization in authorizations.values()}
+    logging.getLogger("samcli.lib.providers.api_collector").addFilter(_EmulatedAuthorizersFilter(names))
+    return authorizations
+
+
+def _announce(authorizations: dict[tuple[str, str, str], RouteAuthorization]) -> list[str]:
+    """One line per emulated authorizer, once every worker has started (a refused start stays one line)."""
+    authorizers = {authorization.authorizer.name: authorization.authorizer for authorization in authorizations.values()}
+    keys_dir = local_jwt.key_dir(os.environ)
+    return [
+        f"JWT authorizer {name} emulated: issuer {authorizer.issuer}, audience "
+        f"{', '.join(sorted(authorizer.audiences))}, keys {keys_dir / local_jwt.JWKS_FILE} (`make token`)"
+        for name, authorizer in sorted(authorizers.items())
+    ]

@@ -247,8 +247,12 @@ def test_the_templates_cors_configuration_applies_to_the_bff_route_with_the_give
     # When the CORS policies are read
     policies = cors_by_route(project_template(), [ORIGIN, " "])
 
-    # Then only the BFF's route has one, with the template's methods, headers and max age
-    assert set(policies) == {("BffFunction", "/product-details/{productId}")}
+    # Then only the BFF's routes have one, with the template's methods, headers and max age
+    assert set(policies) == {
+        ("BffFunction", "/product-details/{productId}"),
+        ("BffFunction", "/cart"),
+        ("BffFunction", "/cart/items"),
+    }
     policy = policies["BffFunction", "/product-details/{productId}"]
     assert policy.allow_origins == {ORIGIN}
     assert policy.allow_methods == ("GET",)

@@ -60,7 +60,14 @@ def launch(
                 str(APP_PYTHON),
             ],
             cwd=REPO_ROOT,
-            env={**os.environ, "LOCAL_POOL_SIZE": TEST_POOL_SIZE, "DEMO_PORT": "0", **extra_env},
+            # The JWT signing key of a test run is its own, never the developer's .local/jwt.
+            env={
+                **os.environ,
+                "LOCAL_POOL_SIZE": TEST_POOL_SIZE,
+                "DEMO_PORT": "0",
+                "LOCAL_JWT_DIR": str(log_dir / "jwt"),
+                **extra_env,
+            },
             stdout=stdout,
             stderr=stderr,
         )
