@@ -321,3 +321,12 @@ def test_the_dashboard_shows_responses_latency_degraded_pages_downstreams_and_ca
         "hits / (hits + misses)",
     ):
         assert any(needle in expression for expression in expressions), needle
+
+
+def test_the_bff_api_writes_access_logs_to_a_group_with_the_retention_parameter(cfn: dict[str, Any]) -> None:
+    stage = cfn["Resources"]["BffApiApiGatewayDefaultStage"]["Properties"]
+    assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["BffApiAccessLogGroup", "Arn"]}
+    fields = json.loads(stage["AccessLogSettings"]["Format"])
+    assert {"requestId", "status", "integrationError"} <= set(fields)
+    group = cfn["Resources"]["BffApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
