@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from bff.pages import product_details_page
 from bff.services import SERVICES, variable
 from tests.support.mock_processes import MockProcess, MockServiceFactory
+from tests.support.settings import settings_for
 from tests.support.tooling import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -36,6 +38,9 @@ INVOKE = textwrap.dedent(
 )
 
 
+PAGE_SERVICES = [section.service for section in product_details_page(settings_for()).sections]
+
+
 @pytest.fixture
 def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[str, Any]:
     mocks = {name: mock_service_factory(name, MOCK_LATENCY_MS="5") for name in SERVICES}
@@ -50,6 +55,8 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / part) for part in ("functions/bff", "mocks", ".")),
         **{variable(name, "base_url"): mock.base_url for name, mock in mocks.items()},
+        # One call per section, even on a loaded machine where a hedge would otherwise fire.
+        **{variable(name, "hedge_delay_ms"): "0" for name in mocks},
         "POWERTOOLS_METRICS_NAMESPACE": "ProductBffTest",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
@@ -68,7 +75,8 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
         "stdout": result.stdout,
         "response": json.loads(result.stderr.splitlines()[-1]),
         "stderr": result.stderr,
-        "mocks": mocks,
+        # The mocks the product page calls; the others only give their services a URL.
+        "mocks": {name: mocks[name] for name in PAGE_SERVICES},
     }
 
 
