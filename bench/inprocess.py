@@ -56,18 +56,23 @@ def invoke_many(
     return latencies_ms, cpu_ms, statuses, rss_at
 
 
+def _flush_stdout() -> None:
+    for stream in {id(s): s for s in (sys.stdout, sys.__stdout__) if s is not None}.values():
+        stream.flush()
+
+
 def stdout_per_page(handler: LambdaHandler, invocations: int) -> dict[str, float | str]:
     """Bytes and lines written to stdout (file descriptor 1, whoever writes it) per invocation, and the
     response body's bytes: what CloudWatch Logs would ingest from this code for one page."""
     with tempfile.TemporaryFile() as captured:
-        sys.stdout.flush()
+        _flush_stdout()
         saved = os.dup(1)
         os.dup2(captured.fileno(), 1)
         try:
             responses = [
                 handler(product_details_event("42"), FakeLambdaContext(remaining_ms=30_000)) for _ in range(invocations)
             ]
-            sys.stdout.flush()
+            _flush_stdout()
         finally:
             os.dup2(saved, 1)
             os.close(saved)
