@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import snapshot_restore_py
+import yaml
 
 from bff.downstream.signing import SigV4Signer
 from bff.resilience.backoff import Backoff
@@ -254,3 +255,28 @@ def test_the_signer_rereads_the_execution_roles_credentials(monkeypatch: pytest.
     signer.reload_credentials()
     # Then it signs with those
     assert signer._credentials.get_frozen_credentials().access_key == "AKIDRESTORED"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _tag)
+
+
+def test_the_template_turns_snapstart_on_only_when_asked_and_only_for_published_versions() -> None:
+    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), _CloudFormationLoader)
+    parameter = template["Parameters"]["SnapStart"]
+    function = template["Resources"]["BffFunction"]["Properties"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("None", ["None", "PublishedVersions"])
+    assert function["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    assert function["AutoPublishAlias"], "SnapStart applies to published versions: the alias publishes them"
