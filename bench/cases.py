@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
 from bench.coldimport import measure_cold_import
-from bench.model import CONTENDER, GO_REFERENCE, NAIVE, CaseOutcome, Measurement, Metric, Settings
+from bench.model import CONTENDER, FLOOR, GO_REFERENCE, NAIVE, CaseOutcome, Measurement, Metric, Settings
 from bench.procs import ProcessStartError, python_env, run_python_json
 from bench.services import (
     INSTANT,
@@ -23,6 +23,7 @@ from bench.services import (
 )
 
 NAIVE_MODULE = "bench.baselines.naive.app"
+FLOOR_HANDLER = "bench.baselines.floor.app:handler"
 ARTEFACTS_DIR = Path(__file__).resolve().parent / ".build" / "artefacts"
 LOAD_CLIENTS = (1, 16, 64)
 TAIL = MockLatency(reviews_tail_rate=0.05, reviews_tail_ms=400)
@@ -31,6 +32,9 @@ HEDGING_OFF = {"PRODUCT_HEDGE_DELAY_MS": "0", "REVIEW_HEDGE_DELAY_MS": "0", "INV
 CONTENDER_HEDGING_OFF = f"{CONTENDER} (hedging off)"
 IN_PROCESS_INVOCATIONS = 1000
 IN_PROCESS_REFERENCE_INVOCATIONS = 300
+# Healthy pages whose stdout is counted (at INFO), after the timed ones.
+LOG_SAMPLE_INVOCATIONS = 50
+INFO_LOGS = {"POWERTOOLS_LOG_LEVEL": "INFO", "LOG_LEVEL": "INFO"}
 # Importing a handler needs its configuration, never a live service.
 UNREACHABLE_SERVICES = MockServices("http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9")
 
@@ -104,8 +108,9 @@ def loadgen_case(settings: Settings, outcome: CaseOutcome) -> None:
     )
 
 
-def _handlers(settings: Settings) -> list[tuple[str, str, Sequence[Path]]]:
-    return [(NAIVE, f"{NAIVE_MODULE}:handler", ()), (CONTENDER, settings.handler, settings.sys_path)]
+def _handlers(settings: Settings, *, with_floor: bool = False) -> list[tuple[str, str, Sequence[Path]]]:
+    floor = [(FLOOR, FLOOR_HANDLER, ())] if with_floor else []
+    return [*floor, (NAIVE, f"{NAIVE_MODULE}:handler", ()), (CONTENDER, settings.handler, settings.sys_path)]
 
 
 def _invoke_each(
@@ -115,17 +120,18 @@ def _invoke_each(
     *,
     in_parallel: bool = False,
     latency: MockLatency = INSTANT,
+    with_floor: bool = False,
 ) -> list[tuple[str, Any]]:
     """Run the in-process probe for every handler against Go mocks (0 ms by default); (subject, report) pairs.
 
     Only measurements that do not depend on CPU time (RSS) may run `in_parallel`.
     """
-    handlers = _handlers(settings)
+    handlers = _handlers(settings, with_floor=with_floor)
     reports: list[tuple[str, Any]] = []
     with go_mocks(settings.require_go(), latency) as services:
 
         def probe(handler: str, sys_path: Sequence[Path]) -> Any:
-            env = python_env(sys_path, services.as_env())
+            env = python_env(sys_path, services.as_env() | INFO_LOGS)
             return run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240)
 
         with ThreadPoolExecutor(max_workers=len(handlers) if in_parallel else 1) as pool:
@@ -145,11 +151,13 @@ def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
 
 def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, invocations: int) -> None:
     condition = f"warm, {latency.label} mocks, {invocations} invocations"
-    for subject, report in _invoke_each(settings, outcome, [f"--invocations={invocations}"], latency=latency):
+    args = [f"--invocations={invocations}", f"--log-sample={LOG_SAMPLE_INVOCATIONS}"]
+    for subject, report in _invoke_each(settings, outcome, args, latency=latency, with_floor=True):
         metrics: dict[str, Metric] = {
             "cpu_ms_per_invocation": report["cpu_ms_per_invocation"],
             **{key: report["latency"][key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
             "statuses": _statuses(report["statuses"]),
+            **report["log_volume"],
         }
         outcome.measurements.append(Measurement(subject, condition, metrics, report["latencies_ms"]))
 
@@ -225,8 +233,8 @@ CASES: dict[str, CaseSpec] = {
         tail_case,
     ),
     "inprocess": CaseSpec(
-        "In-process Lambda handler: CPU and latency per warm invocation",
-        ("cpu_ms_per_invocation", "p50_ms", "p99_ms"),
+        "In-process Lambda handler: CPU, latency and stdout bytes per warm invocation (the floor beside)",
+        ("cpu_ms_per_invocation", "p50_ms", "p99_ms", "stdout_bytes_per_page"),
         inprocess_case,
     ),
     "memory": CaseSpec(

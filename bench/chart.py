@@ -10,11 +10,11 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from bench.model import CONTENDER, GO_REFERENCE, NAIVE, CaseOutcome, Measurement
+from bench.model import CONTENDER, FLOOR, GO_REFERENCE, NAIVE, CaseOutcome, Measurement
 
 COLUMNS = 2
 LOG_SCALE_SPREAD = 10
-SUBJECT_COLORS = {GO_REFERENCE: "tab:blue", NAIVE: "tab:orange", CONTENDER: "tab:green"}
+SUBJECT_COLORS = {GO_REFERENCE: "tab:blue", NAIVE: "tab:orange", CONTENDER: "tab:green", FLOOR: "tab:purple"}
 
 
 def _panels(outcomes: list[CaseOutcome]) -> list[tuple[str, list[Measurement]]]:

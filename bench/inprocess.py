@@ -7,7 +7,9 @@ service URLs); prints one JSON document with CPU per invocation, latencies, stat
 import argparse
 import importlib
 import json
+import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -54,18 +56,50 @@ def invoke_many(
     return latencies_ms, cpu_ms, statuses, rss_at
 
 
+def _flush_stdout() -> None:
+    for stream in {id(s): s for s in (sys.stdout, sys.__stdout__) if s is not None}.values():
+        stream.flush()
+
+
+def stdout_per_page(handler: LambdaHandler, invocations: int) -> dict[str, float | str]:
+    """Bytes and lines written to stdout (file descriptor 1, whoever writes it) per invocation, and the
+    response body's bytes: what CloudWatch Logs would ingest from this code for one page."""
+    with tempfile.TemporaryFile() as captured:
+        _flush_stdout()
+        saved = os.dup(1)
+        os.dup2(captured.fileno(), 1)
+        try:
+            responses = [
+                handler(product_details_event("42"), FakeLambdaContext(remaining_ms=30_000)) for _ in range(invocations)
+            ]
+            _flush_stdout()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        captured.seek(0)
+        written = captured.read()
+    return {
+        "stdout_bytes_per_page": round(len(written) / invocations, 1),
+        "stdout_lines_per_page": round(written.count(b"\n") / invocations, 2),
+        "response_bytes": len(str(responses[-1].get("body", "")).encode()),
+        "log_sample_statuses": " ".join(sorted({str(response["statusCode"]) for response in responses})),
+    }
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("handler")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--invocations", type=int, default=1000)
     parser.add_argument("--rss-at", type=int, nargs="*", default=[])
+    parser.add_argument("--log-sample", type=int, default=0, help="invocations whose stdout is counted, after")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     handler = load_handler(args.handler)
     invoke_many(handler, args.warmup, set())
     latencies_ms, cpu_ms, statuses, rss_at = invoke_many(handler, args.invocations, set(args.rss_at))
+    log_volume = stdout_per_page(handler, args.log_sample) if args.log_sample else {}
     args.out.write_text(
         json.dumps(
             {
@@ -75,6 +109,7 @@ def main(argv: list[str]) -> None:
                 "latency": summarize(latencies_ms).as_dict(),
                 "statuses": {str(status): count for status, count in statuses.items()},
                 "rss_kib_after": rss_at,
+                "log_volume": log_volume,
                 "latencies_ms": [round(value, 3) for value in latencies_ms],
             }
         )

@@ -7,8 +7,10 @@ from bench.services import GoBinaries
 
 GO_REFERENCE = "go-reference"
 NAIVE = "naive"
+# FastAPI + Mangum + bare aiohttp, three GETs, no logs: the least CPU this stack can spend (bench/baselines/floor).
+FLOOR = "floor"
 CONTENDER = "contender"
-BASELINES = (GO_REFERENCE, NAIVE)
+BASELINES = (GO_REFERENCE, NAIVE, FLOOR)
 
 type Metric = float | int | str
 

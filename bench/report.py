@@ -69,9 +69,12 @@ def _measurement_dict(measurement: Measurement) -> dict[str, Any]:
     return {key: value for key, value in asdict(measurement).items() if key != "latencies_ms"}
 
 
-def write_json(outcomes: list[CaseOutcome], env: dict[str, str], directory: Path) -> Path:
+def write_json(
+    outcomes: list[CaseOutcome], env: dict[str, str], directory: Path, summary: dict[str, Any] | None = None
+) -> Path:
     document = {
         "environment": env,
+        **(summary or {}),
         "cases": [
             {
                 "name": outcome.name,
@@ -118,10 +121,17 @@ def _measurements_table(outcome: CaseOutcome) -> list[str]:
     return _table(["subject", "condition", *metric_names], rows)
 
 
-def write_markdown(outcomes: list[CaseOutcome], env: dict[str, str], directory: Path, chart: Path | None) -> Path:
+def write_markdown(
+    outcomes: list[CaseOutcome],
+    env: dict[str, str],
+    directory: Path,
+    chart: Path | None,
+    summary_lines: list[str] | None = None,
+) -> Path:
     lines = ["# Bench results", "", ", ".join(f"{key}: {value}" for key, value in env.items()), ""]
     if float(env["loadavg_1m_at_start"]) > NOISY_LOADAVG:
         lines += ["**Other processes were busy when this run started: treat absolute figures as noisy.**", ""]
+    lines += summary_lines or []
     if chart is not None:
         lines += [f"![latency distributions]({chart.name})", ""]
     for outcome in outcomes:

@@ -15,6 +15,7 @@ from bench.model import CaseOutcome, GoMissingError, Settings
 from bench.procs import REPO_ROOT
 from bench.report import environment, write_json, write_markdown, write_raw
 from bench.services import build_go
+from bench.summary import Figures, cost_model, markdown, targets, write_cost_chart
 
 NO_GO = "skipped: no Go toolchain (`go` not on PATH), so none of the shared Go mock services can run"
 
@@ -68,8 +69,17 @@ def main(argv: list[str]) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     write_raw(outcomes, args.results)
     chart = write_chart(outcomes, args.results)
-    write_json(outcomes, env, args.results)
-    print(write_markdown(outcomes, env, args.results, chart).read_text())
+    figures = Figures(outcomes)
+    target_rows, model = targets(figures), cost_model(figures)
+    cost_chart = write_cost_chart(model, args.results)
+    summary = {
+        "targets": [
+            {"target": t.name, "figure": t.figure, "limit": t.limit, "verdict": t.verdict} for t in target_rows
+        ],
+        "cost": model.as_dict(),
+    }
+    write_json(outcomes, env, args.results, summary)
+    print(write_markdown(outcomes, env, args.results, chart, markdown(target_rows, model, cost_chart)).read_text())
 
 
 if __name__ == "__main__":

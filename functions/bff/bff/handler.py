@@ -14,6 +14,7 @@ from bff.composition import compose, instrument_handler
 from bff.errors import UntranslatableEventError
 from bff.observability.logging import logger
 from bff.settings import Settings
+from bff.snapstart import register_hooks
 
 # The module-level client's pool is bound to the loop it first ran on: every invocation must use this one.
 _loop = asyncio.new_event_loop()
@@ -25,6 +26,8 @@ http_client = composition.http_client
 app = composition.app
 # lifespan="off": "auto" would run startup and shutdown on every invocation.
 _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_MEDIA_TYPE])
+# Under SnapStart: warm before the snapshot, and after each restore drop the dead sockets and reseed `random`.
+snapstart_hooks = register_hooks(_loop, http_client, app)
 
 
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -63,6 +63,13 @@ class OutboundHttp:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    async def reset(self) -> None:
+        """Drops every pooled connection (each pool reopens on its next request) and re-reads the signing
+        credentials: after a SnapStart restore the sockets are dead and the credentials may be another's."""
+        await self._transport.aclose()
+        if self._signer is not None:
+            self._signer.reload_credentials()
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -31,15 +31,15 @@ class SigV4Signer:
     """Signs requests with the execution role's credentials, refreshed by botocore when they expire."""
 
     def __init__(self, region: str, credentials: Any | None = None, service: str = EXECUTE_API) -> None:
-        if credentials is None:
-            from botocore.session import get_session  # noqa: PLC0415
-
-            credentials = get_session().get_credentials()
-        if credentials is None:
-            raise ConfigurationError("DOWNSTREAM_AUTH=iam, but no AWS credentials are available")
-        self._credentials = credentials
+        self._from_session = credentials is None
+        self._credentials = credentials if credentials is not None else _session_credentials()
         self._region = region
         self._service = service
+
+    def reload_credentials(self) -> None:
+        """Reads the execution role's credentials again (after a SnapStart restore); given ones are kept."""
+        if self._from_session:
+            self._credentials = _session_credentials()
 
     def signs_for(self, host: str) -> bool:
         """Credentials go only to API Gateway in our region: a service configured on another host never sees
@@ -61,6 +61,15 @@ class SigV4Signer:
         for name in _SIGNATURE_HEADERS:
             if name in signed.headers:
                 request.headers[name] = signed.headers[name]
+
+
+def _session_credentials() -> Any:
+    from botocore.session import get_session  # noqa: PLC0415
+
+    credentials = get_session().get_credentials()
+    if credentials is None:
+        raise ConfigurationError("DOWNSTREAM_AUTH=iam, but no AWS credentials are available")
+    return credentials
 
 
 def downstream_auth(mode: DownstreamAuthMode, region: str | None) -> SigV4Signer | None:

@@ -1,0 +1,85 @@
+"""Lambda SnapStart: what runs before the snapshot and after each restore.
+
+One snapshot seeds many execution environments. Whatever the snapshot holds is shared by all of them, so:
+
+- before the snapshot: build what is built lazily (the OpenAPI schema) and hold no connection;
+- after each restore: drop every pooled connection (its socket died with the snapshotted VM), re-read the
+  credentials, reseed `random` (or every environment draws the same retry jitter and hedges in lockstep), and
+  forget any request's correlation and trace ids.
+
+The hooks go in `snapshot_restore_py`'s registries, which the Lambda runtime ships and runs. Outside a SnapStart
+runtime the package is usually absent (it is a dev dependency, for tests; the layer must not shadow the
+runtime's copy), and then nothing is registered. Nothing here touches a downstream service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from bff.observability.logging import logger
+
+SEED_BYTES = 32
+
+
+class Restorable(Protocol):
+    async def reset(self) -> None: ...
+
+
+class Schema(Protocol):
+    def openapi(self) -> dict[str, Any]: ...
+
+
+type Register = Callable[[Callable[[], None]], object]
+
+
+def reseed_random() -> None:
+    """Reseeds the module-level generator behind `random.uniform`, which the backoff draws its jitter from."""
+    random.seed(os.urandom(SEED_BYTES))
+
+
+def forget_request_state() -> None:
+    logger.set_correlation_id(None)
+    logger.remove_keys(["trace_id"])
+
+
+class SnapStartHooks:
+    def __init__(self, loop: asyncio.AbstractEventLoop, http: Restorable, app: Schema) -> None:
+        self._loop = loop
+        self._http = http
+        self._app = app
+
+    def before_snapshot(self) -> None:
+        self._app.openapi()
+        self._drop_connections()
+
+    def after_restore(self) -> None:
+        self._drop_connections()
+        reseed_random()
+        forget_request_state()
+
+    def _drop_connections(self) -> None:
+        self._loop.run_until_complete(self._http.reset())
+
+
+def _runtime_registers() -> tuple[Register, Register] | None:
+    try:
+        import snapshot_restore_py  # noqa: PLC0415 - present only where SnapStart (or a test) provides it
+    except ImportError:
+        return None
+    return snapshot_restore_py.register_before_snapshot, snapshot_restore_py.register_after_restore
+
+
+def register_hooks(loop: asyncio.AbstractEventLoop, http: Restorable, app: Schema) -> SnapStartHooks | None:
+    """Registers the hooks when the runtime offers SnapStart's registries; returns them, or None."""
+    registers = _runtime_registers()
+    if registers is None:
+        return None
+    hooks = SnapStartHooks(loop, http, app)
+    register_before, register_after = registers
+    register_before(hooks.before_snapshot)
+    register_after(hooks.after_restore)
+    return hooks
