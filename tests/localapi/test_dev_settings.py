@@ -23,6 +23,7 @@ pytestmark = pytest.mark.localapi
 ORIGIN = "http://127.0.0.1:8900"
 EXIT_TIMEOUT_S = 60
 RELOAD_WAIT_S = 10.0
+COMPACT_MOCK_LINE = re.compile(r"^\d\d:\d\d:\d\d GET /\w+/P001 200 \d+ms \w+MockFunction$", re.MULTILINE)
 COMPACT_PAGE_LINE = re.compile(r"^\d\d:\d\d:\d\d GET /product-details/P001 200 \d+ms BffFunction$", re.MULTILINE)
 
 
