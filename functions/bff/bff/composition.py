@@ -4,7 +4,7 @@ settings → outbound HTTP client → downstream client → guards and resilient
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,6 +13,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
+from bff.api.batch import BatchRequest
+from bff.core.batch import BatchService, RenderedBatch
+from bff.core.outcomes import Failed, SectionOutcome
+from bff.core.sections import Section
 from bff.core.service import PageService, RenderedPage
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
@@ -22,6 +26,7 @@ from bff.observability.metrics import count_responses, record_page
 from bff.observability.tracing import tracer
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
+from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
@@ -53,9 +58,9 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
+def build_caller(settings: Settings, http_client: OutboundHttp) -> ResilientCaller:
     client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
-    caller = ResilientCaller(
+    return ResilientCaller(
         client.fetch_once,
         {service: guard_for(service, settings) for service in settings.services},
         RetryPolicy(
@@ -64,9 +69,46 @@ def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageSer
         ),
         LastKnownGood(settings.stale_ttl_s, settings.stale_max_entries),
     )
+
+
+def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
+    return page_service_over(settings, build_caller(settings, http_client))
+
+
+def page_service_over(settings: Settings, caller: ResilientCaller) -> PageService:
     return PageService(
         product_details_page(settings),
         caller,
+        deadline_ms=settings.page_deadline_ms,
+        reserve_ms=settings.response_reserve_ms,
+    )
+
+
+def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
+    return {
+        name: BatchEndpoint(service.batch_path, service.batch_max_ids)
+        for name, service in settings.services.items()
+        if service.batch_path
+    }
+
+
+def batch_service_over(settings: Settings, caller: ResilientCaller) -> BatchService:
+    """The batch shares the single page's caller: its breakers, budgets, bulkheads and stale copies."""
+
+    def fallback(section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
+        del headers
+        return caller.fallback(section, entity_id, failure)
+
+    source = BatchingSource(
+        caller,
+        caller,
+        UncachedItems(fallback),
+        batch_endpoints(settings),
+        concurrency=settings.batch_concurrency,
+    )
+    return BatchService(
+        product_details_page(settings),
+        source,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
     )
@@ -76,8 +118,9 @@ class RequestPages:
     """The page service as the app calls it. The request's headers become the downstream ones here, so that
     neither edge (api, downstream) imports the other."""
 
-    def __init__(self, service: PageService) -> None:
+    def __init__(self, service: PageService, batch: BatchService | None = None) -> None:
         self._service = service
+        self._batch = batch
 
     async def render(self, request: PageRequest) -> RenderedPage:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
@@ -85,9 +128,19 @@ class RequestPages:
             request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
         )
 
+    async def render_batch(self, request: BatchRequest) -> RenderedBatch:
+        if self._batch is None:
+            raise RuntimeError("no batch service was composed")
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        return await self._batch.render(
+            request.entity_ids, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+        )
+
 
 def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    return create_app(RequestPages(build_page_service(settings, http_client)), settings, record_page)
+    caller = build_caller(settings, http_client)
+    pages = RequestPages(page_service_over(settings, caller), batch_service_over(settings, caller))
+    return create_app(pages, settings, record_page, pages)
 
 
 @dataclass(frozen=True, slots=True)

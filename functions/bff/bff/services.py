@@ -20,6 +20,8 @@ VARIABLE_SUFFIXES: Mapping[str, str] = MappingProxyType(
         "hedge_delay_ms": "HEDGE_DELAY_MS",
         "max_connections": "MAX_CONNECTIONS",
         "cache_ttl_s": "CACHE_TTL_S",
+        "batch_path": "BATCH_PATH",
+        "batch_max_ids": "BATCH_MAX_IDS",
     }
 )
 # The one variable that sets a field for every service, unless the service's own variable says otherwise.
@@ -34,18 +36,23 @@ class ServiceDefaults:
     hedge_delay_ms: int = 100
     cache_ttl_s: int = 0
     batch_path: str | None = None
+    """`GET {base}{batch_path}?ids=a,b` answers `{"a": {...}, "b": {...}}`; None (or empty): one call per id."""
+    batch_max_ids: int = 50
     legacy_prefix: str | None = None
     legacy_fields: tuple[str, ...] = ()
 
 
 SERVICES: Mapping[str, ServiceDefaults] = MappingProxyType(
     {
-        "product": ServiceDefaults(cache_ttl_s=300),
+        "product": ServiceDefaults(cache_ttl_s=300, batch_path="/products"),
         "reviews": ServiceDefaults(
-            cache_ttl_s=60, legacy_prefix="REVIEW", legacy_fields=("base_url", "timeout_ms", "hedge_delay_ms")
+            cache_ttl_s=60,
+            batch_path="/reviews",
+            legacy_prefix="REVIEW",
+            legacy_fields=("base_url", "timeout_ms", "hedge_delay_ms"),
         ),
         # Stock changes fast: a short cache, and an earlier hedge for a service that answers quickly.
-        "inventory": ServiceDefaults(hedge_delay_ms=60, cache_ttl_s=5),
+        "inventory": ServiceDefaults(hedge_delay_ms=60, cache_ttl_s=5, batch_path="/inventory"),
         # Per-user data: never in the shared fragment cache, and no hedging (a cart write must not run twice).
         "cart": ServiceDefaults(hedge_delay_ms=0, cache_ttl_s=0),
     }

@@ -34,6 +34,8 @@ type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_
 
 
 def _batch_path(value: str | None) -> str | None:
+    if not value:  # an empty {NAME}_BATCH_PATH turns batching off for that service
+        return None
     if value is not None and not value.startswith("/"):
         raise ValueError("must start with '/'")
     return value
@@ -50,6 +52,7 @@ class ServiceSettings(BaseModel):
     max_connections: int = Field(default=100, gt=0, le=1000)
     cache_ttl_s: int = Field(ge=0, le=86_400)  # 0 turns caching off
     batch_path: Annotated[str | None, AfterValidator(_batch_path)] = None
+    batch_max_ids: int = Field(default=50, ge=1, le=100)  # ids per batch call (the mocks take up to 100)
 
 
 class Settings(BaseModel):
@@ -76,6 +79,8 @@ class Settings(BaseModel):
     bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
     stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
+    # Per-id calls in flight at once, per service, for a batch against a service without a batch path.
+    batch_concurrency: int = Field(default=16, ge=1, le=256, alias="BATCH_CONCURRENCY")
 
     downstream_auth: Literal["none", "iam"] = Field(default="none", alias="DOWNSTREAM_AUTH")
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
@@ -126,6 +131,7 @@ def _service_values(service: str, environ: Mapping[str, Any]) -> dict[str, Any]:
         "hedge_delay_ms": defaults.hedge_delay_ms,
         "cache_ttl_s": defaults.cache_ttl_s,
         "batch_path": defaults.batch_path,
+        "batch_max_ids": defaults.batch_max_ids,
     }
     for field, shared in SHARED_DEFAULT_VARIABLES.items():
         if shared in environ:

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
+from bff.api.batch import BatchRenderer, add_batch_route
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
@@ -73,8 +74,11 @@ type PageRecorder = Callable[[Sequence[tuple[str, str]]], None]
 itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
-def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
-    """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
+def create_app(
+    service: PageRenderer, settings: Settings, record_page: PageRecorder, batch: BatchRenderer | None = None
+) -> FastAPI:
+    """The HTTP face of a page service (and of its batch, when given); builds nothing it serves (bff.composition
+    does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
@@ -93,6 +97,8 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         # Outermost, so that every answer to an allowed origin carries it, the catch-all's 500 included.
         app.add_middleware(TimingAllowOriginMiddleware, origins=cors_origins)
     _register_problem_handlers(app)
+    if batch is not None:
+        add_batch_route(app, batch, settings)
 
     # ":raw": ids with encoded slashes or CR/LF must reach validation (400), not fall through to a 404.
     @app.get(

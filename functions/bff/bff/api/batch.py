@@ -1,0 +1,212 @@
+"""`GET /product-details?ids=P001,P002,…`: up to 50 product pages in one answer.
+
+- The request is valid or refused whole: 1 to 50 distinct ids (duplicates collapsed, first occurrence kept),
+  each by the single route's id rule; no ids, too many, or any invalid id answer 400 naming the first bad one.
+  Unknown or repeated query parameters answer 400 naming the parameter.
+- A valid request answers 200 whatever its items: `{"items": [...], "meta": {...}}`, items in request order,
+  each with the status the single route would have answered and either its page or its problem (made by the one
+  failure map, bff.api.failures).
+- Cache-Control is the strictest of the items' (as the single route would have sent each): no-store if any item
+  is degraded or failed on the server side, else the least max-age.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from starlette.responses import JSONResponse, Response
+
+from bff.api.failures import failure_response
+from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, page_cache_control
+from bff.api.middleware import correlation_id_of, trace_of
+from bff.api.openapi import PROBLEM_RESPONSES
+from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
+from bff.api.validation import PRODUCT_ID_PATTERN, validate_product_id
+from bff.api.validators import ETAG_HEADER, strong_etag
+from bff.core.batch import MAX_BATCH_IDS, BatchItem, RenderedBatch, unique_in_order
+from bff.core.models import Problem, ProductDetails
+from bff.core.policy import PageFailure
+from bff.errors import InvalidParameterError
+from bff.observability.trace_context import TraceContext
+from bff.settings import Settings
+
+IDS = "ids"
+BATCH_PATH = "/product-details"
+# A name or an id is echoed in a problem only when it is short and plain.
+_ECHOABLE = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    entity_ids: tuple[str, ...]
+    headers: Mapping[str, str]
+    correlation_id: str
+    trace: TraceContext
+    lambda_remaining_ms: int | None
+
+
+class BatchRenderer(Protocol):
+    async def render_batch(self, request: BatchRequest) -> RenderedBatch: ...
+
+
+class BatchItemModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    status: int = Field(description="The status the single route would have answered for this id.")
+    page: ProductDetails | None = Field(default=None, description="The single page's body, when status is 200.")
+    problem: Problem | None = Field(default=None, description="The single route's problem, when status is not 200.")
+
+
+class BatchMeta(BaseModel):
+    requested: int = Field(description="Distinct ids asked for.")
+    succeeded: int = Field(description="Items with status 200.")
+    failed: int = Field(description="Items with another status.")
+    degraded: int = Field(description="200 items with a degraded or stale section.")
+
+
+class BatchDetails(BaseModel):
+    items: list[BatchItemModel]
+    meta: BatchMeta
+
+
+def parse_batch_ids(query: str) -> list[str]:
+    """The ids of the query, validated and collapsed; only `ids`, once."""
+    values: dict[str, str] = {}
+    for element in query.split("&") if query else []:
+        raw_name, _, raw_value = element.partition("=")
+        name = unquote(raw_name)
+        if name != IDS:
+            shown = f" '{name}'" if _ECHOABLE.fullmatch(name) else ""
+            raise InvalidParameterError(f"Unknown query parameter{shown}: this endpoint takes only {IDS}.")
+        if name in values:
+            raise InvalidParameterError(f"Query parameter {name} is repeated: give it once.")
+        values[name] = unquote(raw_value)
+    if not values.get(IDS):
+        raise InvalidParameterError(f"Query parameter {IDS} is required: 1 to {MAX_BATCH_IDS} ids, comma-separated.")
+    return validate_ids(values[IDS].split(","))
+
+
+def validate_ids(given: Sequence[str]) -> list[str]:
+    for position, entity_id in enumerate(given):
+        try:
+            validate_product_id(entity_id)
+        except InvalidParameterError:
+            shown = f"'{entity_id}'" if _ECHOABLE.fullmatch(entity_id) else f"at position {position + 1}"
+            raise InvalidParameterError(
+                f"Query parameter {IDS}: the id {shown} is invalid; each id is 1 to 64 characters: letters, "
+                "digits, '_' or '-', starting with a letter or digit."
+            ) from None
+    ids = unique_in_order(given)
+    if len(ids) > MAX_BATCH_IDS:
+        raise InvalidParameterError(
+            f"Query parameter {IDS}: at most {MAX_BATCH_IDS} distinct ids; the id '{ids[MAX_BATCH_IDS]}' is one too "
+            "many."
+        )
+    return ids
+
+
+# Parsed strictly from the raw query by parse_batch_ids, so that each refusal names what is wrong.
+BATCH_QUERY_OPENAPI: list[dict[str, Any]] = [
+    {
+        "name": IDS,
+        "in": "query",
+        "required": True,
+        "style": "form",
+        "explode": False,
+        "description": f"1 to {MAX_BATCH_IDS} product ids, comma-separated; duplicates are collapsed (first "
+        "occurrence kept). Any invalid id refuses the whole request (400 naming it).",
+        "schema": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": f"^{PRODUCT_ID_PATTERN}$"},
+        },
+    }
+]
+
+
+def add_batch_route(app: FastAPI, renderer: BatchRenderer, settings: Settings) -> None:
+    @app.get(
+        BATCH_PATH,
+        response_model=BatchDetails,
+        responses={400: PROBLEM_RESPONSES[400], 500: PROBLEM_RESPONSES[500]},
+        summary="Up to 50 product pages in one answer, each with its own status.",
+        openapi_extra={"parameters": BATCH_QUERY_OPENAPI},
+    )
+    async def product_details_batch(request: Request) -> Response:
+        entity_ids = parse_batch_ids(request.url.query)
+        rendered = await renderer.render_batch(
+            BatchRequest(
+                tuple(entity_ids),
+                headers=request.headers,
+                correlation_id=correlation_id_of(request.scope),
+                trace=trace_of(request.scope),
+                lambda_remaining_ms=_lambda_remaining_ms(request),
+            )
+        )
+        return batch_response(rendered, settings, correlation_id=correlation_id_of(request.scope))
+
+
+def batch_response(rendered: RenderedBatch, settings: Settings, *, correlation_id: str) -> Response:
+    items = [_item_body(item, correlation_id) for item in rendered.items]
+    cache_controls = [_item_cache_control(item, settings) for item in rendered.items]
+    body = {"items": items, "meta": _meta(rendered.items)}
+    response = JSONResponse(body, headers={"cache-control": strictest(cache_controls)})
+    response.headers[ETAG_HEADER] = strong_etag(response.body)
+    response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+    return response
+
+
+def _item_body(item: BatchItem, correlation_id: str) -> dict[str, Any]:
+    decision = item.decision
+    if isinstance(decision, PageFailure):
+        instance = f"{BATCH_PATH}/{item.entity_id}"
+        problem = failure_response(decision, correlation_id=correlation_id, instance=instance)
+        return {"id": item.entity_id, "status": problem.status_code, "problem": json.loads(bytes(problem.body))}
+    return {"id": item.entity_id, "status": decision.status, "page": decision.body}
+
+
+def _item_cache_control(item: BatchItem, settings: Settings) -> str:
+    """What the single route would have sent for this item."""
+    decision = item.decision
+    if isinstance(decision, PageFailure):
+        return not_found_cache_control(settings.negative_cache_ttl_s) if decision.status == 404 else NO_STORE
+    return page_cache_control(item.freshness_s, settings.page_cache_max_age_s, degraded=decision.degraded)
+
+
+def strictest(cache_controls: Sequence[str]) -> str:
+    """no-store when any says so; else the least max-age (no-cache when that is 0)."""
+    if not cache_controls or NO_STORE in cache_controls:
+        return NO_STORE
+    max_age_s = math.inf
+    for value in cache_controls:
+        found = _MAX_AGE.search(value)
+        max_age_s = min(max_age_s, int(found.group(1)) if found else 0)
+    return f"public, max-age={int(max_age_s)}" if max_age_s > 0 else REVALIDATE
+
+
+def _meta(items: Sequence[BatchItem]) -> dict[str, int]:
+    succeeded = [item for item in items if not isinstance(item.decision, PageFailure)]
+    degraded = sum(1 for item in succeeded if not isinstance(item.decision, PageFailure) and item.decision.degraded)
+    return {
+        "requested": len(items),
+        "succeeded": len(succeeded),
+        "failed": len(items) - len(succeeded),
+        "degraded": degraded,
+    }
+
+
+def _lambda_remaining_ms(request: Request) -> int | None:
+    context = request.scope.get("aws.context")
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return int(remaining()) if callable(remaining) else None
