@@ -71,7 +71,11 @@ class MockService:
         else:
             answer = route.handlers[request.method](request)
             self._stats.record(request, f"{request.method} {route.template}", batch_size=answer.batch_size)
-            await self._answer(answer, writer, behind_api_gateway=request.behind_api_gateway)
+            self._stats.enter()
+            try:
+                await self._answer(answer, writer, behind_api_gateway=request.behind_api_gateway)
+            finally:
+                self._stats.leave()
 
     def _stats_answer(self, _: MockRequest) -> Answer:
         return Answer(normal=lambda: json_reply(200, self._stats.snapshot()), shape=dict)

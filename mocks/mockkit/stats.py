@@ -1,4 +1,5 @@
-"""Traffic counters behind GET /__mock/stats: requests per route, TCP connections, batch sizes, identity headers."""
+"""Traffic counters behind GET /__mock/stats: requests per route, TCP connections, batch sizes, identity headers,
+and the most requests answered at once (maxInFlight)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ class TrafficStats:
         self._clients: set[tuple[str, int]] = set()
         self._batch_sizes: deque[int] = deque(maxlen=MAX_BATCH_SIZES)
         self._identity: deque[dict[str, JsonValue]] = deque(maxlen=MAX_IDENTITY_ENTRIES)
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    def enter(self) -> None:
+        """A counted request starts being answered (its latency included)."""
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        self._in_flight -= 1
 
     def record(self, request: MockRequest, route: str, *, batch_size: int | None = None) -> None:
         """A connection is told apart by its client (host, port): a reused connection keeps its port."""
@@ -44,4 +55,5 @@ class TrafficStats:
             "routes": dict(self._routes),
             "batchSizes": list(self._batch_sizes),
             "identity": list(self._identity),
+            "maxInFlight": self._max_in_flight,
         }

@@ -46,7 +46,24 @@ def test_each_service_gets_its_declared_defaults() -> None:
     }
     assert {service.timeout_ms for service in services.values()} == {450}
     assert {service.max_connections for service in services.values()} == {100}
-    assert {service.batch_path for service in services.values()} == {None}
+    assert {name: service.batch_path for name, service in services.items()} == {
+        "product": "/products",
+        "reviews": "/reviews",
+        "inventory": "/inventory",
+        "cart": None,
+    }
+    assert {service.batch_max_ids for service in services.values()} == {50}
+
+
+def test_an_empty_batch_path_variable_turns_batching_off_for_that_service() -> None:
+    services = Settings.from_env({**BASE, "REVIEWS_BATCH_PATH": "", "PRODUCT_BATCH_MAX_IDS": "10"}).services
+    assert services["reviews"].batch_path is None
+    assert services["product"].batch_max_ids == 10
+
+
+def test_a_batch_chunk_above_the_mocks_limit_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="PRODUCT_BATCH_MAX_IDS"):
+        Settings.from_env({**BASE, "PRODUCT_BATCH_MAX_IDS": "101"})
 
 
 def test_the_services_are_exactly_the_declared_ones() -> None:

@@ -1,0 +1,378 @@
+"""The batch route: its parameter rules, item order and statuses, Cache-Control, chunking, and its sources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import TypeAdapter
+
+from bff.api.batch import parse_batch_ids, strictest
+from bff.composition import compose
+from bff.core.batch import BatchService, chunks, unique_in_order
+from bff.core.deadline import Deadline
+from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome
+from bff.core.sections import Page, Section
+from bff.errors import InvalidParameterError
+from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems, item_outcome
+from tests.support.fake_downstream import SERVICE_HOSTS, inventory_body, product_body, reviews_body
+from tests.support.settings import settings_for
+
+pytestmark = pytest.mark.anyio
+
+KNOWN = {f"P{number:03d}" for number in range(1, 101)}
+BODIES = {"products": product_body, "reviews": reviews_body, "inventory": inventory_body}
+
+
+# --- parameter rules -------------------------------------------------------------------------------------------
+
+
+def test_ids_are_collapsed_keeping_the_first_occurrence_order() -> None:
+    assert parse_batch_ids("ids=P003,P001,P003,P002,P001") == ["P003", "P001", "P002"]
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("", "ids is required"),
+        ("ids=", "ids is required"),
+        ("ids=P001,bad!id,also-bad!", "at position 2"),
+        ("ids=P001,,P002", "at position 2"),
+        ("ids=P001,_x", "'_x'"),
+        ("ids=P001&ids=P002", "ids is repeated"),
+        ("ids=P001&page=2", "'page'"),
+        ("ids=" + ",".join(f"P{n:03d}" for n in range(1, 52)), "'P051' is one too many"),
+    ],
+)
+def test_a_bad_request_is_refused_whole_naming_what_is_wrong(query: str, named: str) -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        parse_batch_ids(query)
+    assert named in refused.value.detail
+
+
+def test_fifty_distinct_ids_are_accepted_and_duplicates_do_not_count() -> None:
+    fifty = [f"P{n:03d}" for n in range(1, 51)]
+    assert parse_batch_ids("ids=" + ",".join(fifty + fifty)) == fifty
+
+
+def test_percent_encoded_commas_separate_ids_too() -> None:
+    assert parse_batch_ids("ids=P001%2CP002") == ["P001", "P002"]
+
+
+# --- chunking and ordering -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "sizes"), [(24, 50, [24]), (24, 10, [10, 10, 4]), (50, 50, [50]), (51, 50, [50, 1]), (1, 1, [1])]
+)
+def test_chunks_are_consecutive_and_at_most_the_size(count: int, size: int, sizes: list[int]) -> None:
+    ids = [str(n) for n in range(count)]
+    split = chunks(ids, size)
+    assert [len(chunk) for chunk in split] == sizes
+    assert [entity_id for chunk in split for entity_id in chunk] == ids
+
+
+def test_a_chunk_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        chunks(["a"], 0)
+
+
+def test_unique_in_order_keeps_first_occurrences() -> None:
+    assert unique_in_order(["b", "a", "b", "c", "a"]) == ["b", "a", "c"]
+
+
+# --- Cache-Control ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["public, max-age=60", "public, max-age=30"], "public, max-age=30"),
+        (["public, max-age=60", "no-store"], "no-store"),
+        (["public, max-age=60", "no-cache"], "no-cache"),
+        (["public, max-age=5"], "public, max-age=5"),
+        ([], "no-store"),
+    ],
+)
+def test_cache_control_is_the_strictest_of_the_items(values: list[str], expected: str) -> None:
+    assert strictest(values) == expected
+
+
+# --- the batch service (pure, with a fake source) ------------------------------------------------------------
+
+_ANY = TypeAdapter(object)
+PAGE = Page(
+    sections=(
+        Section("product", "product", "/products/{id}", 100, _ANY, critical=True),
+        Section("reviews", "reviews", "/reviews/{id}", 100, _ANY, critical=False),
+    )
+)
+
+
+class FakeBatchSource:
+    def __init__(self, answers: Mapping[str, Mapping[str, SectionOutcome]], hang: Sequence[str] = ()) -> None:
+        self.answers = answers
+        self.hang = set(hang)
+        self.asked: dict[str, list[str]] = {}
+
+    async def fetch_many(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
+    ) -> dict[str, SectionOutcome]:
+        self.asked[section.name] = list(entity_ids)
+        if section.name in self.hang:
+            await asyncio.sleep(10)
+        return {entity_id: self.answers[section.name][entity_id] for entity_id in entity_ids}
+
+    def fallback_one(
+        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+    ) -> SectionOutcome:
+        return failure
+
+
+def _fetched(value: object) -> Fetched:
+    return Fetched(value, 1.0)  # type: ignore[arg-type]
+
+
+async def test_items_come_in_request_order_each_with_its_own_status() -> None:
+    # Given a product that exists, one that does not, and one whose reviews failed
+    answers = {
+        "product": {"A": _fetched({"id": "A"}), "B": Failed(FailureReason.NOT_FOUND, 1.0), "C": _fetched({"id": "C"})},
+        "reviews": {"A": _fetched([]), "B": _fetched([]), "C": Failed(FailureReason.UNAVAILABLE, 1.0)},
+    }
+    source = FakeBatchSource(answers)
+    service = BatchService(PAGE, source, deadline_ms=500, reserve_ms=0)
+    # When the batch names them out of order, with a duplicate
+    rendered = await service.render(["C", "A", "B", "C"], lambda_remaining_ms=None, headers={})
+    # Then each section was asked once for the distinct ids, and the items keep the request's order
+    assert source.asked == {"product": ["C", "A", "B"], "reviews": ["C", "A", "B"]}
+    assert [item.entity_id for item in rendered.items] == ["C", "A", "B"]
+    statuses = [getattr(item.decision, "status", None) for item in rendered.items]
+    assert statuses == [200, 200, 404]
+    degraded = [getattr(item.decision, "degraded", None) for item in rendered.items]
+    assert degraded == [True, False, None]
+
+
+async def test_a_section_past_the_one_deadline_times_out_for_every_item() -> None:
+    answers = {"product": {"A": _fetched({"id": "A"}), "B": _fetched({"id": "B"})}, "reviews": {}}
+    service = BatchService(PAGE, FakeBatchSource(answers, hang=["reviews"]), deadline_ms=50, reserve_ms=0)
+    rendered = await service.render(["A", "B"], lambda_remaining_ms=None, headers={})
+    assert rendered.timings_ms["total"] < 1000
+    for item in rendered.items:
+        assert getattr(item.decision, "degradations", None) == (("reviews", "timeout"),)
+
+
+async def test_a_critical_section_past_the_deadline_is_each_items_504() -> None:
+    answers: dict[str, dict[str, SectionOutcome]] = {"product": {}, "reviews": {"A": _fetched([])}}
+    service = BatchService(PAGE, FakeBatchSource(answers, hang=["product"]), deadline_ms=50, reserve_ms=0)
+    rendered = await service.render(["A"], lambda_remaining_ms=None, headers={})
+    assert getattr(rendered.items[0].decision, "status", None) == 504
+
+
+# --- the batching source (pure, with fake callers) -----------------------------------------------------------
+
+SECTION = Section("reviews", "reviews", "/reviews/{id}", 100, TypeAdapter(list[dict[str, int]]), critical=False)
+
+
+class RecordingCaller:
+    def __init__(self, answer: SectionOutcome | None = None, delay_s: float = 0.0) -> None:
+        self.answer = answer
+        self.delay_s = delay_s
+        self.calls: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def fetch(
+        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+    ) -> SectionOutcome:
+        self.calls.append((section.path_template, entity_id))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(self.delay_s)
+        self.in_flight -= 1
+        if self.answer is not None:
+            return self.answer
+        return Fetched([{"rating": 5}], 1.0)
+
+
+class OneCachedItem(UncachedItems):
+    async def lookup(
+        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+    ) -> SectionOutcome | None:
+        return Fetched([], 0.0) if entity_id == "cached" else None
+
+
+def _failure_as_is(section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
+    return failure
+
+
+async def test_only_the_cache_misses_go_into_the_chunk_calls() -> None:
+    caller = RecordingCaller(Fetched({"a": [{"rating": 4}], "b": [{"rating": "x"}]}, 2.0))
+    endpoints = {"reviews": BatchEndpoint("/reviews", 2)}
+    source = BatchingSource(caller, caller, OneCachedItem(_failure_as_is), endpoints, concurrency=4)
+    outcomes = await source.fetch_many(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), {})
+    # One call per chunk of the misses, in order
+    assert caller.calls == [("/reviews?ids={id}", "a,b"), ("/reviews?ids={id}", "c")]
+    assert outcomes["a"] == Fetched([{"rating": 4}], 2.0)
+    assert outcomes["cached"] == Fetched([], 0.0)
+    assert outcomes["b"] == Failed(FailureReason.BAD_RESPONSE, 2.0)  # not of the section's shape
+    assert outcomes["c"] == Failed(FailureReason.NOT_FOUND, 2.0)  # left out of the answer
+
+
+async def test_a_failed_chunk_call_fails_every_item_of_the_chunk() -> None:
+    failure = Failed(FailureReason.UNAVAILABLE, 3.0)
+    caller = RecordingCaller(failure)
+    source = BatchingSource(
+        caller, caller, UncachedItems(_failure_as_is), {"reviews": BatchEndpoint("/reviews", 50)}, concurrency=4
+    )
+    outcomes = await source.fetch_many(SECTION, ["a", "b"], Deadline.after_ms(500), {})
+    assert outcomes == {"a": failure, "b": failure}
+
+
+async def test_without_a_batch_path_per_id_calls_stay_within_the_concurrency_bound() -> None:
+    caller = RecordingCaller(delay_s=0.01)
+    source = BatchingSource(caller, caller, UncachedItems(_failure_as_is), {}, concurrency=3)
+    ids = [f"P{n:03d}" for n in range(10)]
+    outcomes = await source.fetch_many(SECTION, ids, Deadline.after_ms(500), {})
+    assert list(outcomes) == ids
+    assert sorted(entity_id for _, entity_id in caller.calls) == ids
+    assert caller.max_in_flight == 3
+
+
+def test_a_stale_or_odd_answer_is_a_bad_response_for_the_item() -> None:
+    assert item_outcome(SECTION, Fetched(["not", "a", "mapping"], 1.0), "a") == Failed(FailureReason.BAD_RESPONSE, 1.0)
+
+
+# --- the route, in process over a fake network ----------------------------------------------------------------
+
+
+class FakeBatchNetwork:
+    """Answers the batch endpoints like the mocks (unknown ids left out), and single calls; counts requests."""
+
+    def __init__(self, failing: Sequence[str] = ()) -> None:
+        self.failing = set(failing)
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        url = urlsplit(str(request.url))
+        self.requests.append(f"{url.hostname}{url.path}?{url.query}" if url.query else f"{url.hostname}{url.path}")
+        service = (url.hostname or "").removesuffix(".test")
+        if service in self.failing:
+            return httpx.Response(500, json={"title": "down"})
+        collection, *rest = url.path.strip("/").split("/")
+        render = BODIES[collection]
+        if rest:
+            return httpx.Response(200, json=render(rest[0])) if rest[0] in KNOWN else httpx.Response(404)
+        ids = parse_qs(url.query)["ids"][0].split(",")
+        return httpx.Response(200, json={entity_id: render(entity_id) for entity_id in ids if entity_id in KNOWN})
+
+
+@pytest.fixture
+def network() -> FakeBatchNetwork:
+    return FakeBatchNetwork()
+
+
+async def _client(network: FakeBatchNetwork, **settings: object) -> httpx.AsyncClient:
+    config = settings_for(SERVICE_HOSTS, retry_max_attempts=1, **{f"{s}_hedge_delay_ms": 0 for s in BODIES}, **settings)
+    composition = compose(config, httpx.MockTransport(network))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=composition.app), base_url="http://bff.test")
+
+
+@pytest.fixture
+async def client(network: FakeBatchNetwork) -> AsyncIterator[httpx.AsyncClient]:
+    async with await _client(network) as client:
+        yield client
+
+
+async def test_the_batch_answers_200_with_items_in_request_order(
+    client: httpx.AsyncClient, network: FakeBatchNetwork
+) -> None:
+    response = await client.get("/product-details?ids=P002,missing1,P001,P002")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    assert [(item["id"], item["status"]) for item in body["items"]] == [("P002", 200), ("missing1", 404), ("P001", 200)]
+    assert body["items"][0]["page"]["product"]["id"] == "P002"
+    assert body["items"][1]["problem"]["type"] == "urn:product-bff:problem:product-not-found"
+    assert body["meta"] == {"requested": 3, "succeeded": 2, "failed": 1, "degraded": 0}
+    # One call per service, with the distinct ids in order
+    assert sorted(network.requests) == [
+        "inventory.test/inventory?ids=P002%2Cmissing1%2CP001",
+        "product.test/products?ids=P002%2Cmissing1%2CP001",
+        "reviews.test/reviews?ids=P002%2Cmissing1%2CP001",
+    ]
+
+
+async def test_an_item_has_the_single_pages_body(client: httpx.AsyncClient) -> None:
+    batch = (await client.get("/product-details?ids=P007")).json()
+    single = (await client.get("/product-details/P007")).json()
+    assert batch["items"][0]["page"] == single
+
+
+async def test_a_failed_reviews_batch_degrades_every_item_of_it(network: FakeBatchNetwork) -> None:
+    network.failing = {"reviews"}
+    async with await _client(network) as client:
+        response = await client.get("/product-details?ids=P001,P002")
+    items = response.json()["items"]
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    for item in items:
+        assert item["page"]["reviews"] is None
+        assert item["page"]["meta"]["degraded"] == [{"source": "reviews", "reason": "unavailable"}]
+
+
+async def test_a_failed_product_batch_gives_each_item_the_single_routes_502(network: FakeBatchNetwork) -> None:
+    network.failing = {"product"}
+    async with await _client(network) as client:
+        response = await client.get("/product-details?ids=P001,P002")
+    assert response.status_code == 200
+    assert [item["status"] for item in response.json()["items"]] == [502, 502]
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_cache_control_of_a_healthy_batch_is_the_least_of_its_items(network: FakeBatchNetwork) -> None:
+    async with await _client(network, page_cache_max_age_s=60, negative_cache_ttl_s=30) as client:
+        healthy = await client.get("/product-details?ids=P001,P002")
+        with_missing = await client.get("/product-details?ids=P001,missing1")
+    assert healthy.headers["cache-control"] == "public, max-age=60"
+    assert with_missing.headers["cache-control"] == "public, max-age=30"
+
+
+async def test_a_batch_path_set_empty_makes_per_id_calls(network: FakeBatchNetwork) -> None:
+    async with await _client(network, inventory_batch_path="", inventory_batch_max_ids=2) as client:
+        response = await client.get("/product-details?ids=P001,P002,P003")
+    assert response.status_code == 200
+    inventory_calls = sorted(request for request in network.requests if request.startswith("inventory"))
+    assert inventory_calls == [
+        "inventory.test/inventory/P001",
+        "inventory.test/inventory/P002",
+        "inventory.test/inventory/P003",
+    ]
+
+
+async def test_a_small_chunk_size_splits_the_batch_calls(network: FakeBatchNetwork) -> None:
+    async with await _client(network, product_batch_max_ids=2) as client:
+        await client.get("/product-details?ids=P001,P002,P003")
+    assert sorted(request for request in network.requests if request.startswith("product")) == [
+        "product.test/products?ids=P001%2CP002",
+        "product.test/products?ids=P003",
+    ]
+
+
+@pytest.mark.parametrize("query", ["", "?ids=", "?ids=P001,a%0Ab", "?ids=P001&include=product&x=1", "?foo=1"])
+async def test_a_bad_batch_request_is_a_400_problem_with_no_downstream_call(
+    client: httpx.AsyncClient, network: FakeBatchNetwork, query: str
+) -> None:
+    response = await client.get(f"/product-details{query}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert network.requests == []
+
+
+async def test_openapi_describes_the_batch_route(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/product-details"]["get"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["ids"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("BatchDetails")
