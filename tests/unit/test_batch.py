@@ -139,7 +139,7 @@ def _fetched(value: object) -> Fetched:
 
 async def test_items_come_in_request_order_each_with_its_own_status() -> None:
     # Given a product that exists, one that does not, and one whose reviews failed
-    answers = {
+    answers: dict[str, dict[str, SectionOutcome]] = {
         "product": {"A": _fetched({"id": "A"}), "B": Failed(FailureReason.NOT_FOUND, 1.0), "C": _fetched({"id": "C"})},
         "reviews": {"A": _fetched([]), "B": _fetched([]), "C": Failed(FailureReason.UNAVAILABLE, 1.0)},
     }
