@@ -35,7 +35,7 @@ class TableSpec:
     ttl_attribute: str | None
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+class CloudFormationLoader(yaml.SafeLoader):
     """Reads short-form intrinsic functions (!Ref, !Sub, ...) as plain {"Fn": value} mappings."""
 
 
@@ -48,12 +48,18 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
     return {suffix: loader.construct_mapping(node, deep=True)}
 
 
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(template: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as data, its short-form intrinsic functions (!Ref, !Sub, ...) as {"Ref": ...} mappings."""
+    document: dict[str, Any] = yaml.load(template.read_text(), CloudFormationLoader)  # noqa: S506 - a SafeLoader
+    return document
 
 
 def table_specs(template: Path = TEMPLATE) -> list[TableSpec]:
     """The template's AWS::DynamoDB::Table resources; a table without a literal TableName is named by its logical id."""
-    document: dict[str, Any] = yaml.load(template.read_text(), _CloudFormationLoader)  # noqa: S506 - a SafeLoader
+    document = load_template(template)
     specs = []
     for logical_id, resource in document.get("Resources", {}).items():
         if resource.get("Type") != "AWS::DynamoDB::Table":

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from bff.services import variable
 from tests.conftest import load_event
-from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream, product_body
+from tests.support.fake_downstream import FakeDownstream, handler_over, product_body
 from tests.support.lambda_context import FakeLambdaContext
 
 LONG_DESCRIPTION = "A gadget that does everything a gadget should, and then some more. " * 40
@@ -28,16 +25,8 @@ def fake() -> FakeDownstream:
 
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, url in SERVICE_HOSTS.items():
-            patch.setenv(variable(name, "base_url"), url)
-        patch.setenv("PAGE_CACHE_MAX_AGE_S", "60")
-        patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-        patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
-        sys.modules.pop("bff.handler", None)
-        module = importlib.import_module("bff.handler")
+    with handler_over(fake, PAGE_CACHE_MAX_AGE_S="60", POWERTOOLS_METRICS_DISABLED="true") as module:
         yield module
-        sys.modules.pop("bff.handler", None)
 
 
 def invoke(module: ModuleType, **headers: str) -> dict[str, Any]:
