@@ -138,7 +138,9 @@ def test_a_well_formed_id_is_a_page_or_a_404(
     assert response.answered_by_bff
     check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
     if response.status == 200:
-        assert ProductDetails.model_validate_json(response.body).product.id == product_id
+        product = ProductDetails.model_validate_json(response.body).product
+        assert product is not None
+        assert product.id == product_id
 
 
 @settings(FUZZ, max_examples=40)
