@@ -15,7 +15,7 @@ pytestmark = pytest.mark.localapi
 NOT_FOUND = {"message": "Not Found"}
 
 
-@pytest.mark.parametrize("target", ["/nope", "/product-details", "/product-details/P001/extra", "/products"])
+@pytest.mark.parametrize("target", ["/nope", "/product-details", "/product-details/P001/extra", "/products/P001/extra"])
 def test_an_unmatched_route_gets_http_apis_not_found(shared_local_api: LocalApi, target: str) -> None:
     # Given a path that no route of the template matches
     # When it is requested
