@@ -82,21 +82,33 @@ def test_reviews_limit_keeps_the_first_reviews_and_the_summary_counts_them_all()
 
 
 @pytest.mark.parametrize(("section", "derived"), [("reviews", "reviewSummary"), ("inventory", "availability")])
-def test_a_failed_or_stale_section_yields_no_derived_value(section: str, derived: str) -> None:
-    failed = shaped(healthy(**{section: Failed(FailureReason.UNAVAILABLE, duration_ms=1.0)}))
-    assert failed[section] is None
-    assert failed[derived] is None
-    stale_value: Any = reviews_body("P001") if section == "reviews" else inventory_body("P001")
-    stale = shaped(healthy(**{section: Stale(stale_value, age_s=42.0)}))
-    assert stale[section] == stale_value
-    assert stale[derived] is None
-    assert stale["meta"] == {"degraded": [{"source": section, "reason": "stale", "ageSeconds": 42}]}
+def test_a_failed_section_yields_no_derived_value(section: str, derived: str) -> None:
+    body = shaped(healthy(**{section: Failed(FailureReason.UNAVAILABLE, duration_ms=1.0)}))
+    assert body[section] is None
+    assert body[derived] is None
+    assert body["meta"] == {"degraded": [{"source": section, "reason": "unavailable"}]}
 
 
-def test_a_stale_product_is_served_without_a_formatted_price() -> None:
+def test_a_stale_section_yields_derived_values_that_describe_what_is_shown() -> None:
+    # Given reviews and inventory served from their last good answers, the reviews different from today's
+    one_review: Any = [{"productId": "P001", "rating": 2, "comment": "Meh.", "author": "Carol"}]
+    low_stock: Any = {"productId": "P001", "stock": 3}
+    body = shaped(healthy(reviews=Stale(one_review, age_s=42.0), inventory=Stale(low_stock, age_s=7.0)))
+    # Then the derived values are those of the stale values, which meta.degraded flags with their age
+    assert body["reviewSummary"] == {"count": 1, "averageRating": 2.0}
+    assert body["availability"] == {"inStock": True, "lowStock": True}
+    assert body["meta"] == {
+        "degraded": [
+            {"source": "reviews", "reason": "stale", "ageSeconds": 42},
+            {"source": "inventory", "reason": "stale", "ageSeconds": 7},
+        ]
+    }
+
+
+def test_a_stale_product_keeps_its_formatted_price() -> None:
     stale_product: Any = {**product_body("P001"), "currency": None}
     body = shaped(healthy(product=Stale(stale_product, age_s=3.0)))
-    assert body["product"] == {**product_body("P001"), "currency": "USD", "priceFormatted": None}
+    assert body["product"] == {**product_body("P001"), "currency": "USD", "priceFormatted": "$99.99"}
 
 
 def test_the_products_own_currency_wins_over_the_default() -> None:

@@ -33,8 +33,7 @@ class PageProduct(Product):
 
     price_formatted: str | None = Field(
         default=None,
-        description="The price as the locale negotiated from Accept-Language writes it (e.g. $99.99, 99,99\u00a0$); "
-        "null when the product was served stale.",
+        description="The price as the locale negotiated from Accept-Language writes it (e.g. $99.99, 99,99\u00a0$).",
     )
 
 
@@ -75,15 +74,20 @@ class Meta(PublicModel):
 
 class ProductDetails(PublicModel):
     """The page document. A section the request's `include` left out is absent; an optional section is null when
-    its service failed (see meta.degraded). Derived values are null when their section is absent, null or stale."""
+    its service failed (see meta.degraded). Derived values are null when their section is absent or null; a stale
+    section's derived values describe the stale value."""
 
     product: PageProduct | None = Field(default=None, description="Absent when include leaves it out.")
     reviews: list[Review] | None = Field(
         default=None, description="The first reviewsLimit reviews; absent when include leaves them out."
     )
     inventory: Inventory | None = Field(default=None, description="Absent when include leaves it out.")
-    review_summary: ReviewSummary | None = Field(description="From all the reviews, when they answered fresh.")
-    availability: Availability | None = Field(description="From the inventory, when it answered fresh.")
+    review_summary: ReviewSummary | None = Field(
+        description="From all the reviews served (stale ones included); null without reviews."
+    )
+    availability: Availability | None = Field(
+        description="From the inventory served (stale included); null without inventory."
+    )
     meta: Meta
 
 

@@ -5,8 +5,9 @@ route and a batch of items shape alike. Rules:
 - `include` selects sections; only those are fetched and assembled, and criticality applies among them. A section
   not asked for is absent from the body.
 - `reviewsLimit` keeps the first N reviews; `reviewSummary` still counts all of them.
-- Each derived value is null unless its source section was asked for and answered fresh: a section that failed
-  (null) or was served stale (listed in meta.degraded) yields no derived value.
+- Each derived value describes its source section as served: null when the section was not asked for or failed
+  (null). A section served stale yields derived values from that stale value, so that they never contradict what
+  is shown beside them (meta.degraded already flags the section and its age).
 - `reviewSummary`: the count, and the mean rating rounded half-up to one decimal (null without reviews).
 - `availability`: inStock when stock > 0; lowStock when 0 < stock <= the low-stock threshold (0 turns it off).
 - `product.priceFormatted`: the price, in the currency's minor units, formatted for the negotiated locale by the
@@ -67,30 +68,24 @@ def shape_page(
 
 def shape_body(answer: PageAnswer, options: PageOptions, derivation: Derivation) -> dict[str, JsonValue]:
     body = answer.body
-    not_fresh = {section for section, _ in answer.degradations}
     shaped: dict[str, JsonValue] = {name: value for name, value in body.items() if name != "meta"}
     product = body.get("product")
     if isinstance(product, dict):
-        fresh = "product" not in not_fresh
-        shaped["product"] = priced_product(product, options.locale, derivation, fresh=fresh)
+        shaped["product"] = priced_product(product, options.locale, derivation)
     reviews = body.get("reviews")
     if isinstance(reviews, list) and options.reviews_limit is not None:
         shaped["reviews"] = reviews[: options.reviews_limit]
-    shaped["reviewSummary"] = review_summary(reviews) if "reviews" not in not_fresh else None
-    inventory = body.get("inventory")
-    fresh_inventory = inventory if "inventory" not in not_fresh else None
-    shaped["availability"] = availability(fresh_inventory, derivation.low_stock_threshold)
+    shaped["reviewSummary"] = review_summary(reviews)
+    shaped["availability"] = availability(body.get("inventory"), derivation.low_stock_threshold)
     shaped["meta"] = body.get("meta")
     return shaped
 
 
-def priced_product(
-    product: dict[str, JsonValue], locale: str, derivation: Derivation, *, fresh: bool
-) -> dict[str, JsonValue]:
+def priced_product(product: dict[str, JsonValue], locale: str, derivation: Derivation) -> dict[str, JsonValue]:
     currency = product.get("currency")
     currency = currency if isinstance(currency, str) else derivation.default_currency
     price = product.get("price")
-    formatted = derivation.format_price(price, currency, locale) if fresh and isinstance(price, int) else None
+    formatted = derivation.format_price(price, currency, locale) if isinstance(price, int) else None
     return {**product, "currency": currency, "priceFormatted": formatted}
 
 
