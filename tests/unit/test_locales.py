@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bff.locales import format_price, negotiate_locale
 
 SUPPORTED = ["en-US", "de-DE", "fr-FR", "ja-JP"]
+BFF_CODE = Path(__file__).resolve().parents[2] / "functions" / "bff"
 
 
 @pytest.mark.parametrize(
@@ -63,3 +69,13 @@ def test_minor_units_follow_the_currency(currency: str, locale: str, formatted: 
 def test_large_and_zero_prices() -> None:
     assert format_price(123_456_789, "USD", "de-DE") == "1.234.567,89\u00a0$"
     assert format_price(0, "USD", "en-US") == "$0.00"
+
+
+def test_babel_stays_off_the_cold_start() -> None:
+    # Given a fresh interpreter that imports what the Lambda's cold start imports
+    script = "import sys, bff.composition, bff.locales; print(sorted(m for m in sys.modules if m.startswith('babel')))"
+    env = {**os.environ, "PYTHONPATH": str(BFF_CODE)}
+    # When it has imported them
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    # Then Babel is not loaded yet: the first priced answer pays for it
+    assert result.stdout.strip() == "[]"
