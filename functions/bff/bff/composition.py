@@ -14,9 +14,11 @@ from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
 from bff.core.service import PageService, RenderedPage
+from bff.core.shaping import Derivation
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
+from bff.locales import format_price
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_page
 from bff.observability.tracing import tracer
@@ -69,7 +71,12 @@ def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageSer
         caller,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
+        derivation=derivation_for(settings),
     )
+
+
+def derivation_for(settings: Settings) -> Derivation:
+    return Derivation(format_price, settings.default_currency, settings.low_stock_threshold)
 
 
 class RequestPages:
@@ -82,12 +89,14 @@ class RequestPages:
     async def render(self, request: PageRequest) -> RenderedPage:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
         return await self._service.render(
-            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers, options=request.options
         )
 
 
 def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    return create_app(RequestPages(build_page_service(settings, http_client)), settings, record_page)
+    service = build_page_service(settings, http_client)
+    sections = tuple(section.name for section in product_details_page(settings).sections)
+    return create_app(RequestPages(service), settings, record_page, sections)
 
 
 @dataclass(frozen=True, slots=True)

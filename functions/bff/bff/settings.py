@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
+from bff.locales import LOCALE_TAG_PATTERN
 from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
@@ -26,6 +28,13 @@ def _base_url(value: str) -> str:
 def _base_path(value: str) -> str:
     if value and (not value.startswith("/") or value.endswith("/") or "//" in value):
         raise ValueError("must be empty, or start with '/' and not end with '/' (e.g. /shop)")
+    return value
+
+
+def _locale_tags(value: str) -> str:
+    tags = value.split(",")
+    if any(re.fullmatch(LOCALE_TAG_PATTERN, tag) is None for tag in tags) or len(set(tags)) != len(tags):
+        raise ValueError("must be distinct locale tags like en-US, comma-separated without spaces")
     return value
 
 
@@ -85,6 +94,13 @@ class Settings(BaseModel):
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
     # How long clients and CDNs may keep a product's 404 page; 0 sends no-store.
     negative_cache_ttl_s: int = Field(default=30, ge=0, le=3_600, alias="NEGATIVE_CACHE_TTL_S")
+    # Response shaping: availability.lowStock when 0 < stock <= the threshold (0: never); the locales a price is
+    # formatted for (the first is the fallback), and the currency of a product whose service names none.
+    low_stock_threshold: int = Field(default=5, ge=0, le=1_000_000, alias="LOW_STOCK_THRESHOLD")
+    supported_locales: Annotated[str, AfterValidator(_locale_tags)] = Field(
+        default="en-US,de-DE,fr-FR,ja-JP", alias="SUPPORTED_LOCALES"
+    )
+    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", alias="DEFAULT_CURRENCY")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
 
@@ -112,6 +128,10 @@ class Settings(BaseModel):
 
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
+
+    def locales(self) -> list[str]:
+        """SUPPORTED_LOCALES in order; the first answers a caller whose Accept-Language matches none."""
+        return self.supported_locales.split(",")
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of each downstream service, by the service name that page sections refer to."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 from fastapi import FastAPI, Path, Request
@@ -19,12 +19,14 @@ from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
 from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
-from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.api.validation import PageQuery, page_query_openapi, parse_page_query, validate_product_id
 from bff.api.validators import ETAG_HEADER, ValidatorMiddleware, strong_etag
 from bff.core.models import ProductDetails
 from bff.core.policy import PageAnswer, PageFailure
 from bff.core.service import RenderedPage
+from bff.core.shaping import PageOptions
 from bff.errors import ProblemError
+from bff.locales import negotiate_locale
 from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
 
@@ -62,18 +64,26 @@ class PageRequest:
     correlation_id: str
     trace: TraceContext
     lambda_remaining_ms: int | None
+    options: PageOptions = field(default_factory=PageOptions)
 
 
 class PageRenderer(Protocol):
     async def render(self, request: PageRequest) -> RenderedPage: ...
 
 
+SECTION_NAMES = ("product", "reviews", "inventory")
+"""The page's sections, as `include` names them (the composition passes the page declaration's)."""
+# Only the product section's priceFormatted depends on the caller's language.
+_LANGUAGE_DEPENDENT_SECTION = "product"
+
 type PageRecorder = Callable[[Sequence[tuple[str, str]]], None]
 """Counts a page answer's degradations: the (section, reason) of each degraded or stale section. The response
 itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
-def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
+def create_app(
+    service: PageRenderer, settings: Settings, record_page: PageRecorder, sections: Sequence[str] = SECTION_NAMES
+) -> FastAPI:
     """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
@@ -100,16 +110,19 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         response_model=ProductDetails,
         responses={**NOT_MODIFIED_RESPONSE, **PROBLEM_RESPONSES},
         summary="The product page: product, reviews and stock in one document.",
+        openapi_extra={"parameters": page_query_openapi(sections)},
     )
     async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
-        reject_query_parameters(request.url.query)
+        product_id = validate_product_id(product_id)
+        options = _page_options(parse_page_query(request.url.query, sections), request, settings)
         rendered = await service.render(
             PageRequest(
-                validate_product_id(product_id),
+                product_id,
                 headers=request.headers,
                 correlation_id=correlation_id_of(request.scope),
                 trace=trace_of(request.scope),
                 lambda_remaining_ms=_lambda_remaining_ms(request),
+                options=options,
             )
         )
         decision = rendered.decision
@@ -123,10 +136,17 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
                 _section_freshness_s(rendered), settings.page_cache_max_age_s, degraded=decision.degraded
             )
             response = _answer_response(decision, cache_control)
+            if _LANGUAGE_DEPENDENT_SECTION in decision.body:
+                response.headers["vary"] = "Accept-Language"
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
         return response
 
     return app
+
+
+def _page_options(query: PageQuery, request: Request, settings: Settings) -> PageOptions:
+    locale = negotiate_locale(request.headers.get("accept-language"), settings.locales())
+    return PageOptions(include=query.include, reviews_limit=query.reviews_limit, locale=locale)
 
 
 def _answer_response(answer: PageAnswer, cache_control: str) -> Response:

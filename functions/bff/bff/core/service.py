@@ -12,6 +12,7 @@ from bff.core.fanout import fan_out
 from bff.core.outcomes import Failed, SectionOutcome
 from bff.core.policy import PageDecision, decide
 from bff.core.sections import Page, Section
+from bff.core.shaping import Derivation, PageOptions, select_sections, shape_page
 
 
 class SectionSource(Protocol):
@@ -35,14 +36,29 @@ class RenderedPage:
 
 
 class PageService:
-    def __init__(self, page: Page, caller: SectionSource, *, deadline_ms: int, reserve_ms: int) -> None:
+    def __init__(
+        self,
+        page: Page,
+        caller: SectionSource,
+        *,
+        deadline_ms: int,
+        reserve_ms: int,
+        derivation: Derivation | None = None,
+    ) -> None:
+        """Without a `derivation`, pages carry no derived values (the policy's body as it is)."""
         self._page = page
+        self._derivation = derivation
         self._caller = caller
         self._deadline_ms = deadline_ms
         self._reserve_ms = reserve_ms
 
     async def render(
-        self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str]
+        self,
+        entity_id: str,
+        *,
+        lambda_remaining_ms: int | None,
+        headers: Mapping[str, str],
+        options: PageOptions = PageOptions(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> RenderedPage:
         started = time.perf_counter()
         deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
@@ -53,8 +69,11 @@ class PageService:
         def on_timeout(section: Section, failure: Failed) -> SectionOutcome:
             return self._caller.fallback(section, entity_id, failure)
 
-        launch_order = self._caller.slowest_first(self._page.sections)
-        outcomes = await fan_out(self._page, fetch, deadline, on_timeout, launch_order)
-        timings_ms = {section.name: outcomes[section.name].duration_ms for section in self._page.sections}
+        page = select_sections(self._page, options.include)
+        launch_order = self._caller.slowest_first(page.sections)
+        outcomes = await fan_out(page, fetch, deadline, on_timeout, launch_order)
+        timings_ms = {section.name: outcomes[section.name].duration_ms for section in page.sections}
         timings_ms["total"] = (time.perf_counter() - started) * 1000
-        return RenderedPage(decide(self._page, outcomes), timings_ms)
+        if self._derivation is None:
+            return RenderedPage(decide(page, outcomes), timings_ms)
+        return RenderedPage(shape_page(page, outcomes, options, self._derivation), timings_ms)
