@@ -42,6 +42,7 @@ from typing import Any
 from localapi.console import Console
 from localapi.http_api import HttpApiGateway, cors_by_route, routes_from_sam, unescape
 from localapi.jwt_authorizer import JwksFile, RouteAuthorization, inject_authorizer_context, route_authorizations
+from localapi.local_aws import local_region
 from localapi.pool import PoolClosedError, WorkerPools
 from localapi.worker_process import FunctionSpec, WorkerInitError
 
@@ -218,7 +219,7 @@ def serve(
     functions. Raises LocalApiStartError when a function cannot start."""
     parsed_template = yaml_parse(template.read_text())
     authorizations = _jwt_authorizations(parsed_template, template)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = local_region(os.environ)
     with _WorkerInvokeContext(
         WorkerLambdaRuntime(pools, console),
         template_file=str(template),
