@@ -95,12 +95,21 @@ class WorkerLambdaRuntime:
             options["stdout"].write_str(response)
 
 
+OVERRIDABLE_AWS_VARIABLES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
 def function_spec(function_config: Any) -> FunctionSpec:
     environment: dict[str, str] = function_config.env_vars.resolve()
     # Unlike `sam local`, overrides of variables the template does not declare still reach the function,
     # so fault switches such as MOCK_FAULT work without adding them to the deployed template.
     undeclared: Mapping[str, Any] = function_config.env_vars.override_values
-    environment |= {name: str(value) for name, value in undeclared.items() if name not in environment}
+    # Credentials given as overrides win over SAM's (the shell's): `make dev` hands the BFF moto's fake ones, so a
+    # developer's real credentials never reach a function that runs against the local AWS.
+    environment |= {
+        name: str(value)
+        for name, value in undeclared.items()
+        if name not in environment or name in OVERRIDABLE_AWS_VARIABLES
+    }
     return FunctionSpec(
         name=function_config.name,
         handler=function_config.handler,

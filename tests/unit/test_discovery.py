@@ -327,3 +327,14 @@ async def test_the_client_reads_the_registry_at_each_call() -> None:
     registry.apply({"product": "http://127.0.0.1:9999"})
     await client.fetch_once(SECTION, "P1", 1.0, {})
     assert seen == ["https://product.internal/products/P1", "http://127.0.0.1:9999/products/P1"]
+
+
+def test_a_blank_url_variable_leaves_the_service_to_the_registry() -> None:
+    # Given the template's empty URL parameter, passed as "", and the registry knowing the service
+    environ = {"SERVICE_REGISTRY_PATH": PATH, "PRODUCT_SERVICE_URL": "", "REVIEW_SERVICE_URL": " "}
+
+    # When the BFF starts, then the registry's URLs are used, and the registry may heal them
+    settings, registry = discover(environ, source_for=lambda path, max_age_s: CountingSource(URLS))
+    assert settings.service_urls() == URLS
+    registry.apply({"product": "https://product-2.internal"})
+    assert registry["product"] == "https://product-2.internal"

@@ -28,6 +28,12 @@ from bff.services import SERVICES, alias_variable, variable
 from bff.settings import Settings, valid_base_url
 
 URL_PARAMETER = "url"
+_URL_VARIABLES = frozenset(
+    name
+    for service in SERVICES
+    for name in (variable(service, "base_url"), alias_variable(service, "base_url"))
+    if name
+)
 
 
 class RegistrySource(Protocol):
@@ -150,7 +156,13 @@ def discover(
     source_for: Callable[[str, int], RegistrySource] = SsmRegistrySource,
 ) -> tuple[Settings, ServiceRegistry]:
     """The settings, with each service's URL from its variable or the registry, and the registry that keeps them."""
-    given = dict(os.environ if environ is None else environ)
+    # A blank URL variable is no URL: a template passes "" for a URL parameter left empty (and SAM's local
+    # environment for an intrinsic it cannot resolve), and that must leave the service to the registry.
+    given = {
+        name: value
+        for name, value in (os.environ if environ is None else environ).items()
+        if value.strip() or name not in _URL_VARIABLES
+    }
     path, max_age_s = _registry_settings(given)
     explicit = explicit_services(given)
     if not path or explicit == frozenset(SERVICES):
