@@ -62,9 +62,11 @@ def local_overrides(
     bff_settings: Iterable[str] = (),
     local_aws: Mapping[str, str] | None = None,
 ) -> EnvOverrides:
-    # Locally the mocks answer on the local API itself, unsigned: no SigV4. No service URL is set here: the BFF
-    # finds the mocks through the local service registry, as it finds the services in AWS.
-    merged: EnvOverrides = {BFF_FUNCTION: {**(local_aws or {}), "DOWNSTREAM_AUTH": "none"}}
+    # Locally the mocks answer on the local API itself, unsigned: no SigV4. The template's service URLs are blanked
+    # (a blank URL is none): the BFF finds the mocks through the local service registry, as it finds the services
+    # in AWS, unless the user's file or the shell gives a URL.
+    blank_urls = dict.fromkeys(SERVICE_URL_VARIABLES, "")
+    merged: EnvOverrides = {BFF_FUNCTION: {**blank_urls, **(local_aws or {}), "DOWNSTREAM_AUTH": "none"}}
     layers = (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell))
     for layer in layers:
         for section, variables in layer.items():

@@ -24,9 +24,10 @@ def test_the_bff_finds_its_services_through_the_local_registry_not_through_urls(
     # When the overrides are built with the local AWS environment
     overrides = local_overrides(shell={}, user_overrides={}, local_aws=LOCAL_AWS)
 
-    # Then the BFF gets the registry and endpoints, calls to the local API are not signed, and no service URL is set
-    assert overrides == {"BffFunction": {**LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}}
-    assert not {variable(name, "base_url") for name in SERVICES} & set(overrides["BffFunction"])
+    # Then the BFF gets the registry and endpoints, calls to the local API are not signed, and the template's
+    # service URLs are blanked (a blank URL is none), so that discovery finds every service
+    blank_urls = {variable(name, "base_url"): "" for name in SERVICES}
+    assert overrides == {"BffFunction": {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}}
 
 
 def test_a_shell_service_url_beats_the_registry_as_in_aws() -> None:
@@ -70,7 +71,7 @@ def test_the_user_file_beats_the_local_aws_and_the_shell_beats_the_user_file() -
     assert overrides["BffFunction"]["PRODUCT_SERVICE_URL"] == "http://127.0.0.1:9"
     assert overrides["BffFunction"]["CACHE_TABLE_NAME"] == "mine"
     assert overrides["BffFunction"]["SERVICE_REGISTRY_PATH"] == LOCAL_AWS["SERVICE_REGISTRY_PATH"]
-    assert "REVIEWS_SERVICE_URL" not in overrides["BffFunction"]
+    assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == ""
     assert overrides["ProductMockFunction"] == {"MOCK_FAULT": "429", "MOCK_SEED": "7"}
     assert overrides["Parameters"] == {"PAGE_DEADLINE_MS": "800"}
 
@@ -112,6 +113,7 @@ def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> Non
 
     # Then the BFF gets exactly those; the mock switch goes to the mocks only
     assert overrides["BffFunction"] == {
+        **{variable(name, "base_url"): "" for name in SERVICES},
         "DOWNSTREAM_AUTH": "none",
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
@@ -160,5 +162,5 @@ def test_a_service_url_under_its_former_name_is_followed_so_the_bff_sees_no_conf
     # Then the rule's name carries the same URL, and the BFF's settings read it without a conflict
     assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == "http://127.0.0.1:9"
     others = {variable(name, "base_url"): "http://127.0.0.1:8" for name in SERVICES if name != "reviews"}
-    settings = Settings.from_env({**others, **overrides["BffFunction"]})
+    settings = Settings.from_env({**overrides["BffFunction"], **others})
     assert settings.services["reviews"].base_url == "http://127.0.0.1:9"
