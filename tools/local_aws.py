@@ -79,6 +79,25 @@ def table_specs(template: Path = TEMPLATE) -> list[TableSpec]:
     return specs
 
 
+def table_variables(function_logical_id: str, template: Path = TEMPLATE) -> dict[str, str]:
+    """The function's environment variables (its own and the Globals') set to `!Ref` a table: {variable: logical id}.
+
+    SAM's local environment cannot resolve those references, so a local run passes the tables' real names."""
+    document = load_template(template)
+    resources = document.get("Resources", {})
+    tables = {
+        logical_id for logical_id, resource in resources.items() if resource.get("Type") == "AWS::DynamoDB::Table"
+    }
+    global_variables = document.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    function = resources.get(function_logical_id, {}).get("Properties", {})
+    own_variables = function.get("Environment", {}).get("Variables", {})
+    return {
+        name: value["Ref"]
+        for name, value in {**global_variables, **own_variables}.items()
+        if isinstance(value, dict) and value.get("Ref") in tables
+    }
+
+
 def dynamodb_client(endpoint_url: str, region_name: str = "eu-west-1") -> DynamoDBClient:
     return boto3.client(
         "dynamodb",

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from bff.api.app import PageRequest, create_app
 from bff.core.service import PageService, RenderedPage
 from bff.core.shaping import Derivation
+from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
@@ -55,8 +56,16 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
-    client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
+def build_page_service(
+    settings: Settings, http_client: OutboundHttp, registry: ServiceRegistry | None = None
+) -> PageService:
+    """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
+    client = DownstreamClient(
+        http_client,
+        registry if registry is not None else settings.service_urls(),
+        max_response_bytes=settings.max_response_bytes,
+        on_unreachable=registry.service_unreachable if registry is not None else None,
+    )
     caller = ResilientCaller(
         client.fetch_once,
         {service: guard_for(service, settings) for service in settings.services},
@@ -93,8 +102,8 @@ class RequestPages:
         )
 
 
-def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    service = build_page_service(settings, http_client)
+def build_app(settings: Settings, http_client: OutboundHttp, registry: ServiceRegistry | None = None) -> FastAPI:
+    service = build_page_service(settings, http_client, registry)
     sections = tuple(section.name for section in product_details_page(settings).sections)
     return create_app(RequestPages(service), settings, record_page, sections)
 
@@ -106,10 +115,13 @@ class Composition:
     app: FastAPI
 
 
-def compose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Composition:
-    """The whole graph; `transport` replaces the network (tests)."""
-    http_client = create_http_client(settings, transport)
-    return Composition(settings, http_client, build_app(settings, http_client))
+def compose(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, registry: ServiceRegistry | None = None
+) -> Composition:
+    """The whole graph; `transport` replaces the network (tests); `registry` (from bff.discovery.discover) makes
+    the services' URLs and the egress allow-list follow a moved service."""
+    http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
+    return Composition(settings, http_client, build_app(settings, http_client, registry))
 
 
 def instrument_handler(handler: LambdaHandler) -> LambdaHandler:

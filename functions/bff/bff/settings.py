@@ -16,7 +16,8 @@ from bff.locales import LOCALE_TAG_PATTERN
 from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
-def _base_url(value: str) -> str:
+def valid_base_url(value: str) -> str:
+    """The URL without its trailing slash; ValueError unless an absolute http(s) URL with no query or fragment."""
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
@@ -38,7 +39,15 @@ def _locale_tags(value: str) -> str:
     return value
 
 
-type BaseUrl = Annotated[str, AfterValidator(_base_url)]
+def _registry_path(value: str) -> str:
+    if value and (not value.startswith("/") or not value.endswith("/") or "//" in value):
+        raise ValueError(
+            "must be empty, or an SSM path that starts and ends with '/' (e.g. /product-bff/dev/services/)"
+        )
+    return value
+
+
+type BaseUrl = Annotated[str, AfterValidator(valid_base_url)]
 type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
 
 
@@ -68,6 +77,12 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     services: dict[str, ServiceSettings]
+
+    # Service discovery (bff.discovery): the SSM path of `{name}/url` parameters; empty reads no SSM.
+    service_registry_path: Annotated[str, AfterValidator(_registry_path)] = Field(
+        default="", alias="SERVICE_REGISTRY_PATH"
+    )
+    service_registry_max_age_s: int = Field(default=300, ge=1, le=86_400, alias="SERVICE_REGISTRY_MAX_AGE_S")
 
     page_deadline_ms: Milliseconds = Field(default=500, alias="PAGE_DEADLINE_MS")
     response_reserve_ms: int = Field(default=50, ge=0, le=5_000, alias="RESPONSE_RESERVE_MS")

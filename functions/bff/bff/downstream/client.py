@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
@@ -41,10 +41,20 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 class DownstreamClient:
-    def __init__(self, http: OutboundHttp, service_urls: Mapping[str, str], *, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        http: OutboundHttp,
+        service_urls: Mapping[str, str],
+        *,
+        max_response_bytes: int,
+        on_unreachable: Callable[[str], None] | None = None,
+    ) -> None:
+        """`service_urls` is read at each call, so a registry that heals a moved service is followed;
+        `on_unreachable(service)` hears of each call that could not connect (refused, DNS: nothing was sent)."""
         self._http = http
-        self._service_urls = dict(service_urls)
+        self._service_urls = service_urls
         self._max_response_bytes = max_response_bytes
+        self._on_unreachable = on_unreachable
 
     def url_for(self, section: Section, entity_id: str) -> str:
         return self._service_urls[section.service] + section.path_for(encode_path_segment(entity_id))
@@ -92,6 +102,8 @@ class DownstreamClient:
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
+            if isinstance(error, httpx.ConnectError) and self._on_unreachable is not None:
+                self._on_unreachable(section.service)
             retryable = isinstance(error, _RETRYABLE_TRANSPORT_ERRORS)
             raise DownstreamUnavailableError(section.service, type(error).__name__, retryable=retryable) from None
 
