@@ -20,6 +20,8 @@ _loop = asyncio.new_event_loop()
 asyncio.set_event_loop(_loop)
 
 composition = compose(Settings.from_env())
+# The shared cache's client is created and connected now, during init, on the loop that will serve.
+_loop.run_until_complete(composition.warm())
 settings = composition.settings
 http_client = composition.http_client
 app = composition.app

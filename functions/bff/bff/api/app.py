@@ -123,7 +123,7 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
                 _section_freshness_s(rendered), settings.page_cache_max_age_s, degraded=decision.degraded
             )
             response = _answer_response(decision, cache_control)
-        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms, rendered.cache)
         return response
 
     return app
@@ -136,10 +136,9 @@ def _answer_response(answer: PageAnswer, cache_control: str) -> Response:
 
 
 def _section_freshness_s(rendered: RenderedPage) -> Sequence[float | None]:
-    """The remaining freshness of each section of the page. The page service does not report it yet (the fragment
-    cache will): until then no section limits it, and PAGE_CACHE_MAX_AGE_S alone sets the page's max-age."""
-    del rendered
-    return ()
+    """The remaining freshness of each section of the page, as the fragment cache reported it (None: the section
+    declares none, and PAGE_CACHE_MAX_AGE_S alone bounds it)."""
+    return rendered.freshness_s
 
 
 def _lambda_remaining_ms(request: Request) -> int | None:
