@@ -32,6 +32,11 @@ def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
         for name, url in SERVICE_HOSTS.items():
             patch.setenv(variable(name, "base_url"), url)
         patch.setenv("PAGE_CACHE_MAX_AGE_S", "60")
+        # The page changes under these tests: no fragment cache (L1 of size 0), and sections fresh for longer than
+        # the page's bound, so that PAGE_CACHE_MAX_AGE_S sets max-age.
+        patch.setenv("CACHE_L1_MAX_ENTRIES", "0")
+        patch.setenv("REVIEWS_CACHE_TTL_S", "300")
+        patch.setenv("INVENTORY_CACHE_TTL_S", "300")
         patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
         patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
         sys.modules.pop("bff.handler", None)

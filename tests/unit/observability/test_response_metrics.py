@@ -37,6 +37,7 @@ def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
         for name, url in SERVICE_HOSTS.items():
             patch.setenv(variable(name, "base_url"), url)
         patch.setenv("RETRY_MAX_ATTEMPTS", "1")
+        patch.setenv("CACHE_L1_MAX_ENTRIES", "0")  # failures scripted after good pages must reach the page
         patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
         sys.modules.pop("bff.handler", None)
         module = importlib.import_module("bff.handler")
