@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +68,9 @@ class Invocation:
         described: dict[str, str] = {}
         for entry in self.response["headers"]["server-timing"].split(","):
             name, *params = entry.strip().split(";")
-            described.update({name: param.removeprefix("desc=") for param in params if param.startswith("desc=")})
+            for param in params:
+                if param.startswith("desc="):
+                    described[name] = param.removeprefix("desc=")
         return described
 
     def cache_errors(self) -> list[str]:
@@ -130,11 +131,11 @@ def product_requests(mocks: dict[str, MockProcess]) -> int:
 
 
 @pytest.fixture
-def dynamodb(moto_server: MotoServer) -> Iterator[dict[str, str]]:
+def dynamodb(moto_server: MotoServer) -> dict[str, str]:
     """The BFF's environment for L2 on the moto server's table, emptied first. Moto (Python, in this test
     process's thread) answers in 5-20 ms, several times DynamoDB's own latency: its timeouts are wider."""
     moto_server.reset()
-    yield {
+    return {
         **moto_server.environment(),
         "CACHE_TABLE_NAME": moto_server.table_name(TABLE),
         "CACHE_L2_TIMEOUT_MS": "250",
