@@ -79,7 +79,7 @@ async def page_latencies_ms(settings: Settings, cache: TieredCache, paths: list[
 
 async def spread_load(settings: Settings, cache: TieredCache) -> dict[str, int]:
     """REQUESTS pages over IDS ids, CONCURRENCY at a time, in a seeded random order; the count of each status."""
-    chooser = random.Random(10)  # noqa: S311 - a benchmark's sample, not a secret
+    chooser = random.Random(10)
     paths = [f"/product-details/P{chooser.randrange(IDS) + 1:03d}" for _ in range(REQUESTS)]
     limit = asyncio.Semaphore(CONCURRENCY)
     statuses: dict[str, int] = {}
