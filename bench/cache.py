@@ -1,8 +1,9 @@
 """What the fragment cache buys: page latency with L1 hits, L2 hits (a local moto server) and misses, and the
 downstream calls saved over 1,000 requests spread over 100 ids.
 
-Run with `.venv/bin/python -m bench.cache` from the repository root: the app in process (httpx's ASGI transport), against real mock
-processes at the reference latencies (product 50 ms, reviews 80 ms, inventory 30 ms). Prints one JSON document.
+Run with `.venv/bin/python -m bench.cache` from the repository root: the app in process (httpx's ASGI transport),
+against real mock processes at the reference latencies (product 50 ms, reviews 80 ms, inventory 30 ms). Prints one
+JSON document.
 """
 
 from __future__ import annotations
