@@ -25,7 +25,16 @@ def fake() -> FakeDownstream:
 
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
-    with handler_over(fake, PAGE_CACHE_MAX_AGE_S="60", POWERTOOLS_METRICS_DISABLED="true") as module:
+    # The page changes under these tests: no fragment cache (L1 of size 0), and sections fresh for longer than the
+    # page's bound, so that PAGE_CACHE_MAX_AGE_S sets max-age.
+    with handler_over(
+        fake,
+        PAGE_CACHE_MAX_AGE_S="60",
+        CACHE_L1_MAX_ENTRIES="0",
+        REVIEWS_CACHE_TTL_S="300",
+        INVENTORY_CACHE_TTL_S="300",
+        POWERTOOLS_METRICS_DISABLED="true",
+    ) as module:
         yield module
 
 

@@ -113,7 +113,14 @@ def fake() -> FakeDownstream:
 
 @pytest.fixture
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(page_deadline_ms=300, page_cache_max_age_s=60)
+    # The page changes under these tests: no fragment cache, and sections fresh longer than the page's bound.
+    settings = settings_for(
+        page_deadline_ms=300,
+        page_cache_max_age_s=60,
+        cache_l1_max_entries=0,
+        reviews_cache_ttl_s=300,
+        inventory_cache_ttl_s=300,
+    )
     app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client

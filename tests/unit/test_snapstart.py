@@ -119,6 +119,7 @@ def handler(services: CountingServices, registries: tuple[list[Any], list[Any]])
             patch.setenv(variable(name, "hedge_delay_ms"), "0")
         patch.setenv("RETRY_MAX_ATTEMPTS", "1")
         patch.setenv("HTTP_TRANSPORT", "aiohttp")
+        patch.setenv("CACHE_L1_MAX_ENTRIES", "0")  # every page reaches the services, so connections can be counted
         sys.modules.pop("bff.handler", None)
         module = importlib.import_module("bff.handler")
         yield module

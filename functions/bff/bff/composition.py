@@ -1,9 +1,11 @@
 """Builds the object graph of one execution environment, and is the only place that does:
-settings → outbound HTTP client → downstream client → guards and resilient caller → page service → FastAPI app."""
+settings → outbound HTTP client → downstream client → guards and resilient caller → fragment cache → page service →
+FastAPI app. The shared cache's client library (aiobotocore, redis) is imported only when one is configured."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -13,6 +15,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
+from bff.cache.entry import FragmentStore
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import TieredCache
 from bff.core.service import PageService, RenderedPage
 from bff.core.shaping import Derivation
 from bff.discovery import ServiceRegistry
@@ -21,14 +26,14 @@ from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
 from bff.locales import format_price
 from bff.observability.logging import logger
-from bff.observability.metrics import count_responses, record_page
+from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup, record_page
 from bff.observability.tracing import tracer
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
+from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
-from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
 from bff.settings import Settings
 
@@ -56,8 +61,49 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
+def build_fragment_cache(settings: Settings) -> TieredCache:
+    """L1 in memory, over the shared L2 the settings name, if any."""
+    return TieredCache(MemoryStore(settings.cache_l1_max_entries), shared_store(settings))
+
+
+def shared_store(settings: Settings) -> FragmentStore | None:
+    get_timeout_s = settings.cache_l2_timeout_ms / 1000
+    put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
+    on_error = functools.partial(record_cache_error, "l2")
+    # Imported here: the product page's import path stays light when no shared cache is configured.
+    if settings.cache_table_name:
+        from bff.cache.dynamodb import DynamoDbStore  # noqa: PLC0415
+
+        return DynamoDbStore(
+            settings.cache_table_name,
+            get_timeout_s=get_timeout_s,
+            put_timeout_s=put_timeout_s,
+            on_error=on_error,
+            region_name=settings.aws_region,
+        )
+    if settings.cache_url:
+        from bff.cache.redis import RedisStore  # noqa: PLC0415
+
+        return RedisStore(
+            settings.cache_url, get_timeout_s=get_timeout_s, put_timeout_s=put_timeout_s, on_error=on_error
+        )
+    return None
+
+
+def cache_policy(settings: Settings) -> CachePolicy:
+    return CachePolicy(
+        ttl_s={name: float(service.cache_ttl_s) for name, service in settings.services.items()},
+        stale_s=float(settings.stale_ttl_s),
+        negative_ttl_s=float(settings.negative_cache_ttl_s),
+        write_timeout_s=settings.cache_l2_write_timeout_ms / 1000,
+    )
+
+
 def build_page_service(
-    settings: Settings, http_client: OutboundHttp, registry: ServiceRegistry | None = None
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
 ) -> PageService:
     """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
     client = DownstreamClient(
@@ -73,11 +119,16 @@ def build_page_service(
             settings.retry_max_attempts,
             Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
         ),
-        LastKnownGood(settings.stale_ttl_s, settings.stale_max_entries),
+    )
+    source = CachingSource(
+        caller,
+        cache if cache is not None else build_fragment_cache(settings),
+        cache_policy(settings),
+        on_lookup=record_cache_lookup,
     )
     return PageService(
         product_details_page(settings),
-        caller,
+        source,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -102,8 +153,13 @@ class RequestPages:
         )
 
 
-def build_app(settings: Settings, http_client: OutboundHttp, registry: ServiceRegistry | None = None) -> FastAPI:
-    service = build_page_service(settings, http_client, registry)
+def build_app(
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
+) -> FastAPI:
+    service = build_page_service(settings, http_client, cache, registry)
     sections = tuple(section.name for section in product_details_page(settings).sections)
     return create_app(RequestPages(service), settings, record_page, sections)
 
@@ -113,6 +169,13 @@ class Composition:
     settings: Settings
     http_client: OutboundHttp
     app: FastAPI
+    cache: TieredCache
+
+    async def warm(self, timeout_s: float = 2.0) -> bool:
+        """Opens the shared cache's client during init, on the loop that will serve (a new client's first call
+        takes far longer than a read's timeout). True when there is none, or it answered."""
+        warm = getattr(self.cache.l2, "warm", None)
+        return True if warm is None else bool(await warm(timeout_s))
 
 
 def compose(
@@ -121,7 +184,8 @@ def compose(
     """The whole graph; `transport` replaces the network (tests); `registry` (from bff.discovery.discover) makes
     the services' URLs and the egress allow-list follow a moved service."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
-    return Composition(settings, http_client, build_app(settings, http_client, registry))
+    cache = build_fragment_cache(settings)
+    return Composition(settings, http_client, build_app(settings, http_client, cache, registry), cache)
 
 
 def instrument_handler(handler: LambdaHandler) -> LambdaHandler:

@@ -23,6 +23,8 @@ asyncio.set_event_loop(_loop)
 # Outside the request path: the services' URLs from their variables or the SSM registry (bff.discovery).
 _settings, _registry = discover()
 composition = compose(_settings, registry=_registry)
+# The shared cache's client is created and connected now, during init, on the loop that will serve.
+_loop.run_until_complete(composition.warm())
 settings = composition.settings
 http_client = composition.http_client
 app = composition.app

@@ -99,7 +99,14 @@ class Settings(BaseModel):
     breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
     bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
-    stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
+    # The fragment cache: L1 in memory (its size; STALE_MAX_ENTRIES is the older name), and an optional shared L2,
+    # a DynamoDB table (CACHE_TABLE_NAME) or Redis/Valkey (CACHE_URL), never both.
+    cache_l1_max_entries: int = Field(default=1_000, ge=0, alias="CACHE_L1_MAX_ENTRIES")
+    stale_max_entries: int | None = Field(default=None, ge=0, alias="STALE_MAX_ENTRIES")  # read as the line above
+    cache_table_name: str = Field(default="", alias="CACHE_TABLE_NAME")
+    cache_url: str = Field(default="", alias="CACHE_URL", repr=False)
+    cache_l2_timeout_ms: Milliseconds = Field(default=25, alias="CACHE_L2_TIMEOUT_MS")
+    cache_l2_write_timeout_ms: Milliseconds = Field(default=50, alias="CACHE_L2_WRITE_TIMEOUT_MS")
 
     downstream_auth: Literal["none", "iam"] = Field(default="none", alias="DOWNSTREAM_AUTH")
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
@@ -118,6 +125,27 @@ class Settings(BaseModel):
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", alias="DEFAULT_CURRENCY")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_cache_size_name(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "STALE_MAX_ENTRIES" not in data:
+            return data
+        given = {name: data[name] for name in ("CACHE_L1_MAX_ENTRIES", "STALE_MAX_ENTRIES") if name in data}
+        if len({str(value) for value in given.values()}) > 1:
+            raise ConfigurationError(
+                "invalid BFF configuration: CACHE_L1_MAX_ENTRIES and STALE_MAX_ENTRIES are both set and differ; "
+                "set only CACHE_L1_MAX_ENTRIES"
+            )
+        return {**data, "CACHE_L1_MAX_ENTRIES": data["STALE_MAX_ENTRIES"]}
+
+    @model_validator(mode="after")
+    def _one_shared_cache(self) -> Settings:
+        if self.cache_table_name and self.cache_url:
+            raise ConfigurationError("invalid BFF configuration: set CACHE_TABLE_NAME or CACHE_URL, not both")
+        if self.cache_url and not self.cache_url.startswith(("redis://", "rediss://")):
+            raise ConfigurationError("invalid BFF configuration: CACHE_URL must start with redis:// or rediss://")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -30,7 +30,8 @@ def fake() -> FakeDownstream:
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
     """The real `bff.handler`, its innermost transport replaced by the in-process fake services."""
-    with handler_over(fake, RETRY_MAX_ATTEMPTS="1") as module:
+    # No fragment cache: failures scripted after good pages must reach the page.
+    with handler_over(fake, RETRY_MAX_ATTEMPTS="1", CACHE_L1_MAX_ENTRIES="0") as module:
         yield module
 
 

@@ -138,7 +138,7 @@ def create_app(
             response = _answer_response(decision, cache_control)
             if _LANGUAGE_DEPENDENT_SECTION in decision.body:
                 response.headers["vary"] = "Accept-Language"
-        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms, rendered.cache)
         return response
 
     return app
@@ -156,10 +156,9 @@ def _answer_response(answer: PageAnswer, cache_control: str) -> Response:
 
 
 def _section_freshness_s(rendered: RenderedPage) -> Sequence[float | None]:
-    """The remaining freshness of each section of the page. The page service does not report it yet (the fragment
-    cache will): until then no section limits it, and PAGE_CACHE_MAX_AGE_S alone sets the page's max-age."""
-    del rendered
-    return ()
+    """The remaining freshness of each section of the page, as the fragment cache reported it (None: the section
+    declares none, and PAGE_CACHE_MAX_AGE_S alone bounds it)."""
+    return rendered.freshness_s
 
 
 def _lambda_remaining_ms(request: Request) -> int | None:

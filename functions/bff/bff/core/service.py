@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.fanout import fan_out
-from bff.core.outcomes import Failed, SectionOutcome
+from bff.core.outcomes import CacheStatus, Failed, SectionOutcome, cache_status_of, fresh_for_s
 from bff.core.policy import PageDecision, decide
 from bff.core.sections import Page, Section
 from bff.core.shaping import Derivation, PageOptions, select_sections, shape_page
@@ -23,7 +23,9 @@ class SectionSource(Protocol):
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
     ) -> SectionOutcome: ...
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed) -> SectionOutcome: ...
+    def fallback(
+        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+    ) -> SectionOutcome: ...
 
     def slowest_first(self, sections: Sequence[Section]) -> list[Section]: ...
 
@@ -33,6 +35,10 @@ class RenderedPage:
     decision: PageDecision
     timings_ms: dict[str, float]
     """How long each section took, and the whole fan-out as "total" (for Server-Timing)."""
+    cache: dict[str, CacheStatus] = field(default_factory=dict)
+    """How the fragment cache answered each section it took part in: hit, miss or stale."""
+    freshness_s: tuple[float | None, ...] = ()
+    """Each section's remaining freshness (None: it declares none); the page is only as fresh as the least."""
 
 
 class PageService:
@@ -67,13 +73,15 @@ class PageService:
             return await self._caller.fetch(section, entity_id, section_deadline, headers)
 
         def on_timeout(section: Section, failure: Failed) -> SectionOutcome:
-            return self._caller.fallback(section, entity_id, failure)
+            return self._caller.fallback(section, entity_id, failure, headers)
 
         page = select_sections(self._page, options.include)
         launch_order = self._caller.slowest_first(page.sections)
         outcomes = await fan_out(page, fetch, deadline, on_timeout, launch_order)
         timings_ms = {section.name: outcomes[section.name].duration_ms for section in page.sections}
         timings_ms["total"] = (time.perf_counter() - started) * 1000
+        cache = {name: status for name, outcome in outcomes.items() if (status := cache_status_of(outcome)) is not None}
+        freshness = tuple(fresh_for_s(outcomes[section.name]) for section in page.sections)
         if self._derivation is None:
-            return RenderedPage(decide(page, outcomes), timings_ms)
-        return RenderedPage(shape_page(page, outcomes, options, self._derivation), timings_ms)
+            return RenderedPage(decide(page, outcomes), timings_ms, cache, freshness)
+        return RenderedPage(shape_page(page, outcomes, options, self._derivation), timings_ms, cache, freshness)

@@ -80,23 +80,27 @@ class DownstreamClient:
     ) -> tuple[int | None, Failed | Fetched]:
         try:
             async with asyncio.timeout(timeout_s):
-                status, body = await self._get(section, url, timeout_s, headers)
+                status, body, cache_control = await self._get(section, url, timeout_s, headers)
             value = _parse(section, body)
         except TimeoutError:
             return None, Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
         except DownstreamError as error:
             failed = Failed(error.reason, _elapsed_ms(started), error.retryable, error.retry_after_s)
             return error.status, failed
-        return status, Fetched(value, _elapsed_ms(started))
+        return status, Fetched(value, _elapsed_ms(started), cache_control=cache_control)
 
-    async def _get(self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    async def _get(
+        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, str | None]:
+        """Status, body and Cache-Control (the fragment cache honours it) of one GET."""
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
             response = await self._http.get(url, headers, timeout_s, service=section.service)
             try:
                 _raise_for_status(section, response)
-                return response.status_code, await _read_capped(section, response, self._max_response_bytes)
+                body = await _read_capped(section, response, self._max_response_bytes)
+                return response.status_code, body, response.headers.get("cache-control")
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
