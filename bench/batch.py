@@ -1,7 +1,7 @@
 """A listing page of 24 products: one batch request against 24 single-page requests, in process against real mock
 processes at their reference latencies (product 50 ms, reviews 80 ms, inventory 30 ms).
 
-Run: `PYTHONPATH=functions/bff:. .venv/bin/python -m bench.batch [--rounds 20]`. Prints one JSON document: per
+Run: `.venv/bin/python -m bench.batch [--rounds 20]`. Prints one JSON document: per
 scenario, the p50/p90/max wall time of the whole listing (ms) and the downstream calls it made (the mocks' own
 counts). The fragment cache is off (every `{NAME}_CACHE_TTL_S=0`), so every round is all misses; hedging and
 retries keep their defaults.
@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+import bench.paths  # noqa: F401 - the BFF's sources, before its first import
 from bff.composition import build_app
 from bff.downstream.http import create_http_client
 from bff.services import SERVICES

@@ -10,20 +10,26 @@ import subprocess
 import sys
 import tempfile
 import threading
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from localapi.console import Console
 from localapi.dev_env import (
     BFF_FUNCTION,
     BFF_SETTINGS_FILE,
+    SERVICE_NAMES,
+    EnvOverrides,
     EnvVarsFileError,
     bff_setting_names,
     local_overrides,
     read_env_vars_file,
 )
 from localapi.http_api import WARM_UP_EVENT
+from localapi.local_aws import LocalAws, LocalAwsError, local_region, running_local_aws
 from localapi.pool import WorkerPools, python_sources_fingerprint
 from localapi.ports import port_is_free, wait_until_listening
 from localapi.sam_version import sam_cli_problem
@@ -151,7 +157,43 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     if (settings_names := read_bff_setting_names(arguments.template)) is None:
         return fail(f"cannot read the BFF's settings ({BFF_SETTINGS_FILE} next to the template)")
-    overrides = local_overrides(arguments.port, os.environ, user_overrides, settings_names)
+    # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with ExitStack() as running:
+            try:
+                local_aws = running.enter_context(start_local_aws(arguments))
+            except (LocalAwsError, OSError, BotoCoreError, ClientError) as error:
+                return fail(f"local AWS (moto) did not start: {error}")
+            sys.stdout.write(local_aws.summary() + "\n")
+            sys.stdout.flush()
+            return serve(arguments, user_overrides, settings_names, local_aws.bff_environment())
+    except KeyboardInterrupt:
+        return 0
+
+
+def start_local_aws(arguments: argparse.Namespace) -> AbstractContextManager[LocalAws]:
+    """The moto server, from the worker interpreter (the app's virtualenv has moto[server]), registering this API's
+    URL for every service the BFF declares."""
+    return running_local_aws(
+        python=arguments.worker_python,
+        host=HOST,
+        template=arguments.template,
+        function=BFF_FUNCTION,
+        services=SERVICE_NAMES,
+        api_url=f"http://{HOST}:{arguments.port}",
+        region=local_region(os.environ),
+    )
+
+
+def serve(
+    arguments: argparse.Namespace,
+    user_overrides: EnvOverrides,
+    settings_names: list[str],
+    local_aws_environment: dict[str, str],
+) -> int:
+    overrides = local_overrides(os.environ, user_overrides, settings_names, local_aws_environment)
     if arguments.demo_port:
         # The demo page is another origin, as a frontend is in production: let it in unless origins were given.
         bff_overrides = overrides.setdefault(BFF_FUNCTION, {})
@@ -162,9 +204,6 @@ def main(argv: list[str] | None = None) -> int:
     # The console writes one line per request; werkzeug's own request lines and banner would repeat it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     console = Console.from_environ()
-    # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
     pools = WorkerPools(
         functools.partial(
             start_worker, python=str(arguments.worker_python), console=console, warm_up_event=WARM_UP_EVENT

@@ -1,8 +1,10 @@
 """Environment-variable overrides for `make dev`, in SAM's env-vars format: {"LogicalId": {"NAME": "value"}}.
 
-Precedence, lowest first: the BFF's service URLs pointing at this local API, the user's --env-vars file, then
-the shell: every variable the BFF's settings read, POWERTOOLS_*, and MOCK_* (unprefixed for every mock,
-`{NAME}_MOCK_*` for the mock of service NAME, e.g. REVIEWS_MOCK_FAULT).
+Precedence, lowest first: the local AWS of `make dev` (localapi.local_aws: the moto endpoints, fake credentials,
+the tables' names and SERVICE_REGISTRY_PATH, whose SSM parameters point the BFF at this local API), the user's
+--env-vars file, then the shell: every variable the BFF's settings read (so a shell `{NAME}_SERVICE_URL` beats the
+registry, as it does in AWS), POWERTOOLS_*, and MOCK_* (unprefixed for every mock, `{NAME}_MOCK_*` for the mock of
+service NAME, e.g. REVIEWS_MOCK_FAULT).
 
 The services, their variables and their mocks' function ids all come from the BFF's one declaration of its
 services (functions/bff/bff/services.py), loaded by path: SAM's virtualenv cannot import the BFF.
@@ -55,11 +57,16 @@ class EnvVarsFileError(Exception):
 
 
 def local_overrides(
-    port: int, shell: Mapping[str, str], user_overrides: EnvOverrides, bff_settings: Iterable[str] = ()
+    shell: Mapping[str, str],
+    user_overrides: EnvOverrides,
+    bff_settings: Iterable[str] = (),
+    local_aws: Mapping[str, str] | None = None,
 ) -> EnvOverrides:
-    base_url = f"http://127.0.0.1:{port}"
-    # Locally the mocks answer on the local API itself, unsigned: no SigV4 and no credentials needed.
-    merged: EnvOverrides = {BFF_FUNCTION: {**dict.fromkeys(SERVICE_URL_VARIABLES, base_url), "DOWNSTREAM_AUTH": "none"}}
+    # Locally the mocks answer on the local API itself, unsigned: no SigV4. The template's service URLs are blanked
+    # (a blank URL is none): the BFF finds the mocks through the local service registry, as it finds the services
+    # in AWS, unless the user's file or the shell gives a URL.
+    blank_urls = dict.fromkeys(SERVICE_URL_VARIABLES, "")
+    merged: EnvOverrides = {BFF_FUNCTION: {**blank_urls, **(local_aws or {}), "DOWNSTREAM_AUTH": "none"}}
     layers = (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell))
     for layer in layers:
         for section, variables in layer.items():

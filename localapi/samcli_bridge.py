@@ -42,6 +42,7 @@ from typing import Any
 from localapi.console import Console
 from localapi.http_api import HttpApiGateway, cors_by_route, routes_from_sam, unescape
 from localapi.jwt_authorizer import JwksFile, RouteAuthorization, inject_authorizer_context, route_authorizations
+from localapi.local_aws import local_region
 from localapi.pool import PoolClosedError, WorkerPools
 from localapi.worker_process import FunctionSpec, WorkerInitError
 
@@ -94,12 +95,21 @@ class WorkerLambdaRuntime:
             options["stdout"].write_str(response)
 
 
+OVERRIDABLE_AWS_VARIABLES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
 def function_spec(function_config: Any) -> FunctionSpec:
     environment: dict[str, str] = function_config.env_vars.resolve()
     # Unlike `sam local`, overrides of variables the template does not declare still reach the function,
     # so fault switches such as MOCK_FAULT work without adding them to the deployed template.
     undeclared: Mapping[str, Any] = function_config.env_vars.override_values
-    environment |= {name: str(value) for name, value in undeclared.items() if name not in environment}
+    # Credentials given as overrides win over SAM's (the shell's): `make dev` hands the BFF moto's fake ones, so a
+    # developer's real credentials never reach a function that runs against the local AWS.
+    environment |= {
+        name: str(value)
+        for name, value in undeclared.items()
+        if name not in environment or name in OVERRIDABLE_AWS_VARIABLES
+    }
     return FunctionSpec(
         name=function_config.name,
         handler=function_config.handler,
@@ -218,7 +228,7 @@ def serve(
     functions. Raises LocalApiStartError when a function cannot start."""
     parsed_template = yaml_parse(template.read_text())
     authorizations = _jwt_authorizations(parsed_template, template)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = local_region(os.environ)
     with _WorkerInvokeContext(
         WorkerLambdaRuntime(pools, console),
         template_file=str(template),

@@ -35,7 +35,7 @@ class TableSpec:
     ttl_attribute: str | None
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+class CloudFormationLoader(yaml.SafeLoader):
     """Reads short-form intrinsic functions (!Ref, !Sub, ...) as plain {"Fn": value} mappings."""
 
 
@@ -48,12 +48,18 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
     return {suffix: loader.construct_mapping(node, deep=True)}
 
 
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(template: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as data, its short-form intrinsic functions (!Ref, !Sub, ...) as {"Ref": ...} mappings."""
+    document: dict[str, Any] = yaml.load(template.read_text(), CloudFormationLoader)  # noqa: S506 - a SafeLoader
+    return document
 
 
 def table_specs(template: Path = TEMPLATE) -> list[TableSpec]:
     """The template's AWS::DynamoDB::Table resources; a table without a literal TableName is named by its logical id."""
-    document: dict[str, Any] = yaml.load(template.read_text(), _CloudFormationLoader)  # noqa: S506 - a SafeLoader
+    document = load_template(template)
     specs = []
     for logical_id, resource in document.get("Resources", {}).items():
         if resource.get("Type") != "AWS::DynamoDB::Table":
@@ -71,6 +77,25 @@ def table_specs(template: Path = TEMPLATE) -> list[TableSpec]:
             )
         )
     return specs
+
+
+def table_variables(function_logical_id: str, template: Path = TEMPLATE) -> dict[str, str]:
+    """The function's environment variables (its own and the Globals') set to `!Ref` a table: {variable: logical id}.
+
+    SAM's local environment cannot resolve those references, so a local run passes the tables' real names."""
+    document = load_template(template)
+    resources = document.get("Resources", {})
+    tables = {
+        logical_id for logical_id, resource in resources.items() if resource.get("Type") == "AWS::DynamoDB::Table"
+    }
+    global_variables = document.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    function = resources.get(function_logical_id, {}).get("Properties", {})
+    own_variables = function.get("Environment", {}).get("Variables", {})
+    return {
+        name: value["Ref"]
+        for name, value in {**global_variables, **own_variables}.items()
+        if isinstance(value, dict) and value.get("Ref") in tables
+    }
 
 
 def dynamodb_client(endpoint_url: str, region_name: str = "eu-west-1") -> DynamoDBClient:

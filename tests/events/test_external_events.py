@@ -7,9 +7,7 @@ one-field variations that once made Mangum raise. The downstream services answer
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from bff.services import variable
-from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
+from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines
 
@@ -272,16 +269,8 @@ CASES = build_cases()
 @pytest.fixture(scope="module")
 def in_process_handler() -> Iterator[ModuleType]:
     """The real `bff.handler` module, its innermost transport replaced by the in-process fake services."""
-    fake = FakeDownstream()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, url in SERVICE_HOSTS.items():
-            patch.setenv(variable(name, "base_url"), url)
-        patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-        patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
-        sys.modules.pop("bff.handler", None)
-        module = importlib.import_module("bff.handler")
+    with handler_over(FakeDownstream(), POWERTOOLS_METRICS_DISABLED="true") as module:
         yield module
-        sys.modules.pop("bff.handler", None)
 
 
 def headers_of(response: dict[str, Any]) -> dict[str, str]:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from bff.services import variable
 from tests.conftest import load_event
-from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream, product_body
+from tests.support.fake_downstream import FakeDownstream, handler_over, product_body
 from tests.support.lambda_context import FakeLambdaContext
 
 LONG_DESCRIPTION = "A gadget that does everything a gadget should, and then some more. " * 40
@@ -28,16 +25,17 @@ def fake() -> FakeDownstream:
 
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, url in SERVICE_HOSTS.items():
-            patch.setenv(variable(name, "base_url"), url)
-        patch.setenv("PAGE_CACHE_MAX_AGE_S", "60")
-        patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-        patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
-        sys.modules.pop("bff.handler", None)
-        module = importlib.import_module("bff.handler")
+    # The page changes under these tests: no fragment cache (L1 of size 0), and sections fresh for longer than the
+    # page's bound, so that PAGE_CACHE_MAX_AGE_S sets max-age.
+    with handler_over(
+        fake,
+        PAGE_CACHE_MAX_AGE_S="60",
+        CACHE_L1_MAX_ENTRIES="0",
+        REVIEWS_CACHE_TTL_S="300",
+        INVENTORY_CACHE_TTL_S="300",
+        POWERTOOLS_METRICS_DISABLED="true",
+    ) as module:
         yield module
-        sys.modules.pop("bff.handler", None)
 
 
 def invoke(module: ModuleType, **headers: str) -> dict[str, Any]:
@@ -88,7 +86,7 @@ def test_a_large_page_is_gzipped_and_base64_encoded_for_api_gateway(
     assert "content-encoding" not in plain["headers"]
     # And each representation has its own strong tag; the gzip one revalidates to 304
     assert compressed["headers"]["etag"] == plain["headers"]["etag"][:-1] + '-gzip"'
-    assert compressed["headers"]["vary"] == plain["headers"]["vary"] == "Accept-Encoding"
+    assert compressed["headers"]["vary"] == plain["headers"]["vary"] == "Accept-Language, Accept-Encoding"
     assert revalidated["statusCode"] == 304
     assert revalidated.get("body", "") == ""
     assert revalidated["headers"]["etag"] == compressed["headers"]["etag"]

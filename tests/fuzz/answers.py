@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 from collections import Counter
+from urllib.parse import unquote
 
 from bff.core.models import Problem, ProductDetails
 from mockkit.catalogue import FIXTURE_IDS
@@ -31,6 +32,38 @@ def expected_status_for(product_id: str) -> int:
     if not valid:
         return 400
     return 200 if product_id in FIXTURE_IDS else 404
+
+
+QUERY_PARAMETERS = ("include", "reviewsLimit")
+SECTIONS = ("product", "reviews", "inventory")
+DERIVED_FIELDS = frozenset({"reviewSummary", "availability", "meta"})
+REVIEWS_LIMIT_MAX = 50
+
+
+def expected_status_for_query(product_id: str, query: str) -> int:
+    """Written from the README's rules: only include and reviewsLimit, each once, names case-sensitive, values
+    percent-decoded; include lists sections, each once; reviewsLimit is 1 to 50 without sign or leading zeros and
+    needs reviews included. A page without the product section does not need the product to exist."""
+    status = expected_status_for(product_id)
+    if status == 400 or not query:
+        return status
+    values: dict[str, str] = {}
+    for element in query.split("&"):
+        name, _, value = element.partition("=")
+        name = unquote(name)
+        if name not in QUERY_PARAMETERS or name in values:
+            return 400
+        values[name] = unquote(value)
+    include = values.get("include")
+    sections = include.split(",") if include is not None else list(SECTIONS)
+    if not set(sections) <= set(SECTIONS) or len(set(sections)) != len(sections):
+        return 400
+    limit = values.get("reviewsLimit")
+    if limit is not None:
+        well_formed = limit.isascii() and limit.isdigit() and not limit.startswith("0")
+        if not well_formed or int(limit) > REVIEWS_LIMIT_MAX or "reviews" not in sections:
+            return 400
+    return 404 if status == 404 and "product" in sections else 200
 
 
 def check_answer(

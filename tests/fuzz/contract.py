@@ -32,6 +32,8 @@ class Operation:
     path_template: str
     path_parameter: str
     responses: Mapping[int, DocumentedResponse]
+    query_parameters: Mapping[str, JsonObject]
+    """Each documented query parameter's OpenAPI object, by name."""
 
     def target(self, parameter_value: str, query: str = "") -> str:
         """The request target with the value percent-encoded into its one path segment, '/' included."""
@@ -52,6 +54,11 @@ def operations_of(schema: JsonObject) -> list[Operation]:
             path_template=path,
             path_parameter=_single_path_parameter(operation),
             responses=_documented_responses(operation, components),
+            query_parameters={
+                parameter["name"]: parameter
+                for parameter in operation.get("parameters", [])
+                if parameter["in"] == "query"
+            },
         )
         for path, path_item in schema["paths"].items()
         for method, operation in path_item.items()

@@ -28,10 +28,10 @@ class RawResponse:
         return CORRELATION_HEADER in self.headers
 
 
-def send(port: int, target: str, *, method: str = "GET") -> RawResponse:
+def send(port: int, target: str, *, method: str = "GET", headers: Mapping[str, str] | None = None) -> RawResponse:
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
     try:
-        connection.request(method, target)
+        connection.request(method, target, headers=dict(headers or {}))
         response = connection.getresponse()
         headers = {name.lower(): value for name, value in response.getheaders()}
         return RawResponse(response.status, headers, response.read())

@@ -3,6 +3,7 @@ local API, so the gateway emulation's decoding and routing stand in front of the
 
 from __future__ import annotations
 
+import json
 import string
 from collections import Counter
 from urllib.parse import urlencode
@@ -14,7 +15,14 @@ from hypothesis import strategies as st
 from bff.api.validation import PRODUCT_ID_PATTERN
 from bff.core.models import ProductDetails
 from mockkit.catalogue import FIXTURE_IDS
-from tests.fuzz.answers import check_answer, expected_status_for, problem_of
+from tests.fuzz.answers import (
+    DERIVED_FIELDS,
+    SECTIONS,
+    check_answer,
+    expected_status_for,
+    expected_status_for_query,
+    problem_of,
+)
 from tests.fuzz.contract import Operation, openapi_schema, operations_of
 from tests.fuzz.raw_http import send
 from tests.support.local_api import LocalApi
@@ -138,26 +146,99 @@ def test_a_well_formed_id_is_a_page_or_a_404(
     assert response.answered_by_bff
     check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
     if response.status == 200:
-        assert ProductDetails.model_validate_json(response.body).product.id == product_id
+        product = ProductDetails.model_validate_json(response.body).product
+        assert product is not None
+        assert product.id == product_id
 
 
 @settings(FUZZ, max_examples=40)
 @given(product_id=well_formed_ids, query=query_strings)
-def test_any_query_string_is_refused(
+def test_any_query_string_gets_the_answer_its_rules_give(
     shared_local_api: LocalApi,
     page: Operation,
     seen_statuses: Counter[tuple[str, int]],
     product_id: str,
     query: str,
 ) -> None:
-    # Given a well-formed id with a non-empty query string
+    # Given a well-formed id with a non-empty query string, mostly not the page's parameters
     # When the page is requested with it
     response = send(shared_local_api.port, page.target(product_id, query))
 
-    # Then the query is refused with a 400 problem (or the gateway refuses an overlong request line)
-    check_answer(page, response, expected_status=400, tally=seen_statuses)
-    if response.answered_by_bff:
-        assert "query" in problem_of(response).detail
+    # Then the answer is what the documented parameter rules say: a 400 problem about the query parameter at fault
+    # (or the gateway refuses an overlong request line), else the page
+    check_answer(page, response, expected_status=expected_status_for_query(product_id, query), tally=seen_statuses)
+    if response.answered_by_bff and response.status == 400:
+        assert "query parameter" in problem_of(response).detail.lower()
+
+
+def documented_queries(page: Operation) -> st.SearchStrategy[tuple[frozenset[str] | None, int | None, str]]:
+    """Valid combinations of the parameters as the OpenAPI document describes them: (include, limit, query)."""
+    include_schema = page.query_parameters["include"]["schema"]
+    limit_schema = page.query_parameters["reviewsLimit"]["schema"]
+    includes = st.none() | st.lists(st.sampled_from(include_schema["items"]["enum"]), min_size=1, unique=True)
+    limits = st.none() | st.integers(limit_schema["minimum"], limit_schema["maximum"])
+
+    def query_of(
+        include: list[str] | None, limit: int | None, reverse: bool
+    ) -> tuple[frozenset[str] | None, int | None, str]:
+        if include is not None and "reviews" not in include:
+            limit = None
+        pairs = [("include", ",".join(include))] if include is not None else []
+        pairs += [("reviewsLimit", str(limit))] if limit is not None else []
+        query = "&".join(f"{name}={value}" for name, value in (reversed(pairs) if reverse else pairs))
+        return (None if include is None else frozenset(include), limit, query)
+
+    return st.builds(query_of, includes, limits, st.booleans())
+
+
+@settings(FUZZ, max_examples=30)
+@given(product_id=st.sampled_from(sorted(FIXTURE_IDS)), data=st.data())
+def test_documented_parameters_give_the_sections_asked_for(
+    shared_local_api: LocalApi,
+    page: Operation,
+    seen_statuses: Counter[tuple[str, int]],
+    product_id: str,
+    data: st.DataObject,
+) -> None:
+    # Given a product of the catalogue and a valid combination of the documented parameters
+    include, limit, query = data.draw(documented_queries(page))
+    # When the page is requested with them
+    response = send(shared_local_api.port, page.target(product_id, query))
+
+    # Then it is the page with exactly the sections asked for, the derived values, and at most `limit` reviews
+    check_answer(page, response, expected_status=200, tally=seen_statuses)
+    body = json.loads(response.body)
+    assert set(body) == set(include or SECTIONS) | DERIVED_FIELDS
+    if limit is not None and body.get("reviews") is not None:
+        assert len(body["reviews"]) <= limit
+    if body.get("reviews") is not None:
+        assert body["reviewSummary"]["count"] >= len(body["reviews"])
+
+
+ACCEPT_LANGUAGE_ALPHABET = string.ascii_letters + string.digits + "-,;=.* "
+PRICES = {"$99.99", "99,99\u00a0$", "99,99\u00a0$US"}
+
+
+@settings(FUZZ, max_examples=30)
+@given(
+    accept_language=st.one_of(
+        st.text(st.sampled_from(ACCEPT_LANGUAGE_ALPHABET), max_size=60),
+        st.lists(
+            st.tuples(st.sampled_from(["en-US", "de", "fr-FR", "ja", "pt-BR", "*", "x"]), st.floats(0, 1)), max_size=4
+        ).map(lambda ranges: ", ".join(f"{tag};q={weight:.3f}" for tag, weight in ranges)),
+    )
+)
+def test_any_accept_language_gets_a_price_in_a_supported_locale(
+    shared_local_api: LocalApi, page: Operation, seen_statuses: Counter[tuple[str, int]], accept_language: str
+) -> None:
+    # Given any Accept-Language, well-formed or not
+    # When the page is requested with it
+    response = send(shared_local_api.port, page.target("P001"), headers={"accept-language": accept_language})
+
+    # Then the page is served, priced in one of the supported locales' forms, and varies by language
+    check_answer(page, response, expected_status=200, tally=seen_statuses)
+    assert json.loads(response.body)["product"]["priceFormatted"] in PRICES
+    assert "accept-language" in response.headers["vary"].lower()
 
 
 @pytest.mark.parametrize("product_id", LOOKALIKE_IDS + ENCODED_FORM_IDS)

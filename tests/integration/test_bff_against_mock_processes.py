@@ -26,7 +26,9 @@ async def test_calls_run_concurrently_so_latency_is_the_max_not_the_sum(
 ) -> None:
     # Given all three services answer in 300 ms
     slow = {name: mock_service_factory(name, MOCK_LATENCY_MS="300").base_url for name in SERVICES}
-    async with bff_client(slow, page_deadline_ms=2_000, **{f"{s}_timeout_ms": 1_500 for s in SERVICES}) as client:
+    no_fragment_cache = {"cache_l1_max_entries": 0}  # the second page must call the services again
+    timeouts = {f"{s}_timeout_ms": 1_500 for s in SERVICES}
+    async with bff_client(slow, page_deadline_ms=2_000, **timeouts, **no_fragment_cache) as client:
         await client.get("/product-details/P001")  # first call opens the connections
         # When the page is requested
         response, elapsed = await timed_get(client, "/product-details/P001")

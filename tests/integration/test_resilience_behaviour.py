@@ -31,6 +31,7 @@ async def test_breaker_opens_probes_reopens_and_closes(
     # Given reviews fails its first two calls and then recovers, and a breaker that trips on one failure
     reviews = mock_service_factory("reviews", MOCK_FAULT="flaky:2")
     settings = {"breaker_failure_threshold": 1, "breaker_open_ms": 300, "retry_max_attempts": 1, **NO_HEDGING}
+    settings["reviews_cache_ttl_s"] = 0  # every page asks the service (or its breaker)
     with breaker_transitions() as transitions:
         async with bff_client(urls_with(reference_mocks, reviews=reviews.base_url), **settings) as client:
             # When pages are requested across two open periods
@@ -116,9 +117,10 @@ async def test_no_hedge_when_the_answer_beats_the_delay(
 async def test_stale_value_is_served_with_its_age_once_the_service_fails(
     reference_mocks: dict[str, MockProcess], tmp_path: Path, section: str
 ) -> None:
-    # Given the section's service answered once and then went down
+    # Given the section's service answered once, fresh for 1 s, and then went down
     port = free_port()
-    async with bff_client(urls_with(reference_mocks, **{section: f"http://127.0.0.1:{port}"})) as client:
+    urls = urls_with(reference_mocks, **{section: f"http://127.0.0.1:{port}"})
+    async with bff_client(urls, **{f"{section}_cache_ttl_s": 1}) as client:
         with mock_on_port(section, port, tmp_path):
             good_started = time.monotonic()
             good = await client.get(PAGE)
@@ -152,14 +154,16 @@ HANG_SETTINGS = {
 async def test_stale_value_is_served_when_the_service_starts_hanging(
     reference_mocks: dict[str, MockProcess], tmp_path: Path, section: str, settings: dict[str, object]
 ) -> None:
-    # Given the section's service answered once, then was restarted on the same port and now hangs
+    # Given the section's service answered once (fresh for 1 s), then was restarted on the same port and now hangs
     port = free_port()
     timeout_setting = f"{section}_timeout_ms"
     overrides = {(timeout_setting if key == "timeout_ms" else key): value for key, value in settings.items()}
+    overrides[f"{section}_cache_ttl_s"] = 1
     urls = urls_with(reference_mocks, **{section: f"http://127.0.0.1:{port}"})
     async with bff_client(urls, **overrides) as client:
         with mock_on_port(section, port, tmp_path):
             good = await client.get(PAGE)
+        await asyncio.sleep(1.05)  # past its freshness: only a failed call may now be answered from it
         with mock_on_port(section, port, tmp_path, {"MOCK_FAULT": "hang"}):
             # When the page is requested again
             stale = await client.get(PAGE)

@@ -1,4 +1,4 @@
-"""The env-vars overrides `make dev` hands to SAM: service URLs for the BFF and per-mock fault switches."""
+"""The env-vars overrides `make dev` hands to SAM: the local AWS and registry for the BFF, per-mock fault switches."""
 
 from __future__ import annotations
 
@@ -12,25 +12,34 @@ from bff.settings import Settings
 from localapi.dev_env import BFF_SETTINGS_FILE, EnvVarsFileError, bff_setting_names, local_overrides, read_env_vars_file
 from tests.support.tooling import REPO_ROOT
 
-PORT = 3999
-LOCAL_URL = f"http://127.0.0.1:{PORT}"
+LOCAL_AWS = {
+    "SERVICE_REGISTRY_PATH": "/product-bff/local/services/",
+    "AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:5999",
+    "CACHE_TABLE_NAME": "FragmentCacheTable",
+}
 
 
-def test_the_bff_reaches_every_downstream_service_through_the_local_api() -> None:
+def test_the_bff_finds_its_services_through_the_local_registry_not_through_urls() -> None:
     # Given no user file and no fault switches
-    # When the overrides are built
-    overrides = local_overrides(PORT, shell={}, user_overrides={})
+    # When the overrides are built with the local AWS environment
+    overrides = local_overrides(shell={}, user_overrides={}, local_aws=LOCAL_AWS)
 
-    # Then the BFF's service URLs all point at this local API, and calls to it are not signed
-    assert overrides == {
-        "BffFunction": {
-            "PRODUCT_SERVICE_URL": LOCAL_URL,
-            "REVIEWS_SERVICE_URL": LOCAL_URL,
-            "INVENTORY_SERVICE_URL": LOCAL_URL,
-            "CART_SERVICE_URL": LOCAL_URL,
-            "DOWNSTREAM_AUTH": "none",
-        }
-    }
+    # Then the BFF gets the registry and endpoints, calls to the local API are not signed, and the template's
+    # service URLs are blanked (a blank URL is none), so that discovery finds every service
+    blank_urls = {variable(name, "base_url"): "" for name in SERVICES}
+    assert overrides == {"BffFunction": {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}}
+
+
+def test_a_shell_service_url_beats_the_registry_as_in_aws() -> None:
+    # Given PRODUCT_SERVICE_URL in the shell, one of the BFF's settings
+    shell = {"PRODUCT_SERVICE_URL": "http://127.0.0.1:9", "SERVICE_REGISTRY_PATH": "/elsewhere/"}
+
+    # When the overrides are built
+    overrides = local_overrides(shell, {}, ["PRODUCT_SERVICE_URL", "SERVICE_REGISTRY_PATH"], LOCAL_AWS)
+
+    # Then it reaches the BFF (whose discovery puts an explicit URL first), as does any other setting from the shell
+    assert overrides["BffFunction"]["PRODUCT_SERVICE_URL"] == "http://127.0.0.1:9"
+    assert overrides["BffFunction"]["SERVICE_REGISTRY_PATH"] == "/elsewhere/"
 
 
 def test_a_prefixed_fault_switch_reaches_only_its_mock_and_beats_the_unprefixed_one() -> None:
@@ -38,7 +47,7 @@ def test_a_prefixed_fault_switch_reaches_only_its_mock_and_beats_the_unprefixed_
     shell = {"MOCK_LATENCY_MS": "5", "REVIEWS_MOCK_FAULT": "hang", "MOCK_FAULT": "none", "UNRELATED": "x"}
 
     # When the overrides are built
-    overrides = local_overrides(PORT, shell=shell, user_overrides={})
+    overrides = local_overrides(shell=shell, user_overrides={})
 
     # Then each mock gets the shared values, and only the reviews mock hangs
     assert overrides["ProductMockFunction"] == {"MOCK_LATENCY_MS": "5", "MOCK_FAULT": "none"}
@@ -47,20 +56,22 @@ def test_a_prefixed_fault_switch_reaches_only_its_mock_and_beats_the_unprefixed_
     assert "MOCK_LATENCY_MS" not in overrides["BffFunction"]
 
 
-def test_the_user_file_beats_the_generated_urls_and_the_shell_beats_the_user_file() -> None:
+def test_the_user_file_beats_the_local_aws_and_the_shell_beats_the_user_file() -> None:
     # Given a user file that points the BFF elsewhere and sets a mock fault, and a shell fault switch
     user = {
-        "BffFunction": {"PRODUCT_SERVICE_URL": "http://127.0.0.1:9"},
+        "BffFunction": {"PRODUCT_SERVICE_URL": "http://127.0.0.1:9", "CACHE_TABLE_NAME": "mine"},
         "ProductMockFunction": {"MOCK_FAULT": "error", "MOCK_SEED": "7"},
         "Parameters": {"PAGE_DEADLINE_MS": "800"},
     }
 
     # When the overrides are built
-    overrides = local_overrides(PORT, shell={"PRODUCT_MOCK_FAULT": "429"}, user_overrides=user)
+    overrides = local_overrides(shell={"PRODUCT_MOCK_FAULT": "429"}, user_overrides=user, local_aws=LOCAL_AWS)
 
-    # Then the user file wins over the generated URL, and the shell over the user file
+    # Then the user file wins over the local AWS, and the shell over the user file
     assert overrides["BffFunction"]["PRODUCT_SERVICE_URL"] == "http://127.0.0.1:9"
-    assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == LOCAL_URL
+    assert overrides["BffFunction"]["CACHE_TABLE_NAME"] == "mine"
+    assert overrides["BffFunction"]["SERVICE_REGISTRY_PATH"] == LOCAL_AWS["SERVICE_REGISTRY_PATH"]
+    assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == ""
     assert overrides["ProductMockFunction"] == {"MOCK_FAULT": "429", "MOCK_SEED": "7"}
     assert overrides["Parameters"] == {"PAGE_DEADLINE_MS": "800"}
 
@@ -98,14 +109,11 @@ def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> Non
     }
 
     # When the overrides are built with the BFF's setting names
-    overrides = local_overrides(PORT, shell, {}, bff_settings=["RETRY_MAX_ATTEMPTS", "PAGE_CACHE_MAX_AGE_S"])
+    overrides = local_overrides(shell, {}, bff_settings=["RETRY_MAX_ATTEMPTS", "PAGE_CACHE_MAX_AGE_S"])
 
-    # Then the BFF gets exactly those, over the generated URLs; the mock switch goes to the mocks only
+    # Then the BFF gets exactly those; the mock switch goes to the mocks only
     assert overrides["BffFunction"] == {
-        "PRODUCT_SERVICE_URL": LOCAL_URL,
-        "REVIEWS_SERVICE_URL": LOCAL_URL,
-        "INVENTORY_SERVICE_URL": LOCAL_URL,
-        "CART_SERVICE_URL": LOCAL_URL,
+        **{variable(name, "base_url"): "" for name in SERVICES},
         "DOWNSTREAM_AUTH": "none",
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
@@ -115,7 +123,7 @@ def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> Non
 
 def test_the_shell_beats_the_user_file_for_a_bff_setting() -> None:
     user = {"BffFunction": {"PAGE_DEADLINE_MS": "800"}}
-    overrides = local_overrides(PORT, {"PAGE_DEADLINE_MS": "900"}, user, bff_settings=["PAGE_DEADLINE_MS"])
+    overrides = local_overrides({"PAGE_DEADLINE_MS": "900"}, user, bff_settings=["PAGE_DEADLINE_MS"])
     assert overrides["BffFunction"]["PAGE_DEADLINE_MS"] == "900"
 
 
@@ -138,10 +146,9 @@ def test_the_local_services_and_their_mocks_are_the_bffs_declared_services() -> 
     # Given the BFF's declaration of its services
     # When the overrides are built with a fault switch for each service's mock
     shell = {f"{name.upper()}_MOCK_FAULT": "hang" for name in SERVICES}
-    overrides = local_overrides(PORT, shell=shell, user_overrides={})
+    overrides = local_overrides(shell=shell, user_overrides={})
 
-    # Then every declared service gets a local URL by the naming rule, and its mock gets its switch
-    assert {variable(name, "base_url") for name in SERVICES} <= set(overrides["BffFunction"])
+    # Then every declared service's mock gets its switch
     assert {f"{name.capitalize()}MockFunction" for name in SERVICES} <= set(overrides)
 
 
@@ -150,8 +157,10 @@ def test_a_service_url_under_its_former_name_is_followed_so_the_bff_sees_no_conf
     user = {"BffFunction": {"REVIEW_SERVICE_URL": "http://127.0.0.1:9"}}
 
     # When the overrides are built
-    overrides = local_overrides(PORT, shell={}, user_overrides=user)
+    overrides = local_overrides(shell={}, user_overrides=user)
 
     # Then the rule's name carries the same URL, and the BFF's settings read it without a conflict
     assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == "http://127.0.0.1:9"
-    assert Settings.from_env(overrides["BffFunction"]).services["reviews"].base_url == "http://127.0.0.1:9"
+    others = {variable(name, "base_url"): "http://127.0.0.1:8" for name in SERVICES if name != "reviews"}
+    settings = Settings.from_env({**overrides["BffFunction"], **others})
+    assert settings.services["reviews"].base_url == "http://127.0.0.1:9"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.support.local_api import (
     LOOPBACK,
@@ -21,6 +20,7 @@ from tests.support.local_api import (
 )
 from tests.support.mock_processes import free_port
 from tests.support.tooling import REPO_ROOT
+from tools.local_aws import load_template
 
 pytestmark = pytest.mark.localapi
 
@@ -139,17 +139,10 @@ def test_sigint_stops_the_server_and_every_worker(tmp_path: Path) -> None:
 
 def template_functions() -> list[str]:
     """The template's functions that serve API routes (the deployment hook has none, so the local API skips it)."""
-    resources = yaml.load((REPO_ROOT / "template.yaml").read_text(), Loader=TemplateLoader)["Resources"]
+    resources = load_template(REPO_ROOT / "template.yaml")["Resources"]
     return [
         name
         for name, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
         and any(event["Type"] == "HttpApi" for event in (resource["Properties"].get("Events") or {}).values())
     ]
-
-
-class TemplateLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values: only the structure matters here."""
-
-
-TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)

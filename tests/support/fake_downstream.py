@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import httpx
+import pytest
 
-from bff.services import SERVICES
+from bff.services import SERVICES, variable
 
 type Behaviour = Callable[[httpx.Request], httpx.Response]
 
@@ -91,3 +96,18 @@ def _service_of(request: httpx.Request) -> str:
         if httpx.URL(base).host == request.url.host:
             return service
     raise AssertionError(f"request to an unconfigured host: {request.url}")
+
+
+@contextmanager
+def handler_over(fake: FakeDownstream, **environment: str) -> Iterator[ModuleType]:
+    """The real `bff.handler` module, imported afresh with `environment` (variable names as keys) and every service
+    at its fake host, its innermost transport replaced by the in-process fake services."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, url in SERVICE_HOSTS.items():
+            patch.setenv(variable(name, "base_url"), url)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
+        sys.modules.pop("bff.handler", None)
+        yield importlib.import_module("bff.handler")
+        sys.modules.pop("bff.handler", None)

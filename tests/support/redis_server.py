@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mock_processes import free_port
 from tests.support.tooling import skip_locally_fail_in_ci
 
 LOOPBACK = "127.0.0.1"
@@ -46,16 +47,9 @@ def require_redis_server() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_redis_server(binary: str, work_dir: Path, start_timeout_s: float = 10.0) -> Iterator[RedisServer]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no", "--dir", str(work_dir)],
         stdout=subprocess.DEVNULL,

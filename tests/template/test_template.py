@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
 from bff.services import SERVICES, variable
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment, skip_locally_fail_in_ci
+from tools.local_aws import load_template
 
 pytestmark = pytest.mark.template
 
@@ -130,25 +130,9 @@ def requirement_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("#")]
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn": value} mappings."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    assert isinstance(node, yaml.MappingNode)
-    return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((REPO_ROOT / "template.yaml").read_text(), _CloudFormationLoader)
+    loaded: dict[str, Any] = load_template(REPO_ROOT / "template.yaml")
     return loaded
 
 

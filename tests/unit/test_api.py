@@ -52,9 +52,11 @@ async def test_healthy_page_combines_all_three_sections(client: httpx.AsyncClien
     response = await client.get("/product-details/P001")
     assert response.status_code == 200
     assert response.json() == {
-        "product": product_body("P001"),
+        "product": {**product_body("P001"), "currency": "USD", "priceFormatted": "$99.99"},
         "reviews": reviews_body("P001"),
         "inventory": inventory_body("P001"),
+        "reviewSummary": {"count": 2, "averageRating": 4.5},
+        "availability": {"inStock": True, "lowStock": False},
         "meta": {"degraded": []},
     }
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -80,7 +82,8 @@ async def test_failed_optional_section_degrades_the_page(
     assert response.status_code == 200
     body = response.json()
     assert body[optional] is None
-    assert body["product"] == product_body("P001")
+    assert body[{"reviews": "reviewSummary", "inventory": "availability"}[optional]] is None
+    assert body["product"] == {**product_body("P001"), "currency": "USD", "priceFormatted": "$99.99"}
     assert body["meta"]["degraded"] == [{"source": optional, "reason": reason}]
     assert response.headers["cache-control"] == "no-store"
 
@@ -155,27 +158,27 @@ async def test_unexpected_exception_becomes_a_500_problem_without_internals(
     def explode(*_: object) -> None:
         raise RuntimeError("secret internal detail at http://10.0.0.1/db")
 
-    monkeypatch.setattr("bff.core.service.decide", explode)
+    monkeypatch.setattr("bff.core.service.shape_page", explode)
     response = await client.get("/product-details/P001")
     problem = assert_problem(response, 500)
     assert "secret" not in response.text
     assert problem["detail"] == "The request could not be completed."
 
 
-@pytest.mark.parametrize("query", ["debug=1", "productId=P002", "x"])
-async def test_query_parameters_are_refused_consistently(
-    client: httpx.AsyncClient, fake: FakeDownstream, query: str
+@pytest.mark.parametrize(("query", "name"), [("debug=1", "debug"), ("productId=P002", "productId"), ("x", "x")])
+async def test_unknown_query_parameters_are_refused_by_name(
+    client: httpx.AsyncClient, fake: FakeDownstream, query: str, name: str
 ) -> None:
     response = await client.get(f"/product-details/P001?{query}")
     problem = assert_problem(response, 400)
-    assert problem["detail"] == "This endpoint takes no query parameters."
+    assert problem["detail"] == f"Unknown query parameter '{name}': this endpoint takes only include and reviewsLimit."
     assert fake.requests == []
 
 
 async def test_server_timing_reports_each_section_and_the_total(client: httpx.AsyncClient) -> None:
     response = await client.get("/product-details/P001")
     entries = [entry.strip().split(";dur=") for entry in response.headers["server-timing"].split(",")]
-    assert [name for name, _ in entries] == ["product", "reviews", "inventory", "total"]
+    assert [name for name, _ in entries] == ["product;desc=miss", "reviews;desc=miss", "inventory;desc=miss", "total"]
     assert all(float(duration) >= 0 for _, duration in entries)
 
 

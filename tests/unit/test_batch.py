@@ -333,7 +333,8 @@ async def test_a_failed_product_batch_gives_each_item_the_single_routes_502(netw
 
 
 async def test_cache_control_of_a_healthy_batch_is_the_least_of_its_items(network: FakeBatchNetwork) -> None:
-    async with await _client(network, page_cache_max_age_s=60, negative_cache_ttl_s=30) as client:
+    long_lived = {"reviews_cache_ttl_s": 120, "inventory_cache_ttl_s": 120}
+    async with await _client(network, page_cache_max_age_s=60, negative_cache_ttl_s=30, **long_lived) as client:
         healthy = await client.get("/product-details?ids=P001,P002")
         with_missing = await client.get("/product-details?ids=P001,missing1")
     assert healthy.headers["cache-control"] == "public, max-age=60"
@@ -374,5 +375,81 @@ async def test_a_bad_batch_request_is_a_400_problem_with_no_downstream_call(
 async def test_openapi_describes_the_batch_route(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     operation = schema["paths"]["/product-details"]["get"]
-    assert [parameter["name"] for parameter in operation["parameters"]] == ["ids"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == [
+        "ids",
+        "include",
+        "reviewsLimit",
+        "Accept-Language",
+    ]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("BatchDetails")
+
+
+async def test_an_items_freshness_limits_the_batch_as_it_limits_the_single_page(network: FakeBatchNetwork) -> None:
+    # Given inventory cached for 5 s (its default TTL) under a 60 s page ceiling
+    async with await _client(network, page_cache_max_age_s=60) as client:
+        batch = await client.get("/product-details?ids=P001")
+        single = await client.get("/product-details/P002")
+    assert batch.headers["cache-control"] == single.headers["cache-control"] == "public, max-age=5"
+
+
+async def test_include_and_reviews_limit_apply_to_every_item(
+    client: httpx.AsyncClient, network: FakeBatchNetwork
+) -> None:
+    response = await client.get("/product-details?ids=P001,P002&include=product,reviews&reviewsLimit=1")
+    assert response.status_code == 200
+    for item in response.json()["items"]:
+        page = item["page"]
+        assert "inventory" not in page
+        assert len(page["reviews"]) == 1
+        assert page["reviewSummary"] == {"count": 2, "averageRating": 4.5}
+        assert page["availability"] is None
+    assert not any(request.startswith("inventory") for request in network.requests)
+    assert response.headers["vary"] == "Accept-Language, Accept-Encoding"
+
+
+async def test_an_item_is_shaped_exactly_as_the_single_page_for_the_callers_locale(client: httpx.AsyncClient) -> None:
+    german = {"accept-language": "de-DE"}
+    batch = (await client.get("/product-details?ids=P003&reviewsLimit=1", headers=german)).json()
+    single = (await client.get("/product-details/P003?reviewsLimit=1", headers=german)).json()
+    assert batch["items"][0]["page"] == single
+    assert single["product"]["priceFormatted"] == "99,99\u00a0$"
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("ids=P001&include=cart", "include"),
+        ("ids=P001&reviewsLimit=0", "reviewsLimit"),
+        ("ids=P001&include=product&include=reviews", "include is repeated"),
+        ("ids=P001&ids=P002", "ids is repeated"),
+        ("ids=P001&pageSize=2", "'pageSize'"),
+    ],
+)
+async def test_the_single_routes_parameter_rules_hold_in_a_batch(
+    client: httpx.AsyncClient, network: FakeBatchNetwork, query: str, named: str
+) -> None:
+    response = await client.get(f"/product-details?{query}")
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+    assert network.requests == []
+
+
+async def test_cached_items_are_not_fetched_again_only_the_misses_are(
+    client: httpx.AsyncClient, network: FakeBatchNetwork
+) -> None:
+    # Given P001 fetched once (by the single route), so its sections are in the fragment cache
+    await client.get("/product-details/P001")
+    network.requests.clear()
+    # When a batch names it with two others
+    response = await client.get("/product-details?ids=P001,P002,P003")
+    # Then only the misses went into each batch call, and every item is served
+    assert [item["status"] for item in response.json()["items"]] == [200, 200, 200]
+    assert sorted(network.requests) == [
+        "inventory.test/inventory?ids=P002%2CP003",
+        "product.test/products?ids=P002%2CP003",
+        "reviews.test/reviews?ids=P002%2CP003",
+    ]
+    # And the fetched items were stored per id: the single route now finds P002 in the cache
+    network.requests.clear()
+    await client.get("/product-details/P002")
+    assert network.requests == []

@@ -28,7 +28,7 @@ async def test_good_answer_is_reduced_to_the_public_model() -> None:
     fake.script("product", body={"id": "P1", "name": "n", "description": "d", "price": 5, "costPrice": 3})
     outcome = await client_for(fake).fetch_once(PRODUCT, "P1", 1.0, {})
     assert isinstance(outcome, Fetched)
-    assert outcome.value == {"id": "P1", "name": "n", "description": "d", "price": 5}
+    assert outcome.value == {"id": "P1", "name": "n", "description": "d", "price": 5, "currency": None}
 
 
 async def test_reviews_keep_their_camel_case_contract() -> None:

@@ -113,7 +113,14 @@ def fake() -> FakeDownstream:
 
 @pytest.fixture
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(page_deadline_ms=300, page_cache_max_age_s=60)
+    # The page changes under these tests: no fragment cache, and sections fresh longer than the page's bound.
+    settings = settings_for(
+        page_deadline_ms=300,
+        page_cache_max_age_s=60,
+        cache_l1_max_entries=0,
+        reviews_cache_ttl_s=300,
+        inventory_cache_ttl_s=300,
+    )
     app = build_app(settings, create_http_client(settings, transport=fake.transport()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client
@@ -139,7 +146,7 @@ async def test_a_client_holding_the_page_gets_304_without_a_body(
     assert again.content == b""
     assert again.headers["etag"] == etag
     assert again.headers["cache-control"] == first.headers["cache-control"] == "public, max-age=60"
-    assert again.headers["vary"] == first.headers["vary"] == "Accept-Encoding"
+    assert again.headers["vary"] == first.headers["vary"] == "Accept-Language, Accept-Encoding"
     assert "content-type" not in again.headers
     assert "content-length" not in again.headers
     assert again.headers["x-correlation-id"]
@@ -226,7 +233,7 @@ async def test_a_large_page_is_gzipped_under_its_own_tag(client: httpx.AsyncClie
     assert gzipped.json() == identity.json()
     assert identity.headers["etag"] == strong_etag(identity.content)
     assert gzipped.headers["etag"] == identity.headers["etag"][:-1] + '-gzip"'
-    assert identity.headers["vary"] == gzipped.headers["vary"] == "Accept-Encoding"
+    assert identity.headers.get_list("vary") == gzipped.headers.get_list("vary") == ["Accept-Language, Accept-Encoding"]
 
 
 @pytest.mark.anyio
@@ -257,4 +264,4 @@ async def test_a_small_page_is_not_compressed_but_still_varies_by_encoding(clien
     assert len(response.content) < 1024
     assert "content-encoding" not in response.headers
     assert response.headers["etag"] == strong_etag(response.content)
-    assert response.headers["vary"] == "Accept-Encoding"
+    assert response.headers.get_list("vary") == ["Accept-Language, Accept-Encoding"]

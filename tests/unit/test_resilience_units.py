@@ -6,7 +6,6 @@ import pytest
 
 from bff.resilience.backoff import Backoff
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
-from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.latency import LatencyEstimate
 from bff.resilience.retry_budget import RetryBudget
 
@@ -172,45 +171,6 @@ def test_backoff_honours_the_servers_retry_after_even_when_zero() -> None:
     backoff = Backoff(base_s=0.02, cap_s=0.1, uniform=lambda low, high: pytest.fail("no jitter expected"))
     assert backoff.delay_s(0, retry_after_s=0.0) == 0.0
     assert backoff.delay_s(3, retry_after_s=2.5) == 2.5
-
-
-def test_last_known_good_returns_the_value_with_its_age_until_the_ttl() -> None:
-    clock = FakeClock()
-    cache = LastKnownGood(ttl_s=10, max_entries=5, clock=clock)
-    cache.remember("reviews", "P001", [{"rating": 5}])
-    clock.advance(7.5)
-    assert cache.recall("reviews", "P001") == ([{"rating": 5}], 7.5)
-    assert cache.recall("reviews", "P002") is None
-    assert cache.recall("inventory", "P001") is None
-    clock.advance(3)
-    assert cache.recall("reviews", "P001") is None
-
-
-def test_last_known_good_refreshes_the_age_on_a_new_answer() -> None:
-    clock = FakeClock()
-    cache = LastKnownGood(ttl_s=10, max_entries=5, clock=clock)
-    cache.remember("product", "P001", {"price": 1})
-    clock.advance(8)
-    cache.remember("product", "P001", {"price": 2})
-    clock.advance(8)
-    assert cache.recall("product", "P001") == ({"price": 2}, 8)
-
-
-def test_last_known_good_evicts_the_least_recently_stored_beyond_its_size() -> None:
-    cache = LastKnownGood(ttl_s=10, max_entries=2, clock=FakeClock())
-    cache.remember("product", "P001", 1)
-    cache.remember("product", "P002", 2)
-    cache.remember("product", "P001", 11)
-    cache.remember("product", "P003", 3)
-    assert cache.recall("product", "P002") is None
-    assert cache.recall("product", "P001") == (11, 0)
-    assert cache.recall("product", "P003") == (3, 0)
-
-
-def test_last_known_good_with_no_room_keeps_nothing() -> None:
-    cache = LastKnownGood(ttl_s=10, max_entries=0, clock=FakeClock())
-    cache.remember("product", "P001", 1)
-    assert cache.recall("product", "P001") is None
 
 
 def test_a_late_success_from_before_the_trip_does_not_close_an_open_breaker() -> None:

@@ -1,4 +1,4 @@
-"""The resilient caller with scripted attempts: retries, budget, hedging, breaker and stale fallback."""
+"""The resilient caller with scripted attempts: retries, budget, hedging and breaker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bff.core.deadline import Deadline
-from bff.core.outcomes import Failed, FailureReason, Fetched, Stale
+from bff.core.outcomes import Failed, FailureReason, Fetched
 from bff.core.sections import Section
 from bff.core.service import PageService
 from bff.pages import product_details_page
@@ -18,7 +18,6 @@ from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
-from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
 from tests.support.settings import settings_for
 
@@ -60,7 +59,6 @@ def caller_for(
     max_attempts: int = 3,
     budget: RetryBudget | None = None,
     breaker: CircuitBreaker | None = None,
-    store: LastKnownGood | None = None,
 ) -> tuple[ResilientCaller, DownstreamGuard]:
     guard = DownstreamGuard(
         breaker=breaker or CircuitBreaker("product"),
@@ -72,12 +70,11 @@ def caller_for(
         attempts,
         {"product": guard},
         RetryPolicy(max_attempts, Backoff(0.001, 0.002)),
-        store or LastKnownGood(ttl_s=60, max_entries=10),
     )
     return caller, guard
 
 
-async def fetch(caller: ResilientCaller, deadline_ms: float = 500) -> Failed | Fetched | Stale:
+async def fetch(caller: ResilientCaller, deadline_ms: float = 500) -> Failed | Fetched:
     return await caller.fetch(PRODUCT, "P1", Deadline.after_ms(deadline_ms), {})
 
 
@@ -176,16 +173,6 @@ async def test_open_breaker_fails_fast_with_retry_after() -> None:
     assert len(attempts.started_at) == 1
 
 
-async def test_failure_is_answered_from_the_last_known_good_value() -> None:
-    attempts = ScriptedAttempts([(0, GOOD), (0, SERVER_ERROR)])
-    caller, _ = caller_for(attempts)
-    assert await fetch(caller) == GOOD
-    outcome = await fetch(caller)
-    assert isinstance(outcome, Stale)
-    assert outcome.value == GOOD.value
-    assert 0 <= outcome.age_s < 1
-
-
 async def test_not_found_is_an_answer_not_a_reason_to_serve_stale() -> None:
     not_found = Failed(FailureReason.NOT_FOUND, 1.0)
     attempts = ScriptedAttempts([(0, GOOD), (0, not_found)])
@@ -249,7 +236,7 @@ async def test_sections_launch_slowest_first_once_their_services_have_answered()
         return Fetched({}, duration_ms=delays_s[section.service] * 1000)
 
     guards = {section.service: guard_for_service(section.service) for section in sections}
-    caller = ResilientCaller(answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)), LastKnownGood(60, 10))
+    caller = ResilientCaller(answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)))
     page = PageService(product_details_page(settings_for()), caller, deadline_ms=500, reserve_ms=0)
     await page.render("P1", lambda_remaining_ms=None, headers={})
     # When it renders again

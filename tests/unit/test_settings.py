@@ -199,3 +199,26 @@ def test_environment_variables_lists_the_service_names_their_aliases_and_the_pla
 def test_api_base_path_is_empty_or_a_path_without_trailing_slash(base_path: str) -> None:
     assert Settings.from_env({**BASE, "API_BASE_PATH": base_path}).api_base_path == base_path
     assert Settings.from_env(BASE).api_base_path == ""
+
+
+def test_shaping_settings_have_their_documented_defaults() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.locales() == ["en-US", "de-DE", "fr-FR", "ja-JP"]
+    assert (settings.low_stock_threshold, settings.default_currency) == (5, "USD")
+
+
+@pytest.mark.parametrize(
+    ("variable_name", "value"),
+    [
+        ("SUPPORTED_LOCALES", "en-US, de-DE"),
+        ("SUPPORTED_LOCALES", "en_US"),
+        ("SUPPORTED_LOCALES", ""),
+        ("SUPPORTED_LOCALES", "en-US,en-US"),
+        ("DEFAULT_CURRENCY", "usd"),
+        ("DEFAULT_CURRENCY", "DOLLAR"),
+        ("LOW_STOCK_THRESHOLD", "-1"),
+    ],
+)
+def test_malformed_shaping_settings_fail_at_start_naming_the_variable(variable_name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable_name):
+        Settings.from_env({**BASE, variable_name: value})

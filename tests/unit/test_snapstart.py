@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import snapshot_restore_py
-import yaml
 
 from bff.downstream.signing import SigV4Signer
 from bff.resilience.backoff import Backoff
@@ -27,6 +26,7 @@ from bff.services import SERVICES, variable
 from bff.snapstart import register_hooks
 from tests.support.fake_downstream import inventory_body, product_body, reviews_body
 from tests.support.lambda_context import FakeLambdaContext
+from tools.local_aws import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGE_SERVICES = 3
@@ -119,6 +119,7 @@ def handler(services: CountingServices, registries: tuple[list[Any], list[Any]])
             patch.setenv(variable(name, "hedge_delay_ms"), "0")
         patch.setenv("RETRY_MAX_ATTEMPTS", "1")
         patch.setenv("HTTP_TRANSPORT", "aiohttp")
+        patch.setenv("CACHE_L1_MAX_ENTRIES", "0")  # every page reaches the services, so connections can be counted
         sys.modules.pop("bff.handler", None)
         module = importlib.import_module("bff.handler")
         yield module
@@ -257,24 +258,8 @@ def test_the_signer_rereads_the_execution_roles_credentials(monkeypatch: pytest.
     assert signer._credentials.get_frozen_credentials().access_key == "AKIDRESTORED"
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    assert isinstance(node, yaml.MappingNode)
-    return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _tag)
-
-
 def test_the_template_turns_snapstart_on_only_when_asked_and_only_for_published_versions() -> None:
-    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), _CloudFormationLoader)
+    template = load_template(REPO_ROOT / "template.yaml")
     parameter = template["Parameters"]["SnapStart"]
     function = template["Resources"]["BffFunction"]["Properties"]
     assert (parameter["Default"], parameter["AllowedValues"]) == ("None", ["None", "PublishedVersions"])

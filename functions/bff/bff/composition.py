@@ -1,10 +1,12 @@
 """Builds the object graph of one execution environment, and is the only place that does:
-settings → outbound HTTP client → downstream client → guards and resilient caller → page service → FastAPI app."""
+settings → outbound HTTP client → downstream client → guards and resilient caller → fragment cache → page service →
+FastAPI app. The shared cache's client library (aiobotocore, redis) is imported only when one is configured."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,23 +16,27 @@ from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
 from bff.api.batch import BatchRequest
+from bff.cache.entry import FragmentStore
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import TieredCache
 from bff.core.batch import BatchService, RenderedBatch
-from bff.core.outcomes import Failed, SectionOutcome
-from bff.core.sections import Section
 from bff.core.service import PageService, RenderedPage
+from bff.core.shaping import Derivation
+from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
+from bff.locales import format_price
 from bff.observability.logging import logger
-from bff.observability.metrics import count_responses, record_page
+from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup, record_page
 from bff.observability.tracing import tracer
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
-from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems
+from bff.resilience.batching import BatchEndpoint, BatchingSource
+from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
-from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
 from bff.settings import Settings
 
@@ -58,29 +64,91 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_caller(settings: Settings, http_client: OutboundHttp) -> ResilientCaller:
-    client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
-    return ResilientCaller(
+def build_fragment_cache(settings: Settings) -> TieredCache:
+    """L1 in memory, over the shared L2 the settings name, if any."""
+    return TieredCache(MemoryStore(settings.cache_l1_max_entries), shared_store(settings))
+
+
+def shared_store(settings: Settings) -> FragmentStore | None:
+    get_timeout_s = settings.cache_l2_timeout_ms / 1000
+    put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
+    on_error = functools.partial(record_cache_error, "l2")
+    # Imported here: the product page's import path stays light when no shared cache is configured.
+    if settings.cache_table_name:
+        from bff.cache.dynamodb import DynamoDbStore  # noqa: PLC0415
+
+        return DynamoDbStore(
+            settings.cache_table_name,
+            get_timeout_s=get_timeout_s,
+            put_timeout_s=put_timeout_s,
+            on_error=on_error,
+            region_name=settings.aws_region,
+        )
+    if settings.cache_url:
+        from bff.cache.redis import RedisStore  # noqa: PLC0415
+
+        return RedisStore(
+            settings.cache_url, get_timeout_s=get_timeout_s, put_timeout_s=put_timeout_s, on_error=on_error
+        )
+    return None
+
+
+def cache_policy(settings: Settings) -> CachePolicy:
+    return CachePolicy(
+        ttl_s={name: float(service.cache_ttl_s) for name, service in settings.services.items()},
+        stale_s=float(settings.stale_ttl_s),
+        negative_ttl_s=float(settings.negative_cache_ttl_s),
+        write_timeout_s=settings.cache_l2_write_timeout_ms / 1000,
+    )
+
+
+def build_sources(
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
+) -> tuple[ResilientCaller, CachingSource]:
+    """The resilient caller, and the fragment cache over it: what pages and batches fetch sections through.
+    `registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
+    client = DownstreamClient(
+        http_client,
+        registry if registry is not None else settings.service_urls(),
+        max_response_bytes=settings.max_response_bytes,
+        on_unreachable=registry.service_unreachable if registry is not None else None,
+    )
+    caller = ResilientCaller(
         client.fetch_once,
         {service: guard_for(service, settings) for service in settings.services},
         RetryPolicy(
             settings.retry_max_attempts,
             Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
         ),
-        LastKnownGood(settings.stale_ttl_s, settings.stale_max_entries),
     )
+    source = CachingSource(
+        caller,
+        cache if cache is not None else build_fragment_cache(settings),
+        cache_policy(settings),
+        on_lookup=record_cache_lookup,
+    )
+    return caller, source
 
 
-def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
-    return page_service_over(settings, build_caller(settings, http_client))
+def build_page_service(
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
+) -> PageService:
+    return page_service_over(settings, build_sources(settings, http_client, cache, registry)[1])
 
 
-def page_service_over(settings: Settings, caller: ResilientCaller) -> PageService:
+def page_service_over(settings: Settings, source: CachingSource) -> PageService:
     return PageService(
         product_details_page(settings),
-        caller,
+        source,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
+        derivation=derivation_for(settings),
     )
 
 
@@ -92,26 +160,20 @@ def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
     }
 
 
-def batch_service_over(settings: Settings, caller: ResilientCaller) -> BatchService:
-    """The batch shares the single page's caller: its breakers, budgets, bulkheads and stale copies."""
-
-    def fallback(section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
-        del headers
-        return caller.fallback(section, entity_id, failure)
-
-    source = BatchingSource(
-        caller,
-        caller,
-        UncachedItems(fallback),
-        batch_endpoints(settings),
-        concurrency=settings.batch_concurrency,
-    )
+def batch_service_over(settings: Settings, caller: ResilientCaller, source: CachingSource) -> BatchService:
+    """The batch shares the single page's caller and cache: its breakers, budgets, bulkheads and fragments."""
+    batching = BatchingSource(source, caller, source, batch_endpoints(settings), concurrency=settings.batch_concurrency)
     return BatchService(
         product_details_page(settings),
-        source,
+        batching,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
+        derivation=derivation_for(settings),
     )
+
+
+def derivation_for(settings: Settings) -> Derivation:
+    return Derivation(format_price, settings.default_currency, settings.low_stock_threshold)
 
 
 class RequestPages:
@@ -125,7 +187,7 @@ class RequestPages:
     async def render(self, request: PageRequest) -> RenderedPage:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
         return await self._service.render(
-            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers, options=request.options
         )
 
     async def render_batch(self, request: BatchRequest) -> RenderedBatch:
@@ -133,14 +195,23 @@ class RequestPages:
             raise RuntimeError("no batch service was composed")
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
         return await self._batch.render(
-            request.entity_ids, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers
+            request.entity_ids,
+            lambda_remaining_ms=request.lambda_remaining_ms,
+            headers=headers,
+            options=request.options,
         )
 
 
-def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    caller = build_caller(settings, http_client)
-    pages = RequestPages(page_service_over(settings, caller), batch_service_over(settings, caller))
-    return create_app(pages, settings, record_page, pages)
+def build_app(
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
+) -> FastAPI:
+    caller, source = build_sources(settings, http_client, cache, registry)
+    pages = RequestPages(page_service_over(settings, source), batch_service_over(settings, caller, source))
+    sections = tuple(section.name for section in product_details_page(settings).sections)
+    return create_app(pages, settings, record_page, sections, pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +219,23 @@ class Composition:
     settings: Settings
     http_client: OutboundHttp
     app: FastAPI
+    cache: TieredCache
+
+    async def warm(self, timeout_s: float = 2.0) -> bool:
+        """Opens the shared cache's client during init, on the loop that will serve (a new client's first call
+        takes far longer than a read's timeout). True when there is none, or it answered."""
+        warm = getattr(self.cache.l2, "warm", None)
+        return True if warm is None else bool(await warm(timeout_s))
 
 
-def compose(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Composition:
-    """The whole graph; `transport` replaces the network (tests)."""
-    http_client = create_http_client(settings, transport)
-    return Composition(settings, http_client, build_app(settings, http_client))
+def compose(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, registry: ServiceRegistry | None = None
+) -> Composition:
+    """The whole graph; `transport` replaces the network (tests); `registry` (from bff.discovery.discover) makes
+    the services' URLs and the egress allow-list follow a moved service."""
+    http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
+    cache = build_fragment_cache(settings)
+    return Composition(settings, http_client, build_app(settings, http_client, cache, registry), cache)
 
 
 def instrument_handler(handler: LambdaHandler) -> LambdaHandler:

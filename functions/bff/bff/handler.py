@@ -11,16 +11,20 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from bff.api.events import CannotTranslate, normalise_event, problem_answer
 from bff.api.problems import PROBLEM_MEDIA_TYPE
 from bff.composition import compose, instrument_handler
+from bff.discovery import discover
 from bff.errors import UntranslatableEventError
 from bff.observability.logging import logger
-from bff.settings import Settings
 from bff.snapstart import register_hooks
 
 # The module-level client's pool is bound to the loop it first ran on: every invocation must use this one.
 _loop = asyncio.new_event_loop()
 asyncio.set_event_loop(_loop)
 
-composition = compose(Settings.from_env())
+# Outside the request path: the services' URLs from their variables or the SSM registry (bff.discovery).
+_settings, _registry = discover()
+composition = compose(_settings, registry=_registry)
+# The shared cache's client is created and connected now, during init, on the loop that will serve.
+_loop.run_until_complete(composition.warm())
 settings = composition.settings
 http_client = composition.http_client
 app = composition.app

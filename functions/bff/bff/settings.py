@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -11,10 +12,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
+from bff.locales import LOCALE_TAG_PATTERN
 from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
-def _base_url(value: str) -> str:
+def valid_base_url(value: str) -> str:
+    """The URL without its trailing slash; ValueError unless an absolute http(s) URL with no query or fragment."""
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
@@ -29,7 +32,22 @@ def _base_path(value: str) -> str:
     return value
 
 
-type BaseUrl = Annotated[str, AfterValidator(_base_url)]
+def _locale_tags(value: str) -> str:
+    tags = value.split(",")
+    if any(re.fullmatch(LOCALE_TAG_PATTERN, tag) is None for tag in tags) or len(set(tags)) != len(tags):
+        raise ValueError("must be distinct locale tags like en-US, comma-separated without spaces")
+    return value
+
+
+def _registry_path(value: str) -> str:
+    if value and (not value.startswith("/") or not value.endswith("/") or "//" in value):
+        raise ValueError(
+            "must be empty, or an SSM path that starts and ends with '/' (e.g. /product-bff/dev/services/)"
+        )
+    return value
+
+
+type BaseUrl = Annotated[str, AfterValidator(valid_base_url)]
 type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
 
 
@@ -63,6 +81,12 @@ class Settings(BaseModel):
 
     services: dict[str, ServiceSettings]
 
+    # Service discovery (bff.discovery): the SSM path of `{name}/url` parameters; empty reads no SSM.
+    service_registry_path: Annotated[str, AfterValidator(_registry_path)] = Field(
+        default="", alias="SERVICE_REGISTRY_PATH"
+    )
+    service_registry_max_age_s: int = Field(default=300, ge=1, le=86_400, alias="SERVICE_REGISTRY_MAX_AGE_S")
+
     page_deadline_ms: Milliseconds = Field(default=500, alias="PAGE_DEADLINE_MS")
     response_reserve_ms: int = Field(default=50, ge=0, le=5_000, alias="RESPONSE_RESERVE_MS")
     connect_timeout_ms: Milliseconds = Field(default=200, alias="CONNECT_TIMEOUT_MS")
@@ -78,8 +102,15 @@ class Settings(BaseModel):
     breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
     bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
-    stale_max_entries: int = Field(default=1_000, ge=0, alias="STALE_MAX_ENTRIES")
-    # Per-id calls in flight at once, per service, for a batch against a service without a batch path.
+    # The fragment cache: L1 in memory (its size; STALE_MAX_ENTRIES is the older name), and an optional shared L2,
+    # a DynamoDB table (CACHE_TABLE_NAME) or Redis/Valkey (CACHE_URL), never both.
+    cache_l1_max_entries: int = Field(default=1_000, ge=0, alias="CACHE_L1_MAX_ENTRIES")
+    stale_max_entries: int | None = Field(default=None, ge=0, alias="STALE_MAX_ENTRIES")  # read as the line above
+    cache_table_name: str = Field(default="", alias="CACHE_TABLE_NAME")
+    cache_url: str = Field(default="", alias="CACHE_URL", repr=False)
+    cache_l2_timeout_ms: Milliseconds = Field(default=25, alias="CACHE_L2_TIMEOUT_MS")
+    cache_l2_write_timeout_ms: Milliseconds = Field(default=50, alias="CACHE_L2_WRITE_TIMEOUT_MS")
+    # Per-id calls in flight at once, per section, for a batch against a service without a batch path.
     batch_concurrency: int = Field(default=16, ge=1, le=256, alias="BATCH_CONCURRENCY")
 
     downstream_auth: Literal["none", "iam"] = Field(default="none", alias="DOWNSTREAM_AUTH")
@@ -90,8 +121,36 @@ class Settings(BaseModel):
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
     # How long clients and CDNs may keep a product's 404 page; 0 sends no-store.
     negative_cache_ttl_s: int = Field(default=30, ge=0, le=3_600, alias="NEGATIVE_CACHE_TTL_S")
+    # Response shaping: availability.lowStock when 0 < stock <= the threshold (0: never); the locales a price is
+    # formatted for (the first is the fallback), and the currency of a product whose service names none.
+    low_stock_threshold: int = Field(default=5, ge=0, le=1_000_000, alias="LOW_STOCK_THRESHOLD")
+    supported_locales: Annotated[str, AfterValidator(_locale_tags)] = Field(
+        default="en-US,de-DE,fr-FR,ja-JP", alias="SUPPORTED_LOCALES"
+    )
+    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", alias="DEFAULT_CURRENCY")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_cache_size_name(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "STALE_MAX_ENTRIES" not in data:
+            return data
+        given = {name: data[name] for name in ("CACHE_L1_MAX_ENTRIES", "STALE_MAX_ENTRIES") if name in data}
+        if len({str(value) for value in given.values()}) > 1:
+            raise ConfigurationError(
+                "invalid BFF configuration: CACHE_L1_MAX_ENTRIES and STALE_MAX_ENTRIES are both set and differ; "
+                "set only CACHE_L1_MAX_ENTRIES"
+            )
+        return {**data, "CACHE_L1_MAX_ENTRIES": data["STALE_MAX_ENTRIES"]}
+
+    @model_validator(mode="after")
+    def _one_shared_cache(self) -> Settings:
+        if self.cache_table_name and self.cache_url:
+            raise ConfigurationError("invalid BFF configuration: set CACHE_TABLE_NAME or CACHE_URL, not both")
+        if self.cache_url and not self.cache_url.startswith(("redis://", "rediss://")):
+            raise ConfigurationError("invalid BFF configuration: CACHE_URL must start with redis:// or rediss://")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +176,10 @@ class Settings(BaseModel):
 
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
+
+    def locales(self) -> list[str]:
+        """SUPPORTED_LOCALES in order; the first answers a caller whose Accept-Language matches none."""
+        return self.supported_locales.split(",")
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of each downstream service, by the service name that page sections refer to."""

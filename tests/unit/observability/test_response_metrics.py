@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
-import sys
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
@@ -15,9 +13,8 @@ import pytest
 
 from bff.observability import logging as observed_logging
 from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, count_responses
-from bff.services import variable
 from tests.conftest import load_event
-from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
+from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines, dimension_sets, metric_names
 
@@ -33,15 +30,9 @@ def fake() -> FakeDownstream:
 @pytest.fixture(scope="module")
 def handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
     """The real `bff.handler`, its innermost transport replaced by the in-process fake services."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, url in SERVICE_HOSTS.items():
-            patch.setenv(variable(name, "base_url"), url)
-        patch.setenv("RETRY_MAX_ATTEMPTS", "1")
-        patch.setattr("bff.downstream.http._default_transport", lambda name, limits: fake.transport())
-        sys.modules.pop("bff.handler", None)
-        module = importlib.import_module("bff.handler")
+    # No fragment cache: failures scripted after good pages must reach the page.
+    with handler_over(fake, RETRY_MAX_ATTEMPTS="1", CACHE_L1_MAX_ENTRIES="0") as module:
         yield module
-        sys.modules.pop("bff.handler", None)
 
 
 @pytest.fixture(autouse=True)

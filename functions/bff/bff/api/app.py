@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
 from fastapi import FastAPI, Path, Request
@@ -20,12 +20,14 @@ from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
 from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
-from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.api.validation import PageQuery, page_query_openapi, parse_page_query, validate_product_id
 from bff.api.validators import ETAG_HEADER, ValidatorMiddleware, strong_etag
 from bff.core.models import ProductDetails
 from bff.core.policy import PageAnswer, PageFailure
 from bff.core.service import RenderedPage
+from bff.core.shaping import PageOptions
 from bff.errors import ProblemError
+from bff.locales import negotiate_locale
 from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
 
@@ -63,11 +65,17 @@ class PageRequest:
     correlation_id: str
     trace: TraceContext
     lambda_remaining_ms: int | None
+    options: PageOptions = field(default_factory=PageOptions)
 
 
 class PageRenderer(Protocol):
     async def render(self, request: PageRequest) -> RenderedPage: ...
 
+
+SECTION_NAMES = ("product", "reviews", "inventory")
+"""The page's sections, as `include` names them (the composition passes the page declaration's)."""
+# Only the product section's priceFormatted depends on the caller's language.
+_LANGUAGE_DEPENDENT_SECTION = "product"
 
 type PageRecorder = Callable[[Sequence[tuple[str, str]]], None]
 """Counts a page answer's degradations: the (section, reason) of each degraded or stale section. The response
@@ -75,7 +83,11 @@ itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
 def create_app(
-    service: PageRenderer, settings: Settings, record_page: PageRecorder, batch: BatchRenderer | None = None
+    service: PageRenderer,
+    settings: Settings,
+    record_page: PageRecorder,
+    sections: Sequence[str] = SECTION_NAMES,
+    batch: BatchRenderer | None = None,
 ) -> FastAPI:
     """The HTTP face of a page service (and of its batch, when given); builds nothing it serves (bff.composition
     does)."""
@@ -98,7 +110,18 @@ def create_app(
         app.add_middleware(TimingAllowOriginMiddleware, origins=cors_origins)
     _register_problem_handlers(app)
     if batch is not None:
-        add_batch_route(app, batch, settings)
+
+        def options_for(query: str, request: Request) -> PageOptions:
+            return _page_options(parse_page_query(query, sections), request, settings)
+
+        add_batch_route(
+            app,
+            batch,
+            settings=settings,
+            options_for=options_for,
+            record_page=record_page,
+            page_parameters=page_query_openapi(sections),
+        )
 
     # ":raw": ids with encoded slashes or CR/LF must reach validation (400), not fall through to a 404.
     @app.get(
@@ -106,16 +129,19 @@ def create_app(
         response_model=ProductDetails,
         responses={**NOT_MODIFIED_RESPONSE, **PROBLEM_RESPONSES},
         summary="The product page: product, reviews and stock in one document.",
+        openapi_extra={"parameters": page_query_openapi(sections)},
     )
     async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
-        reject_query_parameters(request.url.query)
+        product_id = validate_product_id(product_id)
+        options = _page_options(parse_page_query(request.url.query, sections), request, settings)
         rendered = await service.render(
             PageRequest(
-                validate_product_id(product_id),
+                product_id,
                 headers=request.headers,
                 correlation_id=correlation_id_of(request.scope),
                 trace=trace_of(request.scope),
                 lambda_remaining_ms=_lambda_remaining_ms(request),
+                options=options,
             )
         )
         decision = rendered.decision
@@ -129,10 +155,17 @@ def create_app(
                 _section_freshness_s(rendered), settings.page_cache_max_age_s, degraded=decision.degraded
             )
             response = _answer_response(decision, cache_control)
-        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+            if _LANGUAGE_DEPENDENT_SECTION in decision.body:
+                response.headers["vary"] = "Accept-Language"
+        response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms, rendered.cache)
         return response
 
     return app
+
+
+def _page_options(query: PageQuery, request: Request, settings: Settings) -> PageOptions:
+    locale = negotiate_locale(request.headers.get("accept-language"), settings.locales())
+    return PageOptions(include=query.include, reviews_limit=query.reviews_limit, locale=locale)
 
 
 def _answer_response(answer: PageAnswer, cache_control: str) -> Response:
@@ -142,10 +175,9 @@ def _answer_response(answer: PageAnswer, cache_control: str) -> Response:
 
 
 def _section_freshness_s(rendered: RenderedPage) -> Sequence[float | None]:
-    """The remaining freshness of each section of the page. The page service does not report it yet (the fragment
-    cache will): until then no section limits it, and PAGE_CACHE_MAX_AGE_S alone sets the page's max-age."""
-    del rendered
-    return ()
+    """The remaining freshness of each section of the page, as the fragment cache reported it (None: the section
+    declares none, and PAGE_CACHE_MAX_AGE_S alone bounds it)."""
+    return rendered.freshness_s
 
 
 def _lambda_remaining_ms(request: Request) -> int | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -30,11 +30,12 @@ from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, pag
 from bff.api.middleware import correlation_id_of, trace_of
 from bff.api.openapi import PROBLEM_RESPONSES
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
-from bff.api.validation import PRODUCT_ID_PATTERN, validate_product_id
+from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
 from bff.api.validators import ETAG_HEADER, strong_etag
 from bff.core.batch import MAX_BATCH_IDS, BatchItem, RenderedBatch, unique_in_order
 from bff.core.models import Problem, ProductDetails
 from bff.core.policy import PageFailure
+from bff.core.shaping import PageOptions
 from bff.errors import InvalidParameterError
 from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
@@ -44,6 +45,8 @@ BATCH_PATH = "/product-details"
 # A name or an id is echoed in a problem only when it is short and plain.
 _ECHOABLE = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 _MAX_AGE = re.compile(r"max-age=(\d+)")
+# As on the single route: only the product's priceFormatted depends on the caller's language.
+_LANGUAGE_DEPENDENT_SECTION = "product"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,13 @@ class BatchRequest:
     correlation_id: str
     trace: TraceContext
     lambda_remaining_ms: int | None
+    options: PageOptions = field(default_factory=PageOptions)
+    """`include`, `reviewsLimit` and the locale, for every item."""
+
+
+type OptionsFor = Callable[[str, Request], PageOptions]
+"""The single route's options from a query (without `ids`) and the request: the same rules, the same errors."""
+type Recorder = Callable[[Sequence[tuple[str, str]]], None]
 
 
 class BatchRenderer(Protocol):
@@ -81,20 +91,32 @@ class BatchDetails(BaseModel):
 
 
 def parse_batch_ids(query: str) -> list[str]:
-    """The ids of the query, validated and collapsed; only `ids`, once."""
-    values: dict[str, str] = {}
+    """The ids of the query, validated and collapsed; any other parameter must be the single route's."""
+    return split_batch_query(query)[0]
+
+
+def split_batch_query(query: str) -> tuple[list[str], str]:
+    """The ids (validated, collapsed) and the rest of the query, for the single route's parser: `ids` once, and
+    no name the batch does not know."""
+    ids: str | None = None
+    rest: list[str] = []
     for element in query.split("&") if query else []:
         raw_name, _, raw_value = element.partition("=")
         name = unquote(raw_name)
-        if name != IDS:
+        if name not in (IDS, *QUERY_PARAMETERS):
             shown = f" '{name}'" if _ECHOABLE.fullmatch(name) else ""
-            raise InvalidParameterError(f"Unknown query parameter{shown}: this endpoint takes only {IDS}.")
-        if name in values:
-            raise InvalidParameterError(f"Query parameter {name} is repeated: give it once.")
-        values[name] = unquote(raw_value)
-    if not values.get(IDS):
+            raise InvalidParameterError(
+                f"Unknown query parameter{shown}: this endpoint takes only {', '.join((IDS, *QUERY_PARAMETERS))}."
+            )
+        if name != IDS:
+            rest.append(element)
+        elif ids is not None:
+            raise InvalidParameterError(f"Query parameter {IDS} is repeated: give it once.")
+        else:
+            ids = unquote(raw_value)
+    if not ids:
         raise InvalidParameterError(f"Query parameter {IDS} is required: 1 to {MAX_BATCH_IDS} ids, comma-separated.")
-    return validate_ids(values[IDS].split(","))
+    return validate_ids(ids.split(",")), "&".join(rest)
 
 
 def validate_ids(given: Sequence[str]) -> list[str]:
@@ -135,16 +157,25 @@ BATCH_QUERY_OPENAPI: list[dict[str, Any]] = [
 ]
 
 
-def add_batch_route(app: FastAPI, renderer: BatchRenderer, settings: Settings) -> None:
+def add_batch_route(
+    app: FastAPI,
+    renderer: BatchRenderer,
+    *,
+    settings: Settings,
+    options_for: OptionsFor,
+    record_page: Recorder,
+    page_parameters: Sequence[dict[str, Any]] = (),
+) -> None:
     @app.get(
         BATCH_PATH,
         response_model=BatchDetails,
         responses={400: PROBLEM_RESPONSES[400], 500: PROBLEM_RESPONSES[500]},
         summary="Up to 50 product pages in one answer, each with its own status.",
-        openapi_extra={"parameters": BATCH_QUERY_OPENAPI},
+        openapi_extra={"parameters": [*BATCH_QUERY_OPENAPI, *page_parameters]},
     )
     async def product_details_batch(request: Request) -> Response:
-        entity_ids = parse_batch_ids(request.url.query)
+        entity_ids, rest = split_batch_query(request.url.query)
+        options = options_for(rest, request)
         rendered = await renderer.render_batch(
             BatchRequest(
                 tuple(entity_ids),
@@ -152,8 +183,10 @@ def add_batch_route(app: FastAPI, renderer: BatchRenderer, settings: Settings) -
                 correlation_id=correlation_id_of(request.scope),
                 trace=trace_of(request.scope),
                 lambda_remaining_ms=_lambda_remaining_ms(request),
+                options=options,
             )
         )
+        record_page([pair for item in rendered.items for pair in _degradations(item)])
         return batch_response(rendered, settings, correlation_id=correlation_id_of(request.scope))
 
 
@@ -164,7 +197,13 @@ def batch_response(rendered: RenderedBatch, settings: Settings, *, correlation_i
     response = JSONResponse(body, headers={"cache-control": strictest(cache_controls)})
     response.headers[ETAG_HEADER] = strong_etag(response.body)
     response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
+    if any(_LANGUAGE_DEPENDENT_SECTION in item.get("page", {}) for item in items):
+        response.headers["vary"] = "Accept-Language"
     return response
+
+
+def _degradations(item: BatchItem) -> tuple[tuple[str, str], ...]:
+    return () if isinstance(item.decision, PageFailure) else item.decision.degradations
 
 
 def _item_body(item: BatchItem, correlation_id: str) -> dict[str, Any]:

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bff.core.deadline import Deadline, page_budget_ms
-from bff.core.outcomes import Failed, FailureReason, SectionOutcome
-from bff.core.policy import PageDecision, decide
+from bff.core.outcomes import CacheStatus, Failed, FailureReason, SectionOutcome, cache_status_of, fresh_for_s
+from bff.core.policy import PageDecision
 from bff.core.sections import Page, Section
+from bff.core.service import page_decision
+from bff.core.shaping import Derivation, PageOptions, select_sections
 
 MAX_BATCH_IDS = 50
-
-type Decide = Callable[[Page, Mapping[str, SectionOutcome]], PageDecision]
-"""One item's outcomes to its decision: the single page's own function (policy, then shaping)."""
 
 
 class BatchSectionSource(Protocol):
@@ -43,6 +42,8 @@ class BatchItem:
     decision: PageDecision
     freshness_s: tuple[float | None, ...] = ()
     """Each section's remaining freshness (None: it declares none), as for a single page."""
+    cache: dict[str, CacheStatus] = field(default_factory=dict)
+    """How the fragment cache answered each section of this item: hit, miss or stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +73,14 @@ class BatchService:
         *,
         deadline_ms: int,
         reserve_ms: int,
-        decide_item: Decide = decide,
-        freshness_of: Callable[[SectionOutcome], float | None] | None = None,
+        derivation: Derivation | None = None,
     ) -> None:
+        """Without a `derivation`, items carry no derived values, as PageService's pages."""
         self._page = page
         self._source = source
         self._deadline_ms = deadline_ms
         self._reserve_ms = reserve_ms
-        self._decide_item = decide_item
-        self._freshness_of = freshness_of
+        self._derivation = derivation
 
     async def render(
         self,
@@ -88,24 +88,29 @@ class BatchService:
         *,
         lambda_remaining_ms: int | None,
         headers: Mapping[str, str],
-        page: Page | None = None,
+        options: PageOptions = PageOptions(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> RenderedBatch:
-        """`page` narrows the declared page (the sections a request included); ids are taken as given, once each."""
+        """`options` apply to every item, as to a single page; ids are taken as given, once each."""
         started = time.perf_counter()
-        page = self._page if page is None else page
+        page = select_sections(self._page, options.include)
         ids = unique_in_order(entity_ids)
         deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
         by_section, timings_ms = await self._fetch_sections(page, ids, deadline, headers)
-        items = tuple(self._item(page, entity_id, by_section) for entity_id in ids)
+        items = tuple(self._item(page, entity_id, by_section, options) for entity_id in ids)
         timings_ms["total"] = (time.perf_counter() - started) * 1000
         return RenderedBatch(items, timings_ms)
 
-    def _item(self, page: Page, entity_id: str, by_section: Mapping[str, Mapping[str, SectionOutcome]]) -> BatchItem:
+    def _item(
+        self,
+        page: Page,
+        entity_id: str,
+        by_section: Mapping[str, Mapping[str, SectionOutcome]],
+        options: PageOptions,
+    ) -> BatchItem:
         outcomes = {section.name: by_section[section.name][entity_id] for section in page.sections}
-        freshness: tuple[float | None, ...] = ()
-        if self._freshness_of is not None:
-            freshness = tuple(self._freshness_of(outcomes[section.name]) for section in page.sections)
-        return BatchItem(entity_id, self._decide_item(page, outcomes), freshness)
+        freshness = tuple(fresh_for_s(outcomes[section.name]) for section in page.sections)
+        cache = {name: status for name, outcome in outcomes.items() if (status := cache_status_of(outcome)) is not None}
+        return BatchItem(entity_id, page_decision(page, outcomes, options, self._derivation), freshness, cache)
 
     async def _fetch_sections(
         self, page: Page, ids: list[str], deadline: Deadline, headers: Mapping[str, str]

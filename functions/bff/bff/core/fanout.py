@@ -2,7 +2,7 @@
 
 Every section starts at once. The fan-out stops waiting as soon as a critical section has failed (the page is
 lost anyway) or the deadline passes; whatever is still running then is cancelled, counted as a timeout and
-handed to `on_timeout`, which may still answer it (from the last known good value).
+handed to `on_timeout`, which may still answer it (from the fragment cache).
 """
 
 from __future__ import annotations

@@ -18,7 +18,23 @@ class Product(PublicModel):
     id: Annotated[str, Field(min_length=1, max_length=64)]
     name: Annotated[str, Field(max_length=500)]
     description: BoundedText
-    price: Annotated[int, Field(ge=0, strict=True, description="Price in cents.")]
+    price: Annotated[int, Field(ge=0, strict=True, description="Price in the currency's minor units (cents).")]
+    currency: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Z]{3}$",
+            description="ISO 4217 code of the price. In the page: the service's, else the BFF's DEFAULT_CURRENCY.",
+        ),
+    ] = None
+
+
+class PageProduct(Product):
+    """The product as the page shows it, with its price formatted for the caller's locale."""
+
+    price_formatted: str | None = Field(
+        default=None,
+        description="The price as the locale negotiated from Accept-Language writes it (e.g. $99.99, 99,99\u00a0$).",
+    )
 
 
 class Review(PublicModel):
@@ -33,6 +49,19 @@ class Inventory(PublicModel):
     stock: Annotated[int, Field(ge=0, strict=True)]
 
 
+class ReviewSummary(PublicModel):
+    count: Annotated[int, Field(ge=0, description="All the product's reviews, whatever reviewsLimit.")]
+    average_rating: Annotated[
+        float | None,
+        Field(ge=1, le=5, description="Mean rating, rounded half-up to one decimal; null without reviews."),
+    ]
+
+
+class Availability(PublicModel):
+    in_stock: Annotated[bool, Field(description="stock > 0")]
+    low_stock: Annotated[bool, Field(description="0 < stock <= LOW_STOCK_THRESHOLD")]
+
+
 class Degradation(PublicModel):
     source: str
     reason: Literal["timeout", "unavailable", "bad_response", "circuit_open", "stale"]
@@ -44,11 +73,21 @@ class Meta(PublicModel):
 
 
 class ProductDetails(PublicModel):
-    """The page document; optional sections are null when their service failed (see meta.degraded)."""
+    """The page document. A section the request's `include` left out is absent; an optional section is null when
+    its service failed (see meta.degraded). Derived values are null when their section is absent or null; a stale
+    section's derived values describe the stale value."""
 
-    product: Product
-    reviews: list[Review] | None
-    inventory: Inventory | None
+    product: PageProduct | None = Field(default=None, description="Absent when include leaves it out.")
+    reviews: list[Review] | None = Field(
+        default=None, description="The first reviewsLimit reviews; absent when include leaves them out."
+    )
+    inventory: Inventory | None = Field(default=None, description="Absent when include leaves it out.")
+    review_summary: ReviewSummary | None = Field(
+        description="From all the reviews served (stale ones included); null without reviews."
+    )
+    availability: Availability | None = Field(
+        description="From the inventory served (stale included); null without inventory."
+    )
     meta: Meta
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 type JsonValue = bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None
+type CacheStatus = Literal["hit", "miss", "stale"]
 
 
 class FailureReason(StrEnum):
@@ -24,10 +26,18 @@ class FailureReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The call answered with a body of the promised shape, already reduced to the public model."""
+    """The call answered with a body of the promised shape, already reduced to the public model.
+
+    `cache_control` is the downstream's header (for the fragment cache); `cache` says whether the fragment cache
+    answered ("hit") or the service did ("miss"), None when the section is not cached; `fresh_for_s` is how much
+    longer the answer stays fresh (None: it declares no freshness).
+    """
 
     value: JsonValue
     duration_ms: float
+    cache_control: str | None = None
+    cache: CacheStatus | None = None
+    fresh_for_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +46,13 @@ class Failed:
     duration_ms: float
     retryable: bool = False
     retry_after_s: float | None = None
+    cache: CacheStatus | None = None
+    """"hit" when a cached not-found answered (negative caching)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stale:
-    """A failed call answered from the last good answer for the same id."""
+    """A failed call answered from the fragment cache's entry for the same id, past its freshness."""
 
     value: JsonValue
     age_s: float
@@ -48,6 +60,16 @@ class Stale:
 
 
 type SectionOutcome = Fetched | Failed | Stale
+
+
+def cache_status_of(outcome: SectionOutcome) -> CacheStatus | None:
+    """How the fragment cache took part in a section's answer (None: it did not)."""
+    return "stale" if isinstance(outcome, Stale) else outcome.cache
+
+
+def fresh_for_s(outcome: SectionOutcome) -> float | None:
+    """The section's remaining freshness: a stale or failed section has none left."""
+    return outcome.fresh_for_s if isinstance(outcome, Fetched) else 0.0
 
 
 def is_definitive(outcome: SectionOutcome) -> bool:

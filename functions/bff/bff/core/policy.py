@@ -3,7 +3,7 @@
 - A critical section that failed fails the page: 404 when its service said not found, 504 when it ran out of
   time, 503 with Retry-After when its breaker is open (or its bulkhead full), 502 for anything else.
 - An optional section that failed is null, never a made-up value, and is listed in meta.degraded.
-- A section answered from the last known good value is served, and listed as stale with its age.
+- A section answered from a cached entry past its freshness (stale-if-error) is served, listed as stale with its age.
 - A page with any degraded section must not be cached.
 """
 

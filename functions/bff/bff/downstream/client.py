@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
@@ -41,10 +41,20 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 class DownstreamClient:
-    def __init__(self, http: OutboundHttp, service_urls: Mapping[str, str], *, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        http: OutboundHttp,
+        service_urls: Mapping[str, str],
+        *,
+        max_response_bytes: int,
+        on_unreachable: Callable[[str], None] | None = None,
+    ) -> None:
+        """`service_urls` is read at each call, so a registry that heals a moved service is followed;
+        `on_unreachable(service)` hears of each call that could not connect (refused, DNS: nothing was sent)."""
         self._http = http
-        self._service_urls = dict(service_urls)
+        self._service_urls = service_urls
         self._max_response_bytes = max_response_bytes
+        self._on_unreachable = on_unreachable
 
     def url_for(self, section: Section, entity_id: str) -> str:
         return self._service_urls[section.service] + section.path_for(encode_path_segment(entity_id))
@@ -70,28 +80,34 @@ class DownstreamClient:
     ) -> tuple[int | None, Failed | Fetched]:
         try:
             async with asyncio.timeout(timeout_s):
-                status, body = await self._get(section, url, timeout_s, headers)
+                status, body, cache_control = await self._get(section, url, timeout_s, headers)
             value = _parse(section, body)
         except TimeoutError:
             return None, Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
         except DownstreamError as error:
             failed = Failed(error.reason, _elapsed_ms(started), error.retryable, error.retry_after_s)
             return error.status, failed
-        return status, Fetched(value, _elapsed_ms(started))
+        return status, Fetched(value, _elapsed_ms(started), cache_control=cache_control)
 
-    async def _get(self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    async def _get(
+        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, str | None]:
+        """Status, body and Cache-Control (the fragment cache honours it) of one GET."""
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
         try:
             response = await self._http.get(url, headers, timeout_s, service=section.service)
             try:
                 _raise_for_status(section, response)
-                return response.status_code, await _read_capped(section, response, self._max_response_bytes)
+                body = await _read_capped(section, response, self._max_response_bytes)
+                return response.status_code, body, response.headers.get("cache-control")
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
+            if isinstance(error, httpx.ConnectError) and self._on_unreachable is not None:
+                self._on_unreachable(section.service)
             retryable = isinstance(error, _RETRYABLE_TRANSPORT_ERRORS)
             raise DownstreamUnavailableError(section.service, type(error).__name__, retryable=retryable) from None
 

@@ -7,7 +7,7 @@ the Lambda Runtime API (AWS_LAMBDA_RUNTIME_API, 127.0.0.1:9001) or anything else
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 import httpx
 
@@ -43,14 +43,21 @@ def is_allowed_downstream(url: str | httpx.URL, allowed_hosts: Collection[str]) 
 
 
 class AllowListTransport(httpx.AsyncBaseTransport):
-    """Refuses, as a connection error, any request to an origin outside the allow-list."""
+    """Refuses, as a connection error, any request to an origin outside the allow-list. The list is either fixed
+    or a function read at each request (the service registry's current origins, which follow a moved service)."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, allowed_hosts: Collection[str]) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, allowed_hosts: Collection[str] | Callable[[], Collection[str]]
+    ) -> None:
         self._inner = inner
-        self._allowed_hosts = frozenset(allowed_hosts)
+        if callable(allowed_hosts):
+            self._allowed_hosts = allowed_hosts
+        else:
+            fixed = frozenset(allowed_hosts)
+            self._allowed_hosts = lambda: fixed
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_allowed_downstream(request.url, self._allowed_hosts):
+        if not is_allowed_downstream(request.url, self._allowed_hosts()):
             raise httpx.ConnectError("destination is not an allowed downstream", request=request)
         return await self._inner.handle_async_request(request)
 

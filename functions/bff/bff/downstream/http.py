@@ -8,7 +8,7 @@ its transports (MockTransport and respx in tests) and its exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Literal, Self
 
@@ -96,12 +96,20 @@ class PerServiceTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
-def create_http_client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> OutboundHttp:
+def create_http_client(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    allowed_origins: Callable[[], Collection[str]] | None = None,
+) -> OutboundHttp:
     """No redirects (none are followed at all), no proxy variables, no cookies, an allow-list of origins, and
-    keep-alive that outlives a warm Lambda's idle gaps so warm invocations reuse their connections."""
+    keep-alive that outlives a warm Lambda's idle gaps so warm invocations reuse their connections.
+
+    `allowed_origins` gives the allow-list at each request (the service registry's, which follows a moved
+    service); without it, the settings' URLs are the list. The pools are per service, not per origin, so a
+    service's new origin simply opens new connections in that service's pool."""
     inner = transport or _per_service_transport(settings)
     return OutboundHttp(
-        AllowListTransport(inner, allowed_hosts_for(settings.service_urls().values())),
+        AllowListTransport(inner, allowed_origins or allowed_hosts_for(settings.service_urls().values())),
         downstream_auth(settings.downstream_auth, settings.aws_region),
         connect_timeout_s=settings.connect_timeout_ms / 1000,
     )

@@ -92,6 +92,27 @@ def record_page(degraded: Sequence[tuple[str, str]]) -> None:
         _emit({"section": section, "reason": reason}, (("section", "reason"), ("reason",)), {"DegradedSections": _ONE})
 
 
+CACHE_LOOKUP_DIMENSIONS = (("service", "Section", "Tier"),)
+CACHE_ERROR_DIMENSIONS = (("service", "Tier", "Kind"),)
+
+
+def record_cache_lookup(section: str, tier: str | None) -> None:
+    """One section's fragment-cache lookup: a hit by the tier that had it (l1, l2), or a miss (Tier "none").
+    One document per section: EMF holds one value per dimension, and each section is its own."""
+    hit = tier is not None
+    _emit(
+        {"service": SERVICE_NAME, "Section": section, "Tier": tier or "none"},
+        CACHE_LOOKUP_DIMENSIONS,
+        {"CacheHits": (Unit.COUNT, 1 if hit else 0), "CacheMisses": (Unit.COUNT, 0 if hit else 1)},
+    )
+
+
+def record_cache_error(tier: str, kind: str) -> None:
+    """A shared-cache (L2) read or write that failed, timed out or was throttled: it was a miss, not an error."""
+    logger.warning("fragment cache error", extra={"cache": {"tier": tier, "kind": kind}})
+    _emit({"service": SERVICE_NAME, "Tier": tier, "Kind": kind}, CACHE_ERROR_DIMENSIONS, {"CacheErrors": _ONE})
+
+
 def record_response(status_class: str, *, degraded: bool, latency_ms: float, function_version: str) -> None:
     """The one response document of an invocation: by service and version, and by those and status class."""
     _emit(

@@ -176,7 +176,7 @@ def item_outcome(section: Section, answer: SectionOutcome, entity_id: str) -> Fa
     except ValidationError:
         return Failed(FailureReason.BAD_RESPONSE, answer.duration_ms)
     value: JsonValue = section.shape.dump_python(model, mode="json", by_alias=True)
-    return Fetched(value, answer.duration_ms)
+    return Fetched(value, answer.duration_ms, cache_control=answer.cache_control)
 
 
 class UncachedItems:

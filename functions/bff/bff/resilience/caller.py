@@ -1,4 +1,4 @@
-"""Resilient downstream calls: breaker, retries with backoff inside the deadline, hedging, stale fallback.
+"""Resilient downstream calls: breaker, retries with backoff inside the deadline, hedging.
 
 One call of a section, in order:
 1. An open breaker fails fast (circuit_open).
@@ -6,8 +6,8 @@ One call of a section, in order:
    the retry budget allows, and the first definitive answer wins while the other is cancelled.
 3. A retryable failure (refused, reset, 429, 502, 503, 504) is retried after full-jitter backoff or the
    server's Retry-After, while attempts, budget and deadline allow. Only GETs come through here.
-4. The outcome feeds the breaker and the budget; a good answer is remembered, and a failure is answered from
-   the last known good value when one is fresh enough.
+4. The outcome feeds the breaker and the budget. Answering a failure from a stale copy is the fragment cache's
+   part (bff.resilience.caching), around this caller.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bff.core.deadline import Deadline
-from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale, is_definitive
+from bff.core.outcomes import Failed, FailureReason, Fetched, is_definitive
 from bff.core.sections import Section
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
-from bff.resilience.last_known_good import LastKnownGood
 
 type Attempt = Callable[[Section, str, float, Mapping[str, str], int], Coroutine[Any, Any, Failed | Fetched]]
 
@@ -36,20 +35,17 @@ class ResilientCaller:
         attempt: Attempt,
         guards: Mapping[str, DownstreamGuard],
         retry_policy: RetryPolicy,
-        last_known_good: LastKnownGood,
     ) -> None:
         self._attempt = attempt
         self._guards = guards
         self._retry_policy = retry_policy
-        self._last_known_good = last_known_good
 
     async def fetch(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome:
+    ) -> Failed | Fetched:
         guard = self._guards[section.service]
         if not guard.breaker.allow():
-            open_failure = Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
-            return self.fallback(section, entity_id, open_failure)
+            return Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
         call = _Call(section, entity_id, deadline, headers, guard)
         started = time.perf_counter()
         try:
@@ -63,10 +59,7 @@ class ResilientCaller:
         # What the page waited for, retries and hedges included; a timeout counts, a quick refusal does not.
         if isinstance(outcome, Fetched) or outcome.reason is FailureReason.TIMEOUT:
             guard.latency.record(_elapsed_ms(started))
-        if isinstance(outcome, Fetched):
-            self._last_known_good.remember(section.service, entity_id, outcome.value)
-            return outcome
-        return self.fallback(section, entity_id, outcome)
+        return outcome
 
     def slowest_first(self, sections: Sequence[Section]) -> list[Section]:
         """Sections by the usual answer time of their service, slowest first (ties keep their order): the page
@@ -135,15 +128,12 @@ class ResilientCaller:
         else:
             guard.breaker.record_abandoned()
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed) -> Failed | Stale:
-        """The last known good value for a failed call, while fresh enough; a 404 is an answer, not a failure."""
-        if failure.reason is FailureReason.NOT_FOUND:
-            return failure
-        remembered = self._last_known_good.recall(section.service, entity_id)
-        if remembered is None:
-            return failure
-        value, age_s = remembered
-        return Stale(value, age_s, failure.duration_ms)
+    def fallback(
+        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+    ) -> Failed | Fetched:
+        """A section the page stopped waiting for stays failed here (the fragment cache may still answer it)."""
+        del section, entity_id, headers
+        return failure
 
 
 @dataclass(slots=True)

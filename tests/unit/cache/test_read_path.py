@@ -1,0 +1,367 @@
+"""The fragment cache on the read path (CachingSource around the resilient caller): hits, misses, stale-if-error,
+negative caching, Cache-Control, per-service TTLs, the page deadline, and what the page learns from it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from bff.cache.entry import CacheEntry, cache_key
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import Tier, TieredCache
+from bff.core.deadline import Deadline
+from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
+from bff.core.sections import Section
+from bff.core.service import PageService
+from bff.pages import product_details_page
+from bff.resilience.backoff import Backoff
+from bff.resilience.caching import CachePolicy, CachingSource, language_variant
+from bff.resilience.caller import ResilientCaller
+from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.retry_budget import RetryBudget
+from tests.support.settings import settings_for
+from tests.unit.cache.support import FakeClock, FakeL2
+
+pytestmark = pytest.mark.anyio
+SECTIONS = {section.name: section for section in product_details_page(settings_for()).sections}
+PRODUCT, REVIEWS = SECTIONS["product"], SECTIONS["reviews"]
+CART = Section("cart", "cart", "/carts/{id}", 450, PRODUCT.shape, critical=True)
+TTLS = {"product": 300.0, "reviews": 60.0, "inventory": 5.0, "cart": 0.0}
+POLICY = CachePolicy(ttl_s=TTLS, stale_s=300.0, negative_ttl_s=30.0, write_timeout_s=0.05)
+GOOD = Fetched({"id": "P1"}, 1.0)
+DOWN = Failed(FailureReason.UNAVAILABLE, 1.0)
+NOT_FOUND = Failed(FailureReason.NOT_FOUND, 1.0)
+
+
+@dataclass
+class Service:
+    """Answers every attempt with `answer`, after `delay_s`, and counts them."""
+
+    answer: Failed | Fetched = GOOD
+    delay_s: float = 0.0
+    calls: list[str] = field(default_factory=list)
+
+    async def __call__(
+        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int
+    ) -> Failed | Fetched:
+        self.calls.append(entity_id)
+        await asyncio.sleep(min(self.delay_s, timeout_s))
+        return self.answer if self.delay_s <= timeout_s else Failed(FailureReason.TIMEOUT, timeout_s * 1000)
+
+
+@dataclass
+class Lookups:
+    seen: list[tuple[str, Tier | None]] = field(default_factory=list)
+
+    def __call__(self, section: str, tier: Tier | None) -> None:
+        self.seen.append((section, tier))
+
+
+@dataclass
+class Subject:
+    source: CachingSource
+    service: Service
+    clock: FakeClock
+    cache: TieredCache
+    lookups: Lookups
+
+    async def fetch(
+        self, section: Section = PRODUCT, entity_id: str = "P1", *, deadline_ms: float = 500, language: str = ""
+    ) -> SectionOutcome:
+        headers = {"accept-language": language} if language else {}
+        return await self.source.fetch(section, entity_id, Deadline.after_ms(deadline_ms), headers)
+
+
+def subject(
+    service: Service | None = None,
+    *,
+    l2: FakeL2 | None = None,
+    policy: CachePolicy = POLICY,
+    max_entries: int = 100,
+) -> Subject:
+    service = service or Service()
+    clock, lookups = FakeClock(), Lookups()
+    guards = {
+        name: DownstreamGuard(CircuitBreaker(name), RetryBudget(), asyncio.Semaphore(8), hedge_delay_s=None)
+        for name in TTLS
+    }
+    caller = ResilientCaller(service, guards, RetryPolicy(1, Backoff(0.001, 0.002)))
+    cache = TieredCache(MemoryStore(max_entries, clock), l2, clock)
+    source = CachingSource(caller, cache, policy, on_lookup=lookups, clock=clock)
+    return Subject(source, service, clock, cache, lookups)
+
+
+async def test_a_miss_calls_the_service_and_the_next_read_is_an_l1_hit_with_no_call() -> None:
+    it = subject()
+    first = await it.fetch()
+    second = await it.fetch()
+    assert isinstance(first, Fetched)
+    assert isinstance(second, Fetched)
+    assert (first.value, first.cache, first.fresh_for_s) == (GOOD.value, "miss", 300.0)
+    assert (second.value, second.cache, second.fresh_for_s) == (GOOD.value, "hit", 300.0)
+    assert it.service.calls == ["P1"]
+    assert it.lookups.seen == [("product", None), ("product", "l1")]
+
+
+async def test_an_entry_in_l2_answers_a_fresh_environment_and_fills_l1() -> None:
+    l2 = FakeL2()
+    key = cache_key("product", "P1")
+    l2.entries[key] = CacheEntry.create({"id": "P1", "from": "l2"}, status=200, now=1_000_000.0, fresh_s=300, stale_s=0)
+    it = subject(l2=l2)
+    it.clock.advance(100)
+    outcome = await it.fetch()
+    assert isinstance(outcome, Fetched)
+    assert (outcome.value, outcome.cache, outcome.fresh_for_s) == ({"id": "P1", "from": "l2"}, "hit", 200.0)
+    assert it.service.calls == []
+    assert it.lookups.seen == [("product", "l2")]
+    assert key in it.cache.l1
+
+
+async def test_a_good_answer_is_written_to_both_tiers_before_the_section_ends() -> None:
+    l2 = FakeL2()
+    it = subject(l2=l2)
+    await it.fetch()
+    stored = l2.entries[cache_key("product", "P1")]
+    assert (stored.value, stored.status) == (GOOD.value, 200)
+    assert stored.fresh_until - stored.stored_at == 300
+    assert stored.stale_until - stored.fresh_until == 300
+
+
+async def test_past_its_freshness_the_entry_answers_only_a_failed_call_as_stale_with_its_age() -> None:
+    it = subject()
+    await it.fetch()
+    it.clock.advance(301)
+    it.service.answer = DOWN
+    outcome = await it.fetch()
+    assert outcome == Stale(GOOD.value, 301.0, outcome.duration_ms)
+    assert it.service.calls == ["P1", "P1"]
+    assert it.lookups.seen == [("product", None), ("product", None)]
+
+
+async def test_past_its_freshness_a_good_live_answer_replaces_the_entry() -> None:
+    it = subject()
+    await it.fetch()
+    it.clock.advance(301)
+    it.service.answer = Fetched({"id": "P1", "price": 2}, 1.0)
+    outcome = await it.fetch()
+    assert isinstance(outcome, Fetched)
+    assert (outcome.value, outcome.cache) == ({"id": "P1", "price": 2}, "miss")
+
+
+async def test_past_its_stale_window_a_failure_stays_a_failure() -> None:
+    it = subject()
+    await it.fetch()
+    it.clock.advance(300 + 300 + 1)
+    it.service.answer = DOWN
+    assert await it.fetch() == DOWN
+
+
+async def test_an_open_breaker_is_answered_from_the_stale_entry() -> None:
+    it = subject()
+    await it.fetch()
+    it.clock.advance(301)
+    breaker = it.source._inner._guards["product"].breaker
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+    outcome = await it.fetch()
+    assert isinstance(outcome, Stale)
+    assert it.service.calls == ["P1"]
+
+
+async def test_a_product_404_is_cached_for_the_negative_ttl() -> None:
+    it = subject(Service(NOT_FOUND))
+    first = await it.fetch(entity_id="NOPE")
+    second = await it.fetch(entity_id="NOPE")
+    assert isinstance(first, Failed)
+    assert isinstance(second, Failed)
+    assert (first.reason, first.cache, second.reason, second.cache) == (
+        FailureReason.NOT_FOUND,
+        "miss",
+        FailureReason.NOT_FOUND,
+        "hit",
+    )
+    assert it.service.calls == ["NOPE"]
+    it.clock.advance(30)
+    await it.fetch(entity_id="NOPE")
+    assert it.service.calls == ["NOPE", "NOPE"]
+
+
+async def test_a_cached_404_is_never_served_as_stale() -> None:
+    it = subject(Service(NOT_FOUND))
+    await it.fetch(entity_id="NOPE")
+    it.clock.advance(31)
+    it.service.answer = DOWN
+    assert await it.fetch(entity_id="NOPE") == DOWN
+
+
+async def test_no_store_is_never_stored_and_leaves_the_page_no_freshness() -> None:
+    l2 = FakeL2()
+    it = subject(Service(Fetched({"id": "P1"}, 1.0, cache_control="private, no-store")), l2=l2)
+    first = await it.fetch()
+    await it.fetch()
+    assert isinstance(first, Fetched)
+    assert (first.cache, first.fresh_for_s) == ("miss", 0.0)
+    assert it.service.calls == ["P1", "P1"]
+    assert l2.entries == {}
+    assert len(it.cache.l1) == 0
+
+
+async def test_a_max_age_shorter_than_the_ttl_wins() -> None:
+    it = subject(Service(Fetched({"id": "P1"}, 1.0, cache_control="max-age=10")))
+    first = await it.fetch()
+    assert isinstance(first, Fetched)
+    assert first.fresh_for_s == 10.0
+    it.clock.advance(9)
+    await it.fetch()
+    it.clock.advance(2)
+    await it.fetch()
+    assert it.service.calls == ["P1", "P1"]
+
+
+async def test_a_max_age_longer_than_the_ttl_does_not_extend_it() -> None:
+    it = subject(Service(Fetched([], 1.0, cache_control="max-age=86400")))
+    first = await it.fetch(REVIEWS)
+    assert isinstance(first, Fetched)
+    assert first.fresh_for_s == 60.0
+
+
+async def test_must_revalidate_leaves_no_stale_window() -> None:
+    it = subject(Service(Fetched({"id": "P1"}, 1.0, cache_control="max-age=10, must-revalidate")))
+    await it.fetch()
+    it.clock.advance(11)
+    it.service.answer = DOWN
+    assert await it.fetch() == DOWN
+
+
+@pytest.mark.parametrize("section", [CART, PRODUCT], ids=["cart", "product-with-ttl-0"])
+async def test_a_ttl_of_0_turns_caching_off_for_the_service(section: Section) -> None:
+    policy = CachePolicy(ttl_s={**TTLS, "product": 0.0}, stale_s=300, negative_ttl_s=30, write_timeout_s=0.05)
+    l2 = FakeL2()
+    it = subject(l2=l2, policy=policy)
+    first = await it.fetch(section)
+    it.service.answer = DOWN
+    second = await it.fetch(section)
+    assert isinstance(first, Fetched)
+    assert (first.cache, first.fresh_for_s) == (None, 0.0)
+    assert second == DOWN
+    assert it.service.calls == ["P1", "P1"]
+    assert (l2.calls, len(it.cache.l1), it.lookups.seen) == ([], 0, [])
+
+
+async def test_answers_are_cached_per_language() -> None:
+    it = subject()
+    await it.fetch(language="fr-CH, fr;q=0.9, en;q=0.8")
+    await it.fetch(language="FR-ch")
+    await it.fetch(language="de")
+    await it.fetch()
+    assert it.service.calls == ["P1", "P1", "P1"]
+    assert cache_key("product", "P1", "fr-ch") in it.cache.l1
+
+
+@pytest.mark.parametrize(
+    ("header", "variant"), [("", ""), ("en", "en"), ("de-DE;q=0.9, en", "de-de"), (" EN-gb , fr", "en-gb")]
+)
+def test_the_language_variant_is_the_first_tag_lower_case(header: str, variant: str) -> None:
+    assert language_variant({"accept-language": header} if header else {}) == variant
+
+
+async def test_the_l1_keeps_at_most_its_size() -> None:
+    it = subject(max_entries=2)
+    for product_id in ("P1", "P2", "P3"):
+        await it.fetch(entity_id=product_id)
+    await it.fetch(entity_id="P1")
+    assert len(it.cache.l1) == 2
+    assert it.service.calls == ["P1", "P2", "P3", "P1"]
+
+
+async def test_the_fallback_at_the_page_deadline_answers_from_the_l1_stale_entry() -> None:
+    # Given an entry past its freshness, and a service that now hangs past a short page deadline
+    it = subject()
+    await it.fetch()
+    it.clock.advance(301)
+    it.service.delay_s = 5.0
+    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=100, reserve_ms=0)
+    started = time.perf_counter()
+    # When the page is rendered
+    rendered = await page.render("P1", lambda_remaining_ms=None, headers={})
+    # Then the deadline cut the call, and the page served the stale entry at once
+    assert time.perf_counter() - started < 0.5
+    assert rendered.decision.status == 200
+    assert rendered.cache["product"] == "stale"
+    assert rendered.freshness_s[0] == 0.0
+
+
+async def test_the_fallback_answers_a_fresh_l1_entry_and_skips_ttl_0_and_not_found() -> None:
+    it = subject()
+    await it.fetch()
+    cut = Failed(FailureReason.TIMEOUT, 100.0)
+    fresh = it.source.fallback(PRODUCT, "P1", cut, {})
+    assert isinstance(fresh, Fetched)
+    assert fresh.cache == "hit"
+    assert it.source.fallback(CART, "P1", cut, {}) == cut
+    assert it.source.fallback(PRODUCT, "P2", cut, {}) == cut
+    assert it.source.fallback(PRODUCT, "P1", NOT_FOUND, {}) == NOT_FOUND
+
+
+@dataclass
+class SlowL2(FakeL2):
+    """An L2 that ignores its own timeouts: only the caller's bounds can stop it."""
+
+    get_delay_s: float = 0.0
+    put_delay_s: float = 0.0
+
+    async def get(self, key: str) -> CacheEntry | None:
+        await asyncio.sleep(self.get_delay_s)
+        return await super().get(key)
+
+    async def put(self, key: str, entry: CacheEntry) -> None:
+        await asyncio.sleep(self.put_delay_s)
+        await super().put(key, entry)
+
+
+async def test_a_slow_l2_read_never_holds_a_section_past_the_page_deadline() -> None:
+    it = subject(l2=SlowL2(get_delay_s=5.0))
+    started = time.perf_counter()
+    outcome = await it.fetch(deadline_ms=150)
+    assert time.perf_counter() - started < 0.15 + 0.1
+    assert isinstance(outcome, Failed)
+    assert outcome.reason is FailureReason.TIMEOUT
+
+
+async def test_a_slow_l2_write_is_given_up_after_the_write_timeout_and_l1_keeps_the_answer() -> None:
+    l2 = SlowL2(put_delay_s=5.0)
+    it = subject(l2=l2)
+    started = time.perf_counter()
+    outcome = await it.fetch(deadline_ms=2_000)
+    assert time.perf_counter() - started < 0.05 + 0.1
+    assert isinstance(outcome, Fetched)
+    assert outcome.cache == "miss"
+    assert l2.entries == {}
+    assert cache_key("product", "P1") in it.cache.l1
+
+
+async def test_an_l2_write_is_cut_to_what_is_left_of_the_page_deadline() -> None:
+    l2 = SlowL2(put_delay_s=5.0)
+    policy = CachePolicy(ttl_s=TTLS, stale_s=300, negative_ttl_s=30, write_timeout_s=10.0)
+    it = subject(Service(delay_s=0.1), l2=l2, policy=policy)
+    started = time.perf_counter()
+    outcome = await it.fetch(deadline_ms=200)
+    assert 0.1 <= time.perf_counter() - started < 0.2 + 0.1
+    assert isinstance(outcome, Fetched)
+
+
+async def test_the_page_reports_each_sections_cache_status_and_remaining_freshness() -> None:
+    it = subject()
+    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    first = await page.render("P1", lambda_remaining_ms=None, headers={})
+    it.clock.advance(2)
+    second = await page.render("P1", lambda_remaining_ms=None, headers={})
+    assert first.cache == {"product": "miss", "reviews": "miss", "inventory": "miss"}
+    assert first.freshness_s == (300.0, 60.0, 5.0)
+    assert second.cache == {"product": "hit", "reviews": "hit", "inventory": "hit"}
+    assert second.freshness_s == (298.0, 58.0, 3.0)
