@@ -66,10 +66,11 @@ def operations_of(schema: JsonObject) -> list[Operation]:
 
 
 def _single_path_parameter(operation: JsonObject) -> str:
+    """The operation's one path parameter, or "" for a path without any (the batch route)."""
     names = [parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
-    if len(names) != 1:
-        raise ValueError(f"expected exactly one path parameter, found {names}")
-    return str(names[0])
+    if len(names) > 1:
+        raise ValueError(f"expected at most one path parameter, found {names}")
+    return str(names[0]) if names else ""
 
 
 def _documented_responses(operation: JsonObject, components: JsonObject) -> dict[int, DocumentedResponse]:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import string
 from collections import Counter
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bff.api.validation import PRODUCT_ID_PATTERN
-from bff.core.models import ProductDetails
+from bff.core.batch import MAX_BATCH_IDS
+from bff.core.models import BatchDetails, ProductDetails
 from mockkit.catalogue import FIXTURE_IDS
 from tests.fuzz.answers import (
     DERIVED_FIELDS,
@@ -28,6 +29,8 @@ from tests.fuzz.raw_http import send
 from tests.support.local_api import LocalApi
 
 pytestmark = pytest.mark.localapi
+
+PAGE_PATH = "/product-details/{productId}"
 
 # About 150 generated requests in all; the same ones on every run, so a CI failure reproduces locally.
 FUZZ = settings(
@@ -114,7 +117,7 @@ ENCODED_FORM_IDS = [
 
 @pytest.fixture(scope="module")
 def page() -> Operation:
-    (operation,) = operations_of(openapi_schema())
+    (operation,) = [operation for operation in operations_of(openapi_schema()) if operation.path_template == PAGE_PATH]
     assert operation.method == "GET"
     assert {200, 400, 404} <= set(operation.responses)
     return operation
@@ -252,3 +255,47 @@ def test_lookalike_and_encoded_ids_are_refused_or_unknown(
     # Then it never reaches a product: a 400 or 404 problem from the BFF, or a 4xx from the gateway
     check_answer(page, response, expected_status=expected_status_for(product_id), tally=seen_statuses)
     assert response.status != 200
+
+
+BATCH_PATH = "/product-details"
+id_lists = st.lists(st.one_of(well_formed_ids, arbitrary_ids.filter(lambda text: len(text) < 80)), max_size=60)
+
+
+def expected_batch_status(joined: str) -> int:
+    """The batch's own rule: 1 to 50 distinct ids, each by the single route's rule."""
+    ids = joined.split(",")
+    if not joined or any(expected_status_for(entity_id) == 400 for entity_id in ids):
+        return 400
+    return 200 if len(dict.fromkeys(ids)) <= MAX_BATCH_IDS else 400
+
+
+@pytest.fixture(scope="module")
+def batch() -> Operation:
+    (operation,) = [operation for operation in operations_of(openapi_schema()) if operation.path_template == BATCH_PATH]
+    assert {200, 400} <= set(operation.responses)
+    assert "ids" in operation.query_parameters
+    return operation
+
+
+@settings(FUZZ, max_examples=40)
+@given(ids=id_lists)
+def test_any_list_of_ids_gets_the_batch_answer_its_rules_give(
+    shared_local_api: LocalApi, batch: Operation, ids: list[str]
+) -> None:
+    # Given any list of ids, valid or not, known or not, duplicated or not
+    joined = ",".join(ids)
+    # When they are asked for in one batch
+    response = send(shared_local_api.port, f"{BATCH_PATH}?ids={quote(joined, safe=',')}")
+    if not response.answered_by_bff:
+        assert 400 <= response.status < 500
+        return
+    # Then a valid list is a 200 with one item per distinct id, in order, each a page or the single route's 404
+    assert response.status == expected_batch_status(joined), response.body[:300]
+    if response.status != 200:
+        problem_of(response)
+        return
+    body = BatchDetails.model_validate_json(response.body)
+    assert [item.id for item in body.items] == list(dict.fromkeys(joined.split(",")))
+    for item in body.items:
+        assert item.status == (200 if item.id in FIXTURE_IDS else 404)
+        assert (item.page is not None) == (item.status == 200)

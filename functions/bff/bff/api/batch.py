@@ -21,8 +21,6 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
@@ -33,7 +31,7 @@ from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
 from bff.api.validators import ETAG_HEADER, strong_etag
 from bff.core.batch import MAX_BATCH_IDS, BatchItem, RenderedBatch, unique_in_order
-from bff.core.models import Problem, ProductDetails
+from bff.core.models import BatchDetails
 from bff.core.policy import PageFailure
 from bff.core.shaping import PageOptions
 from bff.errors import InvalidParameterError
@@ -67,27 +65,6 @@ type Recorder = Callable[[Sequence[tuple[str, str]]], None]
 
 class BatchRenderer(Protocol):
     async def render_batch(self, request: BatchRequest) -> RenderedBatch: ...
-
-
-class BatchItemModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    id: str
-    status: int = Field(description="The status the single route would have answered for this id.")
-    page: ProductDetails | None = Field(default=None, description="The single page's body, when status is 200.")
-    problem: Problem | None = Field(default=None, description="The single route's problem, when status is not 200.")
-
-
-class BatchMeta(BaseModel):
-    requested: int = Field(description="Distinct ids asked for.")
-    succeeded: int = Field(description="Items with status 200.")
-    failed: int = Field(description="Items with another status.")
-    degraded: int = Field(description="200 items with a degraded or stale section.")
-
-
-class BatchDetails(BaseModel):
-    items: list[BatchItemModel]
-    meta: BatchMeta
 
 
 def parse_batch_ids(query: str) -> list[str]:

@@ -102,3 +102,28 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     correlation_id: str
+
+
+class BatchItem(BaseModel):
+    """One id of a batch: the single route's status, and its page (200) or its problem (any other status)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    status: int = Field(description="The status the single route would have answered for this id.")
+    page: ProductDetails | None = Field(default=None, description="The single page's body, when status is 200.")
+    problem: Problem | None = Field(default=None, description="The single route's problem, when status is not 200.")
+
+
+class BatchMeta(BaseModel):
+    requested: int = Field(description="Distinct ids asked for.")
+    succeeded: int = Field(description="Items with status 200.")
+    failed: int = Field(description="Items with another status.")
+    degraded: int = Field(description="200 items with a degraded or stale section.")
+
+
+class BatchDetails(BaseModel):
+    """The batch document: the items in request order (duplicates collapsed), and counts."""
+
+    items: list[BatchItem]
+    meta: BatchMeta
