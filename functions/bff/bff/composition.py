@@ -13,20 +13,24 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
+from bff.cart_requests import RequestCart
+from bff.core.cart import CartService
 from bff.core.service import PageService, RenderedPage
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
+from bff.idempotency import IdempotentWrites
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_page
 from bff.observability.tracing import tracer
-from bff.pages import product_details_page
+from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.last_known_good import LastKnownGood
 from bff.resilience.retry_budget import RetryBudget
+from bff.resilience.writes import WriteCaller
 from bff.settings import Settings
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -53,20 +57,60 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_page_service(settings: Settings, http_client: OutboundHttp) -> PageService:
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """One environment's downstream state, shared by every use case: per-service guards (breakers, budgets,
+    bulkheads) and the resilient read path."""
+
+    client: DownstreamClient
+    guards: dict[str, DownstreamGuard]
+    retry_policy: RetryPolicy
+    reads: ResilientCaller
+
+
+def build_downstream(settings: Settings, http_client: OutboundHttp) -> Downstream:
     client = DownstreamClient(http_client, settings.service_urls(), max_response_bytes=settings.max_response_bytes)
-    caller = ResilientCaller(
-        client.fetch_once,
-        {service: guard_for(service, settings) for service in settings.services},
-        RetryPolicy(
-            settings.retry_max_attempts,
-            Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
-        ),
-        LastKnownGood(settings.stale_ttl_s, settings.stale_max_entries),
+    guards = {service: guard_for(service, settings) for service in settings.services}
+    retry_policy = RetryPolicy(
+        settings.retry_max_attempts,
+        Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
     )
+    reads = ResilientCaller(
+        client.fetch_once, guards, retry_policy, LastKnownGood(settings.stale_ttl_s, settings.stale_max_entries)
+    )
+    return Downstream(client, guards, retry_policy, reads)
+
+
+def build_page_service(
+    settings: Settings, http_client: OutboundHttp, downstream: Downstream | None = None
+) -> PageService:
+    shared = downstream or build_downstream(settings, http_client)
     return PageService(
         product_details_page(settings),
-        caller,
+        shared.reads,
+        deadline_ms=settings.page_deadline_ms,
+        reserve_ms=settings.response_reserve_ms,
+    )
+
+
+def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
+    """The cart routes' use case. Cart reads never fall back to a remembered cart (per-user data, and a stale cart
+    after a write would lie), cart data has no fragment cache (cart cache_ttl_s is 0), and writes go through the
+    write caller, which retries only keyed writes."""
+    sections = cart_sections(settings)
+    return RequestCart(
+        CartService(sections.cart, sections.product),
+        sections,
+        reads=downstream.reads,
+        cart_reads=ResilientCaller(
+            downstream.client.fetch_once, downstream.guards, downstream.retry_policy, LastKnownGood(0, 0)
+        ),
+        writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
+        idempotent=(
+            IdempotentWrites(settings.idempotency_table_name, expires_after_s=settings.idempotency_expires_after_s)
+            if settings.idempotency_table_name
+            else None
+        ),
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
     )
@@ -87,7 +131,9 @@ class RequestPages:
 
 
 def build_app(settings: Settings, http_client: OutboundHttp) -> FastAPI:
-    return create_app(RequestPages(build_page_service(settings, http_client)), settings, record_page)
+    downstream = build_downstream(settings, http_client)
+    pages = RequestPages(build_page_service(settings, http_client, downstream))
+    return create_app(pages, settings, record_page, build_cart(settings, downstream))
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,9 @@ class Settings(BaseModel):
     page_cache_max_age_s: int = Field(default=0, ge=0, le=86_400, alias="PAGE_CACHE_MAX_AGE_S")
     # How long clients and CDNs may keep a product's 404 page; 0 sends no-store.
     negative_cache_ttl_s: int = Field(default=30, ge=0, le=3_600, alias="NEGATIVE_CACHE_TTL_S")
+    # Powertools idempotency records of cart writes; empty refuses writes (503) rather than risk doing one twice.
+    idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
+    idempotency_expires_after_s: int = Field(default=86_400, ge=1, le=7 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_S")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
 

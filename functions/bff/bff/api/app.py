@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
+from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
@@ -35,7 +36,7 @@ GZIP_MINIMUM_BYTES = 1024
 GZIP_LEVEL = 6
 
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
-EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
+EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after", "idempotent-replayed"]
 
 
 class _RawSegmentConvertor(Convertor[str]):
@@ -73,7 +74,9 @@ type PageRecorder = Callable[[Sequence[tuple[str, str]]], None]
 itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
-def create_app(service: PageRenderer, settings: Settings, record_page: PageRecorder) -> FastAPI:
+def create_app(
+    service: PageRenderer, settings: Settings, record_page: PageRecorder, carts: CartRequests | None = None
+) -> FastAPI:
     """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
     # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
@@ -85,8 +88,16 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         app.add_middleware(
             CORSMiddleware,
             allow_origins=cors_origins,
-            allow_methods=["GET"],
-            allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "x-correlation-id",
+                "traceparent",
+                "tracestate",
+                "accept-language",
+                "authorization",
+                "content-type",
+                "idempotency-key",
+            ],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         )
@@ -126,6 +137,8 @@ def create_app(service: PageRenderer, settings: Settings, record_page: PageRecor
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
         return response
 
+    if carts is not None:
+        register_cart_routes(app, carts)
     return app
 
 
