@@ -63,6 +63,7 @@ async def test_a_keyed_post_is_not_retried_when_the_write_may_have_happened() ->
 
 
 async def test_a_keyed_post_is_not_retried_past_the_deadline() -> None:
-    writes = ScriptedWrites(REFUSED)
-    await caller(writes).write(SECTION, "alice", b"{}", Deadline.after_ms(3), {"idempotency-key": "k1"})
+    # Given a 503 whose Retry-After (1 s) is past the 100 ms left
+    writes = ScriptedWrites(Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True, retry_after_s=1.0))
+    await caller(writes).write(SECTION, "alice", b"{}", Deadline.after_ms(100), {"idempotency-key": "k1"})
     assert len(writes.headers) == 1
