@@ -55,8 +55,10 @@ def posts_seen(mock: MockProcess) -> int:
     return sum(count for route, count in routes.items() if "items" in route)
 
 
-def add(client: httpx.AsyncClient, key: str, user: str = "alice", item: dict[str, object] = ITEM) -> object:
-    return client.post("/cart/items", json=item, headers={**claims_header(user), "idempotency-key": key})
+async def add(
+    client: httpx.AsyncClient, key: str, user: str = "alice", item: dict[str, object] = ITEM
+) -> httpx.Response:
+    return await client.post("/cart/items", json=item, headers={**claims_header(user), "idempotency-key": key})
 
 
 @pytest.fixture
@@ -82,7 +84,8 @@ async def test_replay_answers_the_first_response_without_a_second_write(
     assert first.json()["items"][0]["product"]["priceFormatted"] == "$99.99"
     # The user's token never reached the cart service; the shopper did, from the claims
     identity = stats(cart)["identity"]
-    assert isinstance(identity, list) and identity
+    assert isinstance(identity, list)
+    assert identity
     assert all(entry["authorization"] is None and entry["xUserSub"] == "alice" for entry in identity)
     assert {entry["path"] for entry in identity} == {"/carts/alice", "/carts/alice/items"}
 
@@ -122,7 +125,7 @@ async def test_a_second_request_while_the_first_runs_is_409(
     cart = mock_service_factory("cart", MOCK_LATENCY_MS="1000")
     key = f"concurrent-{uuid.uuid4()}"
     async with bff(aws, product, cart.base_url) as client:
-        first = asyncio.create_task(add(client, key))  # type: ignore[arg-type]
+        first = asyncio.create_task(add(client, key))
         await asyncio.sleep(0.4)
         second = await add(client, key)
         first_response = await first
@@ -176,7 +179,8 @@ async def test_a_keyed_post_retried_through_503s_adds_exactly_one_item(
     assert 201 in statuses
     assert posts_seen(cart) > 1  # 503s were retried
     # However many attempts reached it, the cart holds the item once
-    cart_body = httpx.get(f"{cart.base_url}/carts/alice", headers={"x-user-sub": "alice"})
-    while cart_body.status_code == 503:
-        cart_body = httpx.get(f"{cart.base_url}/carts/alice", headers={"x-user-sub": "alice"})
+    async with httpx.AsyncClient() as direct:
+        cart_body = await direct.get(f"{cart.base_url}/carts/alice", headers={"x-user-sub": "alice"})
+        while cart_body.status_code == 503:
+            cart_body = await direct.get(f"{cart.base_url}/carts/alice", headers={"x-user-sub": "alice"})
     assert cart_body.json()["items"] == [{"productId": "P001", "quantity": 1}]

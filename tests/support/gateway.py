@@ -2,7 +2,8 @@
 
 Mangum exposes the event as `scope["aws.event"]`; this ASGI wrapper puts one there, with the claims of the test
 header `x-test-claims` (JSON, values as strings as the gateway sends them), and removes that header. Without it
-the event has no authorizer, as when a route is deployed without one.
+the event has no authorizer, as when a route is deployed without one. The Lambda context is Mangum's
+`scope["aws.context"]` (5 s left).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.support.lambda_context import FakeLambdaContext
 
 CLAIMS_HEADER = b"x-test-claims"
 
@@ -26,7 +29,8 @@ class GatewayClaims:
             context: dict[str, Any] = {"requestId": "test-request"}
             if claims is not None:
                 context["authorizer"] = {"jwt": {"claims": json.loads(claims), "scopes": None}}
-            scope = {**scope, "headers": headers, "aws.event": {"requestContext": context}}
+            event = {"requestContext": context}
+            scope = {**scope, "headers": headers, "aws.event": event, "aws.context": FakeLambdaContext()}
         await self.app(scope, receive, send)
 
 

@@ -12,7 +12,7 @@ import pytest
 from bff.composition import build_app
 from bff.core.prices import format_price
 from bff.downstream.http import create_http_client
-from tests.support.fake_downstream import FakeDownstream, product_body
+from tests.support.fake_downstream import FakeDownstream
 from tests.support.gateway import GatewayClaims, claims_header
 from tests.support.settings import settings_for
 
@@ -25,7 +25,7 @@ ITEM = {"productId": "P001", "quantity": 1}
 
 @asynccontextmanager
 async def cart_client(fake: FakeDownstream, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
-    config = settings_for(**settings)
+    config = settings_for(None, **settings)
     app = GatewayClaims(build_app(config, create_http_client(config, transport=fake.transport())))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         yield client
@@ -271,7 +271,10 @@ async def test_abusive_bodies_are_refused_before_any_downstream_call(
 )
 async def test_a_missing_or_malformed_idempotency_key_is_400(key: str | bytes | None) -> None:
     fake = FakeDownstream()
-    headers: dict[str, str | bytes] = dict(ALICE) if key is None else {**ALICE, "idempotency-key": key}
+    raw_key = key.encode() if isinstance(key, str) else key
+    headers = [(b"x-test-claims", ALICE["x-test-claims"].encode())]
+    if raw_key is not None:
+        headers.append((b"idempotency-key", raw_key))
     async with cart_client(fake, idempotency_table_name="t") as client:
         response = await client.post("/cart/items", json=ITEM, headers=headers)
     assert response.status_code == 400
@@ -296,5 +299,3 @@ async def test_without_an_idempotency_table_writes_are_refused_with_503() -> Non
     assert problem_type(response) == "idempotency-unavailable"
     assert response.headers["retry-after"] == "1"
     assert fake.calls_to("cart") == []
-
-
