@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
 
 from bff.composition import build_app
 from bff.downstream.http import create_http_client
+from bff.idempotency import IdempotentWrites, WriteAnswer
 from tests.support.gateway import GatewayClaims, claims_header
+from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.moto_server import MotoServer
 from tests.support.settings import settings_for
@@ -184,3 +187,37 @@ async def test_a_keyed_post_retried_through_503s_adds_exactly_one_item(
         while cart_body.status_code == 503:
             cart_body = await direct.get(f"{cart.base_url}/carts/alice", headers={"x-user-sub": "alice"})
     assert cart_body.json()["items"] == [{"productId": "P001", "quantity": 1}]
+
+
+async def test_a_request_whose_lambda_ran_out_does_not_hold_its_key(aws: MotoServer) -> None:
+    # Given a first write whose Lambda context has 200 ms left, still running after 400 ms (a timed-out invocation)
+    writes = IdempotentWrites(aws.table_name("IdempotencyTable"), expires_after_s=3_600)
+    key = f"timed-out-{uuid.uuid4()}"
+    ran: list[str] = []
+
+    def write_as(name: str, delay_s: float) -> Callable[[], Coroutine[Any, Any, dict[str, Any]]]:
+        async def write() -> dict[str, Any]:
+            await asyncio.sleep(delay_s)
+            ran.append(name)
+            return {"status": 201, "body": {"by": name}}
+
+        return write
+
+    first = asyncio.create_task(
+        writes.run(
+            user="alice",
+            key=key,
+            body={},
+            write=write_as("first", 1.0),
+            lambda_context=FakeLambdaContext(remaining_ms=200),
+        )
+    )
+    await asyncio.sleep(0.4)
+    # When the client retries with the same key
+    second = await writes.run(
+        user="alice", key=key, body={}, write=write_as("second", 0.0), lambda_context=FakeLambdaContext()
+    )
+    await first
+    # Then the retry runs (no 409 until the 1 h expiry): the lock ended with the first invocation's time
+    assert second == WriteAnswer(201, {"by": "second"}, replayed=False)
+    assert "second" in ran

@@ -125,6 +125,21 @@ async def test_a_cart_is_never_served_from_memory_after_its_service_fails() -> N
     assert response.status_code == 502
 
 
+async def test_no_cache_answers_a_cart() -> None:
+    # Given alice read her cart once
+    fake = FakeDownstream()
+    fake.script("cart", body=cart_of(("P001", 1)))
+    async with cart_client(fake) as client:
+        await client.get("/cart", headers=ALICE)
+        # When it changes and she reads it again
+        fake.script("cart", body=cart_of(("P001", 3)))
+        response = await client.get("/cart", headers=ALICE)
+    # Then the cart service was asked both times and the new cart came back: no cache tier held the first one
+    assert len(fake.calls_to("cart")) == 2
+    assert response.json()["items"][0]["quantity"] == 3
+    assert settings_for().services["cart"].cache_ttl_s == 0
+
+
 @pytest.mark.parametrize(
     ("claims", "status", "slug"),
     [
