@@ -112,10 +112,13 @@ class RequestCart:
             return CartWrite(refused, replayed=False)
 
         async def write() -> dict[str, Any]:
-            decision = await self._service.add(item, ports, deadline)
+            # A budget of its own, from when the key is held: the idempotency store's calls (the first one loads
+            # boto3) must not eat the write's time, or a cold first write would time out before it is sent.
+            decision = await self._service.add(item, ports, self._deadline(request))
             if isinstance(decision, PageFailure):
                 raise WriteFailedError(decision)
-            return {"status": decision.status, "body": decision.body}
+            # Stored as text, so a replay sends the first answer's exact bytes (Powertools re-sorts JSON keys).
+            return {"status": decision.status, "body": _json_text(decision.body)}
 
         body: dict[str, JsonValue] = {"productId": item.product_id, "quantity": item.quantity}
         try:
@@ -124,7 +127,7 @@ class RequestCart:
             )
         except WriteFailedError as failed:
             return CartWrite(failed.failure, replayed=False)
-        return CartWrite(PageAnswer(answer.body, (), status=answer.status), replayed=answer.replayed)
+        return CartWrite(PageAnswer({}, (), status=answer.status), replayed=answer.replayed, body_json=answer.body)
 
     def _ports(self, request: CartRequest, idempotency_key: str | None = None) -> _Ports:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
@@ -136,3 +139,8 @@ class RequestCart:
         remaining = getattr(request.lambda_context, "get_remaining_time_in_millis", None)
         lambda_remaining_ms = int(remaining()) if callable(remaining) else None
         return Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
+
+
+def _json_text(body: Mapping[str, JsonValue]) -> str:
+    """As Starlette's JSONResponse renders JSON."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))

@@ -25,6 +25,7 @@ from bff.core.outcomes import JsonValue
 from bff.errors import IdempotencyInProgressError, IdempotencyKeyReusedError, IdempotencyUnavailableError
 
 type Write = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+"""Answers {"status": int, "body": JSON text}."""
 
 REPLAYED_MARK = "__replayed"
 
@@ -32,7 +33,8 @@ REPLAYED_MARK = "__replayed"
 @dataclass(frozen=True, slots=True)
 class WriteAnswer:
     status: int
-    body: dict[str, JsonValue]
+    body: str
+    """The answer's JSON text, byte for byte as first sent."""
     replayed: bool
 
 
@@ -49,7 +51,8 @@ class IdempotentWrites:
     async def run(
         self, *, user: str, key: str, body: Mapping[str, JsonValue], write: Write, lambda_context: Any
     ) -> WriteAnswer:
-        """`write` returns {"status", "body"} to save; an exception it raises leaves nothing saved."""
+        """`write` returns {"status", "body"} to save (body as JSON text); an exception it raises leaves nothing
+        saved."""
         loop = asyncio.get_running_loop()
 
         def run_write_on_loop() -> dict[str, Any]:
@@ -58,7 +61,7 @@ class IdempotentWrites:
         request = {"user": user, "key": key, "body": body}
         answer = await asyncio.to_thread(self._call, request, run_write_on_loop, lambda_context)
         replayed = bool(answer.pop(REPLAYED_MARK, False))
-        return WriteAnswer(int(answer["status"]), answer["body"], replayed)
+        return WriteAnswer(int(answer["status"]), str(answer["body"]), replayed)
 
     def _call(self, request: dict[str, Any], run: Callable[[], dict[str, Any]], lambda_context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - only writes need it

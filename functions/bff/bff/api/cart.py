@@ -56,6 +56,8 @@ class CartRequest:
 class CartWrite:
     decision: PageDecision
     replayed: bool
+    body_json: str | None = None
+    """The answer's exact JSON text when it comes from (or went to) the idempotency store."""
 
 
 class CartRequests(Protocol):
@@ -89,7 +91,7 @@ def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
         key = idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY_HEADER))
         item = new_item(await _json_body(request))
         written = await carts.add(_cart_request(request, shopper), item, key)
-        return _respond(request, written.decision, replayed=written.replayed)
+        return _respond(request, written.decision, replayed=written.replayed, body_json=written.body_json)
 
 
 def idempotency_key(values: list[str]) -> str:
@@ -154,10 +156,14 @@ def _cart_request(request: Request, shopper: Shopper) -> CartRequest:
     )
 
 
-def _respond(request: Request, decision: PageDecision, *, replayed: bool) -> Response:
+def _respond(request: Request, decision: PageDecision, *, replayed: bool, body_json: str | None = None) -> Response:
     if isinstance(decision, PageFailure):
         return failure_response(decision, correlation_id=correlation_id_of(request.scope), instance=request.url.path)
-    response = JSONResponse(decision.body, status_code=decision.status)
+    response: Response
+    if body_json is None:
+        response = JSONResponse(decision.body, status_code=decision.status)
+    else:
+        response = Response(body_json, status_code=decision.status, media_type="application/json")
     response.headers["cache-control"] = PER_USER_CACHE_CONTROL
     if replayed:
         response.headers[REPLAYED_HEADER] = "true"
