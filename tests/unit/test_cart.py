@@ -314,3 +314,11 @@ async def test_without_an_idempotency_table_writes_are_refused_with_503() -> Non
     assert problem_type(response) == "idempotency-unavailable"
     assert response.headers["retry-after"] == "1"
     assert fake.calls_to("cart") == []
+
+
+def test_the_openapi_document_describes_the_cart_routes_and_their_problems() -> None:
+    schema = build_app(settings_for(), create_http_client(settings_for())).openapi()
+    add = schema["paths"]["/cart/items"]["post"]
+    assert {"201", "400", "401", "403", "409", "413", "415", "422", "503"} <= set(add["responses"])
+    assert "application/problem+json" in add["responses"]["422"]["content"]
+    assert "200" in schema["paths"]["/cart"]["get"]["responses"]
