@@ -155,3 +155,13 @@ def test_a_service_url_under_its_former_name_is_followed_so_the_bff_sees_no_conf
     # Then the rule's name carries the same URL, and the BFF's settings read it without a conflict
     assert overrides["BffFunction"]["REVIEWS_SERVICE_URL"] == "http://127.0.0.1:9"
     assert Settings.from_env(overrides["BffFunction"]).services["reviews"].base_url == "http://127.0.0.1:9"
+
+
+def test_a_local_aws_endpoint_in_the_shell_reaches_the_bff() -> None:
+    # Given a moto server named for DynamoDB in the shell (the idempotency table of cart writes lives there)
+    shell = {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:5000", "AWS_PROFILE": "work"}
+    # When the overrides are built
+    overrides = local_overrides(PORT, shell, {})
+    # Then the BFF gets the endpoint, and nothing else of the shell's AWS configuration
+    assert overrides["BffFunction"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:5000"
+    assert "AWS_PROFILE" not in overrides["BffFunction"]
