@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bff.api.cart import CartRequest, CartWrite
-from bff.core.cart import CartService, NewItem
+from bff.core.cart import CartSections, CartService, NewItem
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
 from bff.core.policy import PageAnswer, PageDecision, PageFailure
-from bff.core.sections import Section
 from bff.downstream.propagation import downstream_headers
 from bff.errors import IdempotencyUnavailableError
 from bff.idempotency import IdempotentWrites
@@ -26,16 +25,6 @@ from bff.resilience.caller import ResilientCaller
 from bff.resilience.writes import IDEMPOTENCY_KEY_HEADER, WriteCaller
 
 USER_SUB_HEADER = "x-user-sub"
-
-
-@dataclass(frozen=True, slots=True)
-class CartSections:
-    cart: Section
-    """GET /carts/{id}: the shopper's cart."""
-    add_item: Section
-    """POST /carts/{id}/items: one item added; answers the cart."""
-    product: Section
-    """The product page's product section: the same read path (breaker, stale fallback, cache)."""
 
 
 class WriteFailedError(Exception):

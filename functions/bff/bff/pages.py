@@ -10,8 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bff.cart_requests import CartSections
-from bff.core.cart import CartDocument
+from bff.core.cart import CartDocument, CartSections
 from bff.core.models import Inventory, Product, Review
 from bff.core.sections import Page, Section
 from bff.settings import Settings

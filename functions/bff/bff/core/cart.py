@@ -73,6 +73,16 @@ class CartView(PublicModel):
 
 
 @dataclass(frozen=True, slots=True)
+class CartSections:
+    cart: Section
+    """GET /carts/{id}: the shopper's cart."""
+    add_item: Section
+    """POST /carts/{id}/items: one item added; answers the cart."""
+    product: Section
+    """The product page's product section: the same read path (breaker, stale fallback, cache)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NewItem:
     product_id: str
     quantity: int
