@@ -208,17 +208,18 @@ async def test_a_request_whose_lambda_ran_out_does_not_hold_its_key(aws: MotoSer
         return write
 
     await writes.run(
-        user="alice", key=f"warm-up-{uuid.uuid4()}", body={}, write=write_as("warm-up", 0.0), lambda_context=None
-    )
-    await writes.run(
-        user="alice", key=f"warm-up-{uuid.uuid4()}", body={}, write=write_as("warm-up", 0.0), lambda_context=None
+        user="alice",
+        key=f"warm-up-{uuid.uuid4()}",
+        body={},
+        write=write_as("warm-up", 0.0),
+        lambda_context=FakeLambdaContext(),
     )
     first = asyncio.create_task(
         writes.run(
             user="alice",
             key=key,
             body={},
-            write=write_as("first", 1.0),
+            write=write_as("first", 2.0),
             lambda_context=FakeLambdaContext(remaining_ms=200),
         )
     )
