@@ -18,23 +18,27 @@ from bff.api.app import PageRequest, create_app
 from bff.cache.entry import FragmentStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
+from bff.cart_requests import RequestCart
+from bff.core.cart import CartService
 from bff.core.service import PageService, RenderedPage
 from bff.core.shaping import Derivation
 from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
+from bff.idempotency import IdempotentWrites
 from bff.locales import format_price
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup, record_page
 from bff.observability.tracing import tracer
-from bff.pages import product_details_page
+from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
+from bff.resilience.writes import WriteCaller
 from bff.settings import Settings
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -99,12 +103,24 @@ def cache_policy(settings: Settings) -> CachePolicy:
     )
 
 
-def build_page_service(
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """One environment's downstream state, shared by every use case: per-service guards (breakers, budgets,
+    bulkheads), the resilient calls, and the cached read path in front of them."""
+
+    client: DownstreamClient
+    guards: dict[str, DownstreamGuard]
+    retry_policy: RetryPolicy
+    calls: ResilientCaller
+    reads: CachingSource
+
+
+def build_downstream(
     settings: Settings,
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
-) -> PageService:
+) -> Downstream:
     """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
     client = DownstreamClient(
         http_client,
@@ -112,23 +128,32 @@ def build_page_service(
         max_response_bytes=settings.max_response_bytes,
         on_unreachable=registry.service_unreachable if registry is not None else None,
     )
-    caller = ResilientCaller(
-        client.fetch_once,
-        {service: guard_for(service, settings) for service in settings.services},
-        RetryPolicy(
-            settings.retry_max_attempts,
-            Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
-        ),
+    guards = {service: guard_for(service, settings) for service in settings.services}
+    retry_policy = RetryPolicy(
+        settings.retry_max_attempts,
+        Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
     )
-    source = CachingSource(
-        caller,
+    calls = ResilientCaller(client.fetch_once, guards, retry_policy)
+    reads = CachingSource(
+        calls,
         cache if cache is not None else build_fragment_cache(settings),
         cache_policy(settings),
         on_lookup=record_cache_lookup,
     )
+    return Downstream(client, guards, retry_policy, calls, reads)
+
+
+def build_page_service(
+    settings: Settings,
+    http_client: OutboundHttp,
+    cache: TieredCache | None = None,
+    registry: ServiceRegistry | None = None,
+    downstream: Downstream | None = None,
+) -> PageService:
+    shared = downstream or build_downstream(settings, http_client, cache, registry)
     return PageService(
         product_details_page(settings),
-        source,
+        shared.reads,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -137,6 +162,34 @@ def build_page_service(
 
 def derivation_for(settings: Settings) -> Derivation:
     return Derivation(format_price, settings.default_currency, settings.low_stock_threshold)
+
+
+def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
+    """The cart's prices, through the page's one formatter, in the default currency and the first supported locale
+    (the cart routes negotiate no language yet)."""
+    locale = settings.supported_locales.split(",")[0]
+    return lambda minor_units: format_price(minor_units, settings.default_currency, locale)
+
+
+def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
+    """The cart routes' use case. Products come through the cached read path; the cart itself never comes from a
+    cache or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and
+    writes go through the write caller, which retries only keyed writes."""
+    sections = cart_sections(settings)
+    return RequestCart(
+        CartService(sections.cart, sections.product, price_formatter=cart_price_formatter(settings)),
+        sections,
+        reads=downstream.reads,
+        cart_reads=downstream.calls,
+        writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
+        idempotent=(
+            IdempotentWrites(settings.idempotency_table_name, expires_after_s=settings.idempotency_expires_after_s)
+            if settings.idempotency_table_name
+            else None
+        ),
+        deadline_ms=settings.page_deadline_ms,
+        reserve_ms=settings.response_reserve_ms,
+    )
 
 
 class RequestPages:
@@ -159,9 +212,10 @@ def build_app(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
 ) -> FastAPI:
-    service = build_page_service(settings, http_client, cache, registry)
+    downstream = build_downstream(settings, http_client, cache, registry)
+    pages = RequestPages(build_page_service(settings, http_client, downstream=downstream))
     sections = tuple(section.name for section in product_details_page(settings).sections)
-    return create_app(RequestPages(service), settings, record_page, sections)
+    return create_app(pages, settings, record_page, sections, build_cart(settings, downstream))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
+from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
@@ -37,7 +38,7 @@ GZIP_MINIMUM_BYTES = 1024
 GZIP_LEVEL = 6
 
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
-EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
+EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after", "idempotent-replayed"]
 
 
 class _RawSegmentConvertor(Convertor[str]):
@@ -82,7 +83,11 @@ itself, whatever its status, is counted by the Lambda handler wrapper."""
 
 
 def create_app(
-    service: PageRenderer, settings: Settings, record_page: PageRecorder, sections: Sequence[str] = SECTION_NAMES
+    service: PageRenderer,
+    settings: Settings,
+    record_page: PageRecorder,
+    sections: Sequence[str] = SECTION_NAMES,
+    carts: CartRequests | None = None,
 ) -> FastAPI:
     """The HTTP face of a page service; builds nothing it serves (bff.composition does)."""
     app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
@@ -95,8 +100,16 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=cors_origins,
-            allow_methods=["GET"],
-            allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "x-correlation-id",
+                "traceparent",
+                "tracestate",
+                "accept-language",
+                "authorization",
+                "content-type",
+                "idempotency-key",
+            ],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         )
@@ -141,6 +154,8 @@ def create_app(
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms, rendered.cache)
         return response
 
+    if carts is not None:
+        register_cart_routes(app, carts)
     return app
 
 
