@@ -27,12 +27,51 @@ def downstream_requests(mocks: dict[str, MockProcess]) -> int:
     return sum(httpx.get(f"{mock.base_url}/__mock/stats").json()["requests"] for mock in mocks.values())
 
 
+CART_EVENTS = ["bff-v2-cart-add.json", "bff-v2-cart-get.json"]
+PAGE_EVENTS = [name for name in BFF_EVENTS if name not in CART_EVENTS]
+
+
 def test_every_bff_event_is_covered() -> None:
-    assert {name.rsplit("-", 1)[-1] for name in BFF_EVENTS} == {"P001.json", "unknown.json", "invalid.json"}
-    assert {name.split("-")[1] for name in BFF_EVENTS} == {"v1", "v2"}
+    assert {name.rsplit("-", 1)[-1] for name in PAGE_EVENTS} == {"P001.json", "unknown.json", "invalid.json"}
+    assert {name.split("-")[1] for name in PAGE_EVENTS} == {"v1", "v2"}
+    assert sorted(set(BFF_EVENTS) - set(PAGE_EVENTS)) == CART_EVENTS
 
 
-@pytest.mark.parametrize("event_name", [name for name in BFF_EVENTS if name.endswith("P001.json")])
+def test_cart_get_event_answers_the_claims_subjects_cart_privately(
+    bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
+) -> None:
+    # Given the gateway's event with verified claims for alice (cart:read)
+    event = load_event("bff-v2-cart-get.json")
+    assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "alice"
+    # When the handler serves it
+    response = bff_handler(event, lambda_context)
+    # Then alice's cart comes back, never cached by anyone but her
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["meta"] == {"degraded": []}
+    assert headers_of(response)["cache-control"] == "private, no-store"
+    assert "etag" not in headers_of(response)
+
+
+def test_cart_get_event_without_claims_is_401(bff_handler: LambdaHandler, lambda_context: FakeLambdaContext) -> None:
+    event = load_event("bff-v2-cart-get.json")
+    del event["requestContext"]["authorizer"]
+    response = bff_handler(event, lambda_context)
+    assert response["statusCode"] == 401
+    assert headers_of(response)["www-authenticate"] == "Bearer"
+    assert headers_of(response)["content-type"] == "application/problem+json"
+
+
+def test_cart_add_event_passes_every_request_check(
+    bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
+) -> None:
+    # Given the add event (cart:write, JSON body, Idempotency-Key) and a handler with no idempotency table
+    response = bff_handler(load_event("bff-v2-cart-add.json"), lambda_context)
+    # Then it passes authorization and validation and stops only at the missing store: 503, never a retry-unsafe write
+    assert response["statusCode"] == 503, response["body"]
+    assert json.loads(response["body"])["type"].endswith(":idempotency-unavailable")
+
+
+@pytest.mark.parametrize("event_name", [name for name in PAGE_EVENTS if name.endswith("P001.json")])
 def test_product_event_returns_the_whole_page(
     event_name: str, bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
 ) -> None:

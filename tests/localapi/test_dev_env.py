@@ -164,3 +164,13 @@ def test_a_service_url_under_its_former_name_is_followed_so_the_bff_sees_no_conf
     others = {variable(name, "base_url"): "http://127.0.0.1:8" for name in SERVICES if name != "reviews"}
     settings = Settings.from_env({**overrides["BffFunction"], **others})
     assert settings.services["reviews"].base_url == "http://127.0.0.1:9"
+
+
+def test_a_local_aws_endpoint_in_the_shell_reaches_the_bff() -> None:
+    # Given a moto server named for DynamoDB in the shell (the idempotency table of cart writes lives there)
+    shell = {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:5000", "AWS_PROFILE": "work"}
+    # When the overrides are built
+    overrides = local_overrides(shell, {})
+    # Then the BFF gets the endpoint, and nothing else of the shell's AWS configuration
+    assert overrides["BffFunction"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:5000"
+    assert "AWS_PROFILE" not in overrides["BffFunction"]

@@ -56,7 +56,16 @@ def caching_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     with (
         long_product_service() as product_url,
         running_local_api(
-            Path(tmp_path_factory.mktemp("caching")), {"PRODUCT_SERVICE_URL": product_url, "PAGE_CACHE_MAX_AGE_S": "60"}
+            Path(tmp_path_factory.mktemp("caching")),
+            {
+                "PRODUCT_SERVICE_URL": product_url,
+                "PAGE_CACHE_MAX_AGE_S": "60",
+                # Every page a fresh miss, its sections fresh for longer than the page's bound: max-age stays 60.
+                "CACHE_L1_MAX_ENTRIES": "0",
+                "CACHE_TABLE_NAME": "",
+                "REVIEWS_CACHE_TTL_S": "300",
+                "INVENTORY_CACHE_TTL_S": "300",
+            },
         ) as api,
     ):
         yield api
@@ -87,7 +96,7 @@ def test_curl_compressed_gets_the_page_gzipped(caching_api: LocalApi) -> None:
     # Then the gzip bytes (API Gateway's emulation decoded Mangum's base64) are the page's JSON
     assert compressed.status_code == 200
     assert compressed.headers["content-encoding"] == "gzip"
-    assert compressed.headers["vary"] == "Accept-Encoding"
+    assert "Accept-Encoding" in compressed.headers["vary"]
     assert json.loads(gzip.decompress(raw)) == plain.json()
     assert plain.json()["product"]["description"] == LONG_DESCRIPTION
     assert "content-encoding" not in plain.headers

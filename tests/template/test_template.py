@@ -141,18 +141,19 @@ def test_mocks_api_is_not_publicly_callable(template: dict[str, Any]) -> None:
     assert auth == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
 
 
-def test_bff_may_invoke_only_get_routes_of_the_mocks_api(template: dict[str, Any]) -> None:
+def test_bff_may_invoke_only_get_routes_and_cart_posts_of_the_mocks_api(template: dict[str, Any]) -> None:
     (policy,) = [policy for policy in template["Resources"]["BffFunction"]["Properties"]["Policies"] if "If" in policy]
     condition, granted, otherwise = policy["If"]
     assert (condition, otherwise) == ("UseAnyMock", {"Ref": "AWS::NoValue"})
     (statement,) = granted["Statement"]
     assert statement["Action"] == "execute-api:Invoke"
-    assert statement["Resource"] == {
-        "Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MocksApi}/*/GET/*"
-    }
+    assert statement["Resource"] == [
+        {"Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MocksApi}/*/GET/*"},
+        {"Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MocksApi}/*/POST/carts/*"},
+    ]
 
 
-def test_bff_may_only_get_and_put_items_of_the_fragment_cache_table(template: dict[str, Any]) -> None:
+def test_bff_may_only_use_single_items_of_its_own_tables(template: dict[str, Any]) -> None:
     function = template["Resources"]["BffFunction"]["Properties"]
     statements = [
         statement
@@ -166,9 +167,22 @@ def test_bff_may_only_get_and_put_items_of_the_fragment_cache_table(template: di
             "Effect": "Allow",
             "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
             "Resource": {"GetAtt": "FragmentCacheTable.Arn"},
-        }
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            "Resource": {"GetAtt": "IdempotencyTable.Arn"},
+        },
     ]
     assert function["Environment"]["Variables"]["CACHE_TABLE_NAME"] == {"Ref": "FragmentCacheTable"}
+    assert function["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+
+
+def test_idempotency_table_is_on_demand_keyed_by_id_with_ttl_on_expiration(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["IdempotencyTable"]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
 def test_the_bff_gets_each_declared_services_url_under_the_naming_rule(template: dict[str, Any]) -> None:

@@ -49,11 +49,17 @@ def test_tables_are_read_with_their_keys_ttl_and_a_local_name(tmp_path: Path) ->
     ]
 
 
-def test_the_project_template_declares_the_fragment_cache_table() -> None:
-    (spec,) = table_specs(TEMPLATE)
+def test_the_project_template_declares_the_fragment_cache_and_idempotency_tables() -> None:
+    spec, idempotency = table_specs(TEMPLATE)
     assert (spec.logical_id, spec.name, spec.ttl_attribute) == (
         "FragmentCacheTable",
         "FragmentCacheTable",
         "expires_at",
     )
     assert spec.key_schema == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert (idempotency.logical_id, idempotency.name, idempotency.ttl_attribute) == (
+        "IdempotencyTable",
+        "IdempotencyTable",
+        "expiration",
+    )
+    assert idempotency.key_schema == [{"AttributeName": "id", "KeyType": "HASH"}]

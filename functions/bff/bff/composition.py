@@ -19,18 +19,21 @@ from bff.api.batch import BatchRequest
 from bff.cache.entry import FragmentStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
+from bff.cart_requests import RequestCart
 from bff.core.batch import BatchService, RenderedBatch
+from bff.core.cart import CartService
 from bff.core.service import PageService, RenderedPage
 from bff.core.shaping import Derivation
 from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
+from bff.idempotency import IdempotentWrites
 from bff.locales import format_price
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup, record_page
 from bff.observability.tracing import tracer
-from bff.pages import product_details_page
+from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.batching import BatchEndpoint, BatchingSource
 from bff.resilience.caching import CachePolicy, CachingSource
@@ -38,6 +41,7 @@ from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
+from bff.resilience.writes import WriteCaller
 from bff.settings import Settings
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -102,35 +106,44 @@ def cache_policy(settings: Settings) -> CachePolicy:
     )
 
 
-def build_sources(
+@dataclass(frozen=True, slots=True)
+class Downstream:
+    """One environment's downstream state, shared by every use case: per-service guards (breakers, budgets,
+    bulkheads), the resilient calls, and the cached read path in front of them."""
+
+    client: DownstreamClient
+    guards: dict[str, DownstreamGuard]
+    retry_policy: RetryPolicy
+    calls: ResilientCaller
+    reads: CachingSource
+
+
+def build_downstream(
     settings: Settings,
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
-) -> tuple[ResilientCaller, CachingSource]:
-    """The resilient caller, and the fragment cache over it: what pages and batches fetch sections through.
-    `registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
+) -> Downstream:
+    """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
     client = DownstreamClient(
         http_client,
         registry if registry is not None else settings.service_urls(),
         max_response_bytes=settings.max_response_bytes,
         on_unreachable=registry.service_unreachable if registry is not None else None,
     )
-    caller = ResilientCaller(
-        client.fetch_once,
-        {service: guard_for(service, settings) for service in settings.services},
-        RetryPolicy(
-            settings.retry_max_attempts,
-            Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
-        ),
+    guards = {service: guard_for(service, settings) for service in settings.services}
+    retry_policy = RetryPolicy(
+        settings.retry_max_attempts,
+        Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
     )
-    source = CachingSource(
-        caller,
+    calls = ResilientCaller(client.fetch_once, guards, retry_policy)
+    reads = CachingSource(
+        calls,
         cache if cache is not None else build_fragment_cache(settings),
         cache_policy(settings),
         on_lookup=record_cache_lookup,
     )
-    return caller, source
+    return Downstream(client, guards, retry_policy, calls, reads)
 
 
 def build_page_service(
@@ -138,14 +151,12 @@ def build_page_service(
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
+    downstream: Downstream | None = None,
 ) -> PageService:
-    return page_service_over(settings, build_sources(settings, http_client, cache, registry)[1])
-
-
-def page_service_over(settings: Settings, source: CachingSource) -> PageService:
+    shared = downstream or build_downstream(settings, http_client, cache, registry)
     return PageService(
         product_details_page(settings),
-        source,
+        shared.reads,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -160,9 +171,16 @@ def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
     }
 
 
-def batch_service_over(settings: Settings, caller: ResilientCaller, source: CachingSource) -> BatchService:
-    """The batch shares the single page's caller and cache: its breakers, budgets, bulkheads and fragments."""
-    batching = BatchingSource(source, caller, source, batch_endpoints(settings), concurrency=settings.batch_concurrency)
+def build_batch_service(settings: Settings, downstream: Downstream) -> BatchService:
+    """The batch shares the single page's downstream state: its breakers, budgets, bulkheads and fragments.
+    Chunk calls go through the resilient calls; per-id calls, lookups and stores through the cached reads."""
+    batching = BatchingSource(
+        downstream.reads,
+        downstream.calls,
+        downstream.reads,
+        batch_endpoints(settings),
+        concurrency=settings.batch_concurrency,
+    )
     return BatchService(
         product_details_page(settings),
         batching,
@@ -174,6 +192,34 @@ def batch_service_over(settings: Settings, caller: ResilientCaller, source: Cach
 
 def derivation_for(settings: Settings) -> Derivation:
     return Derivation(format_price, settings.default_currency, settings.low_stock_threshold)
+
+
+def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
+    """The cart's prices, through the page's one formatter, in the default currency and the first supported locale
+    (the cart routes negotiate no language yet)."""
+    locale = settings.supported_locales.split(",")[0]
+    return lambda minor_units: format_price(minor_units, settings.default_currency, locale)
+
+
+def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
+    """The cart routes' use case. Products come through the cached read path; the cart itself never comes from a
+    cache or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and
+    writes go through the write caller, which retries only keyed writes."""
+    sections = cart_sections(settings)
+    return RequestCart(
+        CartService(sections.cart, sections.product, price_formatter=cart_price_formatter(settings)),
+        sections,
+        reads=downstream.reads,
+        cart_reads=downstream.calls,
+        writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
+        idempotent=(
+            IdempotentWrites(settings.idempotency_table_name, expires_after_s=settings.idempotency_expires_after_s)
+            if settings.idempotency_table_name
+            else None
+        ),
+        deadline_ms=settings.page_deadline_ms,
+        reserve_ms=settings.response_reserve_ms,
+    )
 
 
 class RequestPages:
@@ -208,10 +254,12 @@ def build_app(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
 ) -> FastAPI:
-    caller, source = build_sources(settings, http_client, cache, registry)
-    pages = RequestPages(page_service_over(settings, source), batch_service_over(settings, caller, source))
+    downstream = build_downstream(settings, http_client, cache, registry)
+    pages = RequestPages(
+        build_page_service(settings, http_client, downstream=downstream), build_batch_service(settings, downstream)
+    )
     sections = tuple(section.name for section in product_details_page(settings).sections)
-    return create_app(pages, settings, record_page, sections, pages)
+    return create_app(pages, settings, record_page, sections, build_cart(settings, downstream), batch=pages)
 
 
 @dataclass(frozen=True, slots=True)

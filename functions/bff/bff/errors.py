@@ -5,7 +5,14 @@ Exception tree (each root derives from Exception)::
     ConfigurationError            settings missing or invalid at cold start
     UntranslatableEventError      400: an API Gateway event that cannot become an HTTP request (bff.api.events)
     ProblemError                  answered to the client as RFC 9457 problem+json (bff.api.failures)
-    └── InvalidParameterError         400: a request parameter failed validation
+    ├── InvalidParameterError         400: a request parameter failed validation
+    ├── UnauthenticatedError          401: no verified claims, or no subject in them
+    ├── ForbiddenError                403: the token lacks the route's scope
+    ├── PayloadTooLargeError          413: a body over the route's limit
+    ├── UnsupportedMediaTypeError     415: a body that is not JSON
+    ├── IdempotencyKeyReusedError     422: an Idempotency-Key sent again with another body
+    ├── IdempotencyInProgressError    409: an Idempotency-Key whose first request is still running
+    └── IdempotencyUnavailableError   503: idempotency cannot be guaranteed (no table, or the table failed)
     DownstreamError               one downstream call failed; mapped to a section outcome
     ├── DownstreamTimeoutError         no answer within the call's time budget
     ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
@@ -43,6 +50,38 @@ class ProblemError(Exception):
 
 class InvalidParameterError(ProblemError):
     """A request parameter failed validation."""
+
+
+class UnauthenticatedError(ProblemError):
+    """The request carries no verified identity (no claims, or no usable `sub`)."""
+
+
+class ForbiddenError(ProblemError):
+    """The identity is known but its token does not grant the route's scope."""
+
+    def __init__(self, detail: str, *, scope: str) -> None:
+        super().__init__(detail)
+        self.scope = scope
+
+
+class PayloadTooLargeError(ProblemError):
+    """The body is over the route's size limit."""
+
+
+class UnsupportedMediaTypeError(ProblemError):
+    """The body is not of a media type the route takes."""
+
+
+class IdempotencyKeyReusedError(ProblemError):
+    """The Idempotency-Key was used before (by the same user) with another body."""
+
+
+class IdempotencyInProgressError(ProblemError):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+
+class IdempotencyUnavailableError(ProblemError):
+    """The idempotency store is not configured or failed, so a write cannot be made safe to retry."""
 
 
 class DownstreamError(Exception):

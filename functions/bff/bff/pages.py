@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from bff.core.cart import CartDocument, CartSections
 from bff.core.models import Inventory, Product, Review
 from bff.core.sections import Page, Section
 from bff.settings import Settings
@@ -17,6 +18,7 @@ from bff.settings import Settings
 _PRODUCT = TypeAdapter(Product)
 _REVIEWS = TypeAdapter(list[Review])
 _INVENTORY = TypeAdapter(Inventory)
+_CART = TypeAdapter(CartDocument)
 
 
 def _section(
@@ -34,4 +36,13 @@ def product_details_page(settings: Settings) -> Page:
             _section(settings, "reviews", "/reviews/{id}", _REVIEWS, critical=False),
             _section(settings, "inventory", "/inventory/{id}", _INVENTORY, critical=False),
         ),
+    )
+
+
+def cart_sections(settings: Settings) -> CartSections:
+    """The cart's calls: the cart service (critical) and the product page's own product section."""
+    return CartSections(
+        cart=_section(settings, "cart", "/carts/{id}", _CART, critical=True),
+        add_item=_section(settings, "cart", "/carts/{id}/items", _CART, critical=True),
+        product=product_details_page(settings).sections[0],
     )

@@ -128,6 +128,9 @@ class Settings(BaseModel):
         default="en-US,de-DE,fr-FR,ja-JP", alias="SUPPORTED_LOCALES"
     )
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", alias="DEFAULT_CURRENCY")
+    # Powertools idempotency records of cart writes; empty refuses writes (503) rather than risk doing one twice.
+    idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
+    idempotency_expires_after_s: int = Field(default=86_400, ge=1, le=7 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_S")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
 

@@ -28,7 +28,8 @@ def test_the_cli_creates_the_cache_table_with_its_ttl_and_can_run_again(moto_ser
     ]
     # Then both succeed with the table names, and the table exists on demand with TTL on expires_at
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-    assert [json.loads(run.stdout) for run in runs] == [{"FragmentCacheTable": "FragmentCacheTable"}] * 2
+    tables = {"FragmentCacheTable": "FragmentCacheTable", "IdempotencyTable": "IdempotencyTable"}
+    assert [json.loads(run.stdout) for run in runs] == [tables] * 2
     table = client.describe_table(TableName="FragmentCacheTable")["Table"]
     assert table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName="FragmentCacheTable")["TimeToLiveDescription"]

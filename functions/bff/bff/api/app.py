@@ -15,6 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, Response
 
 from bff.api.batch import BatchRenderer, add_batch_route
+from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
@@ -38,7 +39,7 @@ GZIP_MINIMUM_BYTES = 1024
 GZIP_LEVEL = 6
 
 # Readable by browser code (devtools show Server-Timing either way) when CORS lets the page's origin in.
-EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after"]
+EXPOSED_HEADERS = ["server-timing", "x-correlation-id", "retry-after", "idempotent-replayed"]
 
 
 class _RawSegmentConvertor(Convertor[str]):
@@ -87,6 +88,8 @@ def create_app(
     settings: Settings,
     record_page: PageRecorder,
     sections: Sequence[str] = SECTION_NAMES,
+    carts: CartRequests | None = None,
+    *,
     batch: BatchRenderer | None = None,
 ) -> FastAPI:
     """The HTTP face of a page service (and of its batch, when given); builds nothing it serves (bff.composition
@@ -101,8 +104,16 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=cors_origins,
-            allow_methods=["GET"],
-            allow_headers=["x-correlation-id", "traceparent", "tracestate", "accept-language"],
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "x-correlation-id",
+                "traceparent",
+                "tracestate",
+                "accept-language",
+                "authorization",
+                "content-type",
+                "idempotency-key",
+            ],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         )
@@ -160,6 +171,8 @@ def create_app(
         response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms, rendered.cache)
         return response
 
+    if carts is not None:
+        register_cart_routes(app, carts)
     return app
 
 

@@ -15,7 +15,21 @@ from starlette.exceptions import HTTPException
 
 from bff.api.problems import ProblemResponse, problem_response
 from bff.core.policy import PageFailure
-from bff.errors import InvalidParameterError, ProblemError, UntranslatableEventError
+from bff.errors import (
+    ForbiddenError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    IdempotencyUnavailableError,
+    InvalidParameterError,
+    PayloadTooLargeError,
+    ProblemError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+    UntranslatableEventError,
+)
+
+# Seconds a client should wait before retrying a write whose key is still in use, or an unavailable store.
+IDEMPOTENCY_RETRY_AFTER_S = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +41,30 @@ class ProblemAnswer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def problem_for(failure: object) -> ProblemAnswer:  # noqa: PLR0911 - one case per kind of failure
+def problem_for(failure: object) -> ProblemAnswer:  # noqa: PLR0911, PLR0912 - one case per kind of failure
     """Anything not named here is an internal error, described by nothing of its own."""
     match failure:
         case PageFailure():
             return _page_failure(failure)
         case UntranslatableEventError():
             return ProblemAnswer(400, "untranslatable-event", "Bad Request", "The request could not be read.")
+        case UnauthenticatedError(detail=detail):
+            return ProblemAnswer(401, "unauthenticated", "Unauthorized", detail, {"www-authenticate": "Bearer"})
+        case ForbiddenError(detail=detail, scope=scope):
+            challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+            return ProblemAnswer(403, "insufficient-scope", "Forbidden", detail, {"www-authenticate": challenge})
+        case PayloadTooLargeError(detail=detail):
+            return ProblemAnswer(413, "payload-too-large", "Content Too Large", detail)
+        case UnsupportedMediaTypeError(detail=detail):
+            return ProblemAnswer(415, "unsupported-media-type", "Unsupported Media Type", detail)
+        case IdempotencyKeyReusedError(detail=detail):
+            return ProblemAnswer(422, "idempotency-key-reused", "Unprocessable Content", detail)
+        case IdempotencyInProgressError(detail=detail):
+            retry = {"retry-after": str(IDEMPOTENCY_RETRY_AFTER_S)}
+            return ProblemAnswer(409, "idempotency-key-in-use", "Conflict", detail, retry)
+        case IdempotencyUnavailableError(detail=detail):
+            retry = {"retry-after": str(IDEMPOTENCY_RETRY_AFTER_S)}
+            return ProblemAnswer(503, "idempotency-unavailable", "Service unavailable", detail, retry)
         case InvalidParameterError(detail=detail):
             return ProblemAnswer(400, "invalid-parameter", "Invalid request parameter", detail)
         case ProblemError(detail=detail):
@@ -63,6 +94,8 @@ def failure_response(failure: object, *, correlation_id: str, instance: str | No
 def _page_failure(failure: PageFailure) -> ProblemAnswer:
     name = failure.section
     match failure.status:
+        case 422:
+            return ProblemAnswer(422, f"unknown-{name}", "Unprocessable Content", f"No {name} has this id.")
         case 404:
             return ProblemAnswer(404, f"{name}-not-found", "Not found", f"No {name} has this id.")
         case 504:

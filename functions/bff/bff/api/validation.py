@@ -15,6 +15,13 @@ PRODUCT_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
 
 
+def reject_query_parameters(query: str) -> None:
+    """A route that takes no query parameters refuses any rather than silently ignoring it, so that a typo or a
+    cache-busting parameter never looks like it changed the answer."""
+    if query:
+        raise InvalidParameterError("This endpoint takes no query parameters.")
+
+
 def validate_product_id(value: str) -> str:
     # fullmatch, not match with ^$: "$" also matches before a trailing newline.
     if _PRODUCT_ID.fullmatch(value) is None:

@@ -65,6 +65,16 @@ def _outcome_of(section: Section, outcomes: Mapping[str, SectionOutcome]) -> Sec
     return outcomes.get(section.name, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
 
 
+def public_reason(reason: FailureReason) -> str:
+    """The reason a client sees for a section (or item) that could not be served fresh."""
+    return _PUBLIC_DEGRADATION_REASON[reason]
+
+
+def critical_failure(section: Section, failure: Failed) -> PageFailure:
+    """The page failure for a critical section that failed (other use cases with critical calls share it)."""
+    return _critical_failure(section, failure)
+
+
 def _critical_failure(section: Section, failure: Failed) -> PageFailure:
     name, reason = section.name, failure.reason
     match reason:

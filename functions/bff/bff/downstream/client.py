@@ -31,6 +31,9 @@ from bff.observability.tracing import downstream_span
 
 TIME_BUDGET_HEADER = "x-request-timeout-ms"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# A write is retried (and only when it carries an Idempotency-Key) on refused or reset connections and on 503,
+# which says the request was not processed; a 502, 504 or 429 may come after the write happened.
+RETRYABLE_WRITE_STATUSES = frozenset({503})
 # Connection-level failures where the request cannot have been processed, or is safe to repeat (GET).
 _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.ConnectError,
@@ -64,10 +67,32 @@ class DownstreamClient:
     ) -> Failed | Fetched:
         """One attempt, traced as its own span and reported as one log line and one metrics record."""
         url = self.url_for(section, entity_id)
+        return await self._observed(section, url, timeout_s, headers, attempt=attempt, body=None)
+
+    async def post_once(  # noqa: PLR0917 - positional, as the write caller's WriteAttempt calls it
+        self, section: Section, entity_id: str, body: bytes, timeout_s: float, headers: Mapping[str, str], attempt: int
+    ) -> Failed | Fetched:
+        """One POST of a JSON body to the section's path; its answer is parsed with the section's shape.
+        `retryable` on the outcome says whether the write may be sent again (with its Idempotency-Key)."""
+        url = self.url_for(section, entity_id)
+        return await self._observed(section, url, timeout_s, headers, attempt=attempt, body=body)
+
+    async def _observed(
+        self,
+        section: Section,
+        url: str,
+        timeout_s: float,
+        headers: Mapping[str, str],
+        *,
+        attempt: int,
+        body: bytes | None,
+    ) -> Failed | Fetched:
         started = time.perf_counter()
         try:
             async with downstream_span(section.service) as span:
-                status, outcome = await self._classified(section, url, timeout_s, for_one_call(headers), started)
+                status, outcome = await self._classified(
+                    section, url, timeout_s, for_one_call(headers), started=started, write=body
+                )
                 span.put_annotation("outcome", _label(outcome))
         except asyncio.CancelledError:
             observe_downstream_call(DownstreamCall(section.service, "cancelled", _elapsed_ms(started), None, attempt))
@@ -76,11 +101,18 @@ class DownstreamClient:
         return outcome
 
     async def _classified(
-        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str], started: float
+        self,
+        section: Section,
+        url: str,
+        timeout_s: float,
+        headers: Mapping[str, str],
+        *,
+        started: float,
+        write: bytes | None,
     ) -> tuple[int | None, Failed | Fetched]:
         try:
             async with asyncio.timeout(timeout_s):
-                status, body, cache_control = await self._get(section, url, timeout_s, headers)
+                status, body, cache_control = await self._exchange(section, url, timeout_s, headers, write)
             value = _parse(section, body)
         except TimeoutError:
             return None, Failed(DownstreamTimeoutError.reason, _elapsed_ms(started))
@@ -89,16 +121,20 @@ class DownstreamClient:
             return error.status, failed
         return status, Fetched(value, _elapsed_ms(started), cache_control=cache_control)
 
-    async def _get(
-        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str]
+    async def _exchange(
+        self, section: Section, url: str, timeout_s: float, headers: Mapping[str, str], write: bytes | None
     ) -> tuple[int, bytes, str | None]:
-        """Status, body and Cache-Control (the fragment cache honours it) of one GET."""
+        """Status, body and Cache-Control (the fragment cache honours it) of a GET, or of a POST of `write`."""
         # The time left travels downstream so that a service (or another BFF) can stop working for us in time.
         headers = {**headers, TIME_BUDGET_HEADER: str(max(int(timeout_s * 1000), 1))}
+        retryable_statuses = RETRYABLE_STATUSES if write is None else RETRYABLE_WRITE_STATUSES
         try:
-            response = await self._http.get(url, headers, timeout_s, service=section.service)
+            if write is None:
+                response = await self._http.get(url, headers, timeout_s, service=section.service)
+            else:
+                response = await self._http.post(url, headers, write, timeout_s, service=section.service)
             try:
-                _raise_for_status(section, response)
+                _raise_for_status(section, response, retryable_statuses)
                 body = await _read_capped(section, response, self._max_response_bytes)
                 return response.status_code, body, response.headers.get("cache-control")
             finally:
@@ -120,7 +156,7 @@ def encode_path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _raise_for_status(section: Section, response: httpx.Response) -> None:
+def _raise_for_status(section: Section, response: httpx.Response, retryable_statuses: frozenset[int]) -> None:
     if response.status_code == 404:
         raise DownstreamNotFoundError(section.service, "404", status=404)
     if not response.is_success:
@@ -128,7 +164,7 @@ def _raise_for_status(section: Section, response: httpx.Response) -> None:
             section.service,
             f"status {response.status_code}",
             status=response.status_code,
-            retryable=response.status_code in RETRYABLE_STATUSES,
+            retryable=response.status_code in retryable_statuses,
             retry_after_s=retry_after_s(response.headers.get("retry-after")),
         )
 

@@ -26,7 +26,7 @@ type TransportName = Literal["aiohttp", "httpx"]
 
 
 class OutboundHttp:
-    """GETs through one pooled transport that reaches only the configured services."""
+    """GETs (and JSON POSTs) through one pooled transport that reaches only the configured services."""
 
     def __init__(
         self, transport: httpx.AsyncBaseTransport, signer: SigV4Signer | None, *, connect_timeout_s: float
@@ -40,10 +40,31 @@ class OutboundHttp:
     ) -> httpx.Response:
         """The response with its body still to be read; the caller must `aclose()` it. `service` picks the
         connection pool (one per service)."""
+        return await self._send("GET", url, headers, timeout_s, service=service)
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout_s: float, *, service: str | None = None
+    ) -> httpx.Response:
+        """A JSON POST, signed like a GET (the body's hash is part of the signature); the caller `aclose()`s."""
+        return await self._send(
+            "POST", url, {**headers, "content-type": "application/json"}, timeout_s, service=service, content=body
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        *,
+        service: str | None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         request = httpx.Request(
-            "GET",
+            method,
             url,
             headers={"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "identity", **headers},
+            content=content,
             # Only the connect timeout here: the caller bounds the whole exchange with one asyncio timeout, and
             # per-read timers in the transport would cost a timer per chunk for nothing.
             extensions={

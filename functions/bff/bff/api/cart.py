@@ -1,0 +1,170 @@
+"""The cart routes: GET /cart and POST /cart/items, for the shopper the gateway's JWT authorizer verified.
+
+Per-user answers are `Cache-Control: private, no-store` with no ETag: no shared cache (CDN, proxy) may keep one.
+The request rule: anything wrong that the request alone shows is 400 (malformed JSON, unknown or missing
+fields, a bad quantity or productId, a bad Idempotency-Key); what needs the BFF's knowledge is 422 (a product
+that does not exist, a key reused with another body).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, Response
+
+from bff.api.auth import CART_READ, CART_WRITE, Shopper, shopper_of
+from bff.api.failures import failure_response
+from bff.api.middleware import correlation_id_of, trace_of
+from bff.api.openapi import PROBLEM_RESPONSES
+from bff.api.validation import reject_query_parameters, validate_product_id
+from bff.core.cart import CartView, NewItem
+from bff.core.models import Problem
+from bff.core.policy import PageDecision, PageFailure
+from bff.errors import InvalidParameterError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError
+from bff.observability.trace_context import TraceContext
+
+PER_USER_CACHE_CONTROL = "private, no-store"
+REPLAYED_HEADER = "idempotent-replayed"
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+MAX_BODY_BYTES = 4 * 1024
+MAX_QUANTITY = 99
+ITEM_FIELDS = frozenset({"productId", "quantity"})
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_CART_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEM_RESPONSES,
+    **{status: {"model": Problem} for status in (401, 403, 409, 413, 415, 422)},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CartRequest:
+    """One cart request as the use case needs it: the verified shopper, never a user id from the request."""
+
+    sub: str
+    headers: Mapping[str, str]
+    correlation_id: str
+    trace: TraceContext
+    lambda_context: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CartWrite:
+    decision: PageDecision
+    replayed: bool
+    body_json: str | None = None
+    """The answer's exact JSON text when it comes from (or went to) the idempotency store."""
+
+
+class CartRequests(Protocol):
+    async def view(self, request: CartRequest) -> PageDecision: ...
+
+    async def add(self, request: CartRequest, item: NewItem, idempotency_key: str) -> CartWrite: ...
+
+
+def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
+    @app.get(
+        "/cart",
+        response_model=CartView,
+        responses=_CART_PROBLEMS,
+        summary="The signed-in shopper's cart, each item with its product (scope cart:read).",
+    )
+    async def get_cart(request: Request) -> Response:
+        shopper = shopper_of(request.scope, CART_READ)
+        reject_query_parameters(request.url.query)
+        return _respond(request, await carts.view(_cart_request(request, shopper)), replayed=False)
+
+    @app.post(
+        "/cart/items",
+        status_code=201,
+        response_model=CartView,
+        responses=_CART_PROBLEMS,
+        summary="Adds a product to the shopper's cart (scope cart:write; Idempotency-Key required).",
+    )
+    async def add_cart_item(request: Request) -> Response:
+        shopper = shopper_of(request.scope, CART_WRITE)
+        reject_query_parameters(request.url.query)
+        key = idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY_HEADER))
+        item = new_item(await _json_body(request))
+        written = await carts.add(_cart_request(request, shopper), item, key)
+        return _respond(request, written.decision, replayed=written.replayed, body_json=written.body_json)
+
+
+def idempotency_key(values: list[str]) -> str:
+    if len(values) != 1 or _IDEMPOTENCY_KEY.fullmatch(values[0]) is None:
+        raise InvalidParameterError("One Idempotency-Key header of 1 to 255 visible ASCII characters is required.")
+    return values[0]
+
+
+def new_item(document: object) -> NewItem:
+    """{"productId": ..., "quantity": 1..99} and nothing else; a user id in the body is an unknown field."""
+    if not isinstance(document, dict) or set(document) != ITEM_FIELDS:
+        raise ProblemError("The body must be a JSON object with exactly productId and quantity.")
+    product_id, quantity = document["productId"], document["quantity"]
+    if not isinstance(product_id, str):
+        raise InvalidParameterError("productId must be a string.")
+    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidParameterError(f"quantity must be a whole number from 1 to {MAX_QUANTITY}.")
+    return NewItem(validate_product_id(product_id), quantity)
+
+
+async def _json_body(request: Request) -> object:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaTypeError("The body must be application/json.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    return parse_json(bytes(raw))
+
+
+def parse_json(raw: bytes) -> object:
+    """Strict JSON: UTF-8, no duplicate keys, no NaN or Infinity; nesting too deep for the parser is a 400."""
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ProblemError("The body is not valid JSON.") from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("duplicate key")
+    return document
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(name)
+
+
+def _cart_request(request: Request, shopper: Shopper) -> CartRequest:
+    return CartRequest(
+        sub=shopper.sub,
+        headers=request.headers,
+        correlation_id=correlation_id_of(request.scope),
+        trace=trace_of(request.scope),
+        lambda_context=request.scope.get("aws.context"),
+    )
+
+
+def _respond(request: Request, decision: PageDecision, *, replayed: bool, body_json: str | None = None) -> Response:
+    if isinstance(decision, PageFailure):
+        return failure_response(decision, correlation_id=correlation_id_of(request.scope), instance=request.url.path)
+    response: Response
+    if body_json is None:
+        response = JSONResponse(decision.body, status_code=decision.status)
+    else:
+        response = Response(body_json, status_code=decision.status, media_type="application/json")
+    response.headers["cache-control"] = PER_USER_CACHE_CONTROL
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response

@@ -1,0 +1,135 @@
+"""The cart use case as the app calls it: binds each request's shopper, headers and Idempotency-Key into the
+ports of bff.core.cart, and makes writes idempotent (bff.idempotency).
+
+Identity propagation: the BFF calls the cart service as itself (SigV4 when DOWNSTREAM_AUTH=iam); the shopper
+travels as the path segment `/carts/{sub}` (percent-encoded) and as `X-User-Sub`, both from the verified claims.
+The shopper's Authorization never leaves (bff.downstream.propagation sends only allow-listed headers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bff.api.cart import CartRequest, CartWrite
+from bff.core.cart import CartSections, CartService, NewItem
+from bff.core.deadline import Deadline, page_budget_ms
+from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
+from bff.core.policy import PageAnswer, PageDecision, PageFailure
+from bff.core.service import SectionSource
+from bff.downstream.propagation import downstream_headers
+from bff.errors import IdempotencyUnavailableError
+from bff.idempotency import IdempotentWrites
+from bff.resilience.writes import IDEMPOTENCY_KEY_HEADER, WriteCaller
+
+USER_SUB_HEADER = "x-user-sub"
+
+
+class WriteFailedError(Exception):
+    """A write that did not happen as asked; raised inside the idempotent call so that nothing is stored."""
+
+    def __init__(self, failure: PageFailure) -> None:
+        super().__init__(failure.status)
+        self.failure = failure
+
+
+@dataclass(frozen=True, slots=True)
+class _Ports:
+    """One request's ports: everything bound to its shopper, so the use case cannot reach another cart."""
+
+    sections: CartSections
+    reads: SectionSource
+    cart_reads: SectionSource
+    writes: WriteCaller
+    sub: str
+    headers: Mapping[str, str]
+    idempotency_key: str | None = None
+
+    async def read_cart(self, deadline: Deadline) -> SectionOutcome:
+        return await self.cart_reads.fetch(self.sections.cart, self.sub, deadline, self._as_shopper())
+
+    async def add_item(self, item: NewItem, deadline: Deadline) -> Failed | Fetched:
+        body = json.dumps({"productId": item.product_id, "quantity": item.quantity}).encode()
+        headers = self._as_shopper()
+        if self.idempotency_key is not None:
+            headers[IDEMPOTENCY_KEY_HEADER] = self.idempotency_key
+        return await self.writes.write(self.sections.add_item, self.sub, body, deadline, headers)
+
+    async def product(self, product_id: str, deadline: Deadline) -> SectionOutcome:
+        # Product data is the same for every shopper: no user header travels with it.
+        return await self.reads.fetch(self.sections.product, product_id, deadline, self.headers)
+
+    def _as_shopper(self) -> dict[str, str]:
+        return {**self.headers, USER_SUB_HEADER: self.sub}
+
+
+class RequestCart:
+    def __init__(
+        self,
+        service: CartService,
+        sections: CartSections,
+        *,
+        reads: SectionSource,
+        cart_reads: SectionSource,
+        writes: WriteCaller,
+        idempotent: IdempotentWrites | None,
+        deadline_ms: int,
+        reserve_ms: int,
+    ) -> None:
+        self._service = service
+        self._sections = sections
+        self._reads = reads
+        self._cart_reads = cart_reads
+        self._writes = writes
+        self._idempotent = idempotent
+        self._deadline_ms = deadline_ms
+        self._reserve_ms = reserve_ms
+
+    async def view(self, request: CartRequest) -> PageDecision:
+        return await self._service.view(self._ports(request), self._deadline(request))
+
+    async def add(self, request: CartRequest, item: NewItem, idempotency_key: str) -> CartWrite:
+        if self._idempotent is None:
+            raise IdempotencyUnavailableError("Cart changes are unavailable: their retries cannot be made safe.")
+        deadline = self._deadline(request)
+        ports = self._ports(request, idempotency_key)
+        # Validation first: a refused item (422) or an unverifiable one (5xx) never takes the key.
+        refused = await self._service.check_product(item, ports, deadline)
+        if refused is not None:
+            return CartWrite(refused, replayed=False)
+
+        async def write() -> dict[str, Any]:
+            # A budget of its own, from when the key is held: the idempotency store's calls (the first one loads
+            # boto3) must not eat the write's time, or a cold first write would time out before it is sent.
+            decision = await self._service.add(item, ports, self._deadline(request))
+            if isinstance(decision, PageFailure):
+                raise WriteFailedError(decision)
+            # Stored as text, so a replay sends the first answer's exact bytes (Powertools re-sorts JSON keys).
+            return {"status": decision.status, "body": _json_text(decision.body)}
+
+        body: dict[str, JsonValue] = {"productId": item.product_id, "quantity": item.quantity}
+        try:
+            answer = await self._idempotent.run(
+                user=request.sub, key=idempotency_key, body=body, write=write, lambda_context=request.lambda_context
+            )
+        except WriteFailedError as failed:
+            return CartWrite(failed.failure, replayed=False)
+        return CartWrite(PageAnswer({}, (), status=answer.status), replayed=answer.replayed, body_json=answer.body)
+
+    def _ports(self, request: CartRequest, idempotency_key: str | None = None) -> _Ports:
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        return _Ports(
+            self._sections, self._reads, self._cart_reads, self._writes, request.sub, headers, idempotency_key
+        )
+
+    def _deadline(self, request: CartRequest) -> Deadline:
+        remaining = getattr(request.lambda_context, "get_remaining_time_in_millis", None)
+        lambda_remaining_ms = int(remaining()) if callable(remaining) else None
+        return Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
+
+
+def _json_text(body: Mapping[str, JsonValue]) -> str:
+    """As Starlette's JSONResponse renders JSON."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))

@@ -1,0 +1,121 @@
+"""Idempotent writes with Powertools' idempotency utility on DynamoDB, without blocking the event loop.
+
+One write = one record, keyed by (user, Idempotency-Key) and validated against the request body:
+- first time: the record is saved IN_PROGRESS (one conditional PutItem), the write runs, and its answer
+  (status and body) is saved; a write that raises (a failed downstream write, a 5xx) deletes the record, so a
+  retry runs it again;
+- the same key and body again: the saved answer comes back, marked replayed, and nothing runs;
+- the same key with another body: 422; the same key while the first still runs: 409.
+
+Threading. Powertools is synchronous and calls DynamoDB with boto3, which blocks. The whole idempotent call
+runs in a worker thread (`asyncio.to_thread`); the write itself is a coroutine of the BFF's loop, which the
+worker hands back to the loop with `asyncio.run_coroutine_threadsafe` and waits for. So the loop keeps serving
+other work during every DynamoDB call, and the async HTTP client is only ever used on its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bff.core.outcomes import JsonValue
+from bff.errors import IdempotencyInProgressError, IdempotencyKeyReusedError, IdempotencyUnavailableError
+
+type Write = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+"""Answers {"status": int, "body": JSON text}."""
+
+REPLAYED_MARK = "__replayed"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAnswer:
+    status: int
+    body: str
+    """The answer's JSON text, byte for byte as first sent."""
+    replayed: bool
+
+
+class IdempotentWrites:
+    """Runs writes at most once per (user, key) within `expires_after_s`; the store is built on first use."""
+
+    def __init__(self, table_name: str, *, expires_after_s: int) -> None:
+        self._table_name = table_name
+        self._expires_after_s = expires_after_s
+        self._lock = threading.Lock()
+        self._config: Any = None
+        self._idempotent: Callable[..., dict[str, Any]] | None = None
+
+    async def run(
+        self, *, user: str, key: str, body: Mapping[str, JsonValue], write: Write, lambda_context: Any
+    ) -> WriteAnswer:
+        """`write` returns {"status", "body"} to save (body as JSON text); an exception it raises leaves nothing
+        saved."""
+        loop = asyncio.get_running_loop()
+
+        def run_write_on_loop() -> dict[str, Any]:
+            return asyncio.run_coroutine_threadsafe(write(), loop).result()
+
+        request = {"user": user, "key": key, "body": body}
+        answer = await asyncio.to_thread(self._call, request, run_write_on_loop, lambda_context)
+        replayed = bool(answer.pop(REPLAYED_MARK, False))
+        return WriteAnswer(int(answer["status"]), str(answer["body"]), replayed)
+
+    def _call(self, request: dict[str, Any], run: Callable[[], dict[str, Any]], lambda_context: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415 - only writes need it
+            IdempotencyAlreadyInProgressError,
+            IdempotencyInconsistentStateError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
+        idempotent = self._ready()
+        if lambda_context is not None:
+            # The in-progress record then expires with this invocation, not after expires_after_s.
+            self._config.register_lambda_context(lambda_context)
+        try:
+            return dict(idempotent(request=request, run=run))
+        except IdempotencyValidationError:
+            raise IdempotencyKeyReusedError("This Idempotency-Key was used with another request body.") from None
+        except (IdempotencyAlreadyInProgressError, IdempotencyInconsistentStateError):
+            raise IdempotencyInProgressError("A request with this Idempotency-Key is still being processed.") from None
+        except IdempotencyPersistenceLayerError:
+            raise IdempotencyUnavailableError("The request cannot be made safe to retry now; retry later.") from None
+
+    def _ready(self) -> Callable[..., dict[str, Any]]:
+        """Powertools and its boto3 client load on the first write (in the worker thread), not at cold start."""
+        with self._lock:
+            if self._idempotent is None:
+                from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+                    DynamoDBPersistenceLayer,
+                    IdempotencyConfig,
+                    idempotent_function,
+                )
+
+                self._config = IdempotencyConfig(
+                    # The key is scoped to the user: the same key from two users is two records.
+                    event_key_jmespath="[user, key]",
+                    payload_validation_jmespath="body",
+                    raise_on_no_idempotency_key=True,
+                    expires_after_seconds=self._expires_after_s,
+                    response_hook=_mark_replayed,  # type: ignore[arg-type]
+                )
+                self._idempotent = idempotent_function(
+                    data_keyword_argument="request",
+                    persistence_store=DynamoDBPersistenceLayer(table_name=self._table_name),
+                    config=self._config,
+                )(add_cart_item)
+            return self._idempotent
+
+
+def add_cart_item(request: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The idempotent unit; its module and name prefix every record's key, so it keeps this name."""
+    del request  # hashed and validated by Powertools; the write itself is bound into `run`
+    return run()
+
+
+def _mark_replayed(response: Any, record: Any) -> Any:
+    del record
+    return {**response, REPLAYED_MARK: True} if isinstance(response, dict) else response
