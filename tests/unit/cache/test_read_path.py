@@ -365,3 +365,33 @@ async def test_the_page_reports_each_sections_cache_status_and_remaining_freshne
     assert first.freshness_s == (300.0, 60.0, 5.0)
     assert second.cache == {"product": "hit", "reviews": "hit", "inventory": "hit"}
     assert second.freshness_s == (298.0, 58.0, 3.0)
+
+
+# --- the per-id halves a batch uses: lookup before the chunk call, settle after it ------------------------------
+
+
+async def test_a_batch_looks_up_and_settles_per_id_as_a_single_fetch_would() -> None:
+    it = subject()
+    deadline = Deadline.after_ms(500)
+    # A miss answers nothing, and nothing was called
+    assert await it.source.lookup(PRODUCT, "P1", deadline, {}) is None
+    # The chunk's item, settled, is stored: the next lookup is a hit
+    settled = await it.source.settle(PRODUCT, "P1", GOOD, deadline, {})
+    assert isinstance(settled, Fetched)
+    assert (settled.cache, settled.fresh_for_s) == ("miss", 300.0)
+    hit = await it.source.lookup(PRODUCT, "P1", deadline, {})
+    assert isinstance(hit, Fetched)
+    assert (hit.value, hit.cache) == (GOOD.value, "hit")
+    # Past its freshness, a failed chunk call is answered stale for that id
+    it.clock.advance(301)
+    assert await it.source.lookup(PRODUCT, "P1", deadline, {}) is None
+    stale = await it.source.settle(PRODUCT, "P1", DOWN, deadline, {})
+    assert isinstance(stale, Stale)
+    assert stale.value == GOOD.value
+    # A not-found is stored too (negative caching), and a never-cached service is never looked up
+    await it.source.settle(PRODUCT, "P2", NOT_FOUND, deadline, {})
+    negative = await it.source.lookup(PRODUCT, "P2", deadline, {})
+    assert isinstance(negative, Failed)
+    assert (negative.reason, negative.cache) == (FailureReason.NOT_FOUND, "hit")
+    assert await it.source.lookup(CART, "alice", deadline, {}) is None
+    assert it.service.calls == []
