@@ -18,7 +18,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -201,17 +202,15 @@ def count_responses(handler: LambdaHandler) -> LambdaHandler:
     @functools.wraps(handler)
     def counted(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _count_cold_start(context)
-        invocation = _Invocation()
-        token = _current_invocation.set(invocation)
         started = time.perf_counter()
         status: int | None = None
         try:
-            response = handler(event, context)
+            with invocation_record() as invocation:
+                response = handler(event, context)
             answered = response.get("statusCode") if isinstance(response, dict) else None
             status = answered if isinstance(answered, int) and not isinstance(answered, bool) else None
             return response
         finally:
-            _current_invocation.reset(token)
             latency_ms = (time.perf_counter() - started) * 1000
             status_class = status_class_of(status)
             write_canonical_line(invocation, event, status, status_class, latency_ms)
@@ -224,6 +223,17 @@ def count_responses(handler: LambdaHandler) -> LambdaHandler:
             )
 
     return counted
+
+
+@contextmanager
+def invocation_record() -> Iterator[_Invocation]:
+    """The record the app and the page service fill during one invocation (tests open one around an app call)."""
+    invocation = _Invocation()
+    token = _current_invocation.set(invocation)
+    try:
+        yield invocation
+    finally:
+        _current_invocation.reset(token)
 
 
 def write_canonical_line(
@@ -261,7 +271,10 @@ def _section_fields(invocation: _Invocation) -> dict[str, dict[str, Any]]:
             last = service_calls[-1]
             reason = None if last.outcome in _NORMAL_OUTCOMES else last.outcome
             reports[service] = SectionReport(service, sum(call.duration_ms for call in service_calls), reason=reason)
-    return {name: _section_field(name, report, calls.get(report.service, []), invocation) for name, report in reports.items()}
+    return {
+        name: _section_field(name, report, calls.get(report.service, []), invocation)
+        for name, report in reports.items()
+    }
 
 
 def _section_field(
@@ -346,7 +359,5 @@ def _emit(
         },
         **fields,
     }
-    document.update(
-        (name, amount if isinstance(amount, list) else [amount]) for name, (_, amount) in values.items()
-    )
+    document.update((name, amount if isinstance(amount, list) else [amount]) for name, (_, amount) in values.items())
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
