@@ -73,7 +73,7 @@ def test_downstream_calls_are_no_line_at_info_and_kept_for_the_invocations_docum
     assert (log_lines(), emf()) == ([], [])
     # And the invocation's document names each service's latency (one value per call) and its failures
     assert invocation_metrics(invocation) == {
-        "ProductLatency": (observed_metrics.Unit.MILLISECONDS, [51.23]),
+        "ProductLatency": (observed_metrics.Unit.MILLISECONDS, [51.2]),
         "ReviewsLatency": (observed_metrics.Unit.MILLISECONDS, [450.0]),
         "ReviewsFailures": (observed_metrics.Unit.COUNT, 1),
     }

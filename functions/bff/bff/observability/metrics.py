@@ -156,7 +156,7 @@ def invocation_metrics(invocation: _Invocation) -> MetricValues:
         prefix = metric_prefix(call.service)
         latency = values.setdefault(f"{prefix}Latency", (Unit.MILLISECONDS, []))[1]
         assert isinstance(latency, list)
-        latency.append(round(call.duration_ms, 2))
+        latency.append(round(call.duration_ms, 1))
         if call.outcome not in _NORMAL_OUTCOMES:
             failures = values.get(f"{prefix}Failures", (Unit.COUNT, 0))[1]
             assert isinstance(failures, int | float)
@@ -182,7 +182,7 @@ def record_response(
         {
             "Responses": _ONE,
             "DegradedResponses": (Unit.COUNT, 1 if degraded else 0),
-            "PageLatency": (Unit.MILLISECONDS, round(latency_ms, 2)),
+            "PageLatency": (Unit.MILLISECONDS, round(latency_ms, 1)),
             **(extra or {}),
         },
     )
@@ -290,7 +290,7 @@ def _section_field(
     if calls:  # none: the cache answered
         fields["attempts"] = len(calls)
     fields["duration_ms"] = round(report.duration_ms, 1)
-    if report.cache is not None:
+    if report.cache == "miss":  # "hit" and "stale" are what the outcomes "cached" and "stale" say already
         fields["cache"] = report.cache
     if invocation.tiers.get(name, "none") != "none":
         fields["tier"] = invocation.tiers[name]
