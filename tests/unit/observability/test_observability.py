@@ -124,7 +124,12 @@ def test_debug_sampling_is_drawn_again_at_each_warm_invocation(monkeypatch: pyte
     monkeypatch.setattr("aws_lambda_powertools.logging.logger.random.random", lambda: next(draws))
     monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", False)
     levels: list[int] = []
-    handler = instrument_handler(lambda event, context: levels.append(logger.log_level) or {"statusCode": 200})
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        levels.append(logger.log_level)
+        return {"statusCode": 200}
+
+    handler = instrument_handler(handle)
     # When three warm invocations run
     for _ in range(3):
         handler({}, FakeLambdaContext())
