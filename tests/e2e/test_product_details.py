@@ -15,7 +15,7 @@ def test_product_page_combines_product_reviews_and_stock(bff: httpx.Client) -> N
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     page = response.json()
-    assert set(page) == {"product", "reviews", "inventory", "meta"}
+    assert set(page) == {"product", "reviews", "inventory", "reviewSummary", "availability", "meta"}
     assert page["product"]["id"] == "P001"
     assert page["product"]["name"] == "Awesome Gadget P001"
     assert isinstance(page["product"]["price"], int)

@@ -107,16 +107,25 @@ def test_one_correlation_id_runs_through_the_bff_and_every_mock(observed: dict[s
         assert line["traceparent"] != TRACEPARENT, "each call carries a span id of its own"
 
 
-def test_each_downstream_call_is_one_log_line_and_one_latency_metric(observed: dict[str, Any]) -> None:
-    calls = [line["downstream"] for line in log_lines(observed) if line.get("message") == "downstream call"]
-    assert sorted(call["service"] for call in calls) == ["inventory", "product", "reviews"]
-    for call in calls:
-        assert call["status"] == 200
-        assert call["outcome"] == "fetched"
-        assert call["attempt"] == 1
-        assert call["duration_ms"] >= 5
-    latency_services = sorted(line["service"] for name, line in emf_metrics(observed) if name == "DownstreamLatency")
-    assert latency_services == ["inventory", "product", "reviews"]
+def test_each_downstream_call_is_told_in_the_request_line_and_the_one_document(observed: dict[str, Any]) -> None:
+    (line,) = log_lines(observed)
+    assert (line["message"], line["level"]) == ("request", "INFO")
+    assert (line["route"], line["method"], line["status"]) == ("/product-details/{productId}", "GET", 200)
+    sections = line["sections"]
+    assert sorted(sections) == ["inventory", "product", "reviews"]
+    for section in sections.values():
+        assert section["status"] == 200
+        assert section["outcome"] == "fetched"
+        assert section["attempts"] == 1
+        assert section["cache"] == "miss"
+        assert section["duration_ms"] >= 5
+    (document,) = [document for name, document in emf_metrics(observed) if name == "Responses"]
+    names = {name for name, found in emf_metrics(observed) if found is document}
+    latency_names = sorted(name for name in names if name.endswith("Latency") and name != "PageLatency")
+    assert latency_names == ["InventoryLatency", "ProductLatency", "ReviewsLatency"]
+    for name in latency_names:
+        (latency,) = document[name]
+        assert latency >= 5
     assert "ColdStart" in {name for name, _ in emf_metrics(observed)}
 
 
@@ -138,14 +147,14 @@ def test_the_invocation_is_one_response_document_and_powertools_has_nothing_to_w
 
 def test_log_lines_carry_lambda_context_and_cold_start(observed: dict[str, Any]) -> None:
     lines = log_lines(observed)
-    assert [line.get("message") for line in lines] == ["downstream call"] * 3
+    assert [line.get("message") for line in lines] == ["request"]
     for line in lines:
         assert line["function_name"] == "product-bff-BffFunction"
         assert line["cold_start"] is True
 
 
 def test_no_secret_reaches_any_log_line(observed: dict[str, Any]) -> None:
-    assert len(log_lines(observed)) == 3
+    assert len(log_lines(observed)) == 1
     for secret in (SECRET_TOKEN, "sk-live-7b1e9c", SECRET_COOKIE, "cookie-secret-51a"):
         assert secret not in observed["stdout"]
     mocks: dict[str, MockProcess] = observed["mocks"]

@@ -30,7 +30,7 @@ COMPACT_PAGE_LINE = re.compile(r"^\d\d:\d\d:\d\d GET /product-details/P001 200 \
 @pytest.fixture(scope="module")
 def configured_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     """Settings the template does not declare, an allowed origin, and the functions' raw logs."""
-    settings = {"PAGE_CACHE_MAX_AGE_S": "60", "CORS_ALLOWED_ORIGINS": ORIGIN, "LOCAL_VERBOSE": "1"}
+    settings = {"LOW_STOCK_THRESHOLD": "100", "CORS_ALLOWED_ORIGINS": ORIGIN, "LOCAL_VERBOSE": "1"}
     with running_local_api(tmp_path_factory.mktemp("configured"), settings) as api:
         yield api
 
@@ -41,13 +41,13 @@ def refused(tmp_path: Path, extra_env: dict[str, str]) -> tuple[int, LocalApi]:
 
 
 def test_a_setting_the_template_does_not_declare_reaches_the_bff(configured_api: LocalApi) -> None:
-    # Given PAGE_CACHE_MAX_AGE_S=60 in the shell of `make dev`
+    # Given LOW_STOCK_THRESHOLD=100 in the shell of `make dev` (P001 has 14 in stock; the default threshold is 5)
     # When a complete page is served
     response = httpx.get(f"{configured_api.base_url}/product-details/P001", timeout=10)
 
     # Then the BFF used it
     assert response.status_code == 200
-    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.json()["availability"] == {"inStock": True, "lowStock": True}
 
 
 def test_a_preflight_with_a_correlation_id_is_answered_from_the_templates_cors_configuration(
@@ -69,7 +69,7 @@ def test_a_preflight_with_a_correlation_id_is_answered_from_the_templates_cors_c
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "x-correlation-id" in response.headers["access-control-allow-headers"].split(",")
-    assert response.headers["access-control-allow-methods"] == "GET"
+    assert response.headers["access-control-allow-methods"] == "GET,POST"
     assert response.headers["access-control-max-age"] == "600"
 
 

@@ -255,7 +255,7 @@ def test_the_templates_cors_configuration_applies_to_the_bff_route_with_the_give
     }
     policy = policies["BffFunction", "/product-details/{productId}"]
     assert policy.allow_origins == {ORIGIN}
-    assert policy.allow_methods == ("GET",)
+    assert policy.allow_methods == ("GET", "POST")
     assert "x-correlation-id" in policy.allow_headers
     assert "server-timing" in policy.expose_headers
     assert policy.max_age_s == 600

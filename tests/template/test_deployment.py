@@ -315,9 +315,11 @@ def test_the_dashboard_shows_responses_latency_degraded_pages_downstreams_and_ca
         "MetricName=\"PageLatency\"', 'p50', 60)",
         "MetricName=\"PageLatency\"', 'p99', 60)",
         'MetricName="DegradedResponses"',
-        '{ProductBff,service} MetricName="DownstreamLatency"',
-        'MetricName="CacheHits"',
-        'MetricName="CacheMisses"',
+        # Per-service and per-section names in the invocation's one document (README, "one document per invocation")
+        '{ProductBff,service,FunctionVersion} service="product-bff" (MetricName="ProductLatency" OR',
+        'MetricName="InventoryLatency"',
+        'MetricName="ProductL1Hits" OR MetricName="ProductL2Hits"',
+        'MetricName="ReviewsMisses"',
         "hits / (hits + misses)",
     ):
         assert any(needle in expression for expression in expressions), needle

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,6 +22,8 @@ from bff.cache.tiered import TieredCache
 from bff.cart_requests import RequestCart
 from bff.core.batch import BatchService, RenderedBatch
 from bff.core.cart import CartService
+from bff.core.policy import PageAnswer
+from bff.core.sections import Page
 from bff.core.service import PageService, RenderedPage
 from bff.core.shaping import Derivation
 from bff.discovery import ServiceRegistry
@@ -31,7 +33,14 @@ from bff.downstream.propagation import downstream_headers
 from bff.idempotency import IdempotentWrites
 from bff.locales import format_price
 from bff.observability.logging import logger
-from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup, record_page
+from bff.observability.metrics import (
+    SectionReport,
+    count_responses,
+    record_cache_error,
+    record_cache_lookup,
+    record_page,
+    record_sections,
+)
 from bff.observability.tracing import tracer
 from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
@@ -226,26 +235,53 @@ class RequestPages:
     """The page service as the app calls it. The request's headers become the downstream ones here, so that
     neither edge (api, downstream) imports the other."""
 
-    def __init__(self, service: PageService, batch: BatchService | None = None) -> None:
+    def __init__(self, service: PageService, page: Page | None = None, batch: BatchService | None = None) -> None:
+        """`page` (the service's declaration) names each section's service in the canonical log line."""
         self._service = service
+        self._services = {section.name: section.service for section in page.sections} if page is not None else {}
         self._batch = batch
 
     async def render(self, request: PageRequest) -> RenderedPage:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
-        return await self._service.render(
+        rendered = await self._service.render(
             request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers, options=request.options
         )
+        record_sections(section_reports(rendered, self._services))
+        return rendered
 
     async def render_batch(self, request: BatchRequest) -> RenderedBatch:
         if self._batch is None:
             raise RuntimeError("no batch service was composed")
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
-        return await self._batch.render(
+        rendered = await self._batch.render(
             request.entity_ids,
             lambda_remaining_ms=request.lambda_remaining_ms,
             headers=headers,
             options=request.options,
         )
+        # The canonical line tells each section's whole batch fetch (its time across every id).
+        record_sections(
+            {
+                name: SectionReport(self._services.get(name, name), duration_ms)
+                for name, duration_ms in rendered.timings_ms.items()
+                if name != "total"
+            }
+        )
+        return rendered
+
+
+def section_reports(rendered: RenderedPage, services: Mapping[str, str]) -> dict[str, SectionReport]:
+    """Each section of a rendered page as the canonical log line tells it: its service, time, cache and reason."""
+    decision = rendered.decision
+    if isinstance(decision, PageAnswer):
+        reasons = dict(decision.degradations)
+    else:
+        reasons = {decision.section: str(decision.reason)}
+    return {
+        name: SectionReport(services.get(name, name), duration_ms, rendered.cache.get(name), reasons.get(name))
+        for name, duration_ms in rendered.timings_ms.items()
+        if name != "total"
+    }
 
 
 def build_app(
@@ -255,10 +291,13 @@ def build_app(
     registry: ServiceRegistry | None = None,
 ) -> FastAPI:
     downstream = build_downstream(settings, http_client, cache, registry)
+    page = product_details_page(settings)
     pages = RequestPages(
-        build_page_service(settings, http_client, downstream=downstream), build_batch_service(settings, downstream)
+        build_page_service(settings, http_client, downstream=downstream),
+        page,
+        build_batch_service(settings, downstream),
     )
-    sections = tuple(section.name for section in product_details_page(settings).sections)
+    sections = tuple(section.name for section in page.sections)
     return create_app(pages, settings, record_page, sections, build_cart(settings, downstream), batch=pages)
 
 
@@ -287,8 +326,9 @@ def compose(
 
 
 def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
-    """Logger outermost, so every line carries the Lambda context; then the X-Ray handler subsegment; the response
-    count innermost: one document per invocation, from the status the handler answered, whatever it was."""
+    """Logger outermost, so every line carries the Lambda context (and debug sampling is drawn again for each
+    invocation); then the X-Ray handler subsegment; innermost the canonical log line and the one EMF document of
+    the invocation, from the status the handler answered, whatever it was."""
     wrapped: LambdaHandler = count_responses(handler)
     if tracer is not None:
         wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))

@@ -165,8 +165,8 @@ def test_a_second_fresh_process_serves_p001_from_l2_with_no_product_call(
     assert second.body["product"] == first.body["product"]
     assert product_requests(mocks) == 1
     assert second.cache_errors() == []
-    hits = [line for line in second.stdout_lines if line.get("CacheHits") == [1.0] and line["Section"] == "product"]
-    assert [line["Tier"] for line in hits] == ["l2"]
+    (document,) = [line for line in second.stdout_lines if "Responses" in line]
+    assert (document.get("ProductL2Hits"), document.get("ProductL1Hits")) == ([1], None)
 
 
 @pytest.mark.parametrize("backend", ["dynamodb", "redis"])

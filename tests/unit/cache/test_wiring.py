@@ -16,10 +16,10 @@ from bff.api.server_timing import server_timing
 from bff.composition import build_app, build_fragment_cache, cache_policy, shared_store
 from bff.downstream.http import create_http_client
 from bff.errors import ConfigurationError
-from bff.observability.metrics import record_cache_error, record_cache_lookup
+from bff.observability.metrics import invocation_metrics, invocation_record, record_cache_error, record_cache_lookup
 from bff.settings import Settings
 from tests.support.fake_downstream import FakeDownstream
-from tests.support.log_lines import Lines, dimension_sets, json_lines, metric_names
+from tests.support.log_lines import Lines, dimension_sets, json_lines
 from tests.support.settings import settings_for
 from tests.support.tooling import REPO_ROOT
 
@@ -119,23 +119,35 @@ async def test_an_unknown_product_is_negatively_cached(client: httpx.AsyncClient
 
 @pytest.mark.anyio
 async def test_each_lookup_is_counted_by_section_and_tier(client: httpx.AsyncClient, emf: Lines) -> None:
-    await client.get(PAGE)
-    await client.get(PAGE)
-    counted = [
-        (doc["Section"], doc["Tier"], doc["CacheHits"], doc["CacheMisses"]) for doc in emf() if "CacheHits" in doc
-    ]
-    assert sorted(counted) == sorted(
-        [(section, "none", [0.0], [1.0]) for section in ("product", "reviews", "inventory")]
-        + [(section, "l1", [1.0], [0.0]) for section in ("product", "reviews", "inventory")]
-    )
+    # Given two requests for the same page, each in its invocation's record
+    with invocation_record() as first:
+        await client.get(PAGE)
+    with invocation_record() as second:
+        await client.get(PAGE)
+    # Then the first missed every section and the second hit each in L1, by section in the invocation's document
+    sections = ("product", "reviews", "inventory")
+    assert first.tiers == dict.fromkeys(sections, "none")
+    assert second.tiers == dict.fromkeys(sections, "l1")
+    first_counts = {name: amount for name, (_, amount) in invocation_metrics(first).items() if "Latency" not in name}
+    assert first_counts == {"ProductMisses": 1, "ReviewsMisses": 1, "InventoryMisses": 1}
+    assert {name: amount for name, (_, amount) in invocation_metrics(second).items()} == {
+        "ProductL1Hits": 1,
+        "ReviewsL1Hits": 1,
+        "InventoryL1Hits": 1,
+    }
+    # And no lookup writes a document of its own
+    assert emf() == []
 
 
-def test_a_lookup_document_follows_the_metric_contract(emf: Lines) -> None:
-    record_cache_lookup("reviews", "l2")
-    (document,) = emf()
-    assert dimension_sets(document) == [["service", "Section", "Tier"]]
-    assert metric_names(document) == ["CacheHits", "CacheMisses"]
-    assert (document["service"], document["Section"], document["Tier"]) == ("product-bff", "reviews", "l2")
+def test_a_lookup_is_named_by_section_and_tier_in_the_invocations_document(emf: Lines) -> None:
+    with invocation_record() as invocation:
+        record_cache_lookup("reviews", "l2")
+        record_cache_lookup("gift-cards", None)
+    assert {name: amount for name, (_, amount) in invocation_metrics(invocation).items()} == {
+        "ReviewsL2Hits": 1,
+        "GiftCardsMisses": 1,
+    }
+    assert emf() == []
 
 
 def test_a_store_error_is_counted_by_tier_and_kind(emf: Lines) -> None:

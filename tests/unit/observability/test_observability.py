@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,10 +14,16 @@ from bff.observability import logging as observed_logging
 from bff.observability import metrics as observed_metrics
 from bff.observability import tracing
 from bff.observability.logging import bind_request
-from bff.observability.metrics import DownstreamCall, observe_downstream_call, record_page
+from bff.observability.metrics import (
+    DownstreamCall,
+    invocation_metrics,
+    invocation_record,
+    observe_downstream_call,
+    record_page,
+)
 from bff.observability.trace_context import new_trace_context
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.log_lines import Lines, dimension_sets, metric_names
+from tests.support.log_lines import Lines, dimension_sets
 
 SECRETS = ("Bearer s3cret-token", "session=abc123", "id=xyz; HttpOnly", "AQoDYXdzEJr")
 
@@ -44,16 +52,44 @@ def test_credentials_never_reach_the_log_even_when_headers_are_logged(log_lines:
     assert lines[1]["response_headers"] == [["b'set-cookie'", "[REDACTED]"]]
 
 
-def test_each_downstream_call_logs_one_line_and_one_emf_document(log_lines: Lines, emf: Lines) -> None:
-    # Given a request bound to a correlation id and a trace
+@pytest.fixture
+def debug_level() -> Iterator[None]:
+    """The level a sampled invocation runs at (Powertools lowers it to DEBUG for the sampled fraction)."""
+    previous = observed_logging.logger.log_level
+    observed_logging.logger.setLevel(logging.DEBUG)
+    yield
+    observed_logging.logger.setLevel(previous)
+
+
+def test_downstream_calls_are_no_line_at_info_and_kept_for_the_invocations_document(
+    log_lines: Lines, emf: Lines
+) -> None:
+    # Given an invocation at INFO
+    with invocation_record() as invocation:
+        # When two calls finish, one fetched and one timed out
+        observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
+        observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
+    # Then neither writes a line or a document of its own
+    assert (log_lines(), emf()) == ([], [])
+    # And the invocation's document names each service's latency (one value per call) and its failures
+    assert invocation_metrics(invocation) == {
+        "ProductLatency": (observed_metrics.Unit.MILLISECONDS, [51.2]),
+        "ReviewsLatency": (observed_metrics.Unit.MILLISECONDS, [450.0]),
+        "ReviewsFailures": (observed_metrics.Unit.COUNT, 1),
+    }
+
+
+@pytest.mark.usefixtures("debug_level")
+def test_a_sampled_invocation_logs_each_call_at_debug(log_lines: Lines) -> None:
+    # Given a request bound to a correlation id and a trace, in a sampled invocation
     trace = new_trace_context()
     bind_request("req-42", trace)
     # When two calls finish, one fetched and one timed out
     observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
     observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
-    # Then each has one log line with the call's fields, the correlation id and the trace id
+    # Then each has one DEBUG line with the call's fields, the correlation id and the trace id
     product_line, reviews_line = log_lines()
-    assert product_line["level"] == "INFO"
+    assert (product_line["level"], product_line["message"]) == ("DEBUG", "downstream call")
     assert product_line["downstream"] == {
         "service": "product",
         "status": 200,
@@ -64,29 +100,41 @@ def test_each_downstream_call_logs_one_line_and_one_emf_document(log_lines: Line
     assert product_line["correlation_id"] == "req-42"
     assert product_line["trace_id"] == trace.trace_id
     assert product_line["service"] == observed_logging.SERVICE_NAME
-    assert reviews_line["level"] == "WARNING"
+    assert reviews_line["level"] == "DEBUG"
     assert reviews_line["downstream"]["outcome"] == "timeout"
     assert reviews_line["downstream"]["status"] is None
-    # And one EMF document each, by service and by service and outcome
-    product_metrics, reviews_metrics = emf()
-    assert product_metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == observed_metrics.METRICS_NAMESPACE
-    assert metric_names(product_metrics) == ["DownstreamLatency", "DownstreamCalls"]
-    assert dimension_sets(product_metrics) == [["service", "outcome"], ["service"]]
-    assert (product_metrics["service"], product_metrics["outcome"]) == ("product", "fetched")
-    assert product_metrics["DownstreamLatency"] == [51.234]
-    assert product_metrics["DownstreamCalls"] == [1.0]
-    assert (reviews_metrics["service"], reviews_metrics["outcome"]) == ("reviews", "timeout")
 
 
-def test_a_cancelled_call_is_logged_at_info_as_a_normal_end_of_a_hedge(log_lines: Lines, emf: Lines) -> None:
+def test_a_cancelled_call_is_a_normal_end_of_a_hedge_not_a_failure() -> None:
     # Given a hedge that lost its race and was cancelled, and a call that failed
-    observe_downstream_call(DownstreamCall("reviews", "cancelled", 80.0, attempt=2))
-    observe_downstream_call(DownstreamCall("reviews", "http_error", 12.0, status=503))
-    # Then the cancelled one is an INFO line, the failure a WARNING, and both are counted by outcome
-    cancelled, failed = log_lines()
-    assert (cancelled["level"], cancelled["downstream"]["outcome"]) == ("INFO", "cancelled")
-    assert failed["level"] == "WARNING"
-    assert [document["outcome"] for document in emf()] == ["cancelled", "http_error"]
+    with invocation_record() as invocation:
+        observe_downstream_call(DownstreamCall("reviews", "cancelled", 80.0, attempt=2))
+        observe_downstream_call(DownstreamCall("reviews", "http_error", 12.0, status=503))
+    # Then both are latency samples (two calls), and only the failure counts as one
+    metrics = invocation_metrics(invocation)
+    assert metrics["ReviewsLatency"][1] == [80.0, 12.0]
+    assert metrics["ReviewsFailures"][1] == 1
+
+
+def test_debug_sampling_is_drawn_again_at_each_warm_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a sample rate of one half, and draws that alternate under and over it
+    logger = observed_logging.logger
+    monkeypatch.setattr(logger, "sampling_rate", 0.5)
+    draws = iter([0.9, 0.1, 0.9])
+    monkeypatch.setattr("aws_lambda_powertools.logging.logger.random.random", lambda: next(draws))
+    monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", False)
+    levels: list[int] = []
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        levels.append(logger.log_level)
+        return {"statusCode": 200}
+
+    handler = instrument_handler(handle)
+    # When three warm invocations run
+    for _ in range(3):
+        handler({}, FakeLambdaContext())
+    # Then only the one whose draw fell under the rate ran at DEBUG
+    assert levels == [logging.INFO, logging.DEBUG, logging.INFO]
 
 
 def test_degraded_sections_are_counted_by_section_and_reason_at_once(emf: Lines) -> None:
@@ -141,7 +189,9 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
     handler(event, context)
     second_invocation = emf()
     # Then log lines carry the Lambda context, API Gateway's request id and the cold-start flag
-    first, second = log_lines()
+    lines = log_lines()
+    assert [line["message"] for line in lines] == ["page served", "request"] * 2
+    first, second = lines[0], lines[2]
     assert (first["cold_start"], second["cold_start"]) == (True, False)
     assert first["function_name"] == context.function_name
     assert first["function_request_id"] == context.aws_request_id

@@ -83,7 +83,11 @@ def test_every_answer_is_one_response_document_with_its_status_class(
     assert answered == status
     assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRICS_NAMESPACE
     assert dimension_sets(document) == [list(dimensions) for dimensions in RESPONSE_DIMENSION_SETS]
-    assert metric_names(document) == ["Responses", "DegradedResponses", "PageLatency"]
+    assert metric_names(document)[:3] == ["Responses", "DegradedResponses", "PageLatency"]
+    # (a page's calls and cache lookups are named in the same document, by service and section)
+    assert set(metric_names(document)[3:]) <= {
+        f"{name}{kind}" for name in ("Product", "Reviews", "Inventory") for kind in ("Latency", "Misses", "L1Hits")
+    }
     assert document["service"] == observed_logging.SERVICE_NAME
     assert (document["FunctionVersion"], document["StatusClass"]) == ("7", status_class)
     assert (document["Responses"], document["DegradedResponses"]) == ([1.0], [0.0])

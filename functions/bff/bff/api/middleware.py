@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bff.api.failures import failure_response
 from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for
 from bff.observability.logging import bind_request, logger
+from bff.observability.metrics import note_route
 from bff.observability.trace_context import TraceContext, incoming_trace_context
 
 _STATE_KEY = "correlation_id"
@@ -58,11 +59,20 @@ class EdgeMiddleware:
         try:
             await self.app(scope, receive, send_with_edge_headers)
         except Exception as error:
+            note_route(_route_template(scope))
             logger.exception("unhandled error", extra={"correlation_id": correlation_id})
             if response_started:
                 raise
             response = failure_response(error, correlation_id=correlation_id, instance=scope.get("path"))
             await response(scope, receive, send_with_edge_headers)
+        else:
+            note_route(_route_template(scope))
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's template (`/product-details/{productId}`), for the canonical log line."""
+    template = getattr(scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) else None
 
 
 class TimingAllowOriginMiddleware:

@@ -18,8 +18,15 @@ from bff.observability.trace_context import TraceContext
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
 
 
+# The function's ARN and memory size are the same on every line of a log group (its name says which function), and
+# the canonical line says where it comes from: about 150 bytes a line that CloudWatch would bill for nothing.
+_CONSTANT_KEYS = ("function_arn", "function_memory_size")
+
+
 class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
+        for key in _CONSTANT_KEYS:
+            log.pop(key, None)  # type: ignore[misc]
         line = super().serialize(log=log)
         # Most lines name no credential at all; only those pay for the walk through the record.
         if might_hold_credentials(line):
@@ -41,7 +48,12 @@ def _message_as_written(message: Any) -> Any:
 
 # Powertools tries json.loads on every message by default; ours are plain text, and the failed parse (an
 # exception per line) cost more than the rest of the formatting.
-logger = Logger(service=SERVICE_NAME, logger_formatter=RedactingFormatter(json_deserializer=_message_as_written))
+# Debug lines (one per downstream call) are written for the fraction POWERTOOLS_LOGGER_SAMPLE_RATE of invocations:
+# inject_lambda_context draws again at each warm invocation (the cold one is drawn when this Logger is built).
+logger = Logger(
+    service=SERVICE_NAME,
+    logger_formatter=RedactingFormatter(json_deserializer=_message_as_written, location=None),
+)
 
 
 def bind_request(correlation_id: str, trace: TraceContext) -> None:

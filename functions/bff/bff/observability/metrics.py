@@ -1,8 +1,12 @@
-"""CloudWatch metrics in EMF, namespace POWERTOOLS_METRICS_NAMESPACE, written directly as JSON lines.
+"""CloudWatch metrics in EMF, namespace POWERTOOLS_METRICS_NAMESPACE, written directly as JSON lines, and the
+invocation's canonical log line.
 
-Every invocation, whatever its status, is counted in one response document written by the handler wrapper
-(`count_responses`); per-call and per-reason metrics carry their own dimensions, so each is printed as its own
-document when it happens. Powertools' Metrics is not used: it holds one dimension set per document, and its
+Every invocation, whatever its status, writes one canonical log line and one EMF document, both from the handler
+wrapper (`count_responses`) out of a per-invocation record the app and the page service fill as the request goes.
+Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`,
+`ReviewsMisses`…), not a dimension: EMF holds one value per dimension per document, and a dimension per
+service would take a document per service. Only rare events (a degraded section, a cache error, the cold start)
+write documents of their own. Powertools' Metrics is not used: it holds one dimension set per document, and its
 provider objects cost several times the JSON itself.
 """
 
@@ -10,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +30,8 @@ from bff.observability.logging import SERVICE_NAME, logger
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ProductBff"
 METRICS_DISABLED = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
 RESPONSE_DIMENSION_SETS = (("service", "FunctionVersion"), ("service", "FunctionVersion", "StatusClass"))
-_INFO_OUTCOMES = frozenset({"fetched", "cancelled"})  # a cancelled hedge or loser is the normal end of a race
+_NORMAL_OUTCOMES = frozenset({"fetched", "cancelled"})  # a cancelled hedge or loser is the normal end of a race
+_TIER_NAMES = {"l1": "L1", "l2": "L2"}
 
 
 class Unit(StrEnum):
@@ -35,6 +42,7 @@ class Unit(StrEnum):
 _ONE = (Unit.COUNT, 1)
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+type MetricValues = dict[str, tuple[Unit, float | list[float]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +54,28 @@ class DownstreamCall:
     attempt: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class SectionReport:
+    """How one section of a page ended, as the page service saw it."""
+
+    service: str
+    duration_ms: float
+    cache: str | None = None
+    """hit | miss | stale, None when the fragment cache took no part."""
+    reason: str | None = None
+    """Why the section is degraded, stale or failed the page; None for a good answer."""
+
+
 @dataclass(slots=True)
 class _Invocation:
-    """What the app tells the handler wrapper about the answer it gave (the wrapper reads the status itself)."""
+    """What the app and the page service tell the handler wrapper about the answer (it reads the status itself)."""
 
     degraded: bool = False
+    route: str | None = None
+    calls: list[DownstreamCall] = field(default_factory=list)
+    tiers: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, SectionReport] = field(default_factory=dict)
+    degradations: list[tuple[str, str]] = field(default_factory=list)
 
 
 # Mangum runs the app in a task that copies this context, so the app writes into the wrapper's record.
@@ -66,45 +91,50 @@ _environment = _Environment()
 
 
 def observe_downstream_call(call: DownstreamCall) -> None:
-    """One log line and one EMF document (latency and count by service, and by service and outcome)."""
-    fields = {
-        "service": call.service,
-        "status": call.status,
-        "duration_ms": round(call.duration_ms, 1),
-        "attempt": call.attempt,
-        "outcome": call.outcome,
-    }
-    log = logger.info if call.outcome in _INFO_OUTCOMES else logger.warning
-    log("downstream call", extra={"downstream": fields})
-    _emit(
-        {"service": call.service, "outcome": call.outcome},
-        (("service", "outcome"), ("service",)),
-        {"DownstreamLatency": (Unit.MILLISECONDS, call.duration_ms), "DownstreamCalls": (Unit.COUNT, 1)},
-    )
+    """Kept for the invocation's canonical line and document; its own line only at DEBUG (sampled)."""
+    if (invocation := _current_invocation.get()) is not None:
+        invocation.calls.append(call)
+    if logger.log_level <= logging.DEBUG:
+        fields = {
+            "service": call.service,
+            "status": call.status,
+            "duration_ms": round(call.duration_ms, 1),
+            "attempt": call.attempt,
+            "outcome": call.outcome,
+        }
+        logger.debug("downstream call", extra={"downstream": fields})
 
 
 def record_page(degraded: Sequence[tuple[str, str]]) -> None:
     """Marks this invocation's answer degraded (counted by the handler wrapper), and counts each degraded section
-    by section and reason at once."""
+    by section and reason at once (a document of its own: only degraded pages pay for it)."""
     if degraded and (invocation := _current_invocation.get()) is not None:
         invocation.degraded = True
+        invocation.degradations.extend(degraded)
     for section, reason in degraded:
         _emit({"section": section, "reason": reason}, (("section", "reason"), ("reason",)), {"DegradedSections": _ONE})
 
 
-CACHE_LOOKUP_DIMENSIONS = (("service", "Section", "Tier"),)
+def record_sections(sections: Mapping[str, SectionReport]) -> None:
+    """The page's sections, by name, for the canonical line."""
+    if (invocation := _current_invocation.get()) is not None:
+        invocation.sections.update(sections)
+
+
+def note_route(template: str | None) -> None:
+    """The route template the app matched (the canonical line falls back to the raw path)."""
+    if template and (invocation := _current_invocation.get()) is not None:
+        invocation.route = template
+
+
 CACHE_ERROR_DIMENSIONS = (("service", "Tier", "Kind"),)
 
 
 def record_cache_lookup(section: str, tier: str | None) -> None:
-    """One section's fragment-cache lookup: a hit by the tier that had it (l1, l2), or a miss (Tier "none").
-    One document per section: EMF holds one value per dimension, and each section is its own."""
-    hit = tier is not None
-    _emit(
-        {"service": SERVICE_NAME, "Section": section, "Tier": tier or "none"},
-        CACHE_LOOKUP_DIMENSIONS,
-        {"CacheHits": (Unit.COUNT, 1 if hit else 0), "CacheMisses": (Unit.COUNT, 0 if hit else 1)},
-    )
+    """One section's fragment-cache lookup: a hit by the tier that had it (l1, l2), or a miss (None). Counted in
+    the invocation's document as `<Section>L1Hits`, `<Section>L2Hits` or `<Section>Misses`."""
+    if (invocation := _current_invocation.get()) is not None:
+        invocation.tiers[section] = tier or "none"
 
 
 def record_cache_error(tier: str, kind: str) -> None:
@@ -113,15 +143,47 @@ def record_cache_error(tier: str, kind: str) -> None:
     _emit({"service": SERVICE_NAME, "Tier": tier, "Kind": kind}, CACHE_ERROR_DIMENSIONS, {"CacheErrors": _ONE})
 
 
-def record_response(status_class: str, *, degraded: bool, latency_ms: float, function_version: str) -> None:
-    """The one response document of an invocation: by service and version, and by those and status class."""
+def metric_prefix(name: str) -> str:
+    """`product` → `Product`, `gift-cards` → `GiftCards`: a service's or section's part of a metric name."""
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
+
+
+def invocation_metrics(invocation: _Invocation) -> MetricValues:
+    """Per service: `<Service>Latency` (one value per attempt; its SampleCount counts the calls) and
+    `<Service>Failures` when an attempt failed; per cached section, the cache lookup's count."""
+    values: MetricValues = {}
+    for call in invocation.calls:
+        prefix = metric_prefix(call.service)
+        latency = values.setdefault(f"{prefix}Latency", (Unit.MILLISECONDS, []))[1]
+        assert isinstance(latency, list)
+        latency.append(round(call.duration_ms, 1))
+        if call.outcome not in _NORMAL_OUTCOMES:
+            failures = values.get(f"{prefix}Failures", (Unit.COUNT, 0))[1]
+            assert isinstance(failures, int | float)
+            values[f"{prefix}Failures"] = (Unit.COUNT, failures + 1)
+    for section, tier in invocation.tiers.items():
+        kind = f"{_TIER_NAMES[tier]}Hits" if tier in _TIER_NAMES else "Misses"
+        values[f"{metric_prefix(section)}{kind}"] = _ONE
+    return values
+
+
+def record_response(
+    status_class: str,
+    *,
+    degraded: bool,
+    latency_ms: float,
+    function_version: str,
+    extra: MetricValues | None = None,
+) -> None:
+    """The one document of an invocation: by service and version, and by those and status class."""
     _emit(
         {"service": SERVICE_NAME, "FunctionVersion": function_version, "StatusClass": status_class},
         RESPONSE_DIMENSION_SETS,
         {
             "Responses": _ONE,
             "DegradedResponses": (Unit.COUNT, 1 if degraded else 0),
-            "PageLatency": (Unit.MILLISECONDS, latency_ms),
+            "PageLatency": (Unit.MILLISECONDS, round(latency_ms, 1)),
+            **(extra or {}),
         },
     )
 
@@ -134,30 +196,124 @@ def status_class_of(status: object) -> str:
 
 
 def count_responses(handler: LambdaHandler) -> LambdaHandler:
-    """Counts every invocation in one response document, and the first of the environment as a cold start.
-    A handler that raises is counted as a 5xx before the error goes on to Lambda."""
+    """Writes every invocation's canonical log line and its one document, and counts the first of the environment
+    as a cold start. A handler that raises is a 5xx before the error goes on to Lambda."""
 
     @functools.wraps(handler)
     def counted(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _count_cold_start(context)
-        invocation = _Invocation()
-        token = _current_invocation.set(invocation)
         started = time.perf_counter()
-        status_class = "5xx"
+        status: int | None = None
         try:
-            response = handler(event, context)
-            status_class = status_class_of(response.get("statusCode") if isinstance(response, dict) else None)
+            with invocation_record() as invocation:
+                response = handler(event, context)
+            answered = response.get("statusCode") if isinstance(response, dict) else None
+            status = answered if isinstance(answered, int) and not isinstance(answered, bool) else None
             return response
         finally:
-            _current_invocation.reset(token)
+            latency_ms = (time.perf_counter() - started) * 1000
+            status_class = status_class_of(status)
+            write_canonical_line(invocation, event, status, status_class, latency_ms)
             record_response(
                 status_class,
                 degraded=invocation.degraded,
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=latency_ms,
                 function_version=function_version_of(context),
+                extra=invocation_metrics(invocation),
             )
 
     return counted
+
+
+@contextmanager
+def invocation_record() -> Iterator[_Invocation]:
+    """The record the app and the page service fill during one invocation (tests open one around an app call)."""
+    invocation = _Invocation()
+    token = _current_invocation.set(invocation)
+    try:
+        yield invocation
+    finally:
+        _current_invocation.reset(token)
+
+
+def write_canonical_line(
+    invocation: _Invocation, event: object, status: int | None, status_class: str, duration_ms: float
+) -> None:
+    """The request's one INFO line (a "canonical log line"); WARNING when degraded, ERROR for a 5xx."""
+    method, path = _method_and_path(event)
+    fields: dict[str, Any] = {
+        "route": invocation.route or path,
+        "method": method,
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+    }
+    if sections := _section_fields(invocation):
+        fields["sections"] = sections
+    if invocation.degradations:
+        fields["degradations"] = [list(degradation) for degradation in invocation.degradations]
+    if status_class == "5xx":
+        logger.error("request", extra=fields)
+    elif invocation.degraded:
+        logger.warning("request", extra=fields)
+    else:
+        logger.info("request", extra=fields)
+
+
+def _section_fields(invocation: _Invocation) -> dict[str, dict[str, Any]]:
+    """Each section the page had (and each service called outside one): how it ended, the calls it took, and how
+    the fragment cache answered it. Absent fields are left out: a healthy page's line stays short."""
+    calls: dict[str, list[DownstreamCall]] = {}
+    for call in invocation.calls:
+        calls.setdefault(call.service, []).append(call)
+    reports = dict(invocation.sections)
+    for service, service_calls in calls.items():
+        if not any(report.service == service for report in reports.values()):
+            last = service_calls[-1]
+            reason = None if last.outcome in _NORMAL_OUTCOMES else last.outcome
+            reports[service] = SectionReport(service, sum(call.duration_ms for call in service_calls), reason=reason)
+    return {
+        name: _section_field(name, report, calls.get(report.service, []), invocation)
+        for name, report in reports.items()
+    }
+
+
+def _section_field(
+    name: str, report: SectionReport, calls: Sequence[DownstreamCall], invocation: _Invocation
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {} if report.service == name else {"service": report.service}
+    fields["outcome"] = _outcome_of(report)
+    if report.reason is not None:
+        fields["reason"] = report.reason
+    statuses = [call.status for call in calls if call.status is not None]
+    if statuses:
+        fields["status"] = statuses[-1]
+    if calls:  # none: the cache answered
+        fields["attempts"] = len(calls)
+    fields["duration_ms"] = round(report.duration_ms, 1)
+    if report.cache == "miss":  # "hit" and "stale" are what the outcomes "cached" and "stale" say already
+        fields["cache"] = report.cache
+    if invocation.tiers.get(name, "none") != "none":
+        fields["tier"] = invocation.tiers[name]
+    return fields
+
+
+def _outcome_of(report: SectionReport) -> str:
+    if report.cache == "stale":
+        return "stale"
+    if report.reason is not None:
+        return "failed"
+    return "cached" if report.cache == "hit" else "fetched"
+
+
+def _method_and_path(event: object) -> tuple[str | None, str | None]:
+    """From an API Gateway event (HTTP API v2 or REST v1); None where the event has none (the guard's answers)."""
+    if not isinstance(event, dict):
+        return None, None
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, dict) else None
+    method = http.get("method") if isinstance(http, dict) else event.get("httpMethod")
+    path = event.get("rawPath") or event.get("path")
+    return (method if isinstance(method, str) else None), (path if isinstance(path, str) else None)
 
 
 def function_version_of(context: Any) -> str:
@@ -176,10 +332,18 @@ def _count_cold_start(context: Any) -> None:
     )
 
 
+def _definition(name: str, unit: Unit) -> dict[str, str]:
+    """A count is written without its unit (CloudWatch's "None"): statistics and alarms are the same, and a page's
+    document has several counts."""
+    return {"Name": name} if unit is Unit.COUNT else {"Name": name, "Unit": unit.value}
+
+
 def _emit(
-    fields: Mapping[str, str], dimension_sets: Sequence[Sequence[str]], values: Mapping[str, tuple[Unit, float]]
+    fields: Mapping[str, str],
+    dimension_sets: Sequence[Sequence[str]],
+    values: Mapping[str, tuple[Unit, float | list[float]]],
 ) -> None:
-    """One EMF document, written directly: these are written on every downstream call."""
+    """One EMF document, written directly (one per invocation, at least)."""
     if METRICS_DISABLED:
         return
     document: dict[str, Any] = {
@@ -189,11 +353,11 @@ def _emit(
                 {
                     "Namespace": METRICS_NAMESPACE,
                     "Dimensions": [list(dimensions) for dimensions in dimension_sets],
-                    "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
+                    "Metrics": [_definition(name, unit) for name, (unit, _) in values.items()],
                 }
             ],
         },
         **fields,
     }
-    document.update((name, [float(amount)]) for name, (_, amount) in values.items())
+    document.update((name, amount if isinstance(amount, list) else [amount]) for name, (_, amount) in values.items())
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
