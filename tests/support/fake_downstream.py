@@ -86,9 +86,15 @@ class FakeDownstream:
             raise script.error("scripted failure", request=request)
         if script.raw_body is not None:
             return httpx.Response(script.status, content=script.raw_body, headers=script.headers)
-        entity_id = request.url.path.rsplit("/", 1)[-1]
-        body = script.body if script.body is not None else _HEALTHY_BODIES[service](entity_id)
+        body = script.body if script.body is not None else _healthy_answer(service, request.url)
         return httpx.Response(script.status, content=json.dumps(body).encode(), headers=script.headers)
+
+
+def _healthy_answer(service: str, url: httpx.URL) -> object:
+    """The mocks' contract: `/{collection}/{id}` answers one body, `/{collection}?ids=a,b` a mapping by id."""
+    if "ids" in url.params:
+        return {entity_id: _HEALTHY_BODIES[service](entity_id) for entity_id in url.params["ids"].split(",")}
+    return _HEALTHY_BODIES[service](url.path.rsplit("/", 1)[-1])
 
 
 def _service_of(request: httpx.Request) -> str:

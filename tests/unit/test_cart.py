@@ -70,6 +70,11 @@ async def test_get_cart_enriches_each_item_and_is_private() -> None:
     assert cart_call.url.raw_path == b"/carts/alice"
     assert cart_call.headers["x-user-sub"] == "alice"
     assert "authorization" not in cart_call.headers
+    # And both products came in one batched call to the product service, with no user header
+    (product_call,) = fake.calls_to("product")
+    assert product_call.url.path == "/products"
+    assert product_call.url.params["ids"] == "P001,P002"
+    assert "x-user-sub" not in product_call.headers
     assert all("authorization" not in call.headers for call in fake.requests)
     assert all("x-user-sub" not in call.headers for call in fake.calls_to("product"))
 

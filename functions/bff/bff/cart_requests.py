@@ -9,11 +9,12 @@ The shopper's Authorization never leaves (bff.downstream.propagation sends only 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bff.api.cart import CartRequest, CartWrite
+from bff.core.batch import BatchSectionSource
 from bff.core.cart import CartSections, CartService, NewItem
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
@@ -41,6 +42,7 @@ class _Ports:
 
     sections: CartSections
     reads: SectionSource
+    batches: BatchSectionSource
     cart_reads: SectionSource
     writes: WriteCaller
     sub: str
@@ -61,6 +63,9 @@ class _Ports:
         # Product data is the same for every shopper: no user header travels with it.
         return await self.reads.fetch(self.sections.product, product_id, deadline, self.headers)
 
+    async def products(self, product_ids: Sequence[str], deadline: Deadline) -> Mapping[str, SectionOutcome]:
+        return await self.batches.fetch_many(self.sections.product, product_ids, deadline, self.headers)
+
     def _as_shopper(self) -> dict[str, str]:
         return {**self.headers, USER_SUB_HEADER: self.sub}
 
@@ -72,6 +77,7 @@ class RequestCart:
         sections: CartSections,
         *,
         reads: SectionSource,
+        batches: BatchSectionSource,
         cart_reads: SectionSource,
         writes: WriteCaller,
         idempotent: IdempotentWrites | None,
@@ -81,6 +87,7 @@ class RequestCart:
         self._service = service
         self._sections = sections
         self._reads = reads
+        self._batches = batches
         self._cart_reads = cart_reads
         self._writes = writes
         self._idempotent = idempotent
@@ -121,7 +128,14 @@ class RequestCart:
     def _ports(self, request: CartRequest, idempotency_key: str | None = None) -> _Ports:
         headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
         return _Ports(
-            self._sections, self._reads, self._cart_reads, self._writes, request.sub, headers, idempotency_key
+            self._sections,
+            self._reads,
+            self._batches,
+            self._cart_reads,
+            self._writes,
+            request.sub,
+            headers,
+            idempotency_key,
         )
 
     def _deadline(self, request: CartRequest) -> Deadline:

@@ -180,19 +180,23 @@ def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
     }
 
 
-def build_batch_service(settings: Settings, downstream: Downstream) -> BatchService:
-    """The batch shares the single page's downstream state: its breakers, budgets, bulkheads and fragments.
-    Chunk calls go through the resilient calls; per-id calls, lookups and stores through the cached reads."""
-    batching = BatchingSource(
+def build_batching(settings: Settings, downstream: Downstream) -> BatchingSource:
+    """Many ids of one section at once, sharing the single page's downstream state: its breakers, budgets,
+    bulkheads and fragments. Chunk calls go through the resilient calls; per-id calls, lookups and stores through
+    the cached reads."""
+    return BatchingSource(
         downstream.reads,
         downstream.calls,
         downstream.reads,
         batch_endpoints(settings),
         concurrency=settings.batch_concurrency,
     )
+
+
+def build_batch_service(settings: Settings, downstream: Downstream) -> BatchService:
     return BatchService(
         product_details_page(settings),
-        batching,
+        build_batching(settings, downstream),
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -211,14 +215,16 @@ def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
 
 
 def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
-    """The cart routes' use case. Products come through the cached read path; the cart itself never comes from a
-    cache or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and
-    writes go through the write caller, which retries only keyed writes."""
+    """The cart routes' use case. Products come through the cached read path, several at once through the batch
+    machinery (cached ones not fetched, the misses in one call per chunk); the cart itself never comes from a cache
+    or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and writes
+    go through the write caller, which retries only keyed writes."""
     sections = cart_sections(settings)
     return RequestCart(
         CartService(sections.cart, sections.product, price_formatter=cart_price_formatter(settings)),
         sections,
         reads=downstream.reads,
+        batches=build_batching(settings, downstream),
         cart_reads=downstream.calls,
         writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
         idempotent=(

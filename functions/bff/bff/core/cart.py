@@ -11,9 +11,8 @@ composition root for each request, so nothing here can pick another user's cart.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal, Protocol
 
@@ -96,6 +95,8 @@ class CartPorts(Protocol):
 
     async def product(self, product_id: str, deadline: Deadline) -> SectionOutcome: ...
 
+    async def products(self, product_ids: Sequence[str], deadline: Deadline) -> Mapping[str, SectionOutcome]: ...
+
 
 type PriceFormatter = Callable[[int], str]
 
@@ -135,8 +136,7 @@ class CartService:
     async def _enriched(self, value: JsonValue, ports: CartPorts, deadline: Deadline, *, status: int) -> PageAnswer:
         document = CartDocument.model_validate(value)
         product_ids = list(dict.fromkeys(item.product_id for item in document.items))
-        outcomes = await asyncio.gather(*(ports.product(product_id, deadline) for product_id in product_ids))
-        by_id = dict(zip(product_ids, outcomes, strict=True))
+        by_id = await ports.products(product_ids, deadline)
         lines: list[JsonValue] = []
         degraded: list[JsonValue] = []
         degradations: list[tuple[str, str]] = []
