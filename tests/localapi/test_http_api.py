@@ -250,6 +250,7 @@ def test_the_templates_cors_configuration_applies_to_the_bff_route_with_the_give
     # Then only the BFF's routes have one, with the template's methods, headers and max age
     assert set(policies) == {
         ("BffFunction", "/product-details/{productId}"),
+        ("BffFunction", "/product-details"),
         ("BffFunction", "/cart"),
         ("BffFunction", "/cart/items"),
     }
