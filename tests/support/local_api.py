@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bff.services import variable_names
 from tests.support.mock_processes import free_port
 from tests.support.tooling import APP_PYTHON, REPO_ROOT, require_sam_venv
 
@@ -41,6 +42,13 @@ class LocalApi:
         return self.stdout_path.read_text(errors="replace")
 
 
+def inherited_environment() -> dict[str, str]:
+    """The test process's environment less the services' variables, which other fixtures set for in-process BFFs:
+    in `make dev` a shell `{NAME}_SERVICE_URL` wins over the local registry, so a leaked one would bypass it."""
+    service_variables = set(variable_names())
+    return {name: value for name, value in os.environ.items() if name not in service_variables}
+
+
 def launch(
     port: int, log_dir: Path, extra_env: Mapping[str, str] = {}, template: Path = REPO_ROOT / "template.yaml"
 ) -> LocalApi:
@@ -62,7 +70,7 @@ def launch(
             cwd=REPO_ROOT,
             # The JWT signing key of a test run is its own, never the developer's .local/jwt.
             env={
-                **os.environ,
+                **inherited_environment(),
                 "LOCAL_POOL_SIZE": TEST_POOL_SIZE,
                 "DEMO_PORT": "0",
                 "LOCAL_JWT_DIR": str(log_dir / "jwt"),
