@@ -1,5 +1,6 @@
 """Our aiohttp transport on real sockets: httpx's exceptions for each way a connection fails, no cookies, no
-redirects, and connections that go back to the pool only when their body was read to the end."""
+redirects, and connections that go back to the pool only when their body was read to the end. Each holds for
+both ways in: httpx's transport interface (`handle_async_request`) and the direct path (`exchange`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bff.downstream.reply import Reply
 from bff.downstream.transport import AiohttpTransport, as_httpx_error
+from bff.errors import DownstreamBadResponseError
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -255,3 +258,130 @@ def test_each_aiohttp_error_has_one_httpx_counterpart(
     mapped = as_httpx_error(error)
     assert type(mapped) is expected
     assert str(mapped)
+
+
+async def exchange(
+    transport: AiohttpTransport, url: str, headers: dict[str, str] | None = None, max_body_bytes: int = 1024
+) -> Reply:
+    return await transport.exchange(
+        "GET",
+        url,
+        {"accept-encoding": "identity", **(headers or {})},
+        None,
+        connect_timeout_s=1.0,
+        service="product",
+        max_body_bytes=max_body_bytes,
+    )
+
+
+def chunked(*chunks: bytes) -> Answer:
+    async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for chunk in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    return answer
+
+
+async def test_the_direct_path_answers_status_headers_and_body(serve: Serve, transport: AiohttpTransport) -> None:
+    # Given a server answering 200 with a header and a JSON body
+    server, port = await serve(ok(extra=b"x-served-by: scripted\r\n"))
+    # When the transport is asked directly, with our headers
+    reply = await exchange(transport, f"http://127.0.0.1:{port}/products/a%2Fb", {"x-correlation-id": "c-1"})
+    # Then the reply carries them, the path went out exactly as given, and so did our headers
+    assert (reply.status_code, reply.headers["X-Served-By"], reply.body) == (200, "scripted", b'{"ok":true}')
+    request_line, *header_lines = server.request_heads[0]
+    headers = dict(line.lower().split(b": ", 1) for line in header_lines)
+    assert request_line == b"GET /products/a%2Fb HTTP/1.1"
+    assert (headers[b"accept-encoding"], headers[b"x-correlation-id"]) == (b"identity", b"c-1")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [(hang_up, httpx.RemoteProtocolError), (break_off_body, httpx.ReadError)],
+    ids=["hang-up", "body-breaks-off"],
+)
+async def test_the_direct_path_raises_httpx_errors(
+    serve: Serve, transport: AiohttpTransport, answer: Answer, expected: type[httpx.TransportError]
+) -> None:
+    server, port = await serve(answer)
+    with pytest.raises(expected):
+        await exchange(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert server.connections == 1
+
+
+async def test_the_direct_path_reports_a_refused_connection_as_a_connect_error(transport: AiohttpTransport) -> None:
+    with pytest.raises(httpx.ConnectError):
+        await exchange(transport, f"http://127.0.0.1:{closed_port()}/products/P001")
+
+
+async def test_the_direct_path_returns_a_redirect_without_following_it(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    server, port = await serve(redirect)
+    reply = await exchange(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert (reply.status_code, reply.headers["location"], reply.body) == (302, "http://169.254.169.254/", b"")
+    assert len(server.request_heads) == 1
+
+
+async def test_the_direct_path_never_sends_a_cookie_back(serve: Serve, transport: AiohttpTransport) -> None:
+    server, port = await serve(ok(extra=b"set-cookie: session=user-a; Path=/\r\n"))
+    for _ in range(2):
+        await exchange(transport, f"http://localhost:{port}/products/P001")
+    sent_headers = [line.split(b":")[0].lower() for head in server.request_heads for line in head[1:]]
+    assert len(server.request_heads) == 2
+    assert b"cookie" not in sent_headers
+
+
+async def test_the_direct_path_reuses_a_connection_whose_body_it_read(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    server, port = await serve(ok())
+    for _ in range(5):
+        await exchange(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert (len(server.request_heads), server.connections) == (5, 1)
+
+
+async def test_an_error_answer_is_not_read_and_its_connection_is_closed(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    # Given a 503 whose (long) body is still arriving, then a good answer
+    answers = 0
+
+    async def unavailable_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answers
+        answers += 1
+        if answers > 1:
+            await ok()(reader, writer)
+            return
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 2\r\ncontent-length: 100\r\n\r\n0123")
+        await writer.drain()
+
+    server, port = await serve(unavailable_then_ok)
+    url = f"http://127.0.0.1:{port}/products/P001"
+    # When the transport is asked twice
+    unavailable = await exchange(transport, url)
+    good = await exchange(transport, url)
+    # Then the 503 came back with its headers and no body, and its connection was not reused
+    assert (unavailable.status_code, unavailable.headers["retry-after"], unavailable.body) == (503, "2", b"")
+    assert (good.status_code, server.connections) == (200, 2)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [ok(b"x" * 100), chunked(b"x" * 40, b"x" * 40)],
+    ids=["declared-length", "chunked"],
+)
+async def test_a_body_over_the_cap_is_refused(serve: Serve, transport: AiohttpTransport, answer: Answer) -> None:
+    _, port = await serve(answer)
+    with pytest.raises(DownstreamBadResponseError):
+        await exchange(transport, f"http://127.0.0.1:{port}/products/P001", max_body_bytes=64)
+
+
+async def test_a_chunked_body_within_the_cap_is_read_whole(serve: Serve, transport: AiohttpTransport) -> None:
+    _, port = await serve(chunked(b'{"ok":', b"true}"))
+    reply = await exchange(transport, f"http://127.0.0.1:{port}/products/P001", max_body_bytes=64)
+    assert reply.body == b'{"ok":true}'

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from bff.core.sections import Section
 from bff.discovery import ServiceRegistry, SsmRegistrySource, discover
 from bff.downstream.client import DownstreamClient
-from bff.downstream.egress import AllowListTransport
+from bff.downstream.egress import AllowList, allowed_hosts_for
 from bff.downstream.http import OutboundHttp
 from bff.errors import ConfigurationError
 from bff.services import SERVICES, variable
@@ -272,15 +272,16 @@ async def test_the_allow_list_follows_the_registry_and_still_refuses_anything_el
         reached.append(str(request.url))
         return httpx.Response(200)
 
-    inner = httpx.MockTransport(answer)
-    transport = AllowListTransport(inner, registry.origins)
+    client = OutboundHttp(
+        httpx.MockTransport(answer), None, connect_timeout_s=1.0, allow_list=AllowList(registry.origins)
+    )
 
     # When product moves, then its new origin is allowed, its old one and any other are refused
     registry.apply({"product": "http://127.0.0.1:9999"})
-    await transport.handle_async_request(httpx.Request("GET", "http://127.0.0.1:9999/products/P1"))
+    await client.get("http://127.0.0.1:9999/products/P1", {}, 1.0, service="product", max_body_bytes=64)
     for refused in ("https://product.internal/products/P1", "http://169.254.169.254/latest/meta-data/"):
         with pytest.raises(httpx.ConnectError):
-            await transport.handle_async_request(httpx.Request("GET", refused))
+            await client.get(refused, {}, 1.0, service="product", max_body_bytes=64)
     assert reached == ["http://127.0.0.1:9999/products/P1"]
 
 
@@ -306,7 +307,9 @@ async def test_the_client_reports_only_calls_that_could_not_connect(
         return answer
 
     unreachable: list[str] = []
-    http = OutboundHttp(httpx.MockTransport(respond), None, connect_timeout_s=1)
+    http = OutboundHttp(
+        httpx.MockTransport(respond), None, connect_timeout_s=1, allow_list=AllowList(allowed_hosts_for(URLS.values()))
+    )
     client = DownstreamClient(http, URLS, max_response_bytes=1024, on_unreachable=unreachable.append)
     await client.fetch_once(SECTION, "P1", 1.0, {})
     assert unreachable == (["product"] if reported else [])
@@ -320,9 +323,8 @@ async def test_the_client_reads_the_registry_at_each_call() -> None:
         return httpx.Response(404)
 
     registry = ServiceRegistry(URLS, source=CountingSource(URLS))
-    client = DownstreamClient(
-        OutboundHttp(httpx.MockTransport(respond), None, connect_timeout_s=1), registry, max_response_bytes=1024
-    )
+    http = OutboundHttp(httpx.MockTransport(respond), None, connect_timeout_s=1, allow_list=AllowList(registry.origins))
+    client = DownstreamClient(http, registry, max_response_bytes=1024)
     await client.fetch_once(SECTION, "P1", 1.0, {})
     registry.apply({"product": "http://127.0.0.1:9999"})
     await client.fetch_once(SECTION, "P1", 1.0, {})

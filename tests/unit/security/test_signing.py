@@ -87,8 +87,13 @@ async def test_a_get_to_our_api_carries_a_signature_over_the_path_as_sent(
         monkeypatch.delenv("AWS_SESSION_TOKEN")
     async with iam_http(API_HOST, sent) as http:
         # When it GETs an id whose characters had to be percent-encoded ("a/b?c#d")
-        response = await http.get(f"https://{API_HOST}/products/a%2Fb%3Fc%23d", {"x-correlation-id": "c-1"}, 1.0)
-        await response.aclose()
+        await http.get(
+            f"https://{API_HOST}/products/a%2Fb%3Fc%23d",
+            {"x-correlation-id": "c-1"},
+            1.0,
+            service="product",
+            max_body_bytes=1024,
+        )
     (request,) = sent
     # Then the path went out encoded once
     assert request.url.raw_path == b"/products/a%2Fb%3Fc%23d"
@@ -112,7 +117,7 @@ async def test_a_get_to_our_api_carries_a_signature_over_the_path_as_sent(
 async def test_each_request_gets_a_signature_of_its_own(sent: list[httpx.Request]) -> None:
     async with iam_http(API_HOST, sent) as http:
         for path in ("/products/P001", "/products/P002"):
-            await (await http.get(f"https://{API_HOST}{path}", {}, 1.0)).aclose()
+            await http.get(f"https://{API_HOST}{path}", {}, 1.0, service="product", max_body_bytes=1024)
     signatures = [recomputed(request, TOKEN)[1] for request in sent]
     assert [request.headers["authorization"].rsplit("=", 1)[1] for request in sent] == signatures
     assert len(set(signatures)) == 2
@@ -134,7 +139,7 @@ async def test_only_api_gateway_of_our_region_gets_credentials(sent: list[httpx.
     # Given the production client in IAM mode, with a service configured on `host`
     async with iam_http(host, sent) as http:
         # When it GETs from that service
-        await (await http.get(f"https://{host}/products/P001", {}, 1.0)).aclose()
+        await http.get(f"https://{host}/products/P001", {}, 1.0, service="product", max_body_bytes=1024)
     # Then the request went out without any signature or session token
     (request,) = sent
     assert request.url.host == host
@@ -144,7 +149,7 @@ async def test_only_api_gateway_of_our_region_gets_credentials(sent: list[httpx.
 @pytest.mark.usefixtures("credentials_in_env")
 async def test_local_mode_signs_nothing_even_for_our_api(sent: list[httpx.Request]) -> None:
     async with iam_http(API_HOST, sent, auth="none") as http:
-        await (await http.get(f"https://{API_HOST}/products/P001", {}, 1.0)).aclose()
+        await http.get(f"https://{API_HOST}/products/P001", {}, 1.0, service="product", max_body_bytes=1024)
     (request,) = sent
     assert [name for name in SIGNATURE_HEADERS if name in request.headers] == []
 

@@ -19,6 +19,7 @@ from bff.core.outcomes import Failed, Fetched, JsonValue
 from bff.core.sections import Section
 from bff.downstream.http import OutboundHttp
 from bff.downstream.propagation import for_one_call
+from bff.downstream.reply import Reply
 from bff.errors import (
     DownstreamBadResponseError,
     DownstreamError,
@@ -130,15 +131,13 @@ class DownstreamClient:
         retryable_statuses = RETRYABLE_STATUSES if write is None else RETRYABLE_WRITE_STATUSES
         try:
             if write is None:
-                response = await self._http.get(url, headers, timeout_s, service=section.service)
+                reply = await self._http.get(
+                    url, headers, timeout_s, service=section.service, max_body_bytes=self._max_response_bytes
+                )
             else:
-                response = await self._http.post(url, headers, write, timeout_s, service=section.service)
-            try:
-                _raise_for_status(section, response, retryable_statuses)
-                body = await _read_capped(section, response, self._max_response_bytes)
-                return response.status_code, body, response.headers.get("cache-control")
-            finally:
-                await response.aclose()
+                reply = await self._http.post(
+                    url, headers, write, timeout_s, service=section.service, max_body_bytes=self._max_response_bytes
+                )
         except httpx.TimeoutException:
             raise DownstreamTimeoutError(section.service, "timed out") from None
         except httpx.TransportError as error:
@@ -146,6 +145,8 @@ class DownstreamClient:
                 self._on_unreachable(section.service)
             retryable = isinstance(error, _RETRYABLE_TRANSPORT_ERRORS)
             raise DownstreamUnavailableError(section.service, type(error).__name__, retryable=retryable) from None
+        _raise_for_status(section, reply, retryable_statuses)
+        return reply.status_code, reply.body, reply.headers.get("cache-control")
 
 
 def encode_path_segment(value: str) -> str:
@@ -156,7 +157,7 @@ def encode_path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _raise_for_status(section: Section, response: httpx.Response, retryable_statuses: frozenset[int]) -> None:
+def _raise_for_status(section: Section, response: Reply, retryable_statuses: frozenset[int]) -> None:
     if response.status_code == 404:
         raise DownstreamNotFoundError(section.service, "404", status=404)
     if not response.is_success:
@@ -180,20 +181,6 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
-
-
-async def _read_capped(section: Section, response: httpx.Response, limit: int) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise DownstreamBadResponseError(section.service, "declared body over the size cap")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise DownstreamBadResponseError(section.service, "body over the size cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse(section: Section, body: bytes) -> JsonValue:

@@ -18,12 +18,14 @@ Exceptions raised, as httpx's, so that callers and tests see one exception tree 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
 from multidict import CIMultiDict
 from yarl import URL
+
+from bff.downstream.reply import Reply, declared_within, read_capped
 
 
 def as_httpx_error(error: aiohttp.ClientError | OSError | ValueError) -> httpx.TransportError:
@@ -79,6 +81,38 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": f"HTTP/{version.major}.{version.minor}".encode()},
         )
 
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        *,
+        connect_timeout_s: float,
+        service: str,
+        max_body_bytes: int,
+    ) -> Reply:
+        """The direct path (`bff.downstream.http.DirectTransport`): `url` is already percent-encoded, and the
+        body of a 2xx answer is read here, within `max_body_bytes`, so no httpx objects are built at all."""
+        session = self._session or self._open()
+        try:
+            response = await session.request(
+                method,
+                URL(url, encoded=True),
+                headers=headers,
+                data=content,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(connect=connect_timeout_s, sock_connect=connect_timeout_s),
+            )
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            raise as_httpx_error(error) from error
+        try:
+            if not 200 <= response.status < 300:
+                return Reply(response.status, response.headers)
+            return Reply(response.status, response.headers, await _read_body(response, service, max_body_bytes))
+        finally:
+            response.release()
+
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
@@ -100,6 +134,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_body(response: aiohttp.ClientResponse, service: str, limit: int) -> bytes:
+    try:
+        if declared_within(response.headers.get("content-length"), limit, service):
+            return await response.read()
+        return await read_capped(response.content.iter_any(), limit, service)
+    except (aiohttp.ClientError, OSError) as error:
+        raise as_httpx_error(error) from error
 
 
 class _ResponseBody(httpx.AsyncByteStream):
