@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def _preferred_ranges(field: str) -> list[str]:
     return [language_range for _, _, language_range in sorted(weighted)]
 
 
+# Formatting is a tenth of a page's CPU through Babel's pattern engine; a catalogue repeats its prices.
+@lru_cache(maxsize=1024)
 def format_price(minor_units: int, currency: str, locale: str) -> str:
     """A price given in the currency's minor units (9999 USD cents, 9999 JPY yen) as the locale writes it:
     `$99.99` (en-US), `99,99\u00a0$` (de-DE), `99,99\u00a0$US` (fr-FR), `￥9,999` (ja-JP, JPY)."""

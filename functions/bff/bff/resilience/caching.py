@@ -127,6 +127,8 @@ class CachingSource:
         return self._policy.ttl_s.get(section.service, 0.0)
 
     async def _lookup(self, key: str, deadline: Deadline) -> tuple[CacheEntry | None, Tier | None]:
+        if self._cache.l2 is None:  # memory alone: nothing to wait for, so no timer to arm
+            return await self._cache.get(key)
         remaining_s = deadline.remaining_s()
         if remaining_s > 0:
             try:
