@@ -9,7 +9,17 @@ from typing import Any
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
 from bench.coldimport import measure_cold_import
-from bench.model import CONTENDER, FLOOR, GO_REFERENCE, NAIVE, CaseOutcome, Measurement, Metric, Settings
+from bench.model import (
+    CONTENDER,
+    CONTENDER_CACHED,
+    FLOOR,
+    GO_REFERENCE,
+    NAIVE,
+    CaseOutcome,
+    Measurement,
+    Metric,
+    Settings,
+)
 from bench.procs import ProcessStartError, python_env, run_python_json
 from bench.services import (
     INSTANT,
@@ -108,9 +118,19 @@ def loadgen_case(settings: Settings, outcome: CaseOutcome) -> None:
     )
 
 
-def _handlers(settings: Settings, *, with_floor: bool = False) -> list[tuple[str, str, Sequence[Path]]]:
-    floor = [(FLOOR, FLOOR_HANDLER, ())] if with_floor else []
-    return [*floor, (NAIVE, f"{NAIVE_MODULE}:handler", ()), (CONTENDER, settings.handler, settings.sys_path)]
+type Subject = tuple[str, str, Sequence[Path], Sequence[str]]
+"""Name, handler, import roots and extra probe arguments of one in-process subject."""
+
+
+def _handlers(settings: Settings, *, with_variants: bool = False) -> list[Subject]:
+    floor: list[Subject] = [(FLOOR, FLOOR_HANDLER, (), ())] if with_variants else []
+    cached: list[Subject] = [(CONTENDER_CACHED, settings.handler, settings.sys_path, ("--same-id",))]
+    return [
+        *floor,
+        (NAIVE, f"{NAIVE_MODULE}:handler", (), ()),
+        (CONTENDER, settings.handler, settings.sys_path, ()),
+        *(cached if with_variants else []),
+    ]
 
 
 def _invoke_each(
@@ -120,22 +140,25 @@ def _invoke_each(
     *,
     in_parallel: bool = False,
     latency: MockLatency = INSTANT,
-    with_floor: bool = False,
+    with_variants: bool = False,
 ) -> list[tuple[str, Any]]:
     """Run the in-process probe for every handler against Go mocks (0 ms by default); (subject, report) pairs.
 
     Only measurements that do not depend on CPU time (RSS) may run `in_parallel`.
     """
-    handlers = _handlers(settings, with_floor=with_floor)
+    handlers = _handlers(settings, with_variants=with_variants)
     reports: list[tuple[str, Any]] = []
     with go_mocks(settings.require_go(), latency) as services:
 
-        def probe(handler: str, sys_path: Sequence[Path]) -> Any:
+        def probe(handler: str, sys_path: Sequence[Path], extra: Sequence[str]) -> Any:
             env = python_env(sys_path, services.as_env() | INFO_LOGS)
-            return run_python_json("bench.inprocess", [handler, *args], env, timeout_s=240)
+            return run_python_json("bench.inprocess", [handler, *args, *extra], env, timeout_s=240)
 
         with ThreadPoolExecutor(max_workers=len(handlers) if in_parallel else 1) as pool:
-            futures = [(subject, handler, pool.submit(probe, handler, path)) for subject, handler, path in handlers]
+            futures = [
+                (subject, handler, pool.submit(probe, handler, path, extra))
+                for subject, handler, path, extra in handlers
+            ]
             for subject, handler, future in futures:
                 try:
                     reports.append((subject, future.result()))
@@ -152,7 +175,7 @@ def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
 def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, invocations: int) -> None:
     condition = f"warm, {latency.label} mocks, {invocations} invocations"
     args = [f"--invocations={invocations}", f"--log-sample={LOG_SAMPLE_INVOCATIONS}"]
-    for subject, report in _invoke_each(settings, outcome, args, latency=latency, with_floor=True):
+    for subject, report in _invoke_each(settings, outcome, args, latency=latency, with_variants=True):
         metrics: dict[str, Metric] = {
             "cpu_ms_per_invocation": report["cpu_ms_per_invocation"],
             **{key: report["latency"][key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},

@@ -6,17 +6,19 @@ service URLs); prints one JSON document with CPU per invocation, latencies, stat
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.events import product_details_event
+from bench.services import SAMPLE_PRODUCT_ID
 from bench.stats import summarize
 from tests.support.lambda_context import FakeLambdaContext
 
@@ -37,15 +39,21 @@ def rss_kib() -> int:
     raise RuntimeError("VmRSS missing from /proc/self/status")
 
 
+def product_ids(same: bool) -> Iterator[str]:
+    """The product asked for by each invocation: always one (its sections cached after the first), or a new one
+    each time (every section a miss, three downstream calls)."""
+    return itertools.repeat(SAMPLE_PRODUCT_ID) if same else (f"P{number}" for number in itertools.count(1))
+
+
 def invoke_many(
-    handler: LambdaHandler, invocations: int, rss_checkpoints: set[int]
+    handler: LambdaHandler, invocations: int, rss_checkpoints: set[int], ids: Iterator[str]
 ) -> tuple[list[float], float, Counter[int], dict[str, int]]:
     latencies_ms: list[float] = []
     statuses: Counter[int] = Counter()
     rss_at: dict[str, int] = {}
     cpu_started = time.process_time()
     for done in range(1, invocations + 1):
-        event = product_details_event("42")
+        event = product_details_event(next(ids))
         started = time.perf_counter()
         response = handler(event, FakeLambdaContext(remaining_ms=30_000))
         latencies_ms.append((time.perf_counter() - started) * 1000)
@@ -61,7 +69,7 @@ def _flush_stdout() -> None:
         stream.flush()
 
 
-def stdout_per_page(handler: LambdaHandler, invocations: int) -> dict[str, float | str]:
+def stdout_per_page(handler: LambdaHandler, invocations: int, ids: Iterator[str]) -> dict[str, float | str]:
     """Bytes and lines written to stdout (file descriptor 1, whoever writes it) per invocation, and the
     response body's bytes: what CloudWatch Logs would ingest from this code for one page."""
     with tempfile.TemporaryFile() as captured:
@@ -70,7 +78,8 @@ def stdout_per_page(handler: LambdaHandler, invocations: int) -> dict[str, float
         os.dup2(captured.fileno(), 1)
         try:
             responses = [
-                handler(product_details_event("42"), FakeLambdaContext(remaining_ms=30_000)) for _ in range(invocations)
+                handler(product_details_event(next(ids)), FakeLambdaContext(remaining_ms=30_000))
+                for _ in range(invocations)
             ]
             _flush_stdout()
         finally:
@@ -93,13 +102,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--invocations", type=int, default=1000)
     parser.add_argument("--rss-at", type=int, nargs="*", default=[])
     parser.add_argument("--log-sample", type=int, default=0, help="invocations whose stdout is counted, after")
+    parser.add_argument("--same-id", action="store_true", help="ask for one product every time (cached sections)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     handler = load_handler(args.handler)
-    invoke_many(handler, args.warmup, set())
-    latencies_ms, cpu_ms, statuses, rss_at = invoke_many(handler, args.invocations, set(args.rss_at))
-    log_volume = stdout_per_page(handler, args.log_sample) if args.log_sample else {}
+    ids = product_ids(args.same_id)
+    invoke_many(handler, args.warmup, set(), ids)
+    latencies_ms, cpu_ms, statuses, rss_at = invoke_many(handler, args.invocations, set(args.rss_at), ids)
+    log_volume = stdout_per_page(handler, args.log_sample, ids) if args.log_sample else {}
     args.out.write_text(
         json.dumps(
             {

@@ -7,6 +7,7 @@ server under test; it reports its own CPU use so a saturated generator is visibl
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -25,6 +26,12 @@ MAX_DURATION_S = 30.0
 MAX_REQUESTS = 200_000
 REQUEST_TIMEOUT_S = 5.0
 ALLOWED_HOST = "127.0.0.1"
+
+
+# In a URL, replaced by a number of its own for each request: `/product-details/{n}` asks for a new product every
+# time, so a BFF with a cache cannot answer from it.
+REQUEST_NUMBER = "{n}"
+_request_numbers = itertools.count(1)
 
 
 class LoadLimitError(ValueError):
@@ -68,7 +75,7 @@ async def _client_loop(session: aiohttp.ClientSession, plan: LoadPlan, stop_at: 
     while time.perf_counter() < stop_at and recorder.requests < plan.max_requests:
         started = time.perf_counter()
         try:
-            async with session.get(plan.url) as response:
+            async with session.get(plan.url.replace(REQUEST_NUMBER, str(next(_request_numbers)))) as response:
                 await response.read()
                 recorder.statuses[str(response.status)] += 1
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -10,6 +10,10 @@ NAIVE = "naive"
 # FastAPI + Mangum + bare aiohttp, three GETs, no logs: the least CPU this stack can spend (bench/baselines/floor).
 FLOOR = "floor"
 CONTENDER = "contender"
+# The contender asked for one product again and again, so its sections come from its fragment cache (L1): what
+# a popular page costs. "contender" itself gets a new product id per request, so that every section is a miss
+# and it makes the same three downstream calls as the floor and the baselines.
+CONTENDER_CACHED = "contender, sections cached"
 BASELINES = (GO_REFERENCE, NAIVE, FLOOR)
 
 type Metric = float | int | str

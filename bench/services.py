@@ -66,7 +66,8 @@ def build_go() -> GoBinaries | None:
 
 
 def details_url(base_url: str) -> str:
-    return f"{base_url}/product-details/{SAMPLE_PRODUCT_ID}"
+    """A new product id for each request (bench.loadgen fills in `{n}`): every contender calls its services."""
+    return f"{base_url}/product-details/{{n}}"
 
 
 @contextlib.contextmanager

@@ -113,10 +113,11 @@ def test_targets_read_the_contender_against_the_floor_and_naive_in_the_same_run(
 
     floor = found["CPU per warm invocation / floor (0 ms mocks)"]
     naive = found["CPU per warm invocation / naive (0 ms mocks)"]
-    logs = found["stdout bytes per healthy page at INFO"]
+    logs = found["stdout bytes per healthy page at INFO, every section a miss"]
     assert (floor.figure, floor.verdict) == (2.0, "missed")
     assert (naive.figure, naive.verdict) == (0.6, "missed")
     assert (logs.figure, logs.verdict) == (3076.0, "missed")
+    assert found["stdout bytes per healthy page at INFO, sections cached"].verdict == "not measured"
     assert found["p99, 1 worker, 64 clients, 50/80/30 ms"].verdict == "not measured"
 
 
@@ -171,7 +172,7 @@ def test_stdout_per_page_counts_what_reaches_file_descriptor_one() -> None:
         os.write(1, b"yyyy\n")  # 5 bytes straight to the descriptor
         return {"statusCode": 200, "body": "{}"}
 
-    counted = stdout_per_page(handler, 4)
+    counted = stdout_per_page(handler, 4, iter(["P1", "P2", "P3", "P4"]))
 
     assert counted["stdout_bytes_per_page"] == 105.0
     assert counted["stdout_lines_per_page"] == 2.0

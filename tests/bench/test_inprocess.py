@@ -1,7 +1,9 @@
+import itertools
+
 import pytest
 
 from bench.events import product_details_event
-from bench.inprocess import load_handler, rss_kib
+from bench.inprocess import load_handler, product_ids, rss_kib
 from tests.support.lambda_context import FakeLambdaContext
 
 
@@ -29,3 +31,10 @@ def test_fake_context_has_a_fresh_request_id_each_time() -> None:
 
 def test_rss_reads_this_process_resident_memory() -> None:
     assert rss_kib() > 1000
+
+
+def test_the_contender_asks_for_a_new_product_each_time_unless_told_otherwise() -> None:
+    distinct = list(itertools.islice(product_ids(same=False), 100))
+    same = list(itertools.islice(product_ids(same=True), 3))
+    assert len(set(distinct)) == 100
+    assert len(set(same)) == 1

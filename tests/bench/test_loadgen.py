@@ -2,6 +2,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -27,8 +28,11 @@ def test_refuses_load_beyond_hard_caps(clients: int, duration_s: float, max_requ
 
 
 class _Teapot(BaseHTTPRequestHandler):
+    paths: ClassVar[list[str]] = []
+
     def do_GET(self) -> None:
-        status = 200 if self.path == "/ok" else 418
+        _Teapot.paths.append(self.path)
+        status = 200 if self.path == "/ok" or self.path.startswith("/ok/") else 418
         self.send_response(status)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -83,3 +87,16 @@ def test_connection_failures_are_recorded_not_raised() -> None:
 
     assert report["errors"] == {"ClientConnectorError": 3}
     assert report["error_count"] == 3
+
+
+@pytest.mark.integration
+def test_each_request_gets_a_number_of_its_own(local_server: str) -> None:
+    # Given a URL with the request-number placeholder, as the load case asks for pages
+    _Teapot.paths.clear()
+    plan = LoadPlan(f"{local_server}/ok/{{n}}", clients=2, duration_s=5, max_requests=6, warmup_s=0)
+    # When the generator runs
+    report = asyncio.run(run_load(plan))
+    # Then every request asked for another path: a BFF's cache cannot answer any of them
+    assert report["statuses"] == {"200": report["requests"]}
+    assert len(set(_Teapot.paths)) == len(_Teapot.paths) == report["requests"]
+    assert all(path.removeprefix("/ok/").isdigit() for path in _Teapot.paths)
