@@ -38,7 +38,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev token test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis
+.PHONY: help dev token test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -156,7 +156,12 @@ redis:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } \
 		|| echo "redis-server not installed: the Redis cache tests will be skipped (and fail in CI)"
 
-bench: $(VENV)/.synced go ## Benchmark suite (writes bench/results/; Go reference where Go installs)
+# callgrind counts instructions per invocation for `make bench`, a figure the machine's drifting speed does not move.
+valgrind:
+	@command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; } \
+		|| echo "valgrind not installed: the bench's instruction counts will be skipped"
+
+bench: $(VENV)/.synced go valgrind ## Benchmark suite (writes bench/results/; Go reference where Go installs)
 	$(VENV)/bin/python -m bench.run
 
 soak: $(VENV)/.synced ## 60 s soak run with a flapping mock (not part of make test)

@@ -1,5 +1,6 @@
 """The bench cases. Each compares the contender with the baselines under identical conditions."""
 
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,8 @@ from typing import Any
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
 from bench.coldimport import measure_cold_import
+from bench.instructions import CONDITION as INSTRUCTIONS_CONDITION
+from bench.instructions import LONG, SHORT, instructions_per_invocation
 from bench.model import (
     CONTENDER,
     CONTENDER_CACHED,
@@ -185,6 +188,30 @@ def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, i
         outcome.measurements.append(Measurement(subject, condition, metrics, report["latencies_ms"]))
 
 
+def instructions_case(settings: Settings, outcome: CaseOutcome) -> None:
+    if shutil.which("valgrind") is None:
+        outcome.skipped = "skipped: valgrind is not installed (make bench installs it with apt-get where it can)"
+        return
+    subjects = [subject for subject in _handlers(settings, with_variants=True) if subject[0] in {FLOOR, CONTENDER}]
+    with go_mocks(settings.require_go(), INSTANT) as services:
+
+        def count(handler: str, sys_path: Sequence[Path], extra: Sequence[str]) -> int:
+            env = python_env(sys_path, services.as_env() | INFO_LOGS)
+            return instructions_per_invocation(handler, env, extra)
+
+        with ThreadPoolExecutor(max_workers=len(subjects)) as pool:  # counts do not depend on the other's load
+            futures = [(name, pool.submit(count, handler, path, extra)) for name, handler, path, extra in subjects]
+            for name, future in futures:
+                metrics: dict[str, Metric] = {"instructions_per_invocation": future.result()}
+                outcome.measurements.append(Measurement(name, INSTRUCTIONS_CONDITION, metrics))
+    outcome.notes.append(
+        "Instructions counted by callgrind: the difference between "
+        f"{LONG} and {SHORT} warm invocations after the same warm-up, divided by {LONG - SHORT}; timeouts "
+        "generous and hedging off, since callgrind runs code about fifty times slower. The naive build is not "
+        "counted: its 500 ms deadline is fixed in its code and expires under callgrind."
+    )
+
+
 def memory_case(settings: Settings, outcome: CaseOutcome) -> None:
     args = ["--warmup=0", "--invocations=10000", "--rss-at", "100", "10000"]
     for subject, report in _invoke_each(settings, outcome, args, in_parallel=True):
@@ -259,6 +286,11 @@ CASES: dict[str, CaseSpec] = {
         "In-process Lambda handler: CPU, latency and stdout bytes per warm invocation (the floor beside)",
         ("cpu_ms_per_invocation", "p50_ms", "p99_ms", "stdout_bytes_per_page"),
         inprocess_case,
+    ),
+    "instructions": CaseSpec(
+        "Instructions per warm invocation (callgrind), 0 ms mocks, every section a miss",
+        ("instructions_per_invocation",),
+        instructions_case,
     ),
     "memory": CaseSpec(
         "RSS after 100 vs 10,000 warm invocations",

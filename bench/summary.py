@@ -25,6 +25,7 @@ from bench.cost import (
     recommend,
     table,
 )
+from bench.instructions import CONDITION as INSTRUCTIONS_CONDITION
 from bench.model import CONTENDER, CONTENDER_CACHED, FLOOR, GO_REFERENCE, NAIVE, CaseOutcome, Measurement
 
 INSTANT_CONDITION = "warm, 0/0/0 ms mocks"
@@ -86,6 +87,9 @@ def targets(figures: Figures) -> list[Target]:
     cpu: Callable[[str], float | None] = lambda subject: figures.metric(  # noqa: E731
         "inprocess", subject, INSTANT_CONDITION, "cpu_ms_per_invocation"
     )
+    instructions: Callable[[str], float | None] = lambda subject: figures.metric(  # noqa: E731
+        "instructions", subject, INSTRUCTIONS_CONDITION, "instructions_per_invocation"
+    )
     load: Callable[[str, str], float | None] = lambda subject, name: figures.metric(  # noqa: E731
         "load", subject, LOAD_64, name
     )
@@ -94,6 +98,13 @@ def targets(figures: Figures) -> list[Target]:
     return [
         Target("CPU per warm invocation / floor (0 ms mocks)", _ratio(cpu(CONTENDER), cpu(FLOOR)), 1.5, True, "x"),
         Target("CPU per warm invocation / naive (0 ms mocks)", _ratio(cpu(CONTENDER), cpu(NAIVE)), 0.40, True, "x"),
+        Target(
+            "instructions per warm invocation / floor (callgrind, 0 ms mocks)",
+            _ratio(instructions(CONTENDER), instructions(FLOOR)),
+            1.5,
+            True,
+            "x",
+        ),
         Target(
             "stdout bytes per healthy page at INFO, every section a miss",
             figures.metric("inprocess", CONTENDER, INSTANT_CONDITION, "stdout_bytes_per_page"),
