@@ -80,7 +80,21 @@ async def test_the_client_refuses_other_origins_as_a_connection_error() -> None:
     assert reached == ["http://127.0.0.1:8081/products/P001"]
 
 
-@pytest.mark.parametrize("url", [*ALLOWED_URLS, *DENIED_URLS, "http://127.0.0.1:8081?x=/y", "http://127.0.0.1:8081#/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        *ALLOWED_URLS,
+        *DENIED_URLS,
+        "http://127.0.0.1:8081?x=/y",
+        "http://127.0.0.1:8081#/",
+        "http://127.0.0.1:8081/products/P\x00",
+        "http://127.0.0.1:8081/products/P\x1f",
+        "http://127.0.0.1:8081/products/P\x7f",
+        "http://127.0.0.1:8081/products/" + "P" * 70_000,
+        "HTTP://LOCALHOST:8082/reviews/P001",
+        "http://[::1]:8081/products/P001",
+    ],
+)
 def test_the_per_call_check_agrees_with_the_full_parse(url: str) -> None:
     # The client checks only the scheme and authority (cached), which must decide exactly as parsing the URL does
     assert AllowList(ALLOWED).permits(url) == is_allowed_downstream(url, ALLOWED)

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bff.downstream.http import OutboundHttp, create_http_client
+from bff.downstream.egress import AllowList
+from bff.downstream.http import OutboundHttp, PerServiceTransport, create_http_client
+from bff.downstream.reply import Reply
 from bff.downstream.signing import downstream_auth
 from bff.errors import ConfigurationError
 from tests.support.settings import settings_for
@@ -179,3 +182,46 @@ def test_local_mode_never_loads_botocore() -> None:
 def test_iam_mode_needs_a_region() -> None:
     with pytest.raises(ConfigurationError, match="AWS_REGION"):
         downstream_auth("iam", region=None)
+
+
+class RecordingPool(httpx.AsyncBaseTransport):
+    """A pool with both ways in (like AiohttpTransport), recording which one each request took and its headers."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, dict[str, str]]] = []
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        *,
+        connect_timeout_s: float,
+        service: str,
+        max_body_bytes: int,
+    ) -> Reply:
+        self.taken.append(("direct", dict(headers)))
+        return Reply(200, {}, b"{}")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.taken.append(("httpx", dict(request.headers)))
+        return httpx.Response(200, json={})
+
+
+@pytest.mark.usefixtures("credentials_in_env")
+async def test_signing_is_decided_per_origin_and_only_signed_calls_leave_the_direct_path() -> None:
+    # Given the production client in IAM mode, whose pools can be reached directly
+    pool = RecordingPool()
+    signer = downstream_auth("iam", REGION)
+    allowed = AllowList({f"https://{API_HOST}:443", "http://reviews.test:80"})
+    http = OutboundHttp(PerServiceTransport({"product": pool}, pool), signer, connect_timeout_s=1, allow_list=allowed)
+    # When it calls our API Gateway and a service elsewhere, twice each
+    for _ in range(2):
+        await http.get(f"https://{API_HOST}/products/P001", {}, 1.0, service="product", max_body_bytes=64)
+        await http.get("http://reviews.test/reviews/P001", {}, 1.0, service="product", max_body_bytes=64)
+    # Then the API's calls were signed on the httpx path, the other's went direct with no credentials
+    ways = [way for way, _ in pool.taken]
+    assert ways == ["httpx", "direct", "httpx", "direct"]
+    assert all("authorization" in headers for way, headers in pool.taken if way == "httpx")
+    assert not any("authorization" in headers for way, headers in pool.taken if way == "direct")

@@ -13,13 +13,15 @@ from collections.abc import Callable, Collection, Iterable
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_FORBIDDEN_CHARACTERS = frozenset("\\\t\r\n ")
+# Whitespace, the backslash and every other ASCII control character: no client should guess what they mean.
+_FORBIDDEN_CHARACTERS = frozenset("\\ " + "".join(map(chr, range(0x20))) + "\x7f")
+MAX_URL_LENGTH = 65_536  # httpx's own limit
 
 
 def origin_of(url: str | httpx.URL) -> str | None:
     """`scheme://host:port` of an http(s) URL without userinfo, or None when the URL is not one."""
     if isinstance(url, str):
-        if _FORBIDDEN_CHARACTERS.intersection(url):
+        if len(url) > MAX_URL_LENGTH or _FORBIDDEN_CHARACTERS.intersection(url):
             return None
         try:
             url = httpx.URL(url)
@@ -57,13 +59,13 @@ class AllowList:
     def permits(self, url: str) -> bool:
         """Same verdict as `is_allowed_downstream`, at the cost of a dictionary lookup per call: the origin is
         a function of the scheme and authority alone, which are the same for every call to one service."""
-        if _FORBIDDEN_CHARACTERS.intersection(url):
+        if len(url) > MAX_URL_LENGTH or _FORBIDDEN_CHARACTERS.intersection(url):
             return False
-        origin = _origin_of_prefix(_scheme_and_authority(url))
+        origin = _origin_of_prefix(scheme_and_authority(url))
         return origin is not None and origin in self._origins()
 
 
-def _scheme_and_authority(url: str) -> str:
+def scheme_and_authority(url: str) -> str:
     """`scheme://authority` of a URL: the authority ends at the first "/", "?" or "#" (RFC 3986, 3.2), as
     both httpx and yarl read it."""
     scheme, separator, rest = url.partition("://")

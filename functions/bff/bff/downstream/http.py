@@ -7,7 +7,8 @@ follow redirects or keep cookies, and it signs with its own role. What stays is 
 
 The production pool (aiohttp) is also reached directly, without building an httpx Request and Response per
 call: that conversion cost a fifth of a warm invocation's CPU. Both paths answer with the same `Reply` and
-raise the same exceptions; a signed request always takes the httpx path, so what is signed is what is sent.
+raise the same exceptions; a request to an origin the signer signs for takes the httpx path, so what is signed is
+what is sent.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Literal, Protocol, Self, runtime_checkable
 
 import httpx
 
-from bff.downstream.egress import AllowList, allowed_hosts_for
-from bff.downstream.reply import Reply, declared_within, read_capped
+from bff.downstream.egress import AllowList, allowed_hosts_for, scheme_and_authority
+from bff.downstream.reply import Reply, capped, declared_within, decoded, read_capped
 from bff.downstream.signing import SigV4Signer, downstream_auth
 from bff.settings import Settings
 
@@ -63,7 +64,8 @@ class OutboundHttp:
         self._signer = signer
         self._connect_timeout_s = connect_timeout_s
         self._allow_list = allow_list
-        self._direct = _direct_pools(transport) if signer is None else {}
+        self._direct = _direct_pools(transport)
+        self._signed_origins: dict[str, bool] = {}
 
     async def get(
         self, url: str, headers: Mapping[str, str], timeout_s: float, *, service: str, max_body_bytes: int
@@ -110,7 +112,7 @@ class OutboundHttp:
         connect_timeout_s = min(self._connect_timeout_s, timeout_s)
         headers = {**DEFAULT_HEADERS, **headers}
         direct = self._direct.get(service)
-        if direct is not None and url.isascii():
+        if direct is not None and url.isascii() and not self._signs(url):
             return await direct.exchange(
                 method,
                 url,
@@ -133,6 +135,16 @@ class OutboundHttp:
         if self._signer is not None and self._signer.signs_for(request.url.host):
             self._signer.sign(request)
         return await _read_reply(await self._transport.handle_async_request(request), service, max_body_bytes)
+
+    def _signs(self, url: str) -> bool:
+        """Whether this URL's origin gets a SigV4 signature (decided once per origin)."""
+        if self._signer is None:
+            return False
+        prefix = scheme_and_authority(url)
+        signs = self._signed_origins.get(prefix)
+        if signs is None:
+            signs = self._signed_origins[prefix] = self._signer.signs_for(httpx.URL(prefix).host)
+        return signs
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -157,9 +169,12 @@ async def _read_reply(response: httpx.Response, service: str, max_body_bytes: in
     try:
         if not response.is_success:
             return Reply(response.status_code, response.headers)
+        if response.is_stream_consumed:  # read (and decoded) already: httpx's MockTransport hands responses so
+            return Reply(response.status_code, response.headers, capped(response.content, max_body_bytes, service))
         declared_within(response.headers.get("content-length"), max_body_bytes, service)
-        body = await read_capped(response.aiter_bytes(), max_body_bytes, service)
-        return Reply(response.status_code, response.headers, body)
+        body = await read_capped(response.aiter_raw(), max_body_bytes, service)
+        content_encoding = response.headers.get("content-encoding")
+        return Reply(response.status_code, response.headers, decoded(body, content_encoding, max_body_bytes, service))
     finally:
         await response.aclose()
 

@@ -18,14 +18,14 @@ Exceptions raised, as httpx's, so that callers and tests see one exception tree 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import aiohttp
 import httpx
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from bff.downstream.reply import Reply, declared_within, read_capped
+from bff.downstream.reply import Reply, declared_within, decoded, read_capped
 
 
 def as_httpx_error(error: aiohttp.ClientError | OSError | ValueError) -> httpx.TransportError:
@@ -92,8 +92,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         service: str,
         max_body_bytes: int,
     ) -> Reply:
-        """The direct path (`bff.downstream.http.DirectTransport`): `url` is already percent-encoded, and the
-        body of a 2xx answer is read here, within `max_body_bytes`, so no httpx objects are built at all."""
+        """The direct path (`bff.downstream.http.DirectTransport`): `url` goes out as given (the caller encodes
+        it), and the body of a 2xx answer is read and decoded here, within `max_body_bytes`, so no httpx objects
+        are built at all."""
         session = self._session or self._open()
         try:
             response = await session.request(
@@ -106,10 +107,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except (aiohttp.ClientError, OSError, ValueError) as error:
             raise as_httpx_error(error) from error
+        headers = JoinedHeaders(response.headers)
         try:
             if not 200 <= response.status < 300:
-                return Reply(response.status, response.headers)
-            return Reply(response.status, response.headers, await _read_body(response, service, max_body_bytes))
+                return Reply(response.status, headers)
+            body = await _read_body(response, service, max_body_bytes)
+            return Reply(
+                response.status, headers, decoded(body, headers.get("content-encoding"), max_body_bytes, service)
+            )
         finally:
             response.release()
 
@@ -134,6 +139,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class JoinedHeaders(Mapping[str, str]):
+    """aiohttp's headers as httpx reads them: a repeated header is one value, its values joined with ", " (two
+    Cache-Control lines are both obeyed, not only the first)."""
+
+    def __init__(self, headers: CIMultiDictProxy[str]) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._headers.getall(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name.lower() for name in self._headers))
+
+    def __len__(self) -> int:
+        return len({name.lower() for name in self._headers})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._headers
 
 
 async def _read_body(response: aiohttp.ClientResponse, service: str, limit: int) -> bytes:
