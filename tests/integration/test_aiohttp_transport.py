@@ -16,7 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from bff.downstream.reply import Reply
-from bff.downstream.transport import AiohttpTransport, as_httpx_error
+from bff.downstream.transport import AiohttpTransport, JoinedHeaders, as_httpx_error
 from bff.errors import DownstreamBadResponseError
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -340,3 +340,17 @@ async def test_a_chunked_body_within_the_cap_is_read_whole(serve: Serve, transpo
     _, port = await serve(chunked(b'{"ok":', b"true}"))
     reply = await exchange(transport, f"http://127.0.0.1:{port}/products/P001", max_body_bytes=64)
     assert reply.body == b'{"ok":true}'
+
+
+def test_joined_headers_read_like_httpxs() -> None:
+    headers = JoinedHeaders(
+        CIMultiDictProxy(CIMultiDict([("Cache-Control", "max-age=60"), ("cache-control", "private"), ("ETag", '"x"')]))
+    )
+    assert (headers["CACHE-CONTROL"], headers.get("etag"), headers.get("retry-after", "none")) == (
+        "max-age=60, private",
+        '"x"',
+        "none",
+    )
+    assert (list(headers), len(headers), "Etag" in headers) == (["cache-control", "etag"], 2, True)
+    with pytest.raises(KeyError):
+        headers["retry-after"]

@@ -151,6 +151,10 @@ class JoinedHeaders(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return ", ".join(self._headers.getall(name))
 
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        values = self._headers.getall(name, None)  # a missing header raises nothing: no KeyError per lookup
+        return default if values is None else ", ".join(values)
+
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(name.lower() for name in self._headers))
 

@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
@@ -47,6 +48,8 @@ def new_trace_context() -> TraceContext:
     return TraceContext(trace_id=_random_id(16), span_id=_random_id(8))
 
 
+# Each downstream call of a request parses the request's traceparent again (bff.downstream.propagation).
+@lru_cache(maxsize=256)
 def parse_traceparent(value: str | None) -> TraceContext | None:
     match = _TRACEPARENT.fullmatch(value or "")
     if match is None or _all_zero(match["trace_id"]) or _all_zero(match["span_id"]):
