@@ -354,3 +354,20 @@ def test_joined_headers_read_like_httpxs() -> None:
     assert (list(headers), len(headers), "Etag" in headers) == (["cache-control", "etag"], 2, True)
     with pytest.raises(KeyError):
         headers["retry-after"]
+
+
+async def test_a_call_that_starts_while_the_pool_closes_gets_a_new_one(
+    serve: Serve, transport: AiohttpTransport
+) -> None:
+    # Given a transport with an open session (a SnapStart restore resets the pools while the loop may run)
+    server, port = await serve(ok())
+    url = f"http://127.0.0.1:{port}/products/P001"
+    await exchange(transport, url)
+    # When a call starts while the pool is being closed
+    closing = asyncio.create_task(transport.aclose())
+    await asyncio.sleep(0)
+    reply = await exchange(transport, url)
+    await closing
+    # Then it is answered on a new connection, not refused by the closing session
+    assert reply.status_code == 200
+    assert server.connections == 2

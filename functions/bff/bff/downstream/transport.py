@@ -136,9 +136,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        # Forgotten before it is closed: a call that starts meanwhile opens a new session, not the closing one.
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 class JoinedHeaders(Mapping[str, str]):
