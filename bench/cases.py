@@ -206,9 +206,9 @@ def instructions_case(settings: Settings, outcome: CaseOutcome) -> None:
                 outcome.measurements.append(Measurement(name, INSTRUCTIONS_CONDITION, metrics))
     outcome.notes.append(
         "Instructions counted by callgrind: the difference between "
-        f"{LONG} and {SHORT} warm invocations after the same warm-up, divided by {LONG - SHORT}; timeouts "
-        "generous and hedging off, since callgrind runs code about fifty times slower. The naive build is not "
-        "counted: its 500 ms deadline is fixed in its code and expires under callgrind."
+        f"{LONG} and {SHORT} warm invocations after the same warm-up, divided by {LONG - SHORT}; timeouts and "
+        "hedge delays generous (hedges armed, none fired), since callgrind runs code about fifty times slower. "
+        "The naive build is not counted: its 500 ms deadline is fixed in its code and expires under callgrind."
     )
 
 

@@ -35,9 +35,12 @@ def test_start_up_and_warm_up_cancel_out_of_the_difference() -> None:
     assert per_invocation(short_total, long_total) == 5_000
 
 
-def test_deadlines_and_hedges_cannot_fire_in_slow_motion() -> None:
-    assert int(SLOW_MOTION["PAGE_DEADLINE_MS"]) >= 10_000
-    assert {SLOW_MOTION[f"{name}_HEDGE_DELAY_MS"] for name in ("PRODUCT", "REVIEWS", "INVENTORY")} == {"0"}
+def test_deadlines_and_hedges_cannot_fire_in_slow_motion_but_hedges_are_still_armed() -> None:
+    deadline_ms = int(SLOW_MOTION["PAGE_DEADLINE_MS"])
+    for name in ("PRODUCT", "REVIEWS", "INVENTORY"):
+        hedge_ms, timeout_ms = int(SLOW_MOTION[f"{name}_HEDGE_DELAY_MS"]), int(SLOW_MOTION[f"{name}_TIMEOUT_MS"])
+        # A hedge delay of 0 would turn hedging off and leave its cost out of the count
+        assert 5_000 <= hedge_ms < timeout_ms < deadline_ms
 
 
 def test_without_valgrind_the_case_is_skipped_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
