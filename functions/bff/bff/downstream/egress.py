@@ -40,11 +40,6 @@ def allowed_hosts_for(base_urls: Iterable[str]) -> frozenset[str]:
     return frozenset(origin for url in base_urls if (origin := origin_of(url)) is not None)
 
 
-def is_allowed_downstream(url: str | httpx.URL, allowed_hosts: Collection[str]) -> bool:
-    origin = origin_of(url)
-    return origin is not None and origin in allowed_hosts
-
-
 class AllowList:
     """The origins the client may reach: fixed, or a function read at each request (the service registry's
     current origins, which follow a moved service)."""
@@ -57,8 +52,8 @@ class AllowList:
             self._origins = lambda: fixed
 
     def permits(self, url: str) -> bool:
-        """Same verdict as `is_allowed_downstream`, at the cost of a dictionary lookup per call: the origin is
-        a function of the scheme and authority alone, which are the same for every call to one service."""
+        """Whether `origin_of(url)` is allowed, at the cost of a dictionary lookup per call: the origin is a
+        function of the scheme and authority alone, which are the same for every call to one service."""
         if len(url) > MAX_URL_LENGTH or _FORBIDDEN_CHARACTERS.intersection(url):
             return False
         origin = _origin_of_prefix(scheme_and_authority(url))
