@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,19 +17,6 @@ from tests.support.fake_downstream import FakeDownstream, inventory_body, produc
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fake() -> FakeDownstream:
-    return FakeDownstream()
-
-
-@pytest.fixture
-async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(page_deadline_ms=300)
-    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
-        yield client
 
 
 def assert_problem(response: httpx.Response, status: int, cache_control: str = "no-store") -> dict[str, Any]:

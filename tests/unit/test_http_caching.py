@@ -107,11 +107,6 @@ def test_a_comma_inside_a_tag_is_part_of_it() -> None:
 
 
 @pytest.fixture
-def fake() -> FakeDownstream:
-    return FakeDownstream()
-
-
-@pytest.fixture
 async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
     # The page changes under these tests: no fragment cache, and sections fresh longer than the page's bound.
     settings = settings_for(

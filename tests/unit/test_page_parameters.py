@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -66,19 +65,6 @@ def test_unknown_repeated_or_out_of_range_parameters_are_refused_by_name(query: 
     with pytest.raises(InvalidParameterError) as refused:
         parse_page_query(query, SECTIONS)
     assert detail in refused.value.detail
-
-
-@pytest.fixture
-def fake() -> FakeDownstream:
-    return FakeDownstream()
-
-
-@pytest.fixture
-async def client(fake: FakeDownstream) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(page_deadline_ms=300)
-    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
-        yield client
 
 
 @pytest.mark.anyio

@@ -33,11 +33,6 @@ def emf(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return lambda: [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
 
 
-@pytest.fixture
-def fake() -> FakeDownstream:
-    return FakeDownstream()
-
-
 async def app_client(fake: FakeDownstream, **overrides: object) -> httpx.AsyncClient:
     settings = settings_for(None, page_cache_max_age_s=60, **overrides)
     app = build_app(settings, create_http_client(settings, transport=fake.transport()))
