@@ -103,7 +103,7 @@ def running_mock(
         _wait_until_accepting(mock, startup_timeout_s)
         yield mock
     finally:
-        _stop(process, stop_timeout_s)
+        stop_process(process, stop_timeout_s)
 
 
 def _wait_until_accepting(mock: MockProcess, timeout_s: float) -> None:
@@ -126,7 +126,8 @@ def _wait_until_accepting(mock: MockProcess, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout_s`; reaped either way."""
     process.terminate()
     try:
         process.wait(timeout=timeout_s)

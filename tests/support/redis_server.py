@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mock_processes import free_port
+from tests.support.mock_processes import free_port, stop_process
 from tests.support.tooling import skip_locally_fail_in_ci
 
 LOOPBACK = "127.0.0.1"
@@ -60,12 +60,7 @@ def running_redis_server(binary: str, work_dir: Path, start_timeout_s: float = 1
         _wait_until_ready(server, start_timeout_s)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=5)
         if process.stderr is not None:
             process.stderr.close()
 
