@@ -147,6 +147,11 @@ def test_a_name_and_its_alias_that_agree_are_accepted() -> None:
     assert settings.services["reviews"].timeout_ms == 120
 
 
+def test_a_batch_may_use_the_whole_bulkhead_but_no_more() -> None:
+    settings = Settings.from_env({**BASE, "BATCH_CONCURRENCY": "8", "BULKHEAD_MAX_IN_FLIGHT": "8"})
+    assert (settings.batch_concurrency, settings.bulkhead_max_in_flight) == (8, 8)
+
+
 def test_reads_budgets_from_the_environment() -> None:
     settings = Settings.from_env({**BASE, "PAGE_DEADLINE_MS": "800", "REVIEWS_TIMEOUT_MS": "120"})
     assert (settings.page_deadline_ms, settings.services["reviews"].timeout_ms) == (800, 120)
@@ -170,6 +175,8 @@ def test_reads_budgets_from_the_environment() -> None:
         ({"API_BASE_PATH": "/shop/"}, "API_BASE_PATH"),
         ({"API_BASE_PATH": "/"}, "API_BASE_PATH"),
         ({"API_BASE_PATH": "/a//b"}, "API_BASE_PATH"),
+        ({"BATCH_CONCURRENCY": "65"}, "BATCH_CONCURRENCY"),
+        ({"BULKHEAD_MAX_IN_FLIGHT": "8"}, "BULKHEAD_MAX_IN_FLIGHT"),
     ],
 )
 def test_invalid_configuration_fails_at_start_naming_the_variable(overrides: dict[str, str], named: str) -> None:

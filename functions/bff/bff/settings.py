@@ -155,6 +155,16 @@ class Settings(BaseModel):
             raise ConfigurationError("invalid BFF configuration: CACHE_URL must start with redis:// or rediss://")
         return self
 
+    @model_validator(mode="after")
+    def _batch_within_the_bulkhead(self) -> Settings:
+        # A batch's per-id calls beyond the bulkhead would be refused as bulkhead_full: degraded items by design.
+        if self.batch_concurrency > self.bulkhead_max_in_flight:
+            raise ConfigurationError(
+                "invalid BFF configuration: BATCH_CONCURRENCY "
+                f"({self.batch_concurrency}) exceeds BULKHEAD_MAX_IN_FLIGHT ({self.bulkhead_max_in_flight})"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _services_from_variables(cls, data: Any) -> Any:
