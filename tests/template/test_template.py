@@ -219,3 +219,12 @@ def test_functions_run_python313_on_arm64_with_tracing(template: dict[str, Any])
     assert function_globals["Tracing"] == "Active"
     layer = template["Resources"]["DependenciesLayer"]["Metadata"]
     assert layer == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+
+
+def test_a_small_fraction_of_invocations_keeps_its_per_call_debug_lines(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["POWERTOOLS_LOGGER_SAMPLE_RATE"] == {"Ref": "DebugLogSampleRate"}
+    parameter = template["Parameters"]["DebugLogSampleRate"]
+    assert 0 < float(parameter["Default"]) <= 0.05
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (0, 1)

@@ -13,6 +13,7 @@ import random
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 import snapshot_restore_py
 
 from bff.downstream.signing import SigV4Signer
+from bff.locales import _babel_locale, format_price
 from bff.resilience.backoff import Backoff
 from bff.services import SERVICES, variable
 from bff.snapstart import register_hooks
@@ -110,8 +112,8 @@ def services() -> Iterator[CountingServices]:
         yield running
 
 
-@pytest.fixture
-def handler(services: CountingServices, registries: tuple[list[Any], list[Any]]) -> Iterator[ModuleType]:
+@contextmanager
+def imported_handler(services: CountingServices, **environment: str) -> Iterator[ModuleType]:
     """The real `bff.handler`, imported as the runtime imports it, against the counting services."""
     with pytest.MonkeyPatch.context() as patch:
         for name in SERVICES:
@@ -120,11 +122,21 @@ def handler(services: CountingServices, registries: tuple[list[Any], list[Any]])
         patch.setenv("RETRY_MAX_ATTEMPTS", "1")
         patch.setenv("HTTP_TRANSPORT", "aiohttp")
         patch.setenv("CACHE_L1_MAX_ENTRIES", "0")  # every page reaches the services, so connections can be counted
+        for name, value in environment.items():
+            patch.setenv(name, value)
         sys.modules.pop("bff.handler", None)
         module = importlib.import_module("bff.handler")
+        try:
+            yield module
+        finally:
+            module._loop.run_until_complete(module.composition.reset())
+            sys.modules.pop("bff.handler", None)
+
+
+@pytest.fixture
+def handler(services: CountingServices, registries: tuple[list[Any], list[Any]]) -> Iterator[ModuleType]:
+    with imported_handler(services) as module:
         yield module
-        module._loop.run_until_complete(module.http_client.aclose())
-        sys.modules.pop("bff.handler", None)
 
 
 def run(hooks: list[Any]) -> None:
@@ -198,6 +210,81 @@ def restore(snapshot: object, hooks: list[Any]) -> list[float]:
     random.setstate(snapshot)  # type: ignore[arg-type]
     run(hooks)
     return draws()
+
+
+class CountingStore:
+    """A shared-cache store that counts how often it is closed and warmed, and answers nothing."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self.warmed = 0
+
+    async def get(self, key: str) -> None:
+        return None
+
+    async def put(self, key: str, entry: object) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.closed += 1
+
+    async def warm(self, timeout_s: float = 2.0) -> bool:
+        self.warmed += 1
+        return True
+
+
+def test_after_a_restore_the_shared_caches_client_is_closed_then_opened_again(
+    handler: ModuleType, registries: tuple[list[Any], list[Any]]
+) -> None:
+    # Given an environment whose shared cache's client was opened before the snapshot
+    store = CountingStore()
+    handler.composition.cache.l2 = store
+    # When it is restored
+    run(registries[1])
+    # Then that client is closed (its socket is dead, its credentials maybe another's) and opened once again
+    assert (store.closed, store.warmed) == (1, 1)
+    assert page(handler)["statusCode"] == 200
+
+
+def test_init_for_a_snapshot_leaves_the_shared_cache_unconnected(
+    services: CountingServices, registries: tuple[list[Any], list[Any]]
+) -> None:
+    # Given a shared cache whose address is the counting server (a connection to it would be counted)
+    cache_url = services.url.replace("http://", "redis://")
+    # When the runtime initialises the function for a snapshot and prepares the snapshot
+    with imported_handler(services, CACHE_URL=cache_url, AWS_LAMBDA_INITIALIZATION_TYPE="snap-start"):
+        run(registries[0])
+        # Then nothing connected to it, nor to any service
+        assert (services.connections, services.requests) == (0, 0)
+
+
+def test_warming_loads_every_supported_locales_data(
+    handler: ModuleType, registries: tuple[list[Any], list[Any]]
+) -> None:
+    # Given no locale data loaded yet (nor a price formatted with it)
+    format_price.cache_clear()
+    _babel_locale.cache_clear()
+    # When the runtime prepares the snapshot
+    run(registries[0])
+    # Then each supported locale's data is in memory, for the snapshot to keep
+    assert _babel_locale.cache_info().currsize == len(handler.settings.locales())
+
+
+def test_a_restore_rereads_the_signing_credentials(
+    services: CountingServices, registries: tuple[list[Any], list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an environment that signs its calls, snapshotted with one set of credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSNAPSHOT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-before")
+    with imported_handler(services, DOWNSTREAM_AUTH="iam", AWS_REGION="eu-west-1") as module:
+        signer = module.http_client._signer
+        assert isinstance(signer, SigV4Signer)
+        # When it is restored where the execution role's credentials are others
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDRESTORED")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-after")
+        run(registries[1])
+        # Then it signs with those
+        assert signer._credentials.get_frozen_credentials().access_key == "AKIDRESTORED"
 
 
 def test_two_restored_environments_draw_different_jitter(

@@ -30,8 +30,8 @@ from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
-from bff.idempotency import IdempotentWrites
-from bff.locales import format_price
+from bff.idempotency import IdempotentWrites, preload_idempotency
+from bff.locales import format_price, preload_locales
 from bff.observability.logging import logger
 from bff.observability.metrics import (
     SectionReport,
@@ -319,6 +319,21 @@ class Composition:
         takes far longer than a read's timeout). True when there is none, or it answered."""
         warm = getattr(self.cache.l2, "warm", None)
         return True if warm is None else bool(await warm(timeout_s))
+
+    async def reset(self) -> None:
+        """Drops every pooled connection and the shared cache's client, which reopen on first use with the
+        credentials of that moment: after a SnapStart restore the sockets are dead and the credentials another's."""
+        await self.http_client.reset()
+        close = getattr(self.cache.l2, "close", None)
+        if close is not None:
+            await close()
+
+    def preload(self) -> None:
+        """Loads now what a first answer would load (Babel and each locale's data; the idempotency utility when
+        writes are on), so that a SnapStart snapshot holds it. Calls no service."""
+        preload_locales(self.settings.locales(), self.settings.default_currency)
+        if self.settings.idempotency_table_name:
+            preload_idempotency()
 
 
 def compose(

@@ -14,7 +14,7 @@ from bff.composition import compose, instrument_handler
 from bff.discovery import discover
 from bff.errors import UntranslatableEventError
 from bff.observability.logging import logger
-from bff.snapstart import register_hooks
+from bff.snapstart import initialising_for_a_snapshot, register_hooks
 
 # The module-level client's pool is bound to the loop it first ran on: every invocation must use this one.
 _loop = asyncio.new_event_loop()
@@ -23,15 +23,17 @@ asyncio.set_event_loop(_loop)
 # Outside the request path: the services' URLs from their variables or the SSM registry (bff.discovery).
 _settings, _registry = discover()
 composition = compose(_settings, registry=_registry)
-# The shared cache's client is created and connected now, during init, on the loop that will serve.
-_loop.run_until_complete(composition.warm())
+# The shared cache's client is created and connected now, during init, on the loop that will serve; under
+# SnapStart after each restore instead (bff.snapstart).
+if not initialising_for_a_snapshot():
+    _loop.run_until_complete(composition.warm())
 settings = composition.settings
 http_client = composition.http_client
 app = composition.app
 # lifespan="off": "auto" would run startup and shutdown on every invocation.
 _mangum = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_MEDIA_TYPE])
-# Under SnapStart: warm before the snapshot, and after each restore drop the dead sockets and reseed `random`.
-snapstart_hooks = register_hooks(_loop, http_client, app)
+# Under SnapStart: warm before the snapshot, and after each restore reconnect and reseed `random`.
+snapstart_hooks = register_hooks(_loop, composition, app)
 
 
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -64,6 +64,13 @@ def format_price(minor_units: int, currency: str, locale: str) -> str:
     return format_currency(amount, currency, locale=_babel_locale(locale), currency_digits=True)
 
 
+def preload_locales(locales: Sequence[str], currency: str) -> None:
+    """Imports Babel and loads each locale's data now (before a SnapStart snapshot) instead of at the first
+    priced answer."""
+    for tag in locales:
+        format_price(0, currency, tag)
+
+
 @cache
 def _babel_locale(tag: str) -> Locale:
     from babel.core import Locale  # noqa: PLC0415 - off the cold start

@@ -175,6 +175,22 @@ async def test_warming_pays_the_first_request_so_that_a_tight_read_timeout_holds
     assert errors.kinds == []
 
 
+async def test_a_closed_store_opens_a_new_client_and_answers_again(backend: Backend) -> None:
+    # Given a store that answered, then was closed (as after a SnapStart restore: its sockets are dead)
+    errors = Recorder()
+    store = backend.store(errors)
+    key, entry = unique_key(), fresh_entry()
+    async with opened(store):
+        await store.put(key, entry)
+        assert await store.get(key) == entry
+    # When it is warmed and read again
+    async with opened(store):
+        assert await store.warm()
+        # Then a new client answers, and nothing failed
+        assert await store.get(key) == entry
+    assert errors.kinds == []
+
+
 async def test_warming_a_store_that_is_down_reports_false_and_counts_nothing(backend: Backend) -> None:
     errors = Recorder()
     with refusing_port() as port:

@@ -12,6 +12,14 @@ from typing import Any
 
 import pytest
 
+from bff.observability.metrics import (
+    DownstreamCall,
+    SectionReport,
+    invocation_record,
+    observe_downstream_call,
+    record_sections,
+    write_canonical_line,
+)
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
@@ -183,3 +191,19 @@ def test_a_healthy_page_writes_two_lines_within_the_byte_budget(
         assert sum('"_aws"' in line for line in written.splitlines()) == 1
     assert len(cached.encode()) <= MAX_HEALTHY_PAGE_BYTES
     assert len(missed.encode()) <= MAX_MISSED_PAGE_BYTES
+
+
+def test_a_section_whose_service_is_not_its_name_names_its_service(log_lines: Lines) -> None:
+    # Given a section "details" that the product service answers, and a section named after its service
+    with invocation_record() as invocation:
+        observe_downstream_call(DownstreamCall("product", "fetched", 3.0, status=200))
+        record_sections(
+            {"details": SectionReport("product", 3.0, cache="miss"), "reviews": SectionReport("reviews", 0.5)}
+        )
+        # When the invocation's line is written
+        write_canonical_line(invocation, page_event(), 200, "2xx", 4.0)
+    # Then the first section names its service; the second's name already says it
+    sections = request_line(log_lines)["sections"]
+    assert sections["details"]["service"] == "product"
+    assert sections["details"]["attempts"] == 1
+    assert "service" not in sections["reviews"]
