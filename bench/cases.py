@@ -13,10 +13,13 @@ from bench.coldimport import measure_cold_import
 from bench.instructions import CONDITION as INSTRUCTIONS_CONDITION
 from bench.instructions import LONG, SHORT, instructions_per_invocation
 from bench.model import (
+    AS_DEPLOYED_CONDITION,
     CONTENDER,
     CONTENDER_CACHED,
+    DEPENDENCY_CONDITION,
     FLOOR,
     GO_REFERENCE,
+    HIT_RATIO_CONDITION,
     NAIVE,
     CaseOutcome,
     Measurement,
@@ -48,6 +51,24 @@ IN_PROCESS_REFERENCE_INVOCATIONS = 300
 # Healthy pages whose stdout is counted (at INFO), after the timed ones.
 LOG_SAMPLE_INVOCATIONS = 50
 INFO_LOGS = {"POWERTOOLS_LOG_LEVEL": "INFO", "LOG_LEVEL": "INFO"}
+# The template's configuration: the fragment cache's table (whose address here refuses at once).
+DEPLOYED_CACHE = {
+    "CACHE_TABLE_NAME": "bench-fragments",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9",
+}
+# Each optional dependency, imported after the handler (so the figure is what it adds), and when a Lambda pays it.
+DEPENDENCY_IMPORTS = {
+    "bff.cache.dynamodb": "init, when CACHE_TABLE_NAME is set (the template sets it): aiobotocore and botocore",
+    "bff.cache.redis": "init, when CACHE_URL is set instead: redis-py",
+    "aws_lambda_powertools.utilities.parameters": "init, when SERVICE_REGISTRY_PATH is set (the SSM registry)",
+    "aws_lambda_powertools.utilities.idempotency": "the first cart write (and boto3 with it), or the snapshot",
+    "babel.numbers": "the first priced answer (and each locale's data), or the snapshot",
+    "aws_xray_sdk.core": "init, when tracing is on (Tracing: Active; off locally)",
+    "joserfc.jwt": "never in Lambda: the HTTP API's JWT authorizer checks tokens; only the local API imports it",
+}
 # Importing a handler needs its configuration, never a live service.
 UNREACHABLE_SERVICES = MockServices("http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9")
 
@@ -237,30 +258,69 @@ def import_case(settings: Settings, outcome: CaseOutcome) -> None:
                 break
             condition = f"{'with' if bytecode else 'without'} .pyc, median of {result.repeats}"
             outcome.measurements.append(Measurement(subject, condition, {**result.metrics()}))
+    _import_dependencies(settings, outcome)
     _import_built_artefacts(settings, outcome)
 
 
+def _import_dependencies(settings: Settings, outcome: CaseOutcome) -> None:
+    """What each optional dependency adds to a handler already imported, and where that cost lands."""
+    env = python_env(settings.sys_path, UNREACHABLE_SERVICES.as_env())
+    for module, lands in DEPENDENCY_IMPORTS.items():
+        try:
+            result = measure_cold_import(
+                module, env, settings.import_repeats, bytecode=True, after=(settings.handler_module,)
+            )
+        except RuntimeError as error:
+            outcome.notes.append(f"dependency {module} did not import after the handler: {error}")
+            continue
+        metrics: dict[str, Metric] = {"import_ms_median": result.import_ms_median, "lands": lands}
+        condition = f"{DEPENDENCY_CONDITION} {module}, median of {result.repeats}"
+        outcome.measurements.append(Measurement(CONTENDER, condition, metrics))
+
+
 def _import_built_artefacts(settings: Settings, outcome: CaseOutcome) -> None:
-    """The contender as `sam build` ships it (its two Makefiles, rebuilt for this machine's architecture)."""
+    """The contender as `sam build` ships it (its two Makefiles, rebuilt for this machine's architecture), with
+    the services' URLs alone, and as the template deploys it: with the DynamoDB fragment cache (its client is
+    created and warmed during init; the table's address here refuses at once)."""
     try:
         artefacts = build_host_artefacts(ARTEFACTS_DIR)
     except (RuntimeError, subprocess.CalledProcessError) as error:
         outcome.notes.append(f"the build artefacts were not rebuilt here, so their import is not measured: {error}")
         return
-    env = python_env([], UNREACHABLE_SERVICES.as_env())
-    try:
-        result, pyc_written = import_from_artefacts(artefacts, settings.handler_module, env, settings.import_repeats)
-    except RuntimeError as error:
-        outcome.notes.append(f"the handler did not import from the build artefacts: {error}")
-        return
-    metrics: dict[str, Metric] = {**result.metrics(), "pyc_written": pyc_written}
-    condition = f"from the build artefacts, median of {result.repeats}"
-    outcome.measurements.append(Measurement(CONTENDER, condition, metrics))
+    for condition, extra in (("from the build artefacts", {}), (AS_DEPLOYED_CONDITION, DEPLOYED_CACHE)):
+        env = python_env([], UNREACHABLE_SERVICES.as_env() | extra)
+        try:
+            result, pyc_written = import_from_artefacts(
+                artefacts, settings.handler_module, env, settings.import_repeats
+            )
+        except RuntimeError as error:
+            outcome.notes.append(f"the handler did not import from the build artefacts ({condition}): {error}")
+            continue
+        metrics: dict[str, Metric] = {**result.metrics(), "pyc_written": pyc_written}
+        outcome.measurements.append(Measurement(CONTENDER, f"{condition}, median of {result.repeats}", metrics))
     outcome.notes.append(
         "`from the build artefacts`: the layer's and the function's Makefiles run as `sam build` runs them, with "
         "the wheel platform of this machine; imported by the base interpreter with only those directories on "
-        "its path, allowed to write bytecode (pyc_written counts each .pyc written or rewritten)."
+        "its path, allowed to write bytecode (pyc_written counts each .pyc written or rewritten). "
+        f"`{AS_DEPLOYED_CONDITION}`: the same with CACHE_TABLE_NAME set, as the template sets it."
     )
+
+
+def hit_ratio_case(settings: Settings, outcome: CaseOutcome) -> None:
+    """The share of downstream calls the L1 fragment cache saves under bench.cache's spread load, which the cost
+    model takes as the L1 hit ratio."""
+    del settings
+    try:
+        report = run_python_json("bench.cache", ["--hit-ratio"], python_env([]), timeout_s=300)
+    except (RuntimeError, subprocess.SubprocessError) as error:
+        outcome.notes.append(f"the hit ratio was not measured: {error}")
+        return
+    metrics: dict[str, Metric] = {
+        "l1_hit_ratio": report["l1_hit_ratio"],
+        "downstream_calls_without_cache": report["without_cache"]["downstream_calls"],
+        "downstream_calls_with_l1": report["with_l1"]["downstream_calls"],
+    }
+    outcome.measurements.append(Measurement(CONTENDER, HIT_RATIO_CONDITION, metrics))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,8 +358,13 @@ CASES: dict[str, CaseSpec] = {
         memory_case,
     ),
     "import": CaseSpec(
-        "Cold import of the handler module in a fresh interpreter",
+        "Cold import of the handler module in a fresh interpreter, and what each optional dependency adds",
         ("import_ms_median", "rss_kib_median"),
         import_case,
+    ),
+    "hitratio": CaseSpec(
+        "Downstream calls the L1 fragment cache saves: 1,000 pages over 100 ids, 10 at a time, 50/80/30 ms mocks",
+        ("l1_hit_ratio",),
+        hit_ratio_case,
     ),
 }

@@ -15,6 +15,8 @@ from pathlib import Path
 # Kept to modules a bare interpreter has already loaded, so the probe adds nothing to the measurement.
 CHILD_PROBE = """
 import sys, time
+for loaded_first in sys.argv[3:]:
+    __import__(loaded_first)
 started = time.perf_counter()
 __import__(sys.argv[1])
 import_ms = (time.perf_counter() - started) * 1000
@@ -53,14 +55,15 @@ class ColdImport:
 
 
 def probe_once(
-    module: str, env: Mapping[str, str], interpreter: Sequence[str] = (sys.executable,)
+    module: str, env: Mapping[str, str], interpreter: Sequence[str] = (sys.executable,), after: Sequence[str] = ()
 ) -> tuple[float, float, int]:
-    """Import time (ms), whole process time (ms) and RSS after import (KiB) of one fresh interpreter."""
+    """Import time (ms), whole process time (ms) and RSS after import (KiB) of one fresh interpreter; the modules
+    `after` are imported first, untimed (so the time is what `module` adds to them)."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "probe.json"
         started = time.perf_counter()
         completed = subprocess.run(
-            [*interpreter, "-c", CHILD_PROBE, module, str(out)],
+            [*interpreter, "-c", CHILD_PROBE, module, str(out), *after],
             env=env,
             capture_output=True,
             text=True,
@@ -73,7 +76,9 @@ def probe_once(
     return float(probe["import_ms"]), process_ms, int(probe["rss_kib"])
 
 
-def measure_cold_import(module: str, env: Mapping[str, str], repeats: int, *, bytecode: bool) -> ColdImport:
+def measure_cold_import(
+    module: str, env: Mapping[str, str], repeats: int, *, bytecode: bool, after: Sequence[str] = ()
+) -> ColdImport:
     """Median over `repeats` fresh interpreters.
 
     With `bytecode`, a first untimed run fills the usual __pycache__; without it, every run reads and
@@ -83,8 +88,10 @@ def measure_cold_import(module: str, env: Mapping[str, str], repeats: int, *, by
     with tempfile.TemporaryDirectory() as empty_cache:
         child_env = dict(env)
         if bytecode:
-            probe_once(module, child_env)
+            # A shell's PYTHONDONTWRITEBYTECODE would leave the cache empty and time compiling, not importing.
+            child_env.pop("PYTHONDONTWRITEBYTECODE", None)
+            probe_once(module, child_env, after=after)
         else:
             child_env |= {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty_cache}
-        samples = [probe_once(module, child_env) for _ in range(repeats)]
+        samples = [probe_once(module, child_env, after=after) for _ in range(repeats)]
     return ColdImport.of(module, samples, bytecode=bytecode)

@@ -15,6 +15,10 @@ CONTENDER = "contender"
 # and it makes the same three downstream calls as the floor and the baselines.
 CONTENDER_CACHED = "contender, sections cached"
 BASELINES = (GO_REFERENCE, NAIVE, FLOOR)
+# Conditions of the import and hitratio cases that the summary reads back.
+AS_DEPLOYED_CONDITION = "from the build artefacts, with the DynamoDB fragment cache (as deployed)"
+DEPENDENCY_CONDITION = "added after the handler:"
+HIT_RATIO_CONDITION = "1,000 pages over 100 ids, 10 at a time"
 
 type Metric = float | int | str
 

@@ -26,7 +26,17 @@ from bench.cost import (
     table,
 )
 from bench.instructions import CONDITION as INSTRUCTIONS_CONDITION
-from bench.model import CONTENDER, CONTENDER_CACHED, FLOOR, GO_REFERENCE, NAIVE, CaseOutcome, Measurement
+from bench.model import (
+    AS_DEPLOYED_CONDITION,
+    CONTENDER,
+    CONTENDER_CACHED,
+    FLOOR,
+    GO_REFERENCE,
+    HIT_RATIO_CONDITION,
+    NAIVE,
+    CaseOutcome,
+    Measurement,
+)
 
 INSTANT_CONDITION = "warm, 0/0/0 ms mocks"
 SEED_CONDITION = "warm, 50/80/30 ms mocks"
@@ -135,7 +145,18 @@ def targets(figures: Figures) -> list[Target]:
             True,
             "x",
         ),
+        Target(
+            "handler import from the build artefacts, with the DynamoDB cache as deployed / naive as shipped",
+            _ratio(_deployed_import(figures), naive_shipped),
+            0.35,
+            True,
+            "x",
+        ),
     ]
+
+
+def _deployed_import(figures: Figures) -> float | None:
+    return figures.metric("import", CONTENDER, AS_DEPLOYED_CONDITION, "import_ms_median")
 
 
 def _python_profile(figures: Figures, subject: str, import_ms: float | None, *, uses_cache: bool) -> Profile | None:
@@ -148,7 +169,10 @@ def _python_profile(figures: Figures, subject: str, import_ms: float | None, *, 
 
 
 def profiles(figures: Figures) -> list[Profile]:
-    contender_import = figures.metric("import", CONTENDER, "from the build artefacts", "import_ms_median")
+    contender_import = _deployed_import(figures)
+    contender_import = contender_import or figures.metric(
+        "import", CONTENDER, "from the build artefacts", "import_ms_median"
+    )
     contender_import = contender_import or figures.metric("import", CONTENDER, "with .pyc", "import_ms_median")
     found = [
         _python_profile(figures, CONTENDER, contender_import, uses_cache=True),
@@ -169,6 +193,7 @@ class CostModel:
     recommendation: Recommendation | None
     assumptions: Assumptions
     prices: Prices
+    hit_ratio_source: str = "assumed"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +201,7 @@ class CostModel:
             "prices_usd_us_east_1": _fields(self.prices),
             "sources": SOURCES,
             "assumptions": _fields(self.assumptions),
+            "l1_hit_ratio_source": self.hit_ratio_source,
             "rows": [row.as_dict() for row in self.rows],
             "recommended_memory_mb": self.recommendation.memory_mb if self.recommendation else None,
             "recommendation": self.recommendation.reason if self.recommendation else None,
@@ -188,9 +214,13 @@ def _fields(instance: Any) -> dict[str, Any]:
 
 def cost_model(figures: Figures, prices: Prices | None = None, assumptions: Assumptions | None = None) -> CostModel:
     prices = prices or Prices()
-    assumptions = assumptions or Assumptions()
+    measured = figures.metric("hitratio", CONTENDER, HIT_RATIO_CONDITION, "l1_hit_ratio")
+    if assumptions is None and measured is not None:
+        assumptions, source = Assumptions(l1_hit_ratio=measured), f"measured: the hitratio case, {HIT_RATIO_CONDITION}"
+    else:
+        assumptions, source = assumptions or Assumptions(), "assumed"
     rows = table(profiles(figures), prices, assumptions)
-    return CostModel(rows, recommend(rows, CONTENDER), assumptions, prices)
+    return CostModel(rows, recommend(rows, CONTENDER), assumptions, prices, source)
 
 
 def write_cost_chart(model: CostModel, directory: Path) -> Path | None:
@@ -255,7 +285,7 @@ def markdown(target_rows: Sequence[Target], model: CostModel, chart: Path | None
             *(_money(v) for v in (row.dynamodb, row.init, row.total, row.snapstart_extra, row.total_with_snapstart)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    a = model.assumptions
+    a, hit_ratio_source = model.assumptions, model.hit_ratio_source
     recommended = model.recommendation.reason if model.recommendation else "none (figures missing)"
     lines += [
         "",
@@ -263,7 +293,7 @@ def markdown(target_rows: Sequence[Target], model: CostModel, chart: Path | None
         "- Duration: wait (p50 - CPU of the in-process run at 50/80/30 ms) + CPU x max(1769 / MB, 1); one core of "
         "this machine taken as Lambda's full vCPU at 1,769 MB. Cold import scaled the same way.",
         f"- Assumptions: X-Ray sampling {a.xray_sampling:.0%}; fragment cache L1 hit ratio {a.l1_hit_ratio:.0%} over "
-        f"{a.cached_sections} sections, {a.read_units_per_l2_read} read unit per L2 read (assumed; the "
+        f"{a.cached_sections} sections ({hit_ratio_source}), {a.read_units_per_l2_read} read unit per L2 read (the "
         "contender's CPU, wait and log bytes are those of pages whose every section misses, an upper bound); "
         f"{a.platform_log_bytes} bytes "
         f"of Lambda START/END/REPORT lines per invocation; {a.cold_start_ratio:.0%} of invocations cold; SnapStart's "

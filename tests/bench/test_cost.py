@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from bench.coldimport import measure_cold_import
 from bench.cost import Assumptions, CostRow, Prices, Profile, estimate, recommend, table
 from bench.inprocess import stdout_per_page
-from bench.model import CONTENDER, FLOOR, NAIVE, CaseOutcome, Measurement
+from bench.model import AS_DEPLOYED_CONDITION, CONTENDER, FLOOR, HIT_RATIO_CONDITION, NAIVE, CaseOutcome, Measurement
 from bench.summary import Figures, Target, cost_model, markdown, targets, write_cost_chart
 
 PRICES = Prices()
@@ -179,3 +180,61 @@ def test_stdout_per_page_counts_what_reaches_file_descriptor_one() -> None:
     assert counted["response_bytes"] == 2
     assert counted["log_sample_statuses"] == "200"
     assert os.write(1, b"") == 0  # the descriptor is usable again afterwards
+
+
+def seed_run(*extra: CaseOutcome) -> Figures:
+    seed = "warm, 50/80/30 ms mocks, 300 invocations"
+    return Figures(
+        [
+            outcome("inprocess", inprocess(CONTENDER, seed, cpu_ms_per_invocation=6.0, p50_ms=84.0)),
+            outcome(
+                "import",
+                Measurement(NAIVE, "without .pyc, median of 3", {"import_ms_median": 1000}),
+                Measurement(CONTENDER, "from the build artefacts, median of 3", {"import_ms_median": 300}),
+                Measurement(CONTENDER, f"{AS_DEPLOYED_CONDITION}, median of 3", {"import_ms_median": 400}),
+            ),
+            *extra,
+        ]
+    )
+
+
+def test_the_measured_hit_ratio_sets_the_fragment_caches_dynamodb_reads() -> None:
+    # Given a run whose hitratio case measured 90 % of the calls saved by L1
+    measured = outcome("hitratio", Measurement(CONTENDER, f"{HIT_RATIO_CONDITION}", {"l1_hit_ratio": 0.9}))
+    # When the cost model runs with and without it
+    with_measurement, without = cost_model(seed_run(measured)), cost_model(seed_run())
+    # Then the measured ratio is used and said to be measured; without it, the assumption is named as such
+    assert with_measurement.assumptions.l1_hit_ratio == 0.9
+    assert with_measurement.hit_ratio_source.startswith("measured")
+    assert (without.assumptions.l1_hit_ratio, without.hit_ratio_source) == (Assumptions().l1_hit_ratio, "assumed")
+    contender = [row for row in with_measurement.rows if row.subject == CONTENDER]
+    baseline = [row for row in without.rows if row.subject == CONTENDER]
+    assert all(
+        math.isclose(a.dynamodb / b.dynamodb, (1 - 0.9) / (1 - Assumptions().l1_hit_ratio))
+        for a, b in zip(contender, baseline, strict=True)
+    )
+
+
+def test_the_import_target_reads_both_the_plain_and_the_deployed_configuration() -> None:
+    found = {target.name: target for target in targets(seed_run())}
+    plain = found["handler import from the build artefacts / naive as shipped"]
+    deployed = found["handler import from the build artefacts, with the DynamoDB cache as deployed / naive as shipped"]
+    assert (plain.figure, plain.verdict) == (0.3, "met")
+    assert (deployed.figure, deployed.verdict) == (0.4, "missed")
+    # And the cost model's INIT uses the deployed import
+    assert {
+        row.cold_import_ms for row in cost_model(seed_run()).rows if row.subject == CONTENDER and row.memory_mb == 1769
+    } == {400}
+
+
+def test_a_dependency_is_timed_after_the_modules_loaded_before_it(tmp_path: Path) -> None:
+    # Given a module that takes 300 ms to import, and one that only imports it
+    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(0.3)\n")
+    (tmp_path / "uses_slow.py").write_text("import slow_module\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # When the second is timed alone, and after the first
+    alone = measure_cold_import("uses_slow", env, 1, bytecode=True)
+    after = measure_cold_import("uses_slow", env, 1, bytecode=True, after=("slow_module",))
+    # Then only the first pays for the slow import
+    assert alone.import_ms_median >= 300
+    assert after.import_ms_median < 300
