@@ -152,6 +152,69 @@ async def test_hedge_fires_only_after_the_delay_and_the_loser_is_cancelled() -> 
     assert guard.budget.tokens < tokens_before, "a hedge is paid for from the retry budget"
 
 
+async def test_a_hedge_that_wins_leaves_the_callers_task_free_to_go_on() -> None:
+    # Given a slow first attempt that a quick hedge beats
+    attempts = ScriptedAttempts([(0.3, GOOD), (0.01, GOOD)])
+    caller, guard = caller_for(attempts, hedge_delay_s=0.02)
+    # When the call returns the hedge's answer
+    assert await fetch(caller) == GOOD
+    # Then the task that made it is not left cancelling, can await again, and every bulkhead slot is back
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await asyncio.sleep(0)
+    assert (attempts.cancelled, guard.bulkhead._value) == (1, 8)
+
+
+async def test_a_first_attempt_that_fails_while_the_hedge_is_out_waits_for_the_hedge() -> None:
+    # Given a first attempt that fails (503) after the hedge went out, and a hedge that answers after that
+    attempts = ScriptedAttempts([(0.1, SERVER_ERROR), (0.1, GOOD)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.03, max_attempts=1)
+    # Then the hedge's answer is the call's, and nothing was cancelled
+    assert await fetch(caller) == GOOD
+    assert (len(attempts.started_at), attempts.cancelled) == (2, 0)
+
+
+async def test_a_hedge_that_fails_first_leaves_the_first_attempt_to_answer() -> None:
+    # Given a hedge that fails quickly while the first attempt is still on its way
+    attempts = ScriptedAttempts([(0.15, GOOD), (0.01, SERVER_ERROR)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.03, max_attempts=1)
+    # Then the first attempt's answer is the call's, and it was not cancelled
+    assert await fetch(caller) == GOOD
+    assert (len(attempts.started_at), attempts.cancelled) == (2, 0)
+
+
+async def test_neither_attempt_definitive_answers_with_the_last_to_end() -> None:
+    timeout = Failed(FailureReason.TIMEOUT, 1.0)
+    attempts = ScriptedAttempts([(0.05, SERVER_ERROR), (0.1, timeout)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.02, max_attempts=1)
+    assert await fetch(caller) == timeout
+
+
+async def test_a_race_cancelled_from_outside_cancels_both_attempts_and_frees_the_bulkhead() -> None:
+    # Given a first attempt and its hedge both in flight
+    attempts = ScriptedAttempts([(5.0, GOOD), (5.0, GOOD)])
+    caller, guard = caller_for(attempts, hedge_delay_s=0.02)
+    call = asyncio.create_task(fetch(caller, deadline_ms=10_000))
+    await asyncio.sleep(0.1)
+    assert len(attempts.started_at) == 2
+    # When the page stops waiting for the section
+    call.cancel()
+    # Then the cancellation goes on to the caller, both attempts are cancelled, and no slot is held
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (attempts.cancelled, guard.bulkhead._value) == (2, 8)
+
+
+async def test_an_exhausted_budget_sends_no_hedge_and_waits_for_the_first_attempt() -> None:
+    attempts = ScriptedAttempts([(0.1, GOOD), (0.01, GOOD)])
+    budget = RetryBudget()
+    budget.tokens = budget.max_tokens / 2  # at half, no retry and no hedge is allowed
+    caller, _ = caller_for(attempts, hedge_delay_s=0.02, budget=budget)
+    assert await fetch(caller) == GOOD
+    assert len(attempts.started_at) == 1
+
+
 async def test_no_hedge_when_the_first_attempt_answers_in_time() -> None:
     attempts = ScriptedAttempts([(0.01, GOOD)])
     caller, _ = caller_for(attempts, hedge_delay_s=0.1)

@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import quote
+
+from bff.core.encoding import percent_encoded
 
 type JsonValue = dict[str, JsonValue] | list[JsonValue] | str | int | float | bool | None
 type Clock = Callable[[], float]
@@ -53,7 +54,7 @@ def age_s(entry: CacheEntry, now: float) -> float:
 def cache_key(service: str, entity_id: str, variant: str = "") -> str:
     """A store key; each part is percent-encoded so that no id can collide with another's key."""
     parts = [_KEY_PREFIX, service, entity_id, *([variant] if variant else [])]
-    return ":".join(quote(part, safe="") for part in parts)
+    return ":".join(percent_encoded(part) for part in parts)
 
 
 def parse_cache_control(header: str | None) -> dict[str, str | None]:

@@ -10,11 +10,11 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
 
+from bff.core.encoding import percent_encoded
 from bff.core.outcomes import Failed, Fetched, JsonValue
 from bff.core.sections import Section
 from bff.downstream.http import OutboundHttp
@@ -154,7 +154,7 @@ def encode_path_segment(value: str) -> str:
     when encoded, which would send the call to another path of the service."""
     if value in {".", ".."}:
         raise ValueError("a dot-segment cannot be used as a path segment")
-    return quote(value, safe="")
+    return percent_encoded(value)
 
 
 def _raise_for_status(section: Section, response: Reply, retryable_statuses: frozenset[int]) -> None:

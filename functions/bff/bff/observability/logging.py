@@ -40,6 +40,9 @@ logging.logThreads = False
 logging.logProcesses = False
 logging.logMultiprocessing = False
 logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # (3.12+, not yet in typeshed)
+# Nor does a line name its source file and line (the formatter drops "location"): the logging HOWTO's own
+# optimisation, which spares findCaller's walk up the stack on every record.
+logging._srcfile = None
 
 
 def _message_as_written(message: Any) -> Any:

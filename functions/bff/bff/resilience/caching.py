@@ -69,13 +69,15 @@ class CachingSource:
     async def fetch(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
     ) -> SectionOutcome:
-        if self._ttl_s(section) <= 0:
+        ttl_s = self._ttl_s(section)
+        if ttl_s <= 0:
             return _uncached(await self._inner.fetch(section, entity_id, deadline, headers))
-        hit = await self.lookup(section, entity_id, deadline, headers)
+        key = _key(section, entity_id, headers)
+        hit = await self._lookup_key(section, key, deadline)
         if hit is not None:
             return hit
         live = await self._inner.fetch(section, entity_id, deadline, headers)
-        return await self.settle(section, entity_id, live, deadline, headers)
+        return await self._settle_key(key, live, ttl_s, deadline)
 
     async def lookup(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
@@ -84,15 +86,7 @@ class CachingSource:
         asks this per id, and sends only the misses downstream."""
         if self._ttl_s(section) <= 0:
             return None
-        started = time.perf_counter()
-        key = cache_key(section.service, entity_id, language_variant(headers))
-        entry, tier = await self._lookup(key, deadline)
-        now = self._clock()
-        if entry is not None and is_fresh(entry, now):
-            self._on_lookup(section.name, tier)
-            return _from_fresh_entry(entry, now, _elapsed_ms(started))
-        self._on_lookup(section.name, None)
-        return None
+        return await self._lookup_key(section, _key(section, entity_id, headers), deadline)
 
     async def settle(
         self, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline, headers: Mapping[str, str]
@@ -102,7 +96,19 @@ class CachingSource:
         ttl_s = self._ttl_s(section)
         if ttl_s <= 0:
             return _uncached(live)
-        key = cache_key(section.service, entity_id, language_variant(headers))
+        return await self._settle_key(_key(section, entity_id, headers), live, ttl_s, deadline)
+
+    async def _lookup_key(self, section: Section, key: str, deadline: Deadline) -> SectionOutcome | None:
+        started = time.perf_counter()
+        entry, tier = await self._lookup(key, deadline)
+        now = self._clock()
+        if entry is not None and is_fresh(entry, now):
+            self._on_lookup(section.name, tier)
+            return _from_fresh_entry(entry, now, _elapsed_ms(started))
+        self._on_lookup(section.name, None)
+        return None
+
+    async def _settle_key(self, key: str, live: Failed | Fetched, ttl_s: float, deadline: Deadline) -> SectionOutcome:
         if isinstance(live, Fetched):
             return await self._store_answer(key, live, ttl_s, deadline)
         if live.reason is FailureReason.NOT_FOUND:
@@ -114,7 +120,7 @@ class CachingSource:
         """A section the page stopped waiting for: answered from L1 (synchronously) when it has the id."""
         if failure.reason is FailureReason.NOT_FOUND or self._ttl_s(section) <= 0:
             return failure
-        entry = self._cache.l1.get_now(cache_key(section.service, entity_id, language_variant(headers)))
+        entry = self._cache.l1.get_now(_key(section, entity_id, headers))
         now = self._clock()
         if entry is not None and is_fresh(entry, now):
             return _from_fresh_entry(entry, now, failure.duration_ms)
@@ -171,6 +177,10 @@ class CachingSource:
         if entry is None or entry.status != 200 or not is_usable_stale(entry, now):
             return failure
         return Stale(entry.value, age_s(entry, now), failure.duration_ms)
+
+
+def _key(section: Section, entity_id: str, headers: Mapping[str, str]) -> str:
+    return cache_key(section.service, entity_id, language_variant(headers))
 
 
 def language_variant(headers: Mapping[str, str]) -> str:

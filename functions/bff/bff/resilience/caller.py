@@ -87,18 +87,7 @@ class ResilientCaller:
         hedge_delay_s = call.guard.hedge_delay_s
         if hedge_delay_s is None or hedge_delay_s >= call.deadline.remaining_s():
             return await self._one_attempt(call)
-        primary = asyncio.create_task(self._one_attempt(call))
-        racing = {primary}
-        try:
-            done, _ = await asyncio.wait(racing, timeout=hedge_delay_s)
-            if done:
-                return primary.result()
-            if call.guard.budget.allows_retry():
-                call.guard.budget.spend_on_hedge()
-                racing.add(asyncio.create_task(self._one_attempt(call)))
-            return await _first_definitive(racing)
-        finally:
-            await _cancel_all(racing)
+        return await _HedgedCall(self._one_attempt, call).run(hedge_delay_s)
 
     async def _one_attempt(self, call: _Call) -> Failed | Fetched:
         attempt = next(call.attempts)
@@ -150,22 +139,67 @@ def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _first_definitive(racing: set[asyncio.Task[Failed | Fetched]]) -> Failed | Fetched:
-    pending = set(racing)
-    last: Failed | Fetched | None = None
-    while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            last = task.result()
-            if is_definitive(last):
-                return last
-    assert last is not None
-    return last
+class _HedgedCall:
+    """One attempt raced against a hedge sent after the hedge delay, when the budget allows one.
 
+    The first attempt runs in the caller's own task, with no task of its own: most calls answer before the delay,
+    and then the race costs one timer. The hedge runs in a task. The first definitive answer wins and the other
+    attempt is cancelled; when neither is definitive, the one that ended last is the answer. A definitive hedge
+    interrupts the first attempt by cancelling the caller's task, as asyncio.timeout does, and tells that
+    cancellation apart from one that comes from outside (the page's deadline), which goes on as it came."""
 
-async def _cancel_all(tasks: set[asyncio.Task[Failed | Fetched]]) -> None:
-    unfinished = [task for task in tasks if not task.done()]
-    for task in unfinished:
-        task.cancel()
-    if unfinished:
-        await asyncio.wait(unfinished)
+    def __init__(self, attempt: Callable[[_Call], Coroutine[Any, Any, Failed | Fetched]], call: _Call) -> None:
+        task = asyncio.current_task()
+        assert task is not None, "a call runs in a task"
+        self._task = task
+        self._attempt = attempt
+        self._call = call
+        self._hedge: asyncio.Task[Failed | Fetched] | None = None
+        self._hedge_won: Failed | Fetched | None = None
+        self._settled = False
+
+    async def run(self, hedge_delay_s: float) -> Failed | Fetched:
+        timer = asyncio.get_running_loop().call_later(hedge_delay_s, self._send_hedge)
+        try:
+            try:
+                first = await self._attempt(self._call)
+            except asyncio.CancelledError:
+                if self._hedge_won is not None and self._task.uncancel() == 0:
+                    return self._hedge_won
+                raise
+            self._settled = True
+            if self._hedge_won is not None:  # the first attempt ended although the hedge had cancelled it
+                self._task.uncancel()
+                return self._hedge_won
+            if is_definitive(first) or self._hedge is None:
+                return first
+            return await self._hedge
+        finally:
+            self._settled = True
+            timer.cancel()
+            await self._stop_hedge()
+
+    def _send_hedge(self) -> None:
+        budget = self._call.guard.budget
+        if self._settled or not budget.allows_retry():
+            return
+        budget.spend_on_hedge()
+        self._hedge = asyncio.get_running_loop().create_task(self._attempt(self._call))
+        self._hedge.add_done_callback(self._hedge_ended)
+
+    def _hedge_ended(self, hedge: asyncio.Task[Failed | Fetched]) -> None:
+        if self._settled or hedge.cancelled() or hedge.exception() is not None:
+            return
+        if is_definitive(outcome := hedge.result()):
+            self._hedge_won = outcome
+            self._task.cancel()
+
+    async def _stop_hedge(self) -> None:
+        hedge = self._hedge
+        if hedge is None:
+            return
+        if not hedge.done():
+            hedge.cancel()
+            await asyncio.wait((hedge,))
+        if not hedge.cancelled():
+            hedge.exception()  # retrieved: an error of a hedge nobody waited for is not "never retrieved"
