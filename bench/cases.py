@@ -1,6 +1,7 @@
 """The bench cases. Each compares the contender with the baselines under identical conditions."""
 
 import shutil
+import statistics
 import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from bench.services import (
     go_mocks,
     uvicorn_app,
 )
+from bench.stats import summarize
 
 NAIVE_MODULE = "bench.baselines.naive.app"
 FLOOR_HANDLER = "bench.baselines.floor.app:handler"
@@ -46,8 +48,9 @@ TAIL = MockLatency(reviews_tail_rate=0.05, reviews_tail_ms=400)
 TAIL_CLIENTS = (16,)
 HEDGING_OFF = {"PRODUCT_HEDGE_DELAY_MS": "0", "REVIEW_HEDGE_DELAY_MS": "0", "INVENTORY_HEDGE_DELAY_MS": "0"}
 CONTENDER_HEDGING_OFF = f"{CONTENDER} (hedging off)"
-IN_PROCESS_INVOCATIONS = 1000
+IN_PROCESS_INVOCATIONS = 1200
 IN_PROCESS_REFERENCE_INVOCATIONS = 300
+IN_PROCESS_ROUNDS = 3
 # Healthy pages whose stdout is counted (at INFO), after the timed ones.
 LOG_SAMPLE_INVOCATIONS = 50
 INFO_LOGS = {"POWERTOOLS_LOG_LEVEL": "INFO", "LOG_LEVEL": "INFO"}
@@ -197,16 +200,34 @@ def inprocess_case(settings: Settings, outcome: CaseOutcome) -> None:
 
 
 def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, invocations: int) -> None:
-    condition = f"warm, {latency.label} mocks, {invocations} invocations"
-    args = [f"--invocations={invocations}", f"--log-sample={LOG_SAMPLE_INVOCATIONS}"]
-    for subject, report in _invoke_each(settings, outcome, args, latency=latency, with_variants=True):
+    """Each subject in IN_PROCESS_ROUNDS alternating rounds (floor, naive, contender, …, then again), so that the
+    machine's drifting speed weighs on every subject alike: CPU is the median round's, latencies all rounds'."""
+    per_round = invocations // IN_PROCESS_ROUNDS
+    condition = f"warm, {latency.label} mocks, {invocations} invocations in {IN_PROCESS_ROUNDS} alternating rounds"
+    args = [f"--invocations={per_round}", f"--log-sample={LOG_SAMPLE_INVOCATIONS}"]
+    rounds: dict[str, list[Any]] = {}
+    for _ in range(IN_PROCESS_ROUNDS):
+        for subject, report in _invoke_each(settings, outcome, args, latency=latency, with_variants=True):
+            rounds.setdefault(subject, []).append(report)
+    for subject, reports in rounds.items():
+        latencies_ms = [value for report in reports for value in report["latencies_ms"]]
+        summary = summarize(latencies_ms).as_dict()
         metrics: dict[str, Metric] = {
-            "cpu_ms_per_invocation": report["cpu_ms_per_invocation"],
-            **{key: report["latency"][key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
-            "statuses": _statuses(report["statuses"]),
-            **report["log_volume"],
+            "cpu_ms_per_invocation": statistics.median(report["cpu_ms_per_invocation"] for report in reports),
+            "cpu_ms_per_round": " ".join(f"{report['cpu_ms_per_invocation']:.3f}" for report in reports),
+            **{key: summary[key] for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+            "statuses": _statuses(_summed_statuses(reports)),
+            **reports[0]["log_volume"],
         }
-        outcome.measurements.append(Measurement(subject, condition, metrics, report["latencies_ms"]))
+        outcome.measurements.append(Measurement(subject, condition, metrics, latencies_ms))
+
+
+def _summed_statuses(reports: Sequence[Any]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for report in reports:
+        for status, count in report["statuses"].items():
+            total[status] = total.get(status, 0) + count
+    return total
 
 
 def instructions_case(settings: Settings, outcome: CaseOutcome) -> None:
