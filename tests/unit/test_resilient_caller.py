@@ -15,7 +15,7 @@ from bff.core.sections import Section
 from bff.core.service import PageService
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
-from bff.resilience.caller import ResilientCaller
+from bff.resilience.caller import Attempt, ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
@@ -53,17 +53,18 @@ class ScriptedAttempts:
 
 
 def caller_for(
-    attempts: ScriptedAttempts,
+    attempts: Attempt,
     *,
     hedge_delay_s: float | None = None,
     max_attempts: int = 3,
     budget: RetryBudget | None = None,
     breaker: CircuitBreaker | None = None,
+    slots: int = 8,
 ) -> tuple[ResilientCaller, DownstreamGuard]:
     guard = DownstreamGuard(
         breaker=breaker or CircuitBreaker("product"),
         budget=budget or RetryBudget(),
-        bulkhead=asyncio.Semaphore(8),
+        bulkhead=asyncio.Semaphore(slots),
         hedge_delay_s=hedge_delay_s,
     )
     caller = ResilientCaller(
@@ -189,6 +190,49 @@ async def test_neither_attempt_definitive_answers_with_the_last_to_end() -> None
     attempts = ScriptedAttempts([(0.05, SERVER_ERROR), (0.1, timeout)])
     caller, _ = caller_for(attempts, hedge_delay_s=0.02, max_attempts=1)
     assert await fetch(caller) == timeout
+
+
+async def test_when_the_hedge_fails_first_the_first_attempts_later_failure_is_the_answer() -> None:
+    # Given a hedge that fails at once (503) and a first attempt that times out later
+    timeout = Failed(FailureReason.TIMEOUT, 80.0)
+    attempts = ScriptedAttempts([(0.08, timeout), (0.005, SERVER_ERROR)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.01, max_attempts=1)
+    # Then the answer is the one that ended last: the timeout (counted as such by the breaker and the latency)
+    assert await fetch(caller) == timeout
+
+
+async def test_a_hedge_refused_by_a_full_bulkhead_does_not_hide_the_first_attempts_retryable_failure() -> None:
+    # Given one bulkhead slot, held by the first attempt when the hedge is due (so the hedge is refused at once)
+    attempts = ScriptedAttempts([(0.05, UNAVAILABLE_RETRYABLE), (0.0, GOOD)])
+    caller, _ = caller_for(attempts, hedge_delay_s=0.01, slots=1)
+    # Then the first attempt's retryable 503 is retried, and the retry answers (the refused hedge reached no one)
+    assert await fetch(caller) == GOOD
+    assert len(attempts.started_at) == 2
+
+
+async def test_a_first_attempt_that_turns_its_cancellation_into_an_error_still_yields_the_hedges_answer() -> None:
+    # Given a first attempt whose library raises its own error when cancelled, and a quick hedge
+    calls = 0
+
+    async def attempt(
+        section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], number: int
+    ) -> Failed | Fetched:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return GOOD
+        try:
+            await asyncio.sleep(1.0)
+        except asyncio.CancelledError:
+            raise RuntimeError("connection torn down") from None
+        return SERVER_ERROR
+
+    caller, _ = caller_for(attempt, hedge_delay_s=0.01)
+    # Then the hedge's answer is the call's, and the task is not left cancelling
+    assert await fetch(caller) == GOOD
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
 
 
 async def test_a_race_cancelled_from_outside_cancels_both_attempts_and_frees_the_bulkhead() -> None:

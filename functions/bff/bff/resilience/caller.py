@@ -167,17 +167,31 @@ class _HedgedCall:
                 if self._hedge_won is not None and self._task.uncancel() == 0:
                     return self._hedge_won
                 raise
+            except Exception:
+                if self._hedge_won is None:
+                    raise
+                self._task.uncancel()  # the attempt turned the hedge's cancellation into an error of its own
+                return self._hedge_won
             self._settled = True
             if self._hedge_won is not None:  # the first attempt ended although the hedge had cancelled it
                 self._task.uncancel()
                 return self._hedge_won
-            if is_definitive(first) or self._hedge is None:
-                return first
-            return await self._hedge
+            return await self._answer_after(first)
         finally:
             self._settled = True
             timer.cancel()
             await self._stop_hedge()
+
+    async def _answer_after(self, first: Failed | Fetched) -> Failed | Fetched:
+        """The first attempt ended: its answer if definitive or unhedged; else the hedge's if it is definitive (its
+        callback may not have run yet), or if it is still out, then whichever it answers (it ends last)."""
+        hedge = self._hedge
+        if is_definitive(first) or hedge is None:
+            return first
+        if not hedge.done():
+            return await hedge
+        ended_well = not hedge.cancelled() and hedge.exception() is None
+        return hedge.result() if ended_well and is_definitive(hedge.result()) else first
 
     def _send_hedge(self) -> None:
         budget = self._call.guard.budget
