@@ -3,6 +3,7 @@
 import shutil
 import statistics
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -223,10 +224,9 @@ def _inprocess(settings: Settings, outcome: CaseOutcome, latency: MockLatency, i
 
 
 def _summed_statuses(reports: Sequence[Any]) -> dict[str, int]:
-    total: dict[str, int] = {}
+    total: Counter[str] = Counter()
     for report in reports:
-        for status, count in report["statuses"].items():
-            total[status] = total.get(status, 0) + count
+        total.update(report["statuses"])
     return total
 
 

@@ -59,6 +59,18 @@ async def read_head(reader: asyncio.StreamReader) -> list[bytes]:
     return lines
 
 
+def first_then_ok(first: Answer) -> Answer:
+    """`first` for the first connection, `ok()` for every later one."""
+    answers = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answers
+        answers += 1
+        await (first if answers == 1 else ok())(reader, writer)
+
+    return answer
+
+
 def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> Answer:
     async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body))
@@ -221,20 +233,14 @@ async def test_a_silent_server_is_a_read_timeout(serve: Serve, transport: Aiohtt
 async def test_an_unread_body_closes_its_connection(serve: Serve, transport: AiohttpTransport) -> None:
     # Given a response whose body is still arriving when the caller gives up on it (a 404, a body over the cap)
     first_connection_closed = asyncio.Event()
-    answers = 0
 
-    async def first_slow_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal answers
-        answers += 1
-        if answers > 1:
-            await ok()(reader, writer)
-            return
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
         await writer.drain()
         await reader.read()  # returns when the client closes its end
         first_connection_closed.set()
 
-    server, port = await serve(first_slow_then_ok)
+    server, port = await serve(first_then_ok(slow))
     url = f"http://127.0.0.1:{port}/products/P001"
     unread = await transport.handle_async_request(httpx.Request("GET", url, extensions={"timeout": {"connect": 1.0}}))
     # When the caller closes it without reading
@@ -304,18 +310,11 @@ async def test_an_error_answer_is_not_read_and_its_connection_is_closed(
     serve: Serve, transport: AiohttpTransport
 ) -> None:
     # Given a 503 whose (long) body is still arriving, then a good answer
-    answers = 0
-
-    async def unavailable_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal answers
-        answers += 1
-        if answers > 1:
-            await ok()(reader, writer)
-            return
+    async def answer_503(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 2\r\ncontent-length: 100\r\n\r\n0123")
         await writer.drain()
 
-    server, port = await serve(unavailable_then_ok)
+    server, port = await serve(first_then_ok(answer_503))
     url = f"http://127.0.0.1:{port}/products/P001"
     # When the transport is asked twice
     unavailable = await exchange(transport, url)
