@@ -1,11 +1,15 @@
-"""Loopback endpoints that misbehave on purpose: a port that refuses, one that accepts and never answers, and an
-HTTP endpoint that answers every AWS JSON call with a throttling error (moto cannot be made to throttle)."""
+"""Loopback endpoints that misbehave on purpose: a port that refuses, one that accepts and never answers, an
+HTTP endpoint that answers every AWS JSON call with a throttling error (moto cannot be made to throttle), and a
+TCP proxy that holds each answer of a real server longer than a read timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +80,77 @@ def throttling_endpoint(error_code: str = "ProvisionedThroughputExceededExceptio
     thread.start()
     try:
         yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class DelayingProxy:
+    """A TCP proxy in front of `upstream_port`: requests pass at once, each answer is held `delay_s` first."""
+
+    port: int
+    delay_s: float
+    connections: int = 0
+    answers: int = 0
+
+
+class _ProxyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: DelayingProxy
+    upstream_port: int
+
+
+class _ProxyHandler(socketserver.BaseRequestHandler):
+    server: _ProxyServer
+
+    def handle(self) -> None:
+        proxy = self.server.proxy
+        proxy.connections += 1
+        try:
+            upstream = socket.create_connection((LOOPBACK, self.server.upstream_port), timeout=10)
+        except OSError:
+            return
+        with upstream:
+            forward = threading.Thread(target=_pump, args=(self.request, upstream, 0.0, None), daemon=True)
+            forward.start()
+            _pump(upstream, self.request, proxy.delay_s, proxy)
+            forward.join(timeout=1)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_RDWR)
+
+
+def _pump(source: socket.socket, target: socket.socket, delay_s: float, counted: DelayingProxy | None) -> None:
+    """Copies until either side closes; each chunk read from `source` waits `delay_s` before it is sent."""
+    try:
+        while chunk := source.recv(65536):
+            if delay_s:
+                time.sleep(delay_s)
+            if counted is not None:
+                counted.answers += 1
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+@contextmanager
+def delaying_proxy(upstream_port: int, delay_s: float) -> Iterator[DelayingProxy]:
+    """A loopback proxy to `upstream_port` (a moto server, a redis-server) that holds each answer `delay_s`: a
+    store that is up but slower than its read timeout."""
+    server = _ProxyServer((LOOPBACK, 0), _ProxyHandler)
+    proxy = DelayingProxy(server.server_address[1], delay_s)
+    server.proxy, server.upstream_port = proxy, upstream_port
+    thread = threading.Thread(target=server.serve_forever, name="delaying-proxy", daemon=True)
+    thread.start()
+    try:
+        yield proxy
     finally:
         server.shutdown()
         server.server_close()

@@ -19,7 +19,7 @@ from bff.core.sections import Section
 from bff.core.service import PageService
 from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
-from bff.resilience.caching import CachePolicy, CachingSource, language_variant
+from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
@@ -253,21 +253,14 @@ async def test_a_ttl_of_0_turns_caching_off_for_the_service(section: Section) ->
     assert (l2.calls, len(it.cache.l1), it.lookups.seen) == ([], 0, [])
 
 
-async def test_answers_are_cached_per_language() -> None:
+async def test_answers_are_cached_per_service_and_id_whatever_the_language() -> None:
     it = subject()
     await it.fetch(language="fr-CH, fr;q=0.9, en;q=0.8")
     await it.fetch(language="FR-ch")
     await it.fetch(language="de")
     await it.fetch()
-    assert it.service.calls == ["P1", "P1", "P1"]
-    assert cache_key("product", "P1", "fr-ch") in it.cache.l1
-
-
-@pytest.mark.parametrize(
-    ("header", "variant"), [("", ""), ("en", "en"), ("de-DE;q=0.9, en", "de-de"), (" EN-gb , fr", "en-gb")]
-)
-def test_the_language_variant_is_the_first_tag_lower_case(header: str, variant: str) -> None:
-    assert language_variant({"accept-language": header} if header else {}) == variant
+    assert it.service.calls == ["P1"]
+    assert list(it.cache.l1._entries) == [cache_key("product", "P1")]
 
 
 async def test_the_l1_keeps_at_most_its_size() -> None:

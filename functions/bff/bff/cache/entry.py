@@ -51,10 +51,10 @@ def age_s(entry: CacheEntry, now: float) -> float:
     return max(now - entry.stored_at, 0.0)
 
 
-def cache_key(service: str, entity_id: str, variant: str = "") -> str:
-    """A store key; each part is percent-encoded so that no id can collide with another's key."""
-    parts = [_KEY_PREFIX, service, entity_id, *([variant] if variant else [])]
-    return ":".join(percent_encoded(part) for part in parts)
+def cache_key(service: str, entity_id: str) -> str:
+    """A store key: the service and the id, all that changes a service's answer. Each part is percent-encoded so
+    that no id can collide with another's key."""
+    return ":".join(percent_encoded(part) for part in (_KEY_PREFIX, service, entity_id))
 
 
 def parse_cache_control(header: str | None) -> dict[str, str | None]:

@@ -1,7 +1,11 @@
 """Which request headers travel to a downstream call.
 
-Sent: the correlation id, the W3C trace headers of the call's own span, and a well-formed Accept-Language.
-Never sent: the client's Authorization (and cookies). The BFF calls its services as itself (SigV4 with the
+Sent: the correlation id and the W3C trace headers of the call's own span.
+Never sent: the caller's Accept-Language. The services answer alike in every language, and the fragment cache
+keys their answers by service and id alone (bff.resilience.caching): a header that could change an answer would
+have to be in the key, where a caller could vary it to bypass and fill the cache. What depends on the language (a
+price as a locale writes it) is rendered by the BFF after the cache, from the negotiated locale.
+Never sent either: the client's Authorization (and cookies). The BFF calls its services as itself (SigV4 with the
 execution role when DOWNSTREAM_AUTH=iam), so a client token forwarded downstream would only widen where it can
 leak and let a client steer what an internal service believes about the caller (a confused deputy); with
 SigV4 the Authorization header is the BFF's own signature anyway. A downstream that needs the end user should
@@ -10,23 +14,16 @@ get verified claims or an exchanged token, not the raw credential.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from bff.observability.correlation import CORRELATION_HEADER
 from bff.observability.trace_context import TRACEPARENT, TRACESTATE, TraceContext, parse_traceparent
 
-ACCEPT_LANGUAGE = "accept-language"
-_WELL_FORMED_ACCEPT_LANGUAGE = re.compile(r"[A-Za-z0-9*,;=. -]{1,200}")
-
 
 def downstream_headers(incoming: Mapping[str, str], *, correlation_id: str, call_trace: TraceContext) -> dict[str, str]:
     """Headers for one downstream call; `call_trace` is the call's child context (`TraceContext.child()`)."""
-    headers = {CORRELATION_HEADER: correlation_id, **call_trace.headers()}
-    language = incoming.get(ACCEPT_LANGUAGE, "")
-    if _WELL_FORMED_ACCEPT_LANGUAGE.fullmatch(language):
-        headers[ACCEPT_LANGUAGE] = language
-    return headers
+    del incoming  # nothing of the caller's own travels: see the module's docstring
+    return {CORRELATION_HEADER: correlation_id, **call_trace.headers()}
 
 
 def for_one_call(request_headers: Mapping[str, str]) -> dict[str, str]:

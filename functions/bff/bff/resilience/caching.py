@@ -1,4 +1,9 @@
-"""The fragment cache on the read path: each section's downstream answer, kept per service, id and language.
+"""The fragment cache on the read path: each section's downstream answer, kept per service and id.
+
+The key holds only what changes a service's answer. No header of the caller's is part of it: the services' answers
+do not depend on the caller's language (the BFF sends none downstream), and what does (a price as a locale writes
+it) is rendered after the cache, from the negotiated locale (bff.core.shaping). A caller who varies its headers
+therefore neither bypasses the cache nor fills it.
 
 One section, in order:
 1. A service whose TTL is 0 (the cart) is never cached: the live call alone answers.
@@ -25,8 +30,6 @@ from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
 from bff.resilience.caller import ResilientCaller
-
-ACCEPT_LANGUAGE = "accept-language"
 
 type OnLookup = Callable[[str, Tier | None], None]
 """Counts one section's cache lookup: the section's name and the tier that had a fresh entry (None: a miss)."""
@@ -72,7 +75,7 @@ class CachingSource:
         ttl_s = self._ttl_s(section)
         if ttl_s <= 0:
             return _uncached(await self._inner.fetch(section, entity_id, deadline, headers))
-        key = _key(section, entity_id, headers)
+        key = _key(section, entity_id)
         hit = await self._lookup_key(section, key, deadline)
         if hit is not None:
             return hit
@@ -86,7 +89,7 @@ class CachingSource:
         asks this per id, and sends only the misses downstream."""
         if self._ttl_s(section) <= 0:
             return None
-        return await self._lookup_key(section, _key(section, entity_id, headers), deadline)
+        return await self._lookup_key(section, _key(section, entity_id), deadline)
 
     async def settle(
         self, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline, headers: Mapping[str, str]
@@ -96,7 +99,7 @@ class CachingSource:
         ttl_s = self._ttl_s(section)
         if ttl_s <= 0:
             return _uncached(live)
-        return await self._settle_key(_key(section, entity_id, headers), live, ttl_s, deadline)
+        return await self._settle_key(_key(section, entity_id), live, ttl_s, deadline)
 
     async def _lookup_key(self, section: Section, key: str, deadline: Deadline) -> SectionOutcome | None:
         started = time.perf_counter()
@@ -120,7 +123,7 @@ class CachingSource:
         """A section the page stopped waiting for: answered from L1 (synchronously) when it has the id."""
         if failure.reason is FailureReason.NOT_FOUND or self._ttl_s(section) <= 0:
             return failure
-        entry = self._cache.l1.get_now(_key(section, entity_id, headers))
+        entry = self._cache.l1.get_now(_key(section, entity_id))
         now = self._clock()
         if entry is not None and is_fresh(entry, now):
             return _from_fresh_entry(entry, now, failure.duration_ms)
@@ -179,15 +182,8 @@ class CachingSource:
         return Stale(entry.value, age_s(entry, now), failure.duration_ms)
 
 
-def _key(section: Section, entity_id: str, headers: Mapping[str, str]) -> str:
-    return cache_key(section.service, entity_id, language_variant(headers))
-
-
-def language_variant(headers: Mapping[str, str]) -> str:
-    """The first language tag of the Accept-Language sent downstream, lower case ("" when none): answers that
-    vary by language are cached apart (Vary: Accept-Language)."""
-    first = headers.get(ACCEPT_LANGUAGE, "").split(",", 1)[0]
-    return first.split(";", 1)[0].strip().lower()
+def _key(section: Section, entity_id: str) -> str:
+    return cache_key(section.service, entity_id)
 
 
 def _from_fresh_entry(entry: CacheEntry, now: float, duration_ms: float) -> Fetched | Failed:
