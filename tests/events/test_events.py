@@ -71,6 +71,21 @@ def test_cart_add_event_passes_every_request_check(
     assert json.loads(response["body"])["type"].endswith(":idempotency-unavailable")
 
 
+@pytest.mark.parametrize("key", ["evt-1,evt-2", "evt-1, evt-1", "evt,"], ids=["two", "the-same-twice", "comma"])
+def test_cart_add_event_with_repeated_idempotency_keys_is_400(
+    key: str, bff_handler: LambdaHandler, lambda_context: FakeLambdaContext
+) -> None:
+    # Given the add event as HTTP API builds it when the caller sends Idempotency-Key twice: one header, joined
+    event = load_event("bff-v2-cart-add.json")
+    event["headers"]["idempotency-key"] = key
+    # When the handler serves it
+    response = bff_handler(event, lambda_context)
+    # Then it is refused as a bad key (400 problem), not stored as one key nor passed on to the store
+    assert response["statusCode"] == 400, response["body"]
+    assert headers_of(response)["content-type"] == "application/problem+json"
+    assert "Idempotency-Key" in json.loads(response["body"])["detail"]
+
+
 @pytest.mark.parametrize("event_name", [name for name in PAGE_EVENTS if name.endswith("P001.json")])
 def test_product_event_returns_the_whole_page(
     event_name: str, bff_handler: LambdaHandler, lambda_context: FakeLambdaContext

@@ -279,8 +279,8 @@ async def test_abusive_bodies_are_refused_before_any_downstream_call(
 
 @pytest.mark.parametrize(
     "key",
-    [None, "", "has space", "x" * 256, "caf\u00e9".encode(), "tab\there"],
-    ids=["missing", "empty", "space", "256", "latin1", "tab"],
+    [None, "", "has space", "x" * 256, "caf\u00e9".encode(), "tab\there", "a1,a2", "a1,"],
+    ids=["missing", "empty", "space", "256", "latin1", "tab", "joined", "comma"],
 )
 async def test_a_missing_or_malformed_idempotency_key_is_400(key: str | bytes | None) -> None:
     fake = FakeDownstream()

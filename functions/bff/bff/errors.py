@@ -15,9 +15,10 @@ Exception tree (each root derives from Exception)::
     └── IdempotencyUnavailableError   503: idempotency cannot be guaranteed (no table, or the table failed)
     DownstreamError               one downstream call failed; mapped to a section outcome
     ├── DownstreamTimeoutError         no answer within the call's time budget
-    ├── DownstreamUnavailableError     refused, reset, or answered with a non-404 error status
+    ├── DownstreamUnavailableError     refused, reset, or answered 408, 429 or 5xx
     │                                  (retryable when refused, reset, 429, 502, 503 or 504)
     ├── DownstreamNotFoundError        answered 404
+    ├── DownstreamRefusedError         answered another 4xx but 408 and 429: the caller's input, not the service
     └── DownstreamBadResponseError     answered 2xx with a body that is not the promised JSON
 
 Downstream errors never reach the client as text: the policy turns them into a status and a body.
@@ -113,6 +114,10 @@ class DownstreamUnavailableError(DownstreamError):
 
 class DownstreamNotFoundError(DownstreamError):
     reason = FailureReason.NOT_FOUND
+
+
+class DownstreamRefusedError(DownstreamError):
+    reason = FailureReason.REFUSED
 
 
 class DownstreamBadResponseError(DownstreamError):

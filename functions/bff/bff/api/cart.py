@@ -34,7 +34,9 @@ IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 MAX_BODY_BYTES = 4 * 1024
 MAX_QUANTITY = 99
 ITEM_FIELDS = frozenset({"productId", "quantity"})
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Visible ASCII but the comma: HTTP API joins a repeated header's values with commas, so a key with one may be
+# two keys sent twice (`a1,a2`), and is refused rather than stored as a third.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]{1,255}")
 _CART_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **PROBLEM_RESPONSES,
     **{status: {"model": Problem} for status in (401, 403, 409, 413, 415, 422)},
@@ -96,7 +98,9 @@ def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
 
 def idempotency_key(values: list[str]) -> str:
     if len(values) != 1 or _IDEMPOTENCY_KEY.fullmatch(values[0]) is None:
-        raise InvalidParameterError("One Idempotency-Key header of 1 to 255 visible ASCII characters is required.")
+        raise InvalidParameterError(
+            "One Idempotency-Key header of 1 to 255 visible ASCII characters, without a comma, is required."
+        )
     return values[0]
 
 

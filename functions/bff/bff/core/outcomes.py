@@ -15,12 +15,16 @@ class FailureReason(StrEnum):
     UNAVAILABLE = "unavailable"
     BAD_RESPONSE = "bad_response"
     NOT_FOUND = "not_found"
+    REFUSED = "refused"
+    """The service refused the request as the caller made it (a 4xx other than 404, 408 and 429)."""
     CIRCUIT_OPEN = "circuit_open"
     BULKHEAD_FULL = "bulkhead_full"
 
     @property
     def blames_the_service(self) -> bool:
-        """Whether this failure says something about the downstream's health (and feeds its breaker)."""
+        """Whether this failure says something about the downstream's health (and feeds its breaker and retry
+        budget). A refusal does not: the caller's own input caused it, and one caller must not open a breaker or
+        drain a budget for everyone."""
         return self in {FailureReason.TIMEOUT, FailureReason.UNAVAILABLE, FailureReason.BAD_RESPONSE}
 
 

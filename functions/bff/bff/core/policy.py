@@ -20,6 +20,7 @@ _PUBLIC_DEGRADATION_REASON = {
     FailureReason.TIMEOUT: "timeout",
     FailureReason.UNAVAILABLE: "unavailable",
     FailureReason.NOT_FOUND: "unavailable",
+    FailureReason.REFUSED: "unavailable",
     FailureReason.BULKHEAD_FULL: "unavailable",
     FailureReason.BAD_RESPONSE: "bad_response",
     FailureReason.CIRCUIT_OPEN: "circuit_open",

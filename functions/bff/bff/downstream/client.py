@@ -24,6 +24,7 @@ from bff.errors import (
     DownstreamBadResponseError,
     DownstreamError,
     DownstreamNotFoundError,
+    DownstreamRefusedError,
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
@@ -32,6 +33,8 @@ from bff.observability.tracing import downstream_span
 
 TIME_BUDGET_HEADER = "x-request-timeout-ms"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# 4xx answers that still say something about the service's health: it timed out (408) or is overloaded (429).
+_SERVICE_SIDE_CLIENT_ERRORS = frozenset({408, 429})
 # A write is retried (and only when it carries an Idempotency-Key) on refused or reset connections and on 503,
 # which says the request was not processed; a 502, 504 or 429 may come after the write happened.
 RETRYABLE_WRITE_STATUSES = frozenset({503})
@@ -160,6 +163,9 @@ def encode_path_segment(value: str) -> str:
 def _raise_for_status(section: Section, response: Reply, retryable_statuses: frozenset[int]) -> None:
     if response.status_code == 404:
         raise DownstreamNotFoundError(section.service, "404", status=404)
+    if 400 <= response.status_code < 500 and response.status_code not in _SERVICE_SIDE_CLIENT_ERRORS:
+        # The request as the caller made it was refused: never counted against the service (breaker, budget).
+        raise DownstreamRefusedError(section.service, f"status {response.status_code}", status=response.status_code)
     if not response.is_success:
         raise DownstreamUnavailableError(
             section.service,
