@@ -108,7 +108,7 @@ validate: $(SAM_VENV)/.installed ## sam validate (--lint) and cfn-lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 
 # Offline: BC_SKIP_MAPPING and skip-download keep checkov from calling its vendor's API.
-scan: $(CHECKOV_VENV)/.installed ## checkov security scan of template.yaml (skips justified in README "Security scan")
+scan: $(CHECKOV_VENV)/.installed ## checkov security scan of template.yaml (skips justified in docs/security.md)
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer with bytecode)

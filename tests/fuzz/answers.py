@@ -41,7 +41,7 @@ REVIEWS_LIMIT_MAX = 50
 
 
 def expected_status_for_query(product_id: str, query: str) -> int:
-    """Written from the README's rules: only include and reviewsLimit, each once, names case-sensitive, values
+    """Written from docs/contract.md's rules: only include and reviewsLimit, each once, names case-sensitive, values
     percent-decoded; include lists sections, each once; reviewsLimit is 1 to 50 without sign or leading zeros and
     needs reviews included. A page without the product section does not need the product to exist."""
     status = expected_status_for(product_id)

@@ -315,7 +315,8 @@ def test_the_dashboard_shows_responses_latency_degraded_pages_downstreams_and_ca
         "MetricName=\"PageLatency\"', 'p50', 60)",
         "MetricName=\"PageLatency\"', 'p99', 60)",
         'MetricName="DegradedResponses"',
-        # Per-service and per-section names in the invocation's one document (README, "one document per invocation")
+        # Per-service and per-section names in the invocation's one document (docs/observability.md,
+        # "one document per invocation")
         '{ProductBff,service,FunctionVersion} service="product-bff" (MetricName="ProductLatency" OR',
         'MetricName="InventoryLatency"',
         'MetricName="ProductL1Hits" OR MetricName="ProductL2Hits"',

@@ -27,7 +27,7 @@ from tests.support.log_lines import Lines
 
 MAX_HEALTHY_PAGE_BYTES = 1200
 # A page whose every section misses the cache carries three call latencies and miss counts more: about 1,470 B,
-# over issue 14's 1,200 (README "Issue 14's targets"); this bound keeps it from growing.
+# over issue 14's 1,200 (docs/performance-and-cost.md, "Issue 14's targets"); this bound keeps it from growing.
 MAX_MISSED_PAGE_BYTES = 1500
 
 
