@@ -10,8 +10,12 @@ A WSGI middleware in front of SAM's Flask app:
   the function runs, and an accepted request's event carries the claims (`localapi.jwt_authorizer`).
 - One console line per request.
 
-Flask still routes the request: it gets a path whose segments keep "/" and "%" escaped (`routing_path`), and the
-event's paths and path parameters are unescaped again (`unescape`) before the function sees them.
+Flask still routes the request: it gets a path whose segments keep "/" and "%" escaped (`routing_path`). The event
+then gets what API Gateway gives a function (`as_deployed`): the path decoded once, in the path parameters only;
+`rawPath` (and `requestContext.http.path`, which Mangum decodes once more into the app's path) as the client sent
+it; `rawQueryString` as sent. A byte outside printable ASCII in the target, which a client must have escaped, is
+percent-encoded there, so the event is always valid JSON text. A body that is not UTF-8 reaches the function
+base64-encoded (`isBase64Encoded` true) instead of failing SAM's event constructor with a 502.
 """
 
 import json
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import unquote, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_to_bytes, urlsplit
 
 from localapi.console import Console
 from localapi.jwt_authorizer import AUTHORIZER_CONTEXT_KEY, Refusal, RouteAuthorization
@@ -155,14 +159,93 @@ def unescape(text: str) -> str:
     return unquote(text)
 
 
-def raw_request_path(environ: Mapping[str, Any]) -> str | None:
-    """The request target's path exactly as sent, from the dev server's REQUEST_URI; None when unavailable."""
+@dataclass(frozen=True)
+class RequestTarget:
+    """The request target's path and query string as sent, in ASCII."""
+
+    path: str
+    query: str
+
+
+def request_target(environ: Mapping[str, Any]) -> RequestTarget | None:
+    """The request target as the client sent it, from the dev server's REQUEST_URI; None when unavailable.
+
+    Any byte outside printable ASCII (which a client must send escaped) is percent-encoded, so that the target is
+    ASCII text whatever was on the wire."""
     target = environ.get("REQUEST_URI") or environ.get("RAW_URI")
     if not isinstance(target, str) or not target:
         return None
-    if not target.startswith("/"):
-        target = urlsplit(target).path or "/"
-    return target.partition("?")[0]
+    text = _printable_ascii(_wire_bytes(target))
+    if not text.startswith("/"):
+        parts = urlsplit(text)
+        return RequestTarget(parts.path or "/", parts.query)
+    path, _, query = text.partition("?")
+    return RequestTarget(path, query)
+
+
+def raw_request_path(environ: Mapping[str, Any]) -> str | None:
+    """The request target's path exactly as sent (see `request_target`); None when unavailable."""
+    target = request_target(environ)
+    return target.path if target is not None else None
+
+
+def _wire_bytes(target: str) -> bytes:
+    """The bytes of the request line's target. werkzeug's dev server reads the line as latin-1 and hands it on
+    UTF-8-encoded and read back as latin-1 (its WSGI "encoding dance"); that is undone here. A target that is not in
+    that form (another WSGI server) is taken as latin-1."""
+    try:
+        return target.encode("latin-1").decode("utf-8").encode("latin-1")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return target.encode("latin-1", errors="replace")
+
+
+def _printable_ascii(data: bytes) -> str:
+    return "".join(chr(byte) if 0x21 <= byte <= 0x7E else f"%{byte:02X}" for byte in data)
+
+
+def as_deployed(event: dict[str, Any], target: RequestTarget | None) -> dict[str, Any]:
+    """SAM's event made what API Gateway gives the function: path parameters decoded once (from their routed,
+    escaped form); the v2 `rawPath`, `requestContext.http.path` and `rawQueryString`, or the v1 `path`, as the client
+    sent them (Mangum decodes the path once into the app's path); v2 query parameters decoded once from the raw
+    query (werkzeug's would keep an invalid escape and read a raw byte as latin-1)."""
+    if isinstance(event.get("pathParameters"), dict):
+        event["pathParameters"] = {name: unescape(value) for name, value in event["pathParameters"].items()}
+    context = _mapping(event.get("requestContext"))
+    http = _mapping(context.get("http")) if "http" in context else None
+    if target is None:  # no raw target: the routed path, unescaped, is the closest to it
+        for container, key in ((event, "rawPath"), (event, "path"), (context, "path"), (http or {}, "path")):
+            if isinstance(container.get(key), str):
+                container[key] = unescape(container[key])
+        return event
+    if http is not None:
+        event["rawPath"] = http["path"] = target.path
+        event["rawQueryString"] = target.query
+        event["queryStringParameters"] = _query_parameters(target.query)
+    else:
+        event["path"] = target.path
+        if "path" in context:
+            context["path"] = target.path
+    return event
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _query_parameters(query: str) -> dict[str, str] | None:
+    """Payload 2.0's queryStringParameters: each decoded once (invalid UTF-8 as U+FFFD), repeats joined by commas."""
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        values.setdefault(name, []).append(value)
+    return {name: ",".join(given) for name, given in values.items()} or None
+
+
+def is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class HttpApiGateway:

@@ -23,7 +23,8 @@ still come from SAM's own emulation (a Flask app) and template.yaml. Internals u
   `samcli.local.apigw.local_apigw_service.LocalApigwService` (`create()`, `_app`, `run()`), which we create
   ourselves to put `localapi.http_api.HttpApiGateway` in front of its Flask app; that module's `Flask` (given
   a URL map that never merges "//" into a redirect) and its `construct_v1_event`/`construct_v2_event_http`
-  (wrapped to unescape the paths `HttpApiGateway` routes on).
+  (wrapped: called with every media type binary for a body that is not UTF-8, and their paths made as sent,
+  `localapi.http_api.as_deployed`). They are called with keyword arguments only (`flask_request`, `binary_types`).
 - `samcli.yamlhelper.yaml_parse`, to read the template's CorsConfiguration and JWT authorizers with their
   intrinsic functions.
 - SAM's warning that a JWT authorizer "was not found" (`samcli.lib.providers.api_collector`) is dropped for the
@@ -40,13 +41,22 @@ from pathlib import Path
 from typing import Any
 
 from localapi.console import Console
-from localapi.http_api import HttpApiGateway, cors_by_route, routes_from_sam, unescape
+from localapi.http_api import (
+    HttpApiGateway,
+    as_deployed,
+    cors_by_route,
+    is_utf8,
+    request_target,
+    routes_from_sam,
+)
 from localapi.jwt_authorizer import JwksFile, RouteAuthorization, inject_authorizer_context, route_authorizations
 from localapi.local_aws import local_region
 from localapi.pool import PoolClosedError, WorkerPools
 from localapi.worker_process import FunctionSpec, WorkerInitError
 
 LOCAL_ACCOUNT_ID = "123456789012"
+# SAM base64-encodes the body when its binary media types include this one.
+ANY_MEDIA_TYPE = "*/*"
 
 # Before samcli is imported: no telemetry, and never probe the EC2 metadata endpoint for credentials.
 os.environ["SAM_CLI_TELEMETRY"] = "0"
@@ -169,19 +179,16 @@ class _HttpApiFlask(flask.Flask):
     url_map_class = _NeverMergeSlashes
 
 
-def _unescaping(construct_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+def _as_http_api(construct_event: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """SAM's event constructor, called with every type binary when the body is not UTF-8 (SAM would fail decoding
+    it, and answer 502), and its event made what API Gateway sends (`localapi.http_api.as_deployed`)."""
+
     @functools.wraps(construct_event)
-    def construct(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        event = construct_event(*args, **kwargs)
-        for container, key in ((event, "rawPath"), (event, "path"), (event.get("requestContext") or {}, "path")):
-            if isinstance(container.get(key), str):
-                container[key] = unescape(container[key])
-        http = (event.get("requestContext") or {}).get("http") or {}
-        if isinstance(http.get("path"), str):
-            http["path"] = unescape(http["path"])
-        if isinstance(event.get("pathParameters"), dict):
-            event["pathParameters"] = {name: unescape(value) for name, value in event["pathParameters"].items()}
-        return event
+    def construct(flask_request: Any, **kwargs: Any) -> dict[str, Any]:
+        if not is_utf8(flask_request.get_data()):
+            kwargs["binary_types"] = [ANY_MEDIA_TYPE]
+        event = construct_event(flask_request, **kwargs)
+        return as_deployed(event, request_target(flask_request.environ))
 
     return construct
 
@@ -208,9 +215,9 @@ class _EmulatedAuthorizersFilter(logging.Filter):
 
 local_apigw_service.Flask = _HttpApiFlask
 local_apigw_service.construct_v2_event_http = _with_authorizer_context(
-    _unescaping(local_apigw_service.construct_v2_event_http)
+    _as_http_api(local_apigw_service.construct_v2_event_http)
 )
-local_apigw_service.construct_v1_event = _unescaping(local_apigw_service.construct_v1_event)
+local_apigw_service.construct_v1_event = _as_http_api(local_apigw_service.construct_v1_event)
 
 
 def serve(

@@ -67,10 +67,15 @@ async def read_body(receive: Receive) -> Body | None:
 def _segments(scope: Scope) -> tuple[str, ...]:
     """Path segments, each percent-decoded exactly once.
 
-    Splitting the raw path before decoding keeps an encoded slash (%2F) inside its segment. Mangum gives no
-    raw path and has already decoded the path once, so there it is only split.
+    Splitting the raw path before decoding keeps an encoded slash (%2F) inside its segment. Behind API Gateway,
+    Mangum gives no raw path and a path it has decoded itself, so the event's `rawPath` (as the client sent it) is
+    split instead; the decoded path is split only when the event has none.
     """
     raw_path: bytes | None = scope.get("raw_path")
-    if raw_path is None:
-        return tuple(scope["path"].split("/")[1:])
-    return tuple(unquote(segment) for segment in raw_path.decode("latin-1").split("/")[1:])
+    if raw_path is not None:
+        return tuple(unquote(segment) for segment in raw_path.decode("latin-1").split("/")[1:])
+    event = scope.get("aws.event")
+    event_raw_path = event.get("rawPath") if isinstance(event, Mapping) else None
+    if isinstance(event_raw_path, str) and event_raw_path.startswith("/"):
+        return tuple(unquote(segment) for segment in event_raw_path.split("/")[1:])
+    return tuple(scope["path"].split("/")[1:])

@@ -4,6 +4,7 @@ dot segments or re-encoding, so the server sees the encoded and malformed paths 
 from __future__ import annotations
 
 import http.client
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,3 +38,19 @@ def send(port: int, target: str, *, method: str = "GET", headers: Mapping[str, s
         return RawResponse(response.status, headers, response.read())
     finally:
         connection.close()
+
+
+def send_bytes(
+    port: int, target: bytes, *, method: str = "GET", body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> RawResponse:
+    """One request written byte for byte: a target with raw non-ASCII or control bytes, any body."""
+    lines = [f"{method} ".encode() + target + b" HTTP/1.1", f"Host: {LOOPBACK}:{port}".encode(), b"Connection: close"]
+    lines += [f"{name}: {value}".encode() for name, value in (headers or {}).items()]
+    if body or method not in {"GET", "HEAD"}:
+        lines.append(f"Content-Length: {len(body)}".encode())
+    with socket.create_connection((LOOPBACK, port), timeout=REQUEST_TIMEOUT_S) as connection:
+        connection.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        response = http.client.HTTPResponse(connection, method=method)
+        response.begin()
+        answer_headers = {name.lower(): value for name, value in response.getheaders()}
+        return RawResponse(response.status, answer_headers, response.read())

@@ -4,11 +4,16 @@ The local API now answers as HTTP API does; each case stays under test."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
+import httpx
 import pytest
 
-from tests.fuzz.raw_http import send
+from tests.fuzz.raw_http import send, send_bytes
+from tests.support.forged_tokens import claims_for, signed
 from tests.support.local_api import LocalApi
+from tools import local_jwt
 
 pytestmark = pytest.mark.localapi
 
@@ -62,3 +67,73 @@ def test_head_on_a_get_only_route_is_not_found(shared_local_api: LocalApi) -> No
     assert response.status == 404
     assert response.body == b""
     assert not response.answered_by_bff
+
+
+def test_a_double_encoded_id_is_decoded_once_and_refused(shared_local_api: LocalApi) -> None:
+    # Given P001 with its digits encoded twice (once is /product-details/P%30%30%31, which is P001)
+    # When its page is requested through the local API
+    response = send(shared_local_api.port, "/product-details/P%2530%2530%2531")
+
+    # Then the BFF sees "P%30%30%31", as behind API Gateway, and refuses it: it never serves P001
+    assert response.status == 400
+    assert response.answered_by_bff
+    assert json.loads(response.body)["type"] == "urn:product-bff:problem:invalid-parameter"
+
+
+def test_a_once_encoded_id_is_the_id(shared_local_api: LocalApi) -> None:
+    response = send(shared_local_api.port, "/product-details/P%30%30%31")
+
+    assert response.status == 200
+    assert json.loads(response.body)["product"]["id"] == "P001"
+
+
+@pytest.mark.parametrize(
+    ("target", "seen"), [("/products/P%2530%2530%2531", "P%30%30%31"), ("/carts/%2562ob", "%62ob")]
+)
+def test_a_mock_behind_the_local_api_decodes_its_id_once(shared_local_api: LocalApi, target: str, seen: str) -> None:
+    # When a mock's route is called with a double-encoded id (a user "%62ob" is not bob)
+    response = send(shared_local_api.port, target)
+
+    # Then the mock judges the id decoded once: not a known product, not bob's cart
+    assert response.status in {400, 404}
+    assert repr(seen) in json.loads(response.body)["detail"]
+
+
+def test_a_body_that_is_not_utf8_reaches_the_cart_mock(shared_local_api: LocalApi) -> None:
+    # When a write's JSON body is not UTF-8
+    response = send_bytes(
+        shared_local_api.port,
+        b"/carts/bob/items",
+        method="POST",
+        body=b'{"productId": "P\xff01", "quantity": 1}',
+        headers={"Content-Type": "application/json", "Idempotency-Key": "not-utf8-1"},
+    )
+
+    # Then the mock itself refuses it (base64-decoded by Mangum), rather than the emulator answering 502
+    assert response.status == 400
+    assert json.loads(response.body)["detail"] == "The body is not valid JSON, or nests too deeply."
+
+
+def test_a_signed_in_user_whose_sub_encodes_another_never_reads_their_cart(shared_local_api: LocalApi) -> None:
+    # Given bob, with an item in his cart
+    key = local_jwt.ensure_key(shared_local_api.stdout_path.parent / "jwt")
+    identity = local_jwt.local_identity(os.environ)
+
+    def as_user(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signed(key, claims_for(identity, sub=sub))}"}
+
+    added = httpx.post(
+        f"{shared_local_api.base_url}/cart/items",
+        headers=as_user("bob") | {"Idempotency-Key": f"bob-{time.time_ns()}"},
+        json={"productId": "P001", "quantity": 1},
+        timeout=10,
+    )
+    assert added.status_code == 201
+
+    # When a user whose sub is "%62ob" (bob with a letter encoded) reads their cart
+    response = httpx.get(f"{shared_local_api.base_url}/cart", headers=as_user("%62ob"), timeout=10)
+
+    # Then the cart service is asked for "%62ob" (which it refuses), never for bob
+    assert response.status_code >= 400
+    assert "P001" not in response.text
+    assert "GET /carts/%2562ob 400" in shared_local_api.stderr()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -13,8 +14,12 @@ from localapi.http_api import (
     CorsPolicy,
     HttpApiGateway,
     HttpApiRoute,
+    RequestTarget,
+    as_deployed,
     cors_by_route,
+    is_utf8,
     raw_request_path,
+    request_target,
     routing_path,
     unescape,
 )
@@ -122,6 +127,98 @@ def test_a_non_utf8_escape_survives_as_wsgi_latin1() -> None:
 @pytest.mark.parametrize(("target", "path"), [("/p?x=1", "/p"), ("http://host:3000/p%2F?q", "/p%2F"), ("/", "/")])
 def test_the_raw_path_comes_from_the_request_target(target: str, path: str) -> None:
     assert raw_request_path({"REQUEST_URI": target}) == path
+
+
+def werkzeug_request_uri(wire: bytes) -> str:
+    """REQUEST_URI as werkzeug's dev server gives it: the line read as latin-1, then UTF-8-encoded read as latin-1."""
+    return wire.decode("latin-1").encode().decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("wire", "target"),
+    [
+        (b"/product-details/P%2530%2530%2531", RequestTarget("/product-details/P%2530%2530%2531", "")),
+        (b"/p?q=%FF&r=a%2Cb", RequestTarget("/p", "q=%FF&r=a%2Cb")),
+        # Bytes a client must have escaped: raw UTF-8, raw invalid UTF-8, a raw control byte
+        (b"/p/\xe2\x82\xac", RequestTarget("/p/%E2%82%AC", "")),
+        (b"/p/P\xff01?lang=\xff", RequestTarget("/p/P%FF01", "lang=%FF")),
+        (b"/p/\x7f", RequestTarget("/p/%7F", "")),
+    ],
+)
+def test_the_request_target_is_the_wire_bytes_in_ascii(wire: bytes, target: RequestTarget) -> None:
+    # Given a request target as werkzeug's dev server hands it on
+    # When it is read back
+    # Then it is what the client sent, with any byte that is not printable ASCII percent-encoded
+    assert request_target({"REQUEST_URI": werkzeug_request_uri(wire)}) == target
+
+
+def test_a_raw_utf8_segment_routes_as_its_escaped_form() -> None:
+    # Given a raw UTF-8 "€" in the path (not escaped by the client)
+    path = raw_request_path({"REQUEST_URI": werkzeug_request_uri("/p/€".encode())})
+
+    # Then Flask routes on its bytes as WSGI latin-1 (which Flask reads as UTF-8), not on mojibake
+    assert path is not None
+    assert routing_path(path) == "/p/" + "€".encode().decode("latin-1")
+
+
+def sam_v2_event(routed_path: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """The parts of the v2 event SAM builds from the routed request: its path and Flask's path parameters, decoded
+    with "%" and "/" kept escaped."""
+    return {
+        "version": "2.0",
+        "rawPath": routed_path,
+        "rawQueryString": "",
+        "pathParameters": parameters,
+        "requestContext": {"http": {"method": "GET", "path": routed_path}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("wire_path", "parameter"),
+    [
+        ("/product-details/P%2530%2530%2531", "P%30%30%31"),
+        ("/product-details/%252F", "%2F"),
+        ("/product-details/..%2Fadmin", "../admin"),
+        ("/product-details/P%00%0D%0A", "P\x00\r\n"),
+    ],
+)
+def test_the_v2_event_has_the_raw_path_and_parameters_decoded_once(wire_path: str, parameter: str) -> None:
+    # Given SAM's event for a request, built from the path Flask routed
+    routed = routing_path(wire_path)
+    event = sam_v2_event(routed, {"productId": routed.removeprefix("/product-details/")})
+
+    # When it is made what API Gateway sends
+    deployed = as_deployed(event, RequestTarget(wire_path, "a=%FF"))
+
+    # Then the path parameter is decoded exactly once, and rawPath and requestContext.http.path are as sent
+    # (Mangum decodes the latter once more into the app's path, exactly once in all)
+    assert deployed["pathParameters"] == {"productId": parameter}
+    assert deployed["rawPath"] == deployed["requestContext"]["http"]["path"] == wire_path
+    assert deployed["rawQueryString"] == "a=%FF"
+    assert unquote(deployed["requestContext"]["http"]["path"]).removeprefix("/product-details/") == parameter
+
+
+def test_the_v2_query_parameters_are_decoded_once_from_the_raw_query() -> None:
+    event = sam_v2_event("/p", {})
+
+    deployed = as_deployed(event, RequestTarget("/p", "q=%2541&r=%FF&q=b%2Cc&empty="))
+
+    assert deployed["queryStringParameters"] == {"q": "%41,b,c", "r": "\ufffd", "empty": ""}
+
+
+def test_a_v1_event_path_is_as_sent() -> None:
+    routed = routing_path("/p/%2561")
+    event = {"path": routed, "requestContext": {"path": routed}, "pathParameters": {"id": "%2561"}}
+
+    deployed = as_deployed(event, RequestTarget("/p/%2561", ""))
+
+    assert (deployed["path"], deployed["requestContext"]["path"]) == ("/p/%2561", "/p/%2561")
+    assert deployed["pathParameters"] == {"id": "%61"}
+
+
+@pytest.mark.parametrize(("body", "utf8"), [(b"", True), (b'{"a": "\xe2\x82\xac"}', True), (b"\xff\xfe\x00", False)])
+def test_a_body_is_utf8_or_not(body: bytes, utf8: bool) -> None:
+    assert is_utf8(body) is utf8
 
 
 def test_an_encoded_slash_reaches_the_function_route_as_one_segment() -> None:

@@ -140,3 +140,47 @@ def test_the_cart_module_handler_reads_the_get_event(lambda_context: LambdaConte
 
     assert response["statusCode"] == 200
     assert body_of(response)["userId"] == "alice"
+
+
+def cart_event_for(user_segment: str, *, decoded_path: str | None = None) -> dict[str, Any]:
+    """The get event for the raw path segment `user_segment`; `decoded_path` is a `requestContext.http.path` other
+    than the raw path, as a gateway that decodes it (SAM's emulation did) would send."""
+    event = cart_event("get")
+    event["rawPath"] = f"/carts/{user_segment}"
+    event["requestContext"]["http"]["path"] = decoded_path or event["rawPath"]
+    return event
+
+
+@pytest.mark.parametrize(
+    ("user_segment", "decoded_path", "user_id"),
+    [
+        # "%2562ob" is the user "%62ob", not bob, even when the gateway's path was already decoded to "/carts/%62ob"
+        ("%2562ob", "/carts/%62ob", "%62ob"),
+        ("%2562ob", None, "%62ob"),
+        # An encoded slash stays inside the user id instead of making new segments
+        ("eve%2F..%2Fbob", "/carts/eve/../bob", "eve/../bob"),
+    ],
+)
+def test_the_cart_mock_decodes_the_users_raw_path_segment_once(
+    lambda_context: LambdaContext, user_segment: str, decoded_path: str | None, user_id: str
+) -> None:
+    # Given a cart mock where bob has an item
+    handler = Mangum(mock_app(cart_service.SPEC), lifespan="off")
+    bobs_add = cart_event("add")
+    bobs_add["rawPath"] = bobs_add["requestContext"]["http"]["path"] = "/carts/bob/items"
+    assert handler(bobs_add, lambda_context)["statusCode"] == 201
+
+    # When a cart is read with bob's name encoded in its raw path
+    response = handler(cart_event_for(user_segment, decoded_path=decoded_path), lambda_context)
+
+    # Then the mock judges the raw segment decoded exactly once (an id it refuses), never bob's cart
+    assert response["statusCode"] == 400
+    assert repr(user_id) in body_of(response)["detail"]
+
+
+def test_a_plain_user_segment_still_reads_that_users_cart(lambda_context: LambdaContext) -> None:
+    handler = Mangum(mock_app(cart_service.SPEC), lifespan="off")
+
+    response = handler(cart_event_for("b%6Fb"), lambda_context)
+
+    assert (response["statusCode"], body_of(response)) == (200, {"userId": "bob", "items": []})
