@@ -16,7 +16,7 @@ from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
-from bff.resilience.circuit_breaker import BreakerState
+from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.writes import WriteCaller
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
@@ -84,9 +84,11 @@ async def test_service_side_failures_still_open_the_breaker(call: object, status
 async def test_a_refused_call_frees_a_half_open_probe() -> None:
     # Given an open breaker whose open time has passed (the next call is the single probe)
     guard = cart_guard()
-    for _ in range(guard.breaker.failure_threshold):
-        guard.breaker.record_failure()
-    guard.breaker.open_s = 0.0
+    breaker = guard.breaker
+    assert isinstance(breaker, CircuitBreaker)
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure()
+    breaker.open_s = 0.0
     fake = FakeDownstream()
     fake.script("cart", status=400, body={"title": "refused"})
     # When the probe is refused for the caller's input

@@ -166,6 +166,7 @@ async def test_an_open_breaker_is_answered_from_the_stale_entry() -> None:
     await it.fetch()
     it.clock.advance(301)
     breaker = it.source._inner._guards["product"].breaker
+    assert isinstance(breaker, CircuitBreaker)
     for _ in range(breaker.failure_threshold):
         breaker.record_failure()
     outcome = await it.fetch()

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bff.resilience.backoff import Backoff
-from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.breaker import Breaker
 from bff.resilience.latency import LatencyEstimate
 from bff.resilience.retry_budget import RetryBudget
 
@@ -19,7 +19,7 @@ class RetryPolicy:
 
 @dataclass(slots=True)
 class DownstreamGuard:
-    breaker: CircuitBreaker
+    breaker: Breaker
     budget: RetryBudget
     bulkhead: asyncio.Semaphore
     hedge_delay_s: float | None

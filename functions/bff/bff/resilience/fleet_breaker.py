@@ -1,0 +1,291 @@
+"""A circuit breaker the fleet shares: every Lambda environment keeps its own breaker per service and also obeys
+the fleet's state, kept in the shared store the fragment cache uses (bff.cache.fleet_state).
+
+- Calls never wait for the store. `allow()` reads this environment's copy of the fleet's state, in memory. The copy
+  is refreshed by `FleetBreakers.sync()`, which the request path starts beside the page's own work and cuts off when
+  the response is ready (bff.resilience.fleet_sync), so nothing runs after the response.
+- Healthy operation reads the store once every `healthy_refresh_s` (10 s: 6 reads a minute) and writes nothing.
+  While a service is half-open or ramping the copy is refreshed every `busy_refresh_s` (1 s); while it is open, once
+  just after the open period ends (spread over `busy_refresh_s`, so the fleet does not read at the same instant).
+- An environment reports failures that come in a local streak (`report_streak` in a row: a dead service fails every
+  call, a healthy one rarely twice running). When `failure_threshold` reports reach the store within one fixed
+  window of `window_s`, the service opens fleet-wide for `open_s`. A report's answer carries the whole fleet state,
+  so the reporter learns at once.
+- When the open period ends, the first environment to take the probe lease (a conditional write that lapses after
+  `lease_s`) sends the one probe; every other environment keeps failing fast.
+- A probe that answers starts the ramp: for `ramp_s` a share of calls `ramp_floor + (1 - ramp_floor) * t / ramp_s`
+  goes through in every environment (linear from 10 % at the probe to 100 %), then the service is closed again. A
+  failed probe opens the service for another `open_s`.
+- When the store fails, times out, or the copy is older than `max_view_age_s`, each environment decides with its
+  local breaker alone, as it would with no shared store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord
+from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+
+type Clock = Callable[[], float]
+type Draw = Callable[[], float]
+
+# A sync that the response cut off this many times in a row means the store is too slow to be believed.
+_MAX_CUT_SYNCS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPolicy:
+    failure_threshold: int = 5
+    window_s: float = 10.0
+    report_streak: int = 2
+    open_s: float = 5.0
+    ramp_s: float = 10.0
+    ramp_floor: float = 0.1
+    healthy_refresh_s: float = 10.0
+    busy_refresh_s: float = 1.0
+    lease_s: float = 2.0
+    max_view_age_s: float = 30.0
+    error_backoff_s: float = 5.0
+
+
+def ramp_share(elapsed_s: float, policy: FleetPolicy) -> float:
+    """The share of calls let through `elapsed_s` after a successful probe: linear from `ramp_floor` to 1."""
+    if elapsed_s >= policy.ramp_s:
+        return 1.0
+    progress = max(elapsed_s, 0.0) / policy.ramp_s
+    return policy.ramp_floor + (1.0 - policy.ramp_floor) * progress
+
+
+class FleetBreakers:
+    """One environment's copy of the fleet's breaker state and its pending writes; `sync()` exchanges both with
+    the store. `operations` counts the store round trips, as `read` and `write`."""
+
+    def __init__(
+        self,
+        store: FleetStore,
+        policy: FleetPolicy = FleetPolicy(),
+        *,
+        clock: Clock = time.time,
+        draw: Draw = random.random,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.operations: Counter[str] = Counter()
+        self._clock = clock
+        self._draw = draw
+        self._records: dict[str, ServiceRecord] = {}
+        self._fresh_at: float | None = None
+        self._failing = False
+        self._cut_syncs = 0
+        self._next_read_at = 0.0
+        self._pending_failures: Counter[str] = Counter()
+        self._verdicts: dict[str, bool] = {}
+        self._leases: dict[str, float] = {}
+
+    def breaker(self, local: CircuitBreaker) -> FleetBreaker:
+        return FleetBreaker(local, self)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def draw(self) -> float:
+        return self._draw()
+
+    def record_for(self, service: str, now: float) -> ServiceRecord | None:
+        """The fleet's record of the service, or None when it is closed or the copy cannot be trusted."""
+        if self._fresh_at is None or self._failing or self._cut_syncs >= _MAX_CUT_SYNCS:
+            return None
+        if now - self._fresh_at > self.policy.max_view_age_s:
+            return None
+        record = self._records.get(service)
+        return None if record is None or record.is_closed(now) else record
+
+    def use_lease(self, service: str, now: float) -> bool:
+        """True once for the environment holding the service's live probe lease: that call is the fleet's probe."""
+        lease_until = self._leases.pop(service, 0.0)
+        return lease_until > now
+
+    def report_failures(self, service: str, count: int) -> None:
+        self._pending_failures[service] += count
+
+    def report_probe(self, service: str, answered: bool) -> None:
+        self._verdicts[service] = answered
+
+    def is_due(self) -> bool:
+        """Whether `sync()` has anything to do now; cheap, so the request path asks before starting one."""
+        return bool(self._pending_failures or self._verdicts) or self._clock() >= self._next_read_at
+
+    async def refresh(self, timeout_s: float) -> bool:
+        """Reads the fleet's state now, within `timeout_s` (init and SnapStart restores, before any call)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._read(self._clock())
+        except Exception:  # the local breakers decide until a later sync succeeds
+            self._failed(self._clock())
+            return False
+        return True
+
+    async def reset(self) -> None:
+        """Forgets the copy and everything pending, and closes the store's client (it reopens on first use): a
+        SnapStart snapshot must carry neither a connection nor a state read before it; `refresh` reads it again."""
+        self._records, self._fresh_at, self._next_read_at = {}, None, 0.0
+        self._pending_failures.clear()
+        self._verdicts.clear()
+        self._leases.clear()
+        await self.store.close()
+
+    async def sync(self) -> None:
+        """Sends the probe verdicts and failure reports, refreshes the copy when due, and tries for the probe lease
+        of a half-open service. Cancelled by the request path when the response is ready; then whatever was not
+        sent is sent by the next sync."""
+        now = self._clock()
+        try:
+            await self._send_verdicts(now)
+            await self._send_failures(now)
+            if now >= self._next_read_at:
+                await self._read(now)
+            await self._take_leases(now)
+        except asyncio.CancelledError:
+            self._cut_syncs += 1
+            raise
+        except Exception:  # a shared breaker never fails a page: the local breakers decide meanwhile
+            self._failed(now)
+            return
+        self._cut_syncs = 0
+
+    async def _send_verdicts(self, now: float) -> None:
+        while self._verdicts:
+            service, answered = next(iter(self._verdicts.items()))
+            state: FleetStateName = "ramp" if answered else "open"
+            until = now + (self.policy.ramp_s if answered else self.policy.open_s)
+            self.operations["write"] += 1
+            await self.store.settle_probe(service, state, now, until)
+            del self._verdicts[service]
+            self._records[service] = ServiceRecord(state, now, until)
+            self._schedule_read(now)
+
+    async def _send_failures(self, now: float) -> None:
+        window = int(now // self.policy.window_s)
+        while self._pending_failures:
+            service, count = next(iter(self._pending_failures.items()))
+            self.operations["write"] += 1
+            total, records = await self.store.report_failures(service, count, window)
+            del self._pending_failures[service]
+            self._accept(records, now)
+            record = records.get(service)
+            if total >= self.policy.failure_threshold and (record is None or record.state != "open"):
+                self.operations["write"] += 1
+                self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
+
+    async def _read(self, now: float) -> None:
+        self.operations["read"] += 1
+        self._accept(await self.store.read(), now)
+
+    async def _take_leases(self, now: float) -> None:
+        for service, record in list(self._records.items()):
+            if not record.is_half_open(now) or not record.lease_free(now) or service in self._leases:
+                continue
+            lease_until = now + self.policy.lease_s
+            self.operations["write"] += 1
+            if await self.store.take_lease(service, now, lease_until):
+                self._leases[service] = lease_until
+                self._records[service] = dataclasses.replace(record, lease_until=lease_until)
+            else:  # another environment probes: look again within busy_refresh_s
+                self._records[service] = dataclasses.replace(record, lease_until=now + self.policy.busy_refresh_s)
+
+    def _accept(self, records: dict[str, ServiceRecord], now: float) -> None:
+        self._records = records
+        self._fresh_at = now
+        self._failing = False
+        self._schedule_read(now)
+
+    def _schedule_read(self, now: float) -> None:
+        policy = self.policy
+        live = [record for record in self._records.values() if not record.is_closed(now)]
+        if any(record.is_half_open(now) or record.is_ramping(now) for record in live):
+            self._next_read_at = now + policy.busy_refresh_s
+            return
+        # Healthy: every 10-11 s (at most 6 reads a minute); open: just after the open period, spread out.
+        next_read_at = now + policy.healthy_refresh_s * (1.0 + 0.1 * self._draw())
+        for record in live:
+            next_read_at = min(next_read_at, record.until + policy.busy_refresh_s * self._draw())
+        self._next_read_at = max(next_read_at, now + policy.busy_refresh_s)
+
+    def _failed(self, now: float) -> None:
+        self._failing = True
+        self._pending_failures.clear()
+        self._verdicts.clear()
+        self._next_read_at = now + self.policy.error_backoff_s
+
+
+class FleetBreaker:
+    """The Breaker of one service in one environment: the fleet's state when the copy is good and the service is
+    not closed there, else the local breaker (which always hears every outcome)."""
+
+    def __init__(self, local: CircuitBreaker, fleet: FleetBreakers) -> None:
+        self.local = local
+        self.service = local.service
+        self._fleet = fleet
+        self._streak = 0
+        self._probing = False
+        self._ramp_seen: float | None = None
+
+    @property
+    def state(self) -> BreakerState:
+        record = self._fleet.record_for(self.service, self._fleet.now())
+        if record is None or record.state == "ramp":
+            return self.local.state
+        return BreakerState.OPEN if record.is_open(self._fleet.now()) else BreakerState.HALF_OPEN
+
+    def allow(self) -> bool:
+        now = self._fleet.now()
+        record = self._fleet.record_for(self.service, now)
+        if record is None:
+            return self.local.allow()
+        if record.is_open(now):
+            return False
+        if record.is_half_open(now):
+            self._probing = self._fleet.use_lease(self.service, now)
+            return self._probing
+        if self._ramp_seen != record.since:  # a new ramp: whatever the local breaker learnt is out of date
+            self._ramp_seen = record.since
+            self.local = dataclasses.replace(self.local)
+        return self._fleet.draw() < ramp_share(now - record.since, self._fleet.policy)
+
+    def retry_after_s(self) -> float:
+        now = self._fleet.now()
+        record = self._fleet.record_for(self.service, now)
+        if record is None:
+            return self.local.retry_after_s()
+        if record.state == "open":
+            return max(record.until - now, self._fleet.policy.busy_refresh_s)
+        return 0.0
+
+    def record_success(self) -> None:
+        self._streak = 0
+        if self._probing:
+            self._probing = False
+            self._fleet.report_probe(self.service, answered=True)
+        self.local.record_success()
+
+    def record_failure(self) -> None:
+        if self._probing:
+            self._probing = False
+            self._fleet.report_probe(self.service, answered=False)
+        self._streak += 1
+        streak = self._fleet.policy.report_streak
+        if self._streak >= streak:  # the streak's first failures are reported with the one that completes it
+            self._fleet.report_failures(self.service, streak if self._streak == streak else 1)
+        self.local.record_failure()
+
+    def record_abandoned(self) -> None:
+        """Says nothing about the service; an abandoned probe's lease lapses by itself."""
+        self._probing = False
+        self.local.record_abandoned()

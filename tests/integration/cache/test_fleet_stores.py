@@ -1,0 +1,129 @@
+"""The fleet breaker's stores against real servers (a moto server for DynamoDB, a redis-server), with the same
+contract as the store in memory that the unit tests use; plus a store that is down or never answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from botocore.exceptions import BotoCoreError
+from redis.exceptions import RedisError
+
+from bff.cache.fleet_dynamodb import DynamoDbFleetStore
+from bff.cache.fleet_redis import RedisFleetStore
+from bff.cache.fleet_state import FleetStore, MemoryFleetStore
+from tests.support.fault_servers import black_hole_port, refusing_port
+from tests.support.moto_server import MotoServer
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+TABLE = "FragmentCacheTable"
+NOW = 1_000_000.0
+type MakeStore = Callable[[], FleetStore]
+
+
+@pytest.fixture(params=["memory", "dynamodb", "redis"])
+def make_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> MakeStore:
+    # Each test gets its own record (a new item key or hash key), so tests never see each other's state.
+    record = f"fleet-breaker-test-{uuid.uuid4().hex}"
+    if request.param == "memory":
+        shared = MemoryFleetStore()
+        return lambda: shared
+    if request.param == "dynamodb":
+        moto: MotoServer = request.getfixturevalue("moto_server")
+        for name, value in moto.environment().items():
+            monkeypatch.setenv(name, value)
+        return lambda: DynamoDbFleetStore(moto.table_name(TABLE), timeout_s=2.0, item_key=record)
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    return lambda: RedisFleetStore(redis.url, timeout_s=2.0, key=record)
+
+
+@pytest.fixture
+async def store(make_store: MakeStore) -> AsyncIterator[FleetStore]:
+    subject = make_store()
+    yield subject
+    await subject.close()
+
+
+async def test_an_empty_record_reads_as_every_service_closed(store: FleetStore) -> None:
+    assert await store.read() == {}
+
+
+async def test_failures_add_up_within_a_window_and_restart_in_the_next(store: FleetStore) -> None:
+    assert (await store.report_failures("reviews", 2, window=7))[0] == 2
+    assert (await store.report_failures("reviews", 3, window=7))[0] == 5
+    assert (await store.report_failures("inventory", 1, window=7))[0] == 1
+    assert (await store.report_failures("reviews", 1, window=8))[0] == 1
+
+
+async def test_a_trip_opens_once_and_every_environment_reads_it(store: FleetStore, make_store: MakeStore) -> None:
+    await store.report_failures("reviews", 5, window=1)
+    records = await store.trip("reviews", NOW, NOW + 5)
+    assert records["reviews"].is_open(NOW)
+    # A second trip while open changes nothing (its later `until` is ignored)
+    again = await store.trip("reviews", NOW + 1, NOW + 6)
+    assert again["reviews"].until == pytest.approx(NOW + 5)
+    # The trip restarted the failure count
+    assert (await store.report_failures("reviews", 1, window=1))[0] == 1
+    other = make_store()
+    try:
+        assert (await other.read())["reviews"].is_open(NOW)
+    finally:
+        if other is not store:
+            await other.close()
+
+
+async def test_the_probe_lease_goes_to_one_taker_only_once_half_open(store: FleetStore, make_store: MakeStore) -> None:
+    await store.trip("reviews", NOW, NOW + 5)
+    assert not await store.take_lease("reviews", NOW + 1, NOW + 3)  # still open
+    others = [make_store() for _ in range(5)]
+    try:
+        taken = await asyncio.gather(*(other.take_lease("reviews", NOW + 5, NOW + 7) for other in others))
+        assert sum(taken) == 1
+        assert not await store.take_lease("reviews", NOW + 6, NOW + 8)  # the lease is live
+        assert await store.take_lease("reviews", NOW + 7, NOW + 9)  # it lapsed
+    finally:
+        for other in others:
+            if other is not store:
+                await other.close()
+
+
+async def test_a_probe_verdict_ramps_or_reopens_and_a_late_one_changes_nothing(store: FleetStore) -> None:
+    await store.trip("reviews", NOW, NOW + 5)
+    assert await store.take_lease("reviews", NOW + 5, NOW + 7)
+    await store.settle_probe("reviews", "ramp", NOW + 6, NOW + 16)
+    record = (await store.read())["reviews"]
+    assert (record.state, record.since, record.until, record.lease_until) == ("ramp", NOW + 6, NOW + 16, 0.0)
+    await store.settle_probe("reviews", "open", NOW + 7, NOW + 12)  # late: the service is no longer open
+    assert (await store.read())["reviews"].state == "ramp"
+    await store.trip("reviews", NOW + 8, NOW + 13)  # failures during the ramp open it again
+    assert (await store.read())["reviews"].is_open(NOW + 8)
+
+
+@pytest.mark.parametrize("kind", ["redis", "dynamodb"])
+@pytest.mark.parametrize("fault", ["refusing", "black_hole"])
+async def test_a_store_that_is_down_or_hung_raises_within_its_timeout(
+    kind: str, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with refusing_port() if fault == "refusing" else black_hole_port() as port:
+        subject: FleetStore
+        if kind == "redis":
+            subject = RedisFleetStore(f"redis://127.0.0.1:{port}/0", timeout_s=0.05)
+        else:
+            subject = DynamoDbFleetStore(
+                "any", timeout_s=0.05, region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}"
+            )
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        try:
+            for operation in (subject.read(), subject.report_failures("reviews", 1, 1)):
+                started = time.monotonic()
+                with pytest.raises((OSError, TimeoutError, RedisError, BotoCoreError)):
+                    await operation
+                assert time.monotonic() - started < 1.0
+        finally:
+            await subject.close()

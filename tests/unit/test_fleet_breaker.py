@@ -1,0 +1,314 @@
+"""The fleet's shared breaker on its own: several environments (FleetBreakers with local breakers) over one store in
+memory with the real stores' conditions, a fake clock and scripted draws. Calls are counted, never timed."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from bff.cache.fleet_state import MemoryFleetStore, ServiceRecord, parse_records
+from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers, FleetPolicy, ramp_share
+from bff.resilience.fleet_sync import FleetSyncMiddleware
+
+pytestmark = pytest.mark.anyio
+
+POLICY = FleetPolicy()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Draws:
+    """Evenly spread draws in [0, 1): 1,000 calls through a ramp at share s let about s x 1,000 through."""
+
+    def __init__(self) -> None:
+        self._values: Iterator[float] = itertools.cycle(i / 1000 for i in range(1000))
+
+    def __call__(self) -> float:
+        return next(self._values)
+
+
+class FailingStore(MemoryFleetStore):
+    async def read(self) -> dict[str, ServiceRecord]:
+        raise ConnectionRefusedError("store down")
+
+    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
+        raise ConnectionRefusedError("store down")
+
+
+class HungStore(MemoryFleetStore):
+    async def read(self) -> dict[str, ServiceRecord]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def environment(store: MemoryFleetStore, clock: FakeClock, policy: FleetPolicy = POLICY) -> FleetBreaker:
+    fleet = FleetBreakers(store, policy, clock=clock, draw=Draws())
+    return fleet.breaker(CircuitBreaker("reviews", failure_threshold=5, open_s=5.0, clock=clock))
+
+
+def fleet_of(env: FleetBreaker) -> FleetBreakers:
+    return env._fleet
+
+
+def local_state(env: FleetBreaker) -> BreakerState:
+    return env.local.state
+
+
+async def trip_from(env: FleetBreaker, failures: int) -> None:
+    for _ in range(failures):
+        assert env.allow()
+        env.record_failure()
+    await fleet_of(env).sync()
+
+
+async def test_a_fresh_environment_skips_a_service_the_fleet_opened() -> None:
+    # Given one environment whose calls to reviews failed five times in a row (reported after its streak of 2)
+    store, clock = MemoryFleetStore(), FakeClock()
+    failing = environment(store, clock)
+    await trip_from(failing, 5)
+    # When another environment, which has seen no failure, reads the fleet's state
+    fresh = environment(store, clock)
+    assert await fleet_of(fresh).refresh(timeout_s=1.0)
+    # Then it lets no call through, and its local breaker is still closed (it never called)
+    assert not fresh.allow()
+    assert fresh.local.state is BreakerState.CLOSED
+    assert fresh.retry_after_s() == pytest.approx(POLICY.open_s)
+
+
+async def test_a_few_failures_spread_over_environments_trip_everywhere() -> None:
+    # Given three environments that each saw two failures in a row (6 reports, threshold 5), none tripping locally
+    store, clock = MemoryFleetStore(), FakeClock()
+    envs = [environment(store, clock) for _ in range(3)]
+    for env in envs:
+        await trip_from(env, 2)
+        assert env.local.state is BreakerState.CLOSED
+    # Then the fleet's record is open, and a fourth environment skips the service
+    assert (await store.read())["reviews"].is_open(clock())
+    other = environment(store, clock)
+    await fleet_of(other).refresh(1.0)
+    assert not other.allow()
+
+
+async def test_isolated_failures_do_not_trip_the_fleet() -> None:
+    # Given ten environments with one failure each between successes (no streak of 2)
+    store, clock = MemoryFleetStore(), FakeClock()
+    for _ in range(10):
+        env = environment(store, clock)
+        env.record_success()
+        env.record_failure()
+        env.record_success()
+        await fleet_of(env).sync()
+    # Then nothing was reported or opened
+    assert await store.read() == {}
+    assert "reviews_fails" not in store.fields
+
+
+async def test_failures_in_an_earlier_window_do_not_count() -> None:
+    # Given 4 reports, then the window passes, then 2 more: 2 < 5 in the new window
+    store, clock = MemoryFleetStore(), FakeClock()
+    envs = [environment(store, clock) for _ in range(3)]
+    await trip_from(envs[0], 2)
+    await trip_from(envs[1], 2)
+    clock.advance(POLICY.window_s)
+    await trip_from(envs[2], 2)
+    assert await store.read() == {}
+    assert store.fields["reviews_fails"] == "2"
+
+
+async def half_open_fleet(count: int) -> tuple[MemoryFleetStore, FakeClock, list[FleetBreaker]]:
+    store, clock = MemoryFleetStore(), FakeClock()
+    await trip_from(environment(store, clock), 5)
+    envs = [environment(store, clock) for _ in range(count)]
+    for env in envs:
+        await fleet_of(env).refresh(1.0)
+    clock.advance(POLICY.open_s)
+    return store, clock, envs
+
+
+async def test_one_probe_at_a_time_fleet_wide_when_half_open() -> None:
+    # Given ten environments that all see reviews half-open
+    _store, _clock, envs = await half_open_fleet(10)
+    # When each syncs and then tries three calls
+    for env in envs:
+        await fleet_of(env).sync()
+    allowed = sum(env.allow() for env in envs for _ in range(3))
+    # Then exactly one call went out in the whole fleet
+    assert allowed == 1
+
+
+async def test_a_lapsed_lease_lets_another_environment_probe() -> None:
+    # Given the lease holder never sends its probe (no traffic, or it was frozen)
+    _store, clock, envs = await half_open_fleet(2)
+    holder, other = envs
+    await fleet_of(holder).sync()
+    await fleet_of(other).sync()
+    assert not other.allow()
+    # When the lease lapses and the other environment syncs again
+    clock.advance(POLICY.lease_s)
+    await fleet_of(other).sync()
+    # Then the other one probes, and the first holder's stale lease lets nothing through
+    assert other.allow()
+    assert not holder.allow()
+
+
+async def test_a_failed_probe_opens_the_fleet_again() -> None:
+    store, clock, envs = await half_open_fleet(1)
+    (prober,) = envs
+    await fleet_of(prober).sync()
+    assert prober.allow()
+    prober.record_failure()
+    await fleet_of(prober).sync()
+    record = (await store.read())["reviews"]
+    assert record.is_open(clock())
+    assert record.until == pytest.approx(clock() + POLICY.open_s)
+
+
+async def test_a_successful_probe_ramps_every_environment_up_linearly() -> None:
+    # Given a probe that answered
+    store, clock, envs = await half_open_fleet(2)
+    prober, other = envs
+    await fleet_of(prober).sync()
+    assert prober.allow()
+    prober.record_success()
+    await fleet_of(prober).sync()
+    assert (await store.read())["reviews"].state == "ramp"
+    # When another environment reads the ramp and tries 1,000 calls at several points of it
+    await fleet_of(other).refresh(1.0)
+    shares = []
+    for elapsed in (0.0, POLICY.ramp_s / 2, POLICY.ramp_s - 0.001):
+        clock.now = (await store.read())["reviews"].since + elapsed
+        shares.append(sum(other.allow() for _ in range(1000)) / 1000)
+    # Then the share grows from 10 % through 55 % towards 100 %, as the documented curve says
+    assert shares == pytest.approx([0.1, 0.55, 1.0], abs=0.01)
+    # And once the ramp is over, the service is closed: every call goes through
+    clock.now += 0.01
+    assert all(other.allow() for _ in range(100))
+
+
+def test_the_ramp_curve() -> None:
+    assert ramp_share(0, POLICY) == pytest.approx(0.1)
+    assert ramp_share(POLICY.ramp_s / 4, POLICY) == pytest.approx(0.325)
+    assert ramp_share(POLICY.ramp_s, POLICY) == 1.0
+    assert ramp_share(-1, POLICY) == pytest.approx(0.1)
+
+
+async def test_a_ramp_resets_a_local_breaker_opened_during_the_outage() -> None:
+    _store, clock, envs = await half_open_fleet(2)
+    prober, other = envs
+    for _ in range(5):
+        other.local.allow()
+        other.local.record_failure()
+    assert local_state(other) is BreakerState.OPEN
+    await fleet_of(prober).sync()
+    assert prober.allow()
+    prober.record_success()
+    await fleet_of(prober).sync()
+    await fleet_of(other).refresh(1.0)
+    clock.advance(POLICY.ramp_s / 2)
+    other.allow()
+    assert local_state(other) is BreakerState.CLOSED
+
+
+async def test_failures_during_the_ramp_open_the_fleet_again() -> None:
+    store, clock, envs = await half_open_fleet(1)
+    (env,) = envs
+    await fleet_of(env).sync()
+    assert env.allow()
+    env.record_success()
+    await fleet_of(env).sync()
+    clock.now = (await store.read())["reviews"].until - 0.001  # near the end of the ramp: nearly every call goes
+    await trip_from(env, 5)
+    assert (await store.read())["reviews"].is_open(clock())
+
+
+async def test_with_the_store_down_the_local_breaker_still_trips() -> None:
+    # Given a store that refuses every connection
+    store, clock = FailingStore(), FakeClock()
+    env = environment(store, clock)
+    assert not await fleet_of(env).refresh(1.0)
+    # When the service fails five times in a row, with syncs between the calls
+    for _ in range(5):
+        assert env.allow()
+        env.record_failure()
+        await fleet_of(env).sync()
+    # Then the local breaker opened and lets nothing through
+    assert env.local.state is BreakerState.OPEN
+    assert not env.allow()
+
+
+async def test_a_copy_too_old_falls_back_to_the_local_breaker() -> None:
+    store, clock = MemoryFleetStore(), FakeClock()
+    await trip_from(environment(store, clock), 5)
+    env = environment(store, clock, FleetPolicy(open_s=60.0, max_view_age_s=30.0))
+    await fleet_of(env).refresh(1.0)
+    assert not env.allow()
+    clock.advance(31.0)
+    assert env.allow()
+
+
+async def test_healthy_operation_reads_at_most_six_times_a_minute_and_never_writes() -> None:
+    # Given an environment serving 5 pages a second for a minute, every call answered, a sync before each
+    store, clock = MemoryFleetStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    for _ in range(300):
+        if fleet.is_due():
+            await fleet.sync()
+        assert env.allow()
+        env.record_success()
+        clock.advance(0.2)
+    assert fleet.operations["read"] <= 6
+    assert fleet.operations["write"] == 0
+
+
+async def test_an_open_fleet_is_read_again_just_after_its_open_period() -> None:
+    store, clock = MemoryFleetStore(), FakeClock()
+    await trip_from(environment(store, clock), 5)
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    await fleet.refresh(1.0)
+    clock.advance(POLICY.open_s - 0.01)
+    assert not fleet.is_due()
+    clock.advance(POLICY.busy_refresh_s + 0.02)
+    assert fleet.is_due()
+
+
+async def test_the_middleware_never_waits_for_a_hung_store() -> None:
+    # Given an environment whose store never answers, and a request that is answered at once
+    store, clock = HungStore(), FakeClock()
+    fleet = fleet_of(environment(store, clock))
+    answered: list[str] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await asyncio.sleep(0)  # the page awaits its services: the sync starts meanwhile
+        answered.append("page")
+
+    middleware = FleetSyncMiddleware(app, fleet)
+    tasks_before = asyncio.all_tasks()
+    # When three requests are served
+    for _ in range(3):
+        await asyncio.wait_for(middleware({"type": "http"}, None, None), timeout=5)  # type: ignore[arg-type]
+    # Then each was answered, its sync was cut off with it (no task outlives a request), and after three cut syncs
+    # the copy is no longer trusted: the local breaker decides
+    assert answered == ["page"] * 3
+    assert asyncio.all_tasks() == tasks_before
+    assert fleet.operations["read"] == 3
+    assert fleet.record_for("reviews", clock()) is None
+
+
+def test_a_garbled_record_reads_as_closed() -> None:
+    fields = {"reviews_st": "open", "reviews_since": "x", "reviews_until": "1", "inventory_st": "weird"}
+    assert parse_records(fields) == {}
