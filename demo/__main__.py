@@ -53,11 +53,25 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--port", type=int, default=8900, help="port on 127.0.0.1 (default 8900)")
     parser.add_argument("--api", default="http://127.0.0.1:3000", help="base URL of the BFF (default: make dev's)")
+    parser.add_argument(
+        "--allowed-origins",
+        help="the API's CORS_ALLOWED_ORIGINS, comma-separated, when known (make dev passes its own)",
+    )
     arguments = parser.parse_args(argv)
     arguments.api = arguments.api.rstrip("/")
     if urlsplit(arguments.api).scheme not in {"http", "https"}:
         parser.error(f"--api must be an http(s) URL, not {arguments.api!r}")
     return arguments
+
+
+def ready_line(origin: str, api: str, allowed_origins: str | None) -> str:
+    """Where the demo is; and how to let it call the API, only when the API is not known to allow its origin."""
+    ready = f"Demo ready on {origin}/ (API {api}"
+    if allowed_origins is not None and origin in allowed_origins.split(","):
+        return ready + ")"
+    if allowed_origins is None:
+        return ready + f"; the API must allow this origin: CORS_ALLOWED_ORIGINS={origin})"
+    return ready + f", which does not allow this origin: add {origin} to CORS_ALLOWED_ORIGINS)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"demo: cannot listen on {HOST}:{arguments.port}: {error.strerror}\n")
         return USAGE_ERROR
     origin = f"http://{HOST}:{server.server_port}"
-    sys.stdout.write(f"Demo ready on {origin}/ (API {arguments.api}; start it with CORS_ALLOWED_ORIGINS={origin})\n")
+    sys.stdout.write(ready_line(origin, arguments.api, arguments.allowed_origins) + "\n")
     sys.stdout.flush()
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -111,11 +111,16 @@ def announce_when_listening(port: int, functions: list[str]) -> None:
     threading.Thread(target=announce, name="ready announcer", daemon=True).start()
 
 
-def start_demo(repo_root: Path, demo_port: int, api_port: int) -> subprocess.Popen[bytes] | None:
-    """The demo frontend (demo/, never shipped in the Lambda) on its own port, calling this API cross-origin."""
+def start_demo(
+    repo_root: Path, demo_port: int, api_port: int, cors_origins: list[str]
+) -> subprocess.Popen[bytes] | None:
+    """The demo frontend (demo/, never shipped in the Lambda) on its own port, calling this API cross-origin; told
+    which origins this API allows, so that it asks for CORS_ALLOWED_ORIGINS only when its own is not among them."""
     if not demo_port or not (repo_root / "demo" / "__main__.py").is_file():
         return None
-    command = [sys.executable, "-m", "demo", "--port", str(demo_port), "--api", f"http://{HOST}:{api_port}"]
+    api = f"http://{HOST}:{api_port}"
+    command = [sys.executable, "-m", "demo", "--port", str(demo_port), "--api", api]
+    command += ["--allowed-origins", ",".join(cors_origins)]
     process = subprocess.Popen(command, cwd=repo_root, stderr=subprocess.DEVNULL)  # noqa: S603 - our own module
     sys.stdout.write(f"Demo page on http://{HOST}:{demo_port}/?id=P001\n")
     return process
@@ -212,7 +217,7 @@ def serve(
         fingerprint=python_sources_fingerprint,
         on_reload=lambda function: console.write([f"{function}: code changed, its workers restart"]),
     )
-    demo = start_demo(arguments.template.absolute().parent, arguments.demo_port, arguments.port)
+    demo = start_demo(arguments.template.absolute().parent, arguments.demo_port, arguments.port, cors_origins)
     try:
         from localapi import samcli_bridge  # noqa: PLC0415 - SAM CLI takes a second to import; fail fast first
 

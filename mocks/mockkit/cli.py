@@ -1,4 +1,5 @@
-"""`python -m mockkit serve NAME`: one mock service on a real socket, for local runs and integration tests."""
+"""`python -m mockkit serve NAME`: one mock service on a real socket, for local runs and integration tests.
+`python -m mockkit faults`: the fault switches every mock reads, as `make help` shows them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from mockkit.faults import MockConfigError
+from mockkit.config import MOCK_VARIABLES
+from mockkit.faults import FAULT_EFFECTS, MockConfigError
 
 # Service name (as the BFF names it in functions/bff/bff/services.py) -> the port the reference design gives it.
 # The mock of service NAME is the module `{NAME}_service` in mocks/.
@@ -21,7 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("service", choices=SERVICES)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, help="default: 8081 product, 8082 reviews, 8083 inventory, 8084 cart")
+    commands.add_parser("faults", help="list the fault switches every mock reads when it starts")
     args = parser.parse_args(argv)
+    if args.command == "faults":
+        sys.stdout.write(describe_fault_switches())
+        return 0
 
     default_port = SERVICES[args.service]
     try:
@@ -45,3 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=1,
     )
     return 0
+
+
+def describe_fault_switches() -> str:
+    """The MOCK_* variables and MOCK_FAULT's values, with the per-service prefixes `make dev` understands."""
+    width = max(map(len, [*MOCK_VARIABLES, *FAULT_EFFECTS])) + 2
+    prefixes = ", ".join(f"{name.upper()}_" for name in SERVICES)
+    lines = [
+        "Mock fault switches (read when a mock starts; make dev passes them to every mock,",
+        f"or to one with its service's prefix: {prefixes}; e.g. REVIEWS_MOCK_FAULT=hang make dev):",
+        *(f"  {name:<{width}}{meaning}" for name, meaning in MOCK_VARIABLES.items()),
+        "MOCK_FAULT values:",
+        *(f"  {name:<{width}}{effect}" for name, effect in FAULT_EFFECTS.items()),
+    ]
+    return "\n".join(lines) + "\n"

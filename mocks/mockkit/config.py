@@ -9,6 +9,15 @@ from mockkit.faults import Fault, MockConfigError, NoFault, parse_fault
 
 DEFAULT_RETRY_AFTER_S = 1
 
+# The variables a mock reads when it starts; `python -m mockkit faults` (and so `make help`) prints them.
+MOCK_VARIABLES: dict[str, str] = {
+    "MOCK_FAULT": "the fault every call meets (values below)",
+    "MOCK_LATENCY_MS": "delay before each answer, in place of the service's default",
+    "MOCK_ERROR_RATE": "share of calls answered 503, 0 to 1",
+    "MOCK_SEED": "seed that makes MOCK_ERROR_RATE repeatable",
+    "MOCK_RETRY_AFTER_S": f"Retry-After of the 429 fault (default {DEFAULT_RETRY_AFTER_S})",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class MockConfig:

@@ -65,18 +65,20 @@ class Reset:
 
 type Fault = NoFault | ServerError | Hang | Malformed | WrongShape | Flaky | TooManyRequests | SlowBody | Huge | Reset
 
-FAULT_NAMES = (
-    "none",
-    "error",
-    "hang",
-    "malformed",
-    "wrong-shape",
-    "flaky:N",
-    "429",
-    "slow-body",
-    "huge",
-    "reset",
-)
+# Each MOCK_FAULT value and what the mock then answers; `python -m mockkit faults` (and so `make help`) prints it.
+FAULT_EFFECTS: dict[str, str] = {
+    "none": "healthy (the default)",
+    "error": "500",
+    "hang": "never answers",
+    "malformed": "200 with invalid JSON",
+    "wrong-shape": "200 with valid JSON of the wrong shape",
+    "flaky:N": "503 for the first N calls, then healthy",
+    "429": "429 with Retry-After: MOCK_RETRY_AFTER_S",
+    "slow-body": "headers at once, the body trickles over about 1 s",
+    "huge": "a JSON body over 2 MiB, streamed",
+    "reset": "half the body, then the connection is closed",
+}
+FAULT_NAMES = tuple(FAULT_EFFECTS)
 
 _PLAIN_FAULTS: dict[str, Fault] = {
     "none": NoFault(),

@@ -35,3 +35,6 @@ def test_the_demo_page_is_served_and_its_origin_may_call_the_bff(tmp_path_factor
     assert f"http://127.0.0.1:{api.port}" in config.text
     assert preflight.headers.get("access-control-allow-origin") == origin
     assert f"Demo page on {origin}/?id=P001" in api.stdout()
+    # and the demo's ready line, knowing make dev lets its origin in, asks the reader to set nothing
+    assert f"Demo ready on {origin}/ (API http://127.0.0.1:{api.port})" in api.stdout()
+    assert "CORS_ALLOWED_ORIGINS" not in api.stdout()

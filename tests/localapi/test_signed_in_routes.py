@@ -92,6 +92,35 @@ def test_a_token_from_make_token_reaches_the_function(api: LocalApi, key_dir: Pa
     assert write.headers["content-type"] == "application/problem+json"
 
 
+def test_the_documented_cart_flow_needs_nothing_but_the_local_api(api: LocalApi, key_dir: Path) -> None:
+    # Given the local API as `make dev` starts it (its own moto server and tables; nothing started by hand), and a
+    # token as docs/local-api.md's cart flow mints it
+    token = local_jwt.mint(
+        local_jwt.ensure_key(key_dir),
+        subject="cart-flow-reader",
+        scopes=["cart:read", "cart:write"],
+        identity=local_jwt.local_identity(os.environ),
+    )
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "7c1e6a52-first-add"}
+
+    # When the documented requests are sent: an add, the same add again (a client retry), then the cart
+    first = httpx.post(
+        f"{api.base_url}/cart/items", headers=headers, json={"productId": "P001", "quantity": 1}, timeout=10
+    )
+    retry = httpx.post(
+        f"{api.base_url}/cart/items", headers=headers, json={"productId": "P001", "quantity": 1}, timeout=10
+    )
+    cart = get_cart(api, f"Bearer {token}")
+
+    # Then the add is stored once and the retry replays its answer byte for byte
+    assert first.status_code == 201, first.text
+    assert first.headers["cache-control"] == "private, no-store"
+    assert retry.status_code == 201
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.content == first.content
+    assert [(item["productId"], item["quantity"]) for item in cart.json()["items"]] == [("P001", 1)]
+
+
 @pytest.mark.parametrize("name", FORGERY_NAMES)
 def test_a_forged_token_gets_401(api: LocalApi, key: RSAKey, identity: LocalIdentity, name: str) -> None:
     # Given a forged or broken token
