@@ -1,5 +1,6 @@
 """`python -m localapi`: serve template.yaml's routes on 127.0.0.1, with warm worker processes in place of Docker."""
 
+import _thread
 import argparse
 import functools
 import json
@@ -152,6 +153,19 @@ def refusal(arguments: argparse.Namespace) -> str | None:
     return None
 
 
+class Shutdown:
+    """A reason to stop the local API found by another thread (its moto server gave up): the first reason is kept
+    and the main thread interrupted, as Ctrl-C would; `main` then exits with that one line."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            _thread.interrupt_main()
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     if problem := refusal(arguments):
@@ -165,23 +179,30 @@ def main(argv: list[str] | None = None) -> int:
     # Explicitly, because a shell starting us in the background would have left SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    console = Console.from_environ()
+    shutdown = Shutdown()
     try:
         with ExitStack() as running:
             try:
-                local_aws = running.enter_context(start_local_aws(arguments))
+                local_aws = running.enter_context(start_local_aws(arguments, console, shutdown))
             except (LocalAwsError, OSError, BotoCoreError, ClientError) as error:
                 return fail(f"local AWS (moto) did not start: {error}")
             sys.stdout.write(local_aws.summary() + "\n")
             sys.stdout.flush()
-            return serve(arguments, user_overrides, settings_names, local_aws.bff_environment())
+            status = serve(arguments, user_overrides, settings_names, local_aws.bff_environment(), console)
     except KeyboardInterrupt:
-        return 0
+        status = 0
+    return fail(shutdown.reason) if shutdown.reason is not None else status
 
 
-def start_local_aws(arguments: argparse.Namespace) -> AbstractContextManager[LocalAws]:
+def start_local_aws(
+    arguments: argparse.Namespace, console: Console, shutdown: Shutdown
+) -> AbstractContextManager[LocalAws]:
     """The moto server, from the worker interpreter (the app's virtualenv has moto[server]), registering this API's
-    URL for every service the BFF declares."""
+    URL for every service the BFF declares; restarted on the console when it exits, or the local API stops."""
     return running_local_aws(
+        say=lambda line: console.write([line]),
+        give_up=shutdown.request,
         python=arguments.worker_python,
         host=HOST,
         template=arguments.template,
@@ -197,6 +218,7 @@ def serve(
     user_overrides: EnvOverrides,
     settings_names: list[str],
     local_aws_environment: dict[str, str],
+    console: Console,
 ) -> int:
     overrides = local_overrides(os.environ, user_overrides, settings_names, local_aws_environment)
     if arguments.demo_port:
@@ -208,7 +230,6 @@ def serve(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     # The console writes one line per request; werkzeug's own request lines and banner would repeat it.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    console = Console.from_environ()
     pools = WorkerPools(
         functools.partial(
             start_worker, python=str(arguments.worker_python), console=console, warm_up_event=WARM_UP_EVENT

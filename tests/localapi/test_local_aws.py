@@ -3,9 +3,13 @@ discovery really reads; stopped with the local API."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -114,3 +118,76 @@ def test_a_shell_service_url_beats_the_local_registry(local_api_factory: LocalAp
     # When the page is requested, then the explicit URL was used: product (critical) failed
     response = httpx.get(f"{api.base_url}/product-details/P001", timeout=15)
     assert response.status_code == 502, response.text
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The child processes of `pid` with their command lines (Linux /proc)."""
+    children: dict[int, str] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread or child that has just ended
+            for child in (task / "children").read_text().split():
+                children[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return children
+
+
+def moto_pid(api: LocalApi) -> int:
+    [pid] = [pid for pid, command in children_of(api.process.pid).items() if "moto.server" in command]
+    return pid
+
+
+def is_gone(pid: int) -> bool:
+    """Reaped: no process left, not even a zombie waiting for its parent."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.localapi
+def test_a_moto_server_that_dies_is_reaped_and_restarted_and_new_workers_start(
+    local_api_factory: LocalApiFactory,
+) -> None:
+    # Given `make dev` serving pages through its local registry
+    api = local_api_factory({})
+    assert httpx.get(f"{api.base_url}/product-details/P001", timeout=15).status_code == 200
+    dead = moto_pid(api)
+
+    # When its moto server is killed
+    os.kill(dead, signal.SIGKILL)
+
+    # Then the console says so and that it restarted; the dead process does not linger as a zombie
+    assert wait_for(lambda: "local AWS (moto) restarted on" in api.stderr()), api.stderr()
+    assert f"exited with -{signal.SIGKILL.value} " in api.stderr()
+    assert wait_for(lambda: is_gone(dead))
+    assert moto_pid(api) != dead
+    # And a BFF worker that starts afterwards (its cold start reads the registry again) serves the page
+    for pid, command in children_of(api.process.pid).items():
+        if "--function-name=BffFunction" in command:
+            os.kill(pid, signal.SIGKILL)
+    response = httpx.get(f"{api.base_url}/product-details/P001", timeout=15)
+    assert response.status_code == 200, (response.text, api.stderr())
+    assert response.json()["meta"]["degraded"] == []
+
+
+@pytest.mark.localapi
+def test_a_moto_server_that_keeps_dying_stops_make_dev_with_one_line(local_api_factory: LocalApiFactory) -> None:
+    # Given `make dev` whose moto server was killed and restarted
+    api = local_api_factory({})
+    os.kill(moto_pid(api), signal.SIGKILL)
+    assert wait_for(lambda: "local AWS (moto) restarted on" in api.stderr()), api.stderr()
+
+    # When the restarted one dies too
+    os.kill(moto_pid(api), signal.SIGKILL)
+
+    # Then the local API stops, its last line saying why, and leaves no process behind
+    exit_code = api.process.wait(30)
+    last_line = api.stderr().strip().splitlines()[-1]
+    assert exit_code == 2
+    assert last_line.startswith("localapi: local AWS (moto) on http://127.0.0.1:")
+    assert last_line.endswith("again within 30 s of its restart; stopping")
