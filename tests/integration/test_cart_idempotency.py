@@ -11,9 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.composition import build_app
+from bff.composition import build_app, build_idempotent_writes
+from bff.core.deadline import Deadline
 from bff.downstream.http import create_http_client
-from bff.idempotency import IdempotentWrites, WriteAnswer
+from bff.idempotency import WriteAnswer
+from bff.resilience.backoff import Backoff
+from bff.resilience.guard import RetryPolicy
 from tests.support.gateway import GatewayClaims, claims_header
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess, MockServiceFactory
@@ -195,7 +198,11 @@ async def test_a_keyed_post_retried_through_503s_adds_exactly_one_item(
 
 async def test_a_request_whose_lambda_ran_out_does_not_hold_its_key(aws: MotoServer) -> None:
     # Given a first write whose Lambda context had 200 ms left, still running 800 ms later (a timed-out invocation)
-    writes = IdempotentWrites(aws.table_name("IdempotencyTable"), expires_after_s=3_600)
+    writes = build_idempotent_writes(
+        settings_for(idempotency_table_name=aws.table_name("IdempotencyTable"), idempotency_expires_after_s=3_600),
+        RetryPolicy(1, Backoff(0.001, 0.002)),
+    )
+    assert writes is not None
     key = f"timed-out-{uuid.uuid4()}"
     ran: list[str] = []
 
@@ -213,6 +220,7 @@ async def test_a_request_whose_lambda_ran_out_does_not_hold_its_key(aws: MotoSer
         body={},
         write=write_as("warm-up", 0.0),
         lambda_context=FakeLambdaContext(),
+        deadline=Deadline.after_ms(3_000),
     )
     first = asyncio.create_task(
         writes.run(
@@ -221,12 +229,18 @@ async def test_a_request_whose_lambda_ran_out_does_not_hold_its_key(aws: MotoSer
             body={},
             write=write_as("first", 2.0),
             lambda_context=FakeLambdaContext(remaining_ms=200),
+            deadline=Deadline.after_ms(3_000),
         )
     )
     await asyncio.sleep(0.8)
     # When the client retries with the same key
     second = await writes.run(
-        user="alice", key=key, body={}, write=write_as("second", 0.0), lambda_context=FakeLambdaContext()
+        user="alice",
+        key=key,
+        body={},
+        write=write_as("second", 0.0),
+        lambda_context=FakeLambdaContext(),
+        deadline=Deadline.after_ms(3_000),
     )
     await first
     # Then the retry runs (no 409 until the 1 h expiry): the lock ended with the first invocation's time

@@ -119,7 +119,12 @@ class RequestCart:
         body: dict[str, JsonValue] = {"productId": item.product_id, "quantity": item.quantity}
         try:
             answer = await self._idempotent.run(
-                user=request.sub, key=idempotency_key, body=body, write=write, lambda_context=request.lambda_context
+                user=request.sub,
+                key=idempotency_key,
+                body=body,
+                write=write,
+                lambda_context=request.lambda_context,
+                deadline=self._deadline(request),
             )
         except WriteFailedError as failed:
             return CartWrite(failed.failure, replayed=False)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from bff.api.app import PageRequest, create_app
 from bff.api.batch import BatchRequest
+from bff.aws_clients import AwsCallLimits
 from bff.cache.entry import FragmentStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
@@ -30,7 +31,7 @@ from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
 from bff.downstream.propagation import downstream_headers
-from bff.idempotency import IdempotentWrites, preload_idempotency
+from bff.idempotency import STORE_SERVICE, IdempotentWrites, StoreLimits, preload_idempotency
 from bff.locales import format_price, preload_locales
 from bff.observability.logging import logger
 from bff.observability.metrics import (
@@ -61,7 +62,8 @@ def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -
 
 
 def guard_for(service: str, settings: Settings) -> DownstreamGuard:
-    hedge_delay_ms = settings.services[service].hedge_delay_ms
+    """The breaker, retry budget and bulkhead of a downstream service, or of the idempotency store (no hedging)."""
+    hedge_delay_ms = settings.services[service].hedge_delay_ms if service in settings.services else None
     return DownstreamGuard(
         breaker=CircuitBreaker(
             service,
@@ -227,13 +229,25 @@ def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
         batches=build_batching(settings, downstream),
         cart_reads=downstream.calls,
         writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
-        idempotent=(
-            IdempotentWrites(settings.idempotency_table_name, expires_after_s=settings.idempotency_expires_after_s)
-            if settings.idempotency_table_name
-            else None
-        ),
+        idempotent=build_idempotent_writes(settings, downstream.retry_policy),
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
+    )
+
+
+def build_idempotent_writes(settings: Settings, retry_policy: RetryPolicy) -> IdempotentWrites | None:
+    """The idempotency store with explicit timeouts, the HTTP calls' retry policy and a breaker and budget of its
+    own; None without a table (writes are then refused)."""
+    if not settings.idempotency_table_name:
+        return None
+    limits = StoreLimits(
+        AwsCallLimits(settings.connect_timeout_ms / 1000, settings.idempotency_timeout_ms / 1000), retry_policy
+    )
+    return IdempotentWrites(
+        settings.idempotency_table_name,
+        expires_after_s=settings.idempotency_expires_after_s,
+        limits=limits,
+        guard=guard_for(STORE_SERVICE, settings),
     )
 
 

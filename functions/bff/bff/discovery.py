@@ -9,21 +9,30 @@ connection refused or a DNS failure (httpx.ConnectError: nothing was sent) for a
 re-read, at most once per max age per service, so SSM's 40 TPS never limits us: the number of calls depends on the
 number of environments, not on the traffic. The re-read runs in a worker thread, never on the event loop, and
 applies to later calls; the call that failed degrades as it always did.
+
+Deadlines. Every SSM call has explicit connect (CONNECT_TIMEOUT_MS) and read (SERVICE_REGISTRY_TIMEOUT_MS)
+timeouts and no retries of botocore's own. The cold-start read is tried RETRY_MAX_ATTEMPTS times with the HTTP
+calls' backoff, so an SSM that refuses, hangs, throttles or answers garbage stops the cold start within
+attempts x (connect + read) + the backoff, naming the registry; a background re-read is tried once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from bff.aws_clients import AwsCallLimits, bounded_client
 from bff.downstream.egress import allowed_hosts_for
 from bff.errors import ConfigurationError
 from bff.observability.logging import logger
+from bff.resilience.backoff import Backoff
 from bff.services import SERVICES, alias_variable, variable
 from bff.settings import Settings, valid_base_url
 
@@ -42,21 +51,41 @@ class RegistrySource(Protocol):
     def read(self, *, force: bool) -> Mapping[str, str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RegistryLimits:
+    """One SSM call's timeouts, and how often the cold-start read is tried."""
+
+    call: AwsCallLimits = field(default_factory=lambda: AwsCallLimits(0.2, 1.0))
+    attempts: int = 3
+    backoff: Backoff = field(default_factory=lambda: Backoff(0.02, 0.2))
+
+    @classmethod
+    def of(cls, settings: Settings) -> RegistryLimits:
+        return cls(
+            AwsCallLimits(settings.connect_timeout_ms / 1000, settings.service_registry_timeout_ms / 1000),
+            settings.retry_max_attempts,
+            Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
+        )
+
+
 class SsmRegistrySource:
     """The registry in SSM Parameter Store, through Powertools Parameters; botocore's AWS_ENDPOINT_URL_SSM points
     it at a local endpoint (moto in `make dev`)."""
 
-    def __init__(self, path: str, max_age_s: int, provider: Any | None = None) -> None:
+    def __init__(
+        self, path: str, max_age_s: int, provider: Any | None = None, *, limits: RegistryLimits | None = None
+    ) -> None:
         self._path = path
         self._max_age_s = max_age_s
         self._provider = provider
+        self._limits = limits or RegistryLimits()
 
     def read(self, *, force: bool) -> Mapping[str, str]:
         if self._provider is None:
             # Imported here: boto3 costs cold-start time that a BFF without a registry should not pay.
             from aws_lambda_powertools.utilities.parameters import SSMProvider  # noqa: PLC0415
 
-            self._provider = SSMProvider()
+            self._provider = SSMProvider(boto3_client=bounded_client("ssm", self._limits.call))
         values = self._provider.get_multiple(self._path, max_age=self._max_age_s, recursive=True, force_fetch=force)
         return {str(name): str(value) for name, value in values.items()}
 
@@ -153,7 +182,7 @@ def explicit_services(environ: Mapping[str, str]) -> frozenset[str]:
 
 def discover(
     environ: Mapping[str, str] | None = None,
-    source_for: Callable[[str, int], RegistrySource] = SsmRegistrySource,
+    source_for: Callable[[str, int], RegistrySource] | None = None,
 ) -> tuple[Settings, ServiceRegistry]:
     """The settings, with each service's URL from its variable or the registry, and the registry that keeps them."""
     # A blank URL variable is no URL: a template passes "" for a URL parameter left empty (and SAM's local
@@ -163,13 +192,15 @@ def discover(
         for name, value in (os.environ if environ is None else environ).items()
         if value.strip() or name not in _URL_VARIABLES
     }
-    path, max_age_s = _registry_settings(given)
+    registry_settings = _registry_settings(given)
+    path, max_age_s = registry_settings.service_registry_path, registry_settings.service_registry_max_age_s
     explicit = explicit_services(given)
     if not path or explicit == frozenset(SERVICES):
         settings = Settings.from_env(given)
         return settings, ServiceRegistry(settings.service_urls(), explicit=explicit)
-    source = source_for(path, max_age_s)
-    discovered = _discovered_urls(source, path, explicit)
+    limits = RegistryLimits.of(registry_settings)
+    source = (source_for or functools.partial(SsmRegistrySource, limits=limits))(path, max_age_s)
+    discovered = _discovered_urls(source, path, explicit, limits)
     missing = [name for name in SERVICES if name not in explicit and name not in discovered]
     if missing:
         raise ConfigurationError(
@@ -185,19 +216,33 @@ def discover(
     return settings, registry
 
 
-def _registry_settings(environ: Mapping[str, str]) -> tuple[str, int]:
-    """SERVICE_REGISTRY_PATH and its max age, validated before the services' URLs are known."""
+def _registry_settings(environ: Mapping[str, str]) -> Settings:
+    """The settings without the services' URLs: the registry's path, max age and limits, validated before the
+    services' URLs are known."""
     try:
-        settings = Settings.model_validate({**environ, "services": {}})
+        return Settings.model_validate({**environ, "services": {}})
     except ValidationError:
         Settings.from_env(environ)  # raises the ConfigurationError that names each variable
         raise
-    return settings.service_registry_path, settings.service_registry_max_age_s
 
 
-def _discovered_urls(source: RegistrySource, path: str, explicit: frozenset[str]) -> dict[str, str]:
+def _read_with_retries(source: RegistrySource, limits: RegistryLimits) -> Mapping[str, str]:
+    """The registry's first read, tried `limits.attempts` times with backoff between failures."""
+    for retry in range(limits.attempts):
+        try:
+            return source.read(force=False)
+        except Exception:
+            if retry + 1 >= limits.attempts:
+                raise
+            time.sleep(limits.backoff.delay_s(retry))  # at cold start: no event loop runs yet
+    raise AssertionError("unreachable: attempts >= 1")
+
+
+def _discovered_urls(
+    source: RegistrySource, path: str, explicit: frozenset[str], limits: RegistryLimits
+) -> dict[str, str]:
     try:
-        parameters = source.read(force=False)
+        parameters = _read_with_retries(source, limits)
     except Exception as error:
         raise ConfigurationError(
             f"invalid BFF configuration: cannot read the service registry {path} ({type(error).__name__})"

@@ -82,7 +82,12 @@ class IdempotencyInProgressError(ProblemError):
 
 
 class IdempotencyUnavailableError(ProblemError):
-    """The idempotency store is not configured or failed, so a write cannot be made safe to retry."""
+    """The idempotency store is not configured or failed, so a write cannot be made safe to retry; the client may
+    retry after `retry_after_s` (the store's breaker's remaining open time, at least 1 s)."""
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class DownstreamError(Exception):

@@ -86,6 +86,8 @@ class Settings(BaseModel):
         default="", alias="SERVICE_REGISTRY_PATH"
     )
     service_registry_max_age_s: int = Field(default=300, ge=1, le=86_400, alias="SERVICE_REGISTRY_MAX_AGE_S")
+    # One SSM call's read timeout (its connect timeout is CONNECT_TIMEOUT_MS); attempts as RETRY_MAX_ATTEMPTS.
+    service_registry_timeout_ms: Milliseconds = Field(default=1_000, alias="SERVICE_REGISTRY_TIMEOUT_MS")
 
     page_deadline_ms: Milliseconds = Field(default=500, alias="PAGE_DEADLINE_MS")
     response_reserve_ms: int = Field(default=50, ge=0, le=5_000, alias="RESPONSE_RESERVE_MS")
@@ -131,6 +133,8 @@ class Settings(BaseModel):
     # Powertools idempotency records of cart writes; empty refuses writes (503) rather than risk doing one twice.
     idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
     idempotency_expires_after_s: int = Field(default=86_400, ge=1, le=7 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_S")
+    # One DynamoDB call's read timeout (its connect timeout is CONNECT_TIMEOUT_MS); retries as RETRY_MAX_ATTEMPTS.
+    idempotency_timeout_ms: Milliseconds = Field(default=200, alias="IDEMPOTENCY_TIMEOUT_MS")
     # The custom-domain mapping or REST base path in front of every route, stripped from each request's path.
     api_base_path: Annotated[str, AfterValidator(_base_path)] = Field(default="", alias="API_BASE_PATH")
 

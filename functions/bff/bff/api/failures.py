@@ -62,8 +62,8 @@ def problem_for(failure: object) -> ProblemAnswer:  # noqa: PLR0911, PLR0912 - o
         case IdempotencyInProgressError(detail=detail):
             retry = {"retry-after": str(IDEMPOTENCY_RETRY_AFTER_S)}
             return ProblemAnswer(409, "idempotency-key-in-use", "Conflict", detail, retry)
-        case IdempotencyUnavailableError(detail=detail):
-            retry = {"retry-after": str(IDEMPOTENCY_RETRY_AFTER_S)}
+        case IdempotencyUnavailableError(detail=detail, retry_after_s=retry_after_s):
+            retry = {"retry-after": str(retry_after_s)}
             return ProblemAnswer(503, "idempotency-unavailable", "Service unavailable", detail, retry)
         case InvalidParameterError(detail=detail):
             return ProblemAnswer(400, "invalid-parameter", "Invalid request parameter", detail)
