@@ -1,10 +1,11 @@
 """What a failing shared cache (L2) costs a page and a 50-id batch, and what six Accept-Language variants of one
 page cost downstream.
 
-Run with `.venv/bin/python -m bench.l2_faults` from the repository root: the app in process (httpx's ASGI transport) against real mock processes at the reference latencies, with
-L2 on a local moto server (DynamoDB) or a redis-server, reached directly, through a proxy that holds each answer
-50 ms (over the 25 ms read timeout), or at a port that accepts and never answers. Every measured page and batch
-uses fresh ids for the cache: a new L1 and an emptied L2. Prints one JSON document.
+Run with `.venv/bin/python -m bench.l2_faults` from the repository root: the app in process (httpx's ASGI transport)
+against real mock processes at the reference latencies, with L2 on a local moto server (DynamoDB) or a redis-server,
+reached directly, through a proxy that holds each answer 50 ms (over the 25 ms read timeout), or at a port that
+accepts and never answers. Every measured page and batch uses fresh ids for the cache: a new L1 and an emptied L2.
+Prints one JSON document.
 """
 
 from __future__ import annotations

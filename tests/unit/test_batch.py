@@ -178,7 +178,7 @@ SECTION = Section("reviews", "reviews", "/reviews/{id}", 100, TypeAdapter(list[d
 
 
 class RecordingCaller:
-    def __init__(self, answer: SectionOutcome | None = None, delay_s: float = 0.0) -> None:
+    def __init__(self, answer: Failed | Fetched | None = None, delay_s: float = 0.0) -> None:
         self.answer = answer
         self.delay_s = delay_s
         self.calls: list[tuple[str, str]] = []
@@ -187,7 +187,7 @@ class RecordingCaller:
 
     async def fetch(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome:
+    ) -> Failed | Fetched:
         self.calls.append((section.path_template, entity_id))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -199,10 +199,10 @@ class RecordingCaller:
 
 
 class OneCachedItem(UncachedItems):
-    async def lookup(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome | None:
-        return Fetched([], 0.0) if entity_id == "cached" else None
+    async def lookup_many(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+    ) -> dict[str, SectionOutcome]:
+        return {"cached": Fetched([], 0.0)} if "cached" in entity_ids else {}
 
 
 def _failure_as_is(section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
@@ -212,7 +212,7 @@ def _failure_as_is(section: Section, entity_id: str, failure: Failed, headers: M
 async def test_only_the_cache_misses_go_into_the_chunk_calls() -> None:
     caller = RecordingCaller(Fetched({"a": [{"rating": 4}], "b": [{"rating": "x"}]}, 2.0))
     endpoints = {"reviews": BatchEndpoint("/reviews", 2)}
-    source = BatchingSource(caller, caller, OneCachedItem(_failure_as_is), endpoints, concurrency=4)
+    source = BatchingSource(caller, OneCachedItem(_failure_as_is), endpoints, concurrency=4)
     outcomes = await source.fetch_many(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), {})
     # One call per chunk of the misses, in order
     assert caller.calls == [("/reviews?ids={id}", "a,b"), ("/reviews?ids={id}", "c")]
@@ -226,7 +226,7 @@ async def test_a_failed_chunk_call_fails_every_item_of_the_chunk() -> None:
     failure = Failed(FailureReason.UNAVAILABLE, 3.0)
     caller = RecordingCaller(failure)
     source = BatchingSource(
-        caller, caller, UncachedItems(_failure_as_is), {"reviews": BatchEndpoint("/reviews", 50)}, concurrency=4
+        caller, UncachedItems(_failure_as_is), {"reviews": BatchEndpoint("/reviews", 50)}, concurrency=4
     )
     outcomes = await source.fetch_many(SECTION, ["a", "b"], Deadline.after_ms(500), {})
     assert outcomes == {"a": failure, "b": failure}
@@ -234,7 +234,7 @@ async def test_a_failed_chunk_call_fails_every_item_of_the_chunk() -> None:
 
 async def test_without_a_batch_path_per_id_calls_stay_within_the_concurrency_bound() -> None:
     caller = RecordingCaller(delay_s=0.01)
-    source = BatchingSource(caller, caller, UncachedItems(_failure_as_is), {}, concurrency=3)
+    source = BatchingSource(caller, UncachedItems(_failure_as_is), {}, concurrency=3)
     ids = [f"P{n:03d}" for n in range(10)]
     outcomes = await source.fetch_many(SECTION, ids, Deadline.after_ms(500), {})
     assert list(outcomes) == ids

@@ -219,10 +219,10 @@ class CountingStore:
         self.closed = 0
         self.warmed = 0
 
-    async def get(self, key: str) -> None:
-        return None
+    async def get_many(self, keys: object, within_s: float) -> dict[str, object]:
+        return {}
 
-    async def put(self, key: str, entry: object) -> None:
+    async def put_many(self, entries: object, within_s: float) -> None:
         return None
 
     async def close(self) -> None:

@@ -85,25 +85,33 @@ def build_fragment_cache(settings: Settings) -> TieredCache:
 
 
 def shared_store(settings: Settings) -> FragmentStore | None:
+    """The L2 the settings name, if any, on a connection of its own: one client for the execution environment.
+    Its sockets wait at most a page's deadline; each call at most the L2's timeout, cut to what the request has
+    left; botocore and redis-py make one attempt."""
     get_timeout_s = settings.cache_l2_timeout_ms / 1000
     put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
+    socket_timeout_s = settings.page_deadline_ms / 1000
     on_error = functools.partial(record_cache_error, "l2")
     # Imported here: the product page's import path stays light when no shared cache is configured.
     if settings.cache_table_name:
-        from bff.cache.dynamodb import DynamoDbStore  # noqa: PLC0415
+        from bff.cache.dynamodb import DynamoDbConnection, DynamoDbStore  # noqa: PLC0415
 
+        connection = DynamoDbConnection(
+            connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s, region_name=settings.aws_region
+        )
         return DynamoDbStore(
             settings.cache_table_name,
+            connection,
             get_timeout_s=get_timeout_s,
             put_timeout_s=put_timeout_s,
             on_error=on_error,
-            region_name=settings.aws_region,
         )
     if settings.cache_url:
-        from bff.cache.redis import RedisStore  # noqa: PLC0415
+        from bff.cache.redis import RedisConnection, RedisStore  # noqa: PLC0415
 
+        redis = RedisConnection(settings.cache_url, connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s)
         return RedisStore(
-            settings.cache_url, get_timeout_s=get_timeout_s, put_timeout_s=put_timeout_s, on_error=on_error
+            settings.cache_url, redis, get_timeout_s=get_timeout_s, put_timeout_s=put_timeout_s, on_error=on_error
         )
     return None
 
@@ -184,10 +192,9 @@ def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
 
 def build_batching(settings: Settings, downstream: Downstream) -> BatchingSource:
     """Many ids of one section at once, sharing the single page's downstream state: its breakers, budgets,
-    bulkheads and fragments. Chunk calls go through the resilient calls; per-id calls, lookups and stores through
+    bulkheads and fragments. Chunk and per-id calls go through the resilient calls; lookups and stores through
     the cached reads."""
     return BatchingSource(
-        downstream.reads,
         downstream.calls,
         downstream.reads,
         batch_endpoints(settings),

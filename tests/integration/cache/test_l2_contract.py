@@ -67,6 +67,7 @@ def dynamodb_backend(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -
             moto_server.table_name(TABLE),
             get_timeout_s=timeout_s,
             put_timeout_s=timeout_s,
+            cool_off_s=0.0,
             on_error=errors,
             clock=clock,
         )
@@ -77,7 +78,9 @@ def dynamodb_backend(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -
 def redis_backend(redis_server: RedisServer) -> Backend:
     def make(address: str | None, timeout_s: float, errors: Recorder, clock: Clock) -> Store:
         url = f"redis://{address}/0" if address is not None else redis_server.url
-        return RedisStore(url, get_timeout_s=timeout_s, put_timeout_s=timeout_s, on_error=errors, clock=clock)
+        return RedisStore(
+            url, get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=0.0, on_error=errors, clock=clock
+        )
 
     return Backend("redis", make, lambda key: redis_server.command("EXISTS", key) == b":1\r\n")
 
@@ -104,6 +107,14 @@ def unique_key() -> str:
     return cache_key("product", f"P-{uuid.uuid4().hex[:12]}")
 
 
+async def get(store: Store, key: str) -> CacheEntry | None:
+    return (await store.get_many([key], LIVE_TIMEOUT_S)).get(key)
+
+
+async def put(store: Store, key: str, entry: CacheEntry) -> None:
+    await store.put_many({key: entry}, LIVE_TIMEOUT_S)
+
+
 def fresh_entry(*, fresh_s: float = 60, stale_s: float = 300, status: int = 200) -> CacheEntry:
     value: JsonValue = {"id": "P001", "name": "Awesome Gadget P001", "price": 9999} if status == 200 else None
     return CacheEntry.create(value, status=status, now=time.time(), fresh_s=fresh_s, stale_s=stale_s)
@@ -117,9 +128,9 @@ async def test_an_entry_written_by_one_environment_is_read_by_another(backend: B
     key, entry = unique_key(), fresh_entry(status=status)
     async with opened(writer, reader):
         # When one writes an entry
-        await writer.put(key, entry)
+        await put(writer, key, entry)
         # Then the other reads the same entry, and nothing failed
-        assert await reader.get(key) == entry
+        assert await get(reader, key) == entry
     assert errors.kinds == []
 
 
@@ -127,7 +138,7 @@ async def test_a_key_never_written_is_a_plain_miss(backend: Backend) -> None:
     errors = Recorder()
     store = backend.store(errors)
     async with opened(store):
-        assert await store.get(unique_key()) is None
+        assert await get(store, unique_key()) is None
     assert errors.kinds == []
 
 
@@ -138,10 +149,10 @@ async def test_an_expired_entry_is_a_miss_although_the_server_still_holds_it(bac
     reader = backend.store(errors, clock=lambda: time.time() + 3600)
     key = unique_key()
     async with opened(writer, reader):
-        await writer.put(key, fresh_entry(fresh_s=1, stale_s=1))
+        await put(writer, key, fresh_entry(fresh_s=1, stale_s=1))
         # Then the server still holds the item, but it is no answer
         assert backend.raw_present(key)
-        assert await reader.get(key) is None
+        assert await get(reader, key) is None
     assert errors.kinds == []
 
 
@@ -151,10 +162,11 @@ async def test_a_fresh_environment_fills_l1_from_l2(backend: Backend) -> None:
     l2_a, l2_b = backend.store(errors), backend.store(errors)
     key, entry = unique_key(), fresh_entry()
     async with opened(l2_a, l2_b):
-        await TieredCache(MemoryStore(100), l2_a).put(key, entry)
+        await TieredCache(MemoryStore(100), l2_a).put_many({key: entry}, LIVE_TIMEOUT_S)
         # When environment B, with an empty L1, reads it twice
         environment_b = TieredCache(MemoryStore(100), l2_b)
-        first, second = await environment_b.get(key), await environment_b.get(key)
+        first = (await environment_b.get_many([key], LIVE_TIMEOUT_S))[key]
+        second = (await environment_b.get_many([key], LIVE_TIMEOUT_S))[key]
     # Then L2 answers first, and B's own L1 after
     assert first == (entry, "l2")
     assert second == (entry, "l1")
@@ -166,12 +178,12 @@ async def test_warming_pays_the_first_request_so_that_a_tight_read_timeout_holds
     writer = backend.store(errors)
     key, entry = unique_key(), fresh_entry()
     async with opened(writer):
-        await writer.put(key, entry)
+        await put(writer, key, entry)
     reader = backend.store(errors, timeout_s=0.25)
     async with opened(reader):
         assert await reader.warm()
         # Then its reads answer within a timeout that a cold client's first request would exceed
-        assert [await reader.get(key) for _ in range(3)] == [entry] * 3
+        assert [await get(reader, key) for _ in range(3)] == [entry] * 3
     assert errors.kinds == []
 
 
@@ -181,13 +193,13 @@ async def test_a_closed_store_opens_a_new_client_and_answers_again(backend: Back
     store = backend.store(errors)
     key, entry = unique_key(), fresh_entry()
     async with opened(store):
-        await store.put(key, entry)
-        assert await store.get(key) == entry
+        await put(store, key, entry)
+        assert await get(store, key) == entry
     # When it is warmed and read again
     async with opened(store):
         assert await store.warm()
         # Then a new client answers, and nothing failed
-        assert await store.get(key) == entry
+        assert await get(store, key) == entry
     assert errors.kinds == []
 
 
@@ -206,8 +218,8 @@ async def test_a_store_that_is_down_is_a_quick_miss(backend: Backend) -> None:
         store = backend.store_at(f"127.0.0.1:{port}", errors, timeout_s=LIVE_TIMEOUT_S)
         async with opened(store):
             started = time.perf_counter()
-            assert await store.get(unique_key()) is None
-            await store.put(unique_key(), fresh_entry())
+            assert await get(store, unique_key()) is None
+            await put(store, unique_key(), fresh_entry())
             elapsed_s = time.perf_counter() - started
     assert errors.kinds == ["error", "error"]
     assert elapsed_s < 0.5, "a refused connection is not waited for, nor retried"
@@ -219,7 +231,7 @@ async def test_a_store_that_never_answers_is_a_miss_within_the_read_timeout(back
         store = backend.store_at(f"127.0.0.1:{port}", errors, timeout_s=0.025)
         async with opened(store):
             started = time.perf_counter()
-            results = [await store.get(unique_key()) for _ in range(3)]
+            results = [await get(store, unique_key()) for _ in range(3)]
             elapsed_s = time.perf_counter() - started
     assert results == [None, None, None]
     assert errors.kinds == ["timeout", "timeout", "timeout"]
@@ -233,12 +245,14 @@ async def test_dynamodb_throttling_is_a_miss_reported_as_throttled_and_not_retri
     errors = Recorder()
     with throttling_endpoint(code) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint.url)
-        store = DynamoDbStore(TABLE, get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, on_error=errors)
+        store = DynamoDbStore(
+            TABLE, get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, cool_off_s=0.0, on_error=errors
+        )
         async with opened(store):
-            assert await store.get(unique_key()) is None
-            await store.put(unique_key(), fresh_entry())
+            assert await get(store, unique_key()) is None
+            await put(store, unique_key(), fresh_entry())
     assert errors.kinds == ["throttled", "throttled"]
-    assert endpoint.requests == ["DynamoDB_20120810.GetItem", "DynamoDB_20120810.PutItem"]
+    assert endpoint.requests == ["DynamoDB_20120810.BatchGetItem", "DynamoDB_20120810.BatchWriteItem"]
 
 
 async def test_the_dynamodb_client_is_created_once_and_reused(aws_environment: MotoServer) -> None:
@@ -248,8 +262,8 @@ async def test_the_dynamodb_client_is_created_once_and_reused(aws_environment: M
     )
     key = unique_key()
     async with opened(store):
-        first_client = await store._client()
-        await store.put(key, fresh_entry())
-        await asyncio.gather(*(store.get(key) for _ in range(10)))
-        assert await store._client() is first_client
+        first_client = await store.connection.client()
+        await put(store, key, fresh_entry())
+        await asyncio.gather(*(get(store, key) for _ in range(10)))
+        assert await store.connection.client() is first_client
     assert errors.kinds == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bff.cache.entry import CacheEntry
@@ -20,16 +21,18 @@ class FakeClock:
 
 @dataclass
 class FakeL2:
+    """Records each call with its keys: ("get", (k1, k2)) is one round trip for two keys."""
+
     entries: dict[str, CacheEntry] = field(default_factory=dict)
-    calls: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
-    async def get(self, key: str) -> CacheEntry | None:
-        self.calls.append(("get", key))
-        return self.entries.get(key)
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+        self.calls.append(("get", tuple(keys)))
+        return {key: self.entries[key] for key in keys if key in self.entries}
 
-    async def put(self, key: str, entry: CacheEntry) -> None:
-        self.calls.append(("put", key))
-        self.entries[key] = entry
+    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+        self.calls.append(("put", tuple(entries)))
+        self.entries.update(entries)
 
 
 def entry_at(now: float, *, fresh_s: float = 60, stale_s: float = 300, value: str = "v") -> CacheEntry:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -309,13 +309,13 @@ class SlowL2(FakeL2):
     get_delay_s: float = 0.0
     put_delay_s: float = 0.0
 
-    async def get(self, key: str) -> CacheEntry | None:
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
         await asyncio.sleep(self.get_delay_s)
-        return await super().get(key)
+        return await super().get_many(keys, within_s)
 
-    async def put(self, key: str, entry: CacheEntry) -> None:
+    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
         await asyncio.sleep(self.put_delay_s)
-        await super().put(key, entry)
+        await super().put_many(entries, within_s)
 
 
 async def test_a_slow_l2_read_never_holds_a_section_past_the_page_deadline() -> None:
@@ -361,31 +361,57 @@ async def test_the_page_reports_each_sections_cache_status_and_remaining_freshne
     assert second.freshness_s == (298.0, 58.0, 3.0)
 
 
-# --- the per-id halves a batch uses: lookup before the chunk call, settle after it ------------------------------
+# --- the halves a batch uses: one lookup for many ids before the chunk call, one settle after it ----------------
+
+
+async def lookup(it: Subject, section: Section, entity_id: str, deadline: Deadline) -> SectionOutcome | None:
+    return (await it.source.lookup_many(section, [entity_id], deadline)).get(entity_id)
+
+
+async def settle(it: Subject, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline) -> object:
+    return (await it.source.settle_many(section, {entity_id: live}, deadline))[entity_id]
 
 
 async def test_a_batch_looks_up_and_settles_per_id_as_a_single_fetch_would() -> None:
     it = subject()
     deadline = Deadline.after_ms(500)
     # A miss answers nothing, and nothing was called
-    assert await it.source.lookup(PRODUCT, "P1", deadline, {}) is None
+    assert await lookup(it, PRODUCT, "P1", deadline) is None
     # The chunk's item, settled, is stored: the next lookup is a hit
-    settled = await it.source.settle(PRODUCT, "P1", GOOD, deadline, {})
+    settled = await settle(it, PRODUCT, "P1", GOOD, deadline)
     assert isinstance(settled, Fetched)
     assert (settled.cache, settled.fresh_for_s) == ("miss", 300.0)
-    hit = await it.source.lookup(PRODUCT, "P1", deadline, {})
+    hit = await lookup(it, PRODUCT, "P1", deadline)
     assert isinstance(hit, Fetched)
     assert (hit.value, hit.cache) == (GOOD.value, "hit")
     # Past its freshness, a failed chunk call is answered stale for that id
     it.clock.advance(301)
-    assert await it.source.lookup(PRODUCT, "P1", deadline, {}) is None
-    stale = await it.source.settle(PRODUCT, "P1", DOWN, deadline, {})
+    assert await lookup(it, PRODUCT, "P1", deadline) is None
+    stale = await settle(it, PRODUCT, "P1", DOWN, deadline)
     assert isinstance(stale, Stale)
     assert stale.value == GOOD.value
     # A not-found is stored too (negative caching), and a never-cached service is never looked up
-    await it.source.settle(PRODUCT, "P2", NOT_FOUND, deadline, {})
-    negative = await it.source.lookup(PRODUCT, "P2", deadline, {})
+    await settle(it, PRODUCT, "P2", NOT_FOUND, deadline)
+    negative = await lookup(it, PRODUCT, "P2", deadline)
     assert isinstance(negative, Failed)
     assert (negative.reason, negative.cache) == (FailureReason.NOT_FOUND, "hit")
-    assert await it.source.lookup(CART, "alice", deadline, {}) is None
+    assert await lookup(it, CART, "alice", deadline) is None
     assert it.service.calls == []
+
+
+async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None:
+    # Given an L2 that holds P2 only
+    l2 = FakeL2()
+    l2.entries[cache_key("product", "P2")] = CacheEntry.create(
+        {"id": "P2"}, status=200, now=1_000_000.0, fresh_s=300, stale_s=0
+    )
+    it = subject(l2=l2)
+    deadline = Deadline.after_ms(500)
+    ids = ["P1", "P2", "P3"]
+    # When a batch looks the three up, then settles the two misses
+    hits = await it.source.lookup_many(PRODUCT, ids, deadline)
+    await it.source.settle_many(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline)
+    # Then L2 saw one read for the three keys and one write for the two answers
+    keys = tuple(cache_key("product", entity_id) for entity_id in ids)
+    assert list(hits) == ["P2"]
+    assert l2.calls == [("get", keys), ("put", (keys[0], keys[2]))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -12,8 +12,15 @@ from bff.core.encoding import percent_encoded
 
 type JsonValue = dict[str, JsonValue] | list[JsonValue] | str | int | float | bool | None
 type Clock = Callable[[], float]
-type StoreErrorKind = Literal["timeout", "throttled", "error"]
+type StoreErrorKind = Literal["timeout", "throttled", "error", "malformed"]
+"""timeout, throttled and error say the store is unwell (it is then skipped for a while, bff.cache.outage);
+malformed says one item was not an entry (a miss, which the next good answer overwrites)."""
 type OnStoreError = Callable[[StoreErrorKind], None]
+
+
+def ignore_store_error(kind: StoreErrorKind) -> None:
+    del kind
+
 
 CACHEABLE_STATUSES = frozenset({200, 404})
 _KEY_PREFIX = "frag1"
@@ -105,9 +112,15 @@ def _is_token(name: str) -> bool:
 
 
 class FragmentStore(Protocol):
-    async def get(self, key: str) -> CacheEntry | None: ...
+    """A shared store (L2). It never raises: a failure is a miss, or a lost write, reported through `on_error`.
+    Each call makes one round trip per chunk of keys (chunks in parallel), all under one timeout: the store's own,
+    cut to `within_s`, what is left of the request's deadline."""
 
-    async def put(self, key: str, entry: CacheEntry) -> None: ...
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+        """The usable entries (inside their stale window) among `keys`; a key that is absent is left out."""
+        ...
+
+    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None: ...
 
 
 def dumps(entry: CacheEntry) -> str:
@@ -132,6 +145,24 @@ def loads(text: str | bytes) -> CacheEntry:
     stored_at, fresh_until, stale_until = (_finite_time(document.get(name)) for name in ("t", "f", "x"))
     value: JsonValue = document["v"]
     return CacheEntry(value, status, stored_at, fresh_until, stale_until)
+
+
+def decode_entries(raw: Mapping[str, str | bytes | None], now: float) -> tuple[dict[str, CacheEntry], int]:
+    """The usable entries among a store's raw values (None: the key is absent), and how many values were not
+    entries at all (malformed: each a miss)."""
+    entries: dict[str, CacheEntry] = {}
+    malformed = 0
+    for key, text in raw.items():
+        if text is None:
+            continue
+        try:
+            entry = loads(text)
+        except (ValueError, RecursionError):
+            malformed += 1
+            continue
+        if is_usable_stale(entry, now):
+            entries[key] = entry
+    return entries, malformed
 
 
 def _finite_time(raw: object) -> float:

@@ -58,11 +58,11 @@ def unique_in_order(entity_ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(entity_ids))
 
 
-def chunks(entity_ids: Sequence[str], size: int) -> list[list[str]]:
-    """Consecutive slices of at most `size` ids: 24 ids by 10 give 10, 10 and 4."""
+def chunks[T](items: Sequence[T], size: int) -> list[list[T]]:
+    """Consecutive slices of at most `size` items: 24 ids by 10 give 10, 10 and 4."""
     if size < 1:
         raise ValueError("a chunk holds at least one id")
-    return [list(entity_ids[start : start + size]) for start in range(0, len(entity_ids), size)]
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
 class BatchService:

@@ -5,8 +5,9 @@ per-id calls; each through the same resilient caller (breaker, retries, hedging,
   value is the mapping; an id left out is not found; an item not of the section's shape is a bad response for that
   item alone. A failed chunk call fails every id of the chunk, and each is then answered by the fallback per id
   (a stale copy, when there is one).
-- Ids the item cache answers are not fetched; only the misses go into the chunk calls, and each fetched item is
-  settled (stored) per id, as a single page would.
+- The item cache is read once for all the ids (one L2 round trip per chunk of keys, under one timeout); only the
+  misses are fetched, and the fetched items of a chunk (or of the per-id calls) are settled together: stored in
+  one batched L2 write, bounded like a single page's.
 """
 
 from __future__ import annotations
@@ -29,32 +30,24 @@ _MAPPING = TypeAdapter(dict[str, Any])
 type FallbackOne = Callable[[Section, str, Failed, Mapping[str, str]], SectionOutcome]
 
 
-class SingleSource(Protocol):
-    """How one id's section is fetched and, when it fails, answered (the single page's source)."""
+class Caller(Protocol):
+    """The resilient caller: one id's section, or a chunk call (a section fetch whose value is the mapping)."""
 
     async def fetch(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome: ...
-
-
-class ChunkCaller(Protocol):
-    """The resilient caller: a chunk call is a section fetch whose value is the mapping."""
-
-    async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome: ...
+    ) -> Failed | Fetched: ...
 
 
 class ItemCache(Protocol):
-    """The fragment cache per id: a fresh answer before the call, and the live answer settled after it."""
+    """The fragment cache for many ids: the fresh answers before the calls, and the live answers settled after."""
 
-    async def lookup(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome | None: ...
+    async def lookup_many(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+    ) -> dict[str, SectionOutcome]: ...
 
-    async def settle(
-        self, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome: ...
+    async def settle_many(
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+    ) -> dict[str, SectionOutcome]: ...
 
     def fallback(
         self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
@@ -72,14 +65,12 @@ class BatchingSource:
 
     def __init__(
         self,
-        single: SingleSource,
-        caller: ChunkCaller,
+        caller: Caller,
         items: ItemCache,
         endpoints: Mapping[str, BatchEndpoint],
         *,
         concurrency: int,
     ) -> None:
-        self._single = single
         self._caller = caller
         self._items = items
         self._endpoints = dict(endpoints)
@@ -88,10 +79,18 @@ class BatchingSource:
     async def fetch_many(
         self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
     ) -> dict[str, SectionOutcome]:
+        outcomes = await self._items.lookup_many(section, entity_ids, deadline)
+        misses = [entity_id for entity_id in entity_ids if entity_id not in outcomes]
         endpoint = self._endpoints.get(section.service)
         if endpoint is None:
-            return await self._one_by_one(section, entity_ids, deadline, headers)
-        return await self._in_chunks(section, endpoint, entity_ids, deadline, headers)
+            outcomes.update(await self._one_by_one(section, misses, deadline, headers))
+            return outcomes
+        answered = await asyncio.gather(
+            *(self._chunk(section, endpoint, chunk, deadline, headers) for chunk in chunks(misses, endpoint.max_ids))
+        )
+        for chunk_outcomes in answered:
+            outcomes.update(chunk_outcomes)
+        return outcomes
 
     def fallback_one(
         self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
@@ -101,35 +100,15 @@ class BatchingSource:
     async def _one_by_one(
         self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
     ) -> dict[str, SectionOutcome]:
-        """Per-id calls through the single page's source (its cache included), at most `concurrency` at a time."""
+        """Per-id calls through the resilient caller, at most `concurrency` at a time, settled together."""
         slots = asyncio.Semaphore(self._concurrency)
 
-        async def one(entity_id: str) -> SectionOutcome:
+        async def one(entity_id: str) -> Failed | Fetched:
             async with slots:
-                return await self._single.fetch(section, entity_id, deadline, headers)
+                return await self._caller.fetch(section, entity_id, deadline, headers)
 
-        outcomes = await asyncio.gather(*(one(entity_id) for entity_id in entity_ids))
-        return dict(zip(entity_ids, outcomes, strict=True))
-
-    async def _in_chunks(
-        self,
-        section: Section,
-        endpoint: BatchEndpoint,
-        entity_ids: Sequence[str],
-        deadline: Deadline,
-        headers: Mapping[str, str],
-    ) -> dict[str, SectionOutcome]:
-        looked_up = await asyncio.gather(
-            *(self._items.lookup(section, entity_id, deadline, headers) for entity_id in entity_ids)
-        )
-        outcomes = {entity_id: hit for entity_id, hit in zip(entity_ids, looked_up, strict=True) if hit is not None}
-        misses = [entity_id for entity_id in entity_ids if entity_id not in outcomes]
-        answered = await asyncio.gather(
-            *(self._chunk(section, endpoint, chunk, deadline, headers) for chunk in chunks(misses, endpoint.max_ids))
-        )
-        for chunk_outcomes in answered:
-            outcomes.update(chunk_outcomes)
-        return outcomes
+        live = await asyncio.gather(*(one(entity_id) for entity_id in entity_ids))
+        return await self._items.settle_many(section, dict(zip(entity_ids, live, strict=True)), deadline)
 
     async def _chunk(
         self,
@@ -141,13 +120,8 @@ class BatchingSource:
     ) -> dict[str, SectionOutcome]:
         call = batch_section(section, endpoint.path)
         answer = await self._caller.fetch(call, ",".join(chunk), deadline, headers)
-        settled = await asyncio.gather(
-            *(
-                self._items.settle(section, entity_id, item_outcome(section, answer, entity_id), deadline, headers)
-                for entity_id in chunk
-            )
-        )
-        return dict(zip(chunk, settled, strict=True))
+        live = {entity_id: item_outcome(section, answer, entity_id) for entity_id in chunk}
+        return await self._items.settle_many(section, live, deadline)
 
 
 @cache
@@ -180,22 +154,25 @@ def item_outcome(section: Section, answer: SectionOutcome, entity_id: str) -> Fa
 
 
 class UncachedItems:
-    """An ItemCache without a cache: nothing answered before the call, a failure answered by `fallback`."""
+    """An ItemCache without a cache: nothing answered before the calls, a failure answered by `fallback`."""
 
     def __init__(self, fallback: FallbackOne) -> None:
         self._fallback = fallback
 
-    async def lookup(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome | None:
-        del section, entity_id, deadline, headers
-        return None
+    async def lookup_many(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+    ) -> dict[str, SectionOutcome]:
+        del section, entity_ids, deadline
+        return {}
 
-    async def settle(
-        self, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome:
+    async def settle_many(
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+    ) -> dict[str, SectionOutcome]:
         del deadline
-        return live if isinstance(live, Fetched) else self.fallback(section, entity_id, live, headers)
+        return {
+            entity_id: outcome if isinstance(outcome, Fetched) else self.fallback(section, entity_id, outcome, {})
+            for entity_id, outcome in live.items()
+        }
 
     def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
         return self._fallback(section, entity_id, failure, headers)

@@ -5,14 +5,17 @@ do not depend on the caller's language (the BFF sends none downstream), and what
 it) is rendered after the cache, from the negotiated locale (bff.core.shaping). A caller who varies its headers
 therefore neither bypasses the cache nor fills it.
 
-One section, in order:
+One section (or, for a batch, one section of many ids at once), in order:
 1. A service whose TTL is 0 (the cart) is never cached: the live call alone answers.
-2. The tiered cache is read (L1, then L2 within its own tight timeout, never past the page's deadline). A fresh
-   200 entry answers ("hit"), a fresh 404 entry answers not found (negative caching).
+2. The tiered cache is read: L1, then L2 once for every id L1 cannot answer (one round trip per chunk of keys,
+   within the store's own tight timeout, never past the page's deadline). A fresh 200 entry answers ("hit"), a
+   fresh 404 entry answers not found (negative caching).
 3. Otherwise the live call answers ("miss"). A good answer is stored for the service's TTL, shortened by the
    downstream's Cache-Control as a private cache would (RFC 9111), and then kept STALE_TTL_S longer for
-   stale-if-error; a 404 is stored for the negative TTL. The write is awaited inside the page's deadline:
-   Lambda freezes the environment once the handler returns, so nothing may run after the response.
+   stale-if-error; a 404 is stored for the negative TTL. The answers settled together are written together
+   (one batched L2 write), awaited within the write timeout and inside the page's deadline: Lambda freezes the
+   environment once the handler returns, so nothing may run after the response. A store that just failed is
+   skipped for a while (bff.cache.outage), so a slow or hung L2 costs a page or a batch one read timeout.
 4. A failed live call (an open breaker, or the page's deadline cutting the call) is answered from an entry past
    its freshness but inside its stale window ("stale"), exactly as the old last-known-good store did.
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bff.cache.entry import CacheEntry, Clock, age_s, cache_key, freshness_s, is_fresh, is_usable_stale, may_serve_stale
-from bff.cache.tiered import Tier, TieredCache
+from bff.cache.tiered import Found, Tier, TieredCache
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
@@ -72,55 +75,56 @@ class CachingSource:
     async def fetch(
         self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
     ) -> SectionOutcome:
-        ttl_s = self._ttl_s(section)
-        if ttl_s <= 0:
+        if self._ttl_s(section) <= 0:
             return _uncached(await self._inner.fetch(section, entity_id, deadline, headers))
-        key = _key(section, entity_id)
-        hit = await self._lookup_key(section, key, deadline)
+        hit = (await self.lookup_many(section, [entity_id], deadline)).get(entity_id)
         if hit is not None:
             return hit
         live = await self._inner.fetch(section, entity_id, deadline, headers)
-        return await self._settle_key(key, live, ttl_s, deadline)
+        return (await self.settle_many(section, {entity_id: live}, deadline))[entity_id]
 
-    async def lookup(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome | None:
-        """A fresh entry's answer (a 404 entry answers not found), or None: the live call must answer. A batch
-        asks this per id, and sends only the misses downstream."""
+    async def lookup_many(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+    ) -> dict[str, SectionOutcome]:
+        """Each fresh entry's answer by id (a 404 entry answers not found); an id left out must be fetched live.
+        L2 is asked once for all the ids L1 cannot answer: a batch sends only the misses downstream."""
         if self._ttl_s(section) <= 0:
-            return None
-        return await self._lookup_key(section, _key(section, entity_id), deadline)
+            return {}
+        started = time.perf_counter()
+        keys = {entity_id: _key(section, entity_id) for entity_id in entity_ids}
+        found = await self._lookup(list(keys.values()), deadline)
+        now, elapsed_ms = self._clock(), _elapsed_ms(started)
+        outcomes: dict[str, SectionOutcome] = {}
+        for entity_id, key in keys.items():
+            entry, tier = found.get(key, (None, None))
+            if entry is not None and is_fresh(entry, now):
+                self._on_lookup(section.name, tier)
+                outcomes[entity_id] = _from_fresh_entry(entry, now, elapsed_ms)
+            else:
+                self._on_lookup(section.name, None)
+        return outcomes
 
-    async def settle(
-        self, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline, headers: Mapping[str, str]
-    ) -> SectionOutcome:
-        """The live answer after a miss: a good one or a not-found is stored, a failure is answered stale when an
-        entry (L1 holds any usable one L2 gave) is inside its stale window."""
+    async def settle_many(
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+    ) -> dict[str, SectionOutcome]:
+        """The live answers after a miss: good ones and not-founds are stored (in one L2 write), a failure is
+        answered stale when an entry (L1 holds any usable one L2 gave) is inside its stale window."""
         ttl_s = self._ttl_s(section)
         if ttl_s <= 0:
-            return _uncached(live)
-        return await self._settle_key(_key(section, entity_id), live, ttl_s, deadline)
-
-    async def _lookup_key(self, section: Section, key: str, deadline: Deadline) -> SectionOutcome | None:
-        started = time.perf_counter()
-        entry, tier = await self._lookup(key, deadline)
-        now = self._clock()
-        if entry is not None and is_fresh(entry, now):
-            self._on_lookup(section.name, tier)
-            return _from_fresh_entry(entry, now, _elapsed_ms(started))
-        self._on_lookup(section.name, None)
-        return None
-
-    async def _settle_key(self, key: str, live: Failed | Fetched, ttl_s: float, deadline: Deadline) -> SectionOutcome:
-        if isinstance(live, Fetched):
-            return await self._store_answer(key, live, ttl_s, deadline)
-        if live.reason is FailureReason.NOT_FOUND:
-            await self._store_not_found(key, ttl_s, deadline)
-            return replace(live, cache="miss")
-        return self._stale_or(self._cache.l1.get_now(key), live)
+            return {entity_id: _uncached(outcome) for entity_id, outcome in live.items()}
+        outcomes: dict[str, SectionOutcome] = {}
+        entries: dict[str, CacheEntry] = {}
+        for entity_id, outcome in live.items():
+            key = _key(section, entity_id)
+            outcomes[entity_id], stored = self._settled(key, outcome, ttl_s)
+            if stored is not None:
+                entries[key] = stored
+        await self._put(entries, deadline)
+        return outcomes
 
     def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
         """A section the page stopped waiting for: answered from L1 (synchronously) when it has the id."""
+        del headers
         if failure.reason is FailureReason.NOT_FOUND or self._ttl_s(section) <= 0:
             return failure
         entry = self._cache.l1.get_now(_key(section, entity_id))
@@ -135,43 +139,49 @@ class CachingSource:
     def _ttl_s(self, section: Section) -> float:
         return self._policy.ttl_s.get(section.service, 0.0)
 
-    async def _lookup(self, key: str, deadline: Deadline) -> tuple[CacheEntry | None, Tier | None]:
+    async def _lookup(self, keys: list[str], deadline: Deadline) -> Found:
+        """Both tiers within what is left of the page's deadline (the L2 store's own timeout is the tighter)."""
         if self._cache.l2 is None:  # memory alone: nothing to wait for, so no timer to arm
-            return await self._cache.get(key)
+            return await self._cache.get_many(keys, 0.0)
         remaining_s = deadline.remaining_s()
         if remaining_s > 0:
             try:
                 async with asyncio.timeout(remaining_s):
-                    return await self._cache.get(key)
+                    return await self._cache.get_many(keys, remaining_s)
             except TimeoutError:  # the page's deadline, not the store's: L1 alone answers
                 pass
-        local = self._cache.l1.get_now(key)
-        return (local, "l1") if local is not None else (None, None)
+        return {key: (local, "l1") for key in keys if (local := self._cache.l1.get_now(key)) is not None}
 
-    async def _store_answer(self, key: str, live: Fetched, ttl_s: float, deadline: Deadline) -> Fetched:
-        fresh_s = freshness_s(ttl_s, live.cache_control)
-        if fresh_s is None:  # no-store: the page may not be kept either
-            return replace(live, cache="miss", fresh_for_s=0.0)
-        stale_s = self._policy.stale_s if may_serve_stale(live.cache_control) else 0.0
-        entry = CacheEntry.create(live.value, status=200, now=self._clock(), fresh_s=fresh_s, stale_s=stale_s)
-        await self._put(key, entry, deadline)
-        return replace(live, cache="miss", fresh_for_s=fresh_s)
+    def _settled(self, key: str, live: Failed | Fetched, ttl_s: float) -> tuple[SectionOutcome, CacheEntry | None]:
+        """The answer for one live outcome, and the entry to store for it (None: nothing to store)."""
+        now = self._clock()
+        if isinstance(live, Fetched):
+            fresh_s = freshness_s(ttl_s, live.cache_control)
+            if fresh_s is None:  # no-store: the page may not be kept either
+                return replace(live, cache="miss", fresh_for_s=0.0), None
+            stale_s = self._policy.stale_s if may_serve_stale(live.cache_control) else 0.0
+            entry = CacheEntry.create(live.value, status=200, now=now, fresh_s=fresh_s, stale_s=stale_s)
+            return replace(live, cache="miss", fresh_for_s=fresh_s), entry
+        if live.reason is FailureReason.NOT_FOUND:
+            negative_s = min(ttl_s, self._policy.negative_ttl_s)
+            if negative_s <= 0:
+                return replace(live, cache="miss"), None
+            return replace(live, cache="miss"), CacheEntry.create(
+                None, status=404, now=now, fresh_s=negative_s, stale_s=0
+            )
+        return self._stale_or(self._cache.l1.get_now(key), live), None
 
-    async def _store_not_found(self, key: str, ttl_s: float, deadline: Deadline) -> None:
-        fresh_s = min(ttl_s, self._policy.negative_ttl_s)
-        if fresh_s > 0:
-            entry = CacheEntry.create(None, status=404, now=self._clock(), fresh_s=fresh_s, stale_s=0.0)
-            await self._put(key, entry, deadline)
-
-    async def _put(self, key: str, entry: CacheEntry, deadline: Deadline) -> None:
-        """L1 at once; L2 within its write timeout and what is left of the page's deadline, never after it."""
+    async def _put(self, entries: dict[str, CacheEntry], deadline: Deadline) -> None:
+        """L1 at once; L2 in one batched write within its write timeout and what is left of the page's deadline,
+        never after it (Lambda freezes the environment once the handler returns)."""
         budget_s = min(self._policy.write_timeout_s, deadline.remaining_s())
         if budget_s <= 0 or self._cache.l2 is None:
-            self._cache.l1.put_now(key, entry)
+            for key, entry in entries.items():
+                self._cache.l1.put_now(key, entry)
             return
         try:
             async with asyncio.timeout(budget_s):
-                await self._cache.put(key, entry)
+                await self._cache.put_many(entries, budget_s)
         except TimeoutError:  # a lost write only costs a later miss
             pass
 
