@@ -70,7 +70,7 @@ DEPENDENCY_IMPORTS = {
     "aws_lambda_powertools.utilities.parameters": "init, when SERVICE_REGISTRY_PATH is set (the SSM registry)",
     "aws_lambda_powertools.utilities.idempotency": "the first cart write (and boto3 with it), or the snapshot",
     "babel.numbers": "the first priced answer (and each locale's data), or the snapshot",
-    "aws_xray_sdk.core": "init, when tracing is on (Tracing: Active; off locally)",
+    "bff.observability.otel": "init, when an OTLP endpoint is set (TraceExport): the SDK, OTLP/HTTP, requests",
     "joserfc.jwt": "never in Lambda: the HTTP API's JWT authorizer checks tokens; only the local API imports it",
 }
 # Importing a handler needs its configuration, never a live service.

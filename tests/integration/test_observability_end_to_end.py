@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from bff.pages import product_details_page
 from bff.services import SERVICES, variable
 from tests.support.mock_processes import MockProcess, MockServiceFactory
+from tests.support.otlp_receiver import Receiver, otlp_receiver
 from tests.support.settings import settings_for
 from tests.support.tooling import REPO_ROOT
 
@@ -42,7 +44,13 @@ PAGE_SERVICES = [section.service for section in product_details_page(settings_fo
 
 
 @pytest.fixture
-def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[str, Any]:
+def receiver() -> Iterator[Receiver]:
+    with otlp_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def observed(mock_service_factory: MockServiceFactory, tmp_path: Path, receiver: Receiver) -> dict[str, Any]:
     mocks = {name: mock_service_factory(name, MOCK_LATENCY_MS="5") for name in SERVICES}
     event = json.loads((REPO_ROOT / "events" / "bff-v2-P001.json").read_text())
     event["headers"].update(
@@ -59,6 +67,8 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
         **{variable(name, "hedge_delay_ms"): "0" for name in mocks},
         "POWERTOOLS_METRICS_NAMESPACE": "ProductBffTest",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # Tracing on: the spans go to the receiver on 127.0.0.1 over OTLP/HTTP.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
     }
     result = subprocess.run(
         [sys.executable, "-c", INVOKE, str(event_path)],
@@ -77,6 +87,7 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path) -> dict[s
         "stderr": result.stderr,
         # The mocks the product page calls; the others only give their services a URL.
         "mocks": {name: mocks[name] for name in PAGE_SERVICES},
+        "spans": list(receiver.spans),
     }
 
 
@@ -105,6 +116,19 @@ def test_one_correlation_id_runs_through_the_bff_and_every_mock(observed: dict[s
         assert line["correlation_id"] == CORRELATION_ID
         assert line["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
         assert line["traceparent"] != TRACEPARENT, "each call carries a span id of its own"
+
+
+def test_each_mock_saw_the_traceparent_of_its_own_client_span_in_the_callers_trace(observed: dict[str, Any]) -> None:
+    spans = observed["spans"]
+    assert {span.trace_id for span in spans} == {"0af7651916cd43dd8448eb211c80319c"}
+    (server,) = [span for span in spans if span.kind == "server"]
+    assert server.parent_id == "b7ad6b7169203331"
+    clients = {span.attributes["peer.service"]: span for span in spans if "peer.service" in span.attributes}
+    mocks: dict[str, MockProcess] = observed["mocks"]
+    assert set(clients) == set(mocks)
+    for name, mock in mocks.items():
+        line = mock.wait_for_log_line(lambda entry: entry.get("event") == "response")
+        assert line["traceparent"].split("-")[2] == clients[name].span_id
 
 
 def test_each_downstream_call_is_told_in_the_request_line_and_the_one_document(observed: dict[str, Any]) -> None:

@@ -131,7 +131,7 @@ class RequestCart:
         return CartWrite(PageAnswer({}, (), status=answer.status), replayed=answer.replayed, body_json=answer.body)
 
     def _ports(self, request: CartRequest, idempotency_key: str | None = None) -> _Ports:
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
         return _Ports(
             self._sections,
             self._reads,

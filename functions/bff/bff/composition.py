@@ -8,7 +8,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from aws_lambda_powertools.logging import correlation_paths
@@ -42,7 +42,8 @@ from bff.observability.metrics import (
     record_page,
     record_sections,
 )
-from bff.observability.tracing import tracer
+from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
+from bff.observability.tracing import NO_TRACING, Tracing
 from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.batching import BatchEndpoint, BatchingSource
@@ -79,9 +80,15 @@ def guard_for(service: str, settings: Settings) -> DownstreamGuard:
     )
 
 
-def build_fragment_cache(settings: Settings) -> TieredCache:
-    """L1 in memory, over the shared L2 the settings name, if any."""
-    return TieredCache(MemoryStore(settings.cache_l1_max_entries), shared_store(settings))
+def build_fragment_cache(settings: Settings, tracing: Tracing = NO_TRACING) -> TieredCache:
+    """L1 in memory, over the shared L2 the settings name, if any (each of its calls a span when tracing is on)."""
+    l2 = shared_store(settings)
+    if l2 is not None and tracing.enabled:
+        system, target = (
+            ("aws.dynamodb", settings.cache_table_name) if settings.cache_table_name else ("redis", "fragments")
+        )
+        l2 = TracedStore(l2, tracing, system=system, target=target)
+    return TieredCache(MemoryStore(settings.cache_l1_max_entries), l2)
 
 
 def shared_store(settings: Settings) -> FragmentStore | None:
@@ -142,6 +149,7 @@ def build_downstream(
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> Downstream:
     """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
     client = DownstreamClient(
@@ -149,6 +157,7 @@ def build_downstream(
         registry if registry is not None else settings.service_urls(),
         max_response_bytes=settings.max_response_bytes,
         on_unreachable=registry.service_unreachable if registry is not None else None,
+        tracing=tracing,
     )
     guards = {service: guard_for(service, settings) for service in settings.services}
     retry_policy = RetryPolicy(
@@ -158,9 +167,9 @@ def build_downstream(
     calls = ResilientCaller(client.fetch_once, guards, retry_policy)
     reads = CachingSource(
         calls,
-        cache if cache is not None else build_fragment_cache(settings),
+        cache if cache is not None else build_fragment_cache(settings, tracing),
         cache_policy(settings),
-        on_lookup=record_cache_lookup,
+        on_lookup=traced_cache_lookup if tracing.enabled else record_cache_lookup,
     )
     return Downstream(client, guards, retry_policy, calls, reads)
 
@@ -170,12 +179,15 @@ def build_page_service(
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
+    *,
     downstream: Downstream | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> PageService:
-    shared = downstream or build_downstream(settings, http_client, cache, registry)
+    """Each section fetch of a page is a span of its own when tracing is on."""
+    shared = downstream or build_downstream(settings, http_client, cache, registry, tracing)
     return PageService(
         product_details_page(settings),
-        shared.reads,
+        TracedSections(shared.reads, tracing) if tracing.enabled else shared.reads,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -269,7 +281,7 @@ class RequestPages:
         self._batch = batch
 
     async def render(self, request: PageRequest) -> RenderedPage:
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
         rendered = await self._service.render(
             request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers, options=request.options
         )
@@ -279,7 +291,7 @@ class RequestPages:
     async def render_batch(self, request: BatchRequest) -> RenderedBatch:
         if self._batch is None:
             raise RuntimeError("no batch service was composed")
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id, call_trace=request.trace)
+        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
         rendered = await self._batch.render(
             request.entity_ids,
             lambda_remaining_ms=request.lambda_remaining_ms,
@@ -316,11 +328,12 @@ def build_app(
     http_client: OutboundHttp,
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> FastAPI:
-    downstream = build_downstream(settings, http_client, cache, registry)
+    downstream = build_downstream(settings, http_client, cache, registry, tracing)
     page = product_details_page(settings)
     pages = RequestPages(
-        build_page_service(settings, http_client, downstream=downstream),
+        build_page_service(settings, http_client, downstream=downstream, tracing=tracing),
         page,
         build_batch_service(settings, downstream),
     )
@@ -334,6 +347,7 @@ class Composition:
     http_client: OutboundHttp
     app: FastAPI
     cache: TieredCache
+    tracing: Tracing = NO_TRACING
 
     async def warm(self, timeout_s: float = 2.0) -> bool:
         """Opens the shared cache's client during init, on the loop that will serve (a new client's first call
@@ -343,8 +357,10 @@ class Composition:
 
     async def reset(self) -> None:
         """Drops every pooled connection and the shared cache's client, which reopen on first use with the
-        credentials of that moment: after a SnapStart restore the sockets are dead and the credentials another's."""
+        credentials of that moment: after a SnapStart restore the sockets are dead and the credentials another's.
+        The span exporter's connection goes too (reopened by the next export)."""
         await self.http_client.reset()
+        self.tracing.disconnect()
         close = getattr(self.cache.l2, "close", None)
         if close is not None:
             await close()
@@ -358,22 +374,25 @@ class Composition:
 
 
 def compose(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, registry: ServiceRegistry | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    registry: ServiceRegistry | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> Composition:
     """The whole graph; `transport` replaces the network (tests); `registry` (from bff.discovery.discover) makes
-    the services' URLs and the egress allow-list follow a moved service."""
+    the services' URLs and the egress allow-list follow a moved service; `tracing` is the environment's (from
+    OpenTelemetry's variables) unless given."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
-    cache = build_fragment_cache(settings)
-    return Composition(settings, http_client, build_app(settings, http_client, cache, registry), cache)
+    cache = build_fragment_cache(settings, tracing)
+    app = build_app(settings, http_client, cache, registry, tracing)
+    return Composition(settings, http_client, app, cache, tracing)
 
 
-def instrument_handler(handler: LambdaHandler) -> LambdaHandler:
+def instrument_handler(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
     """Logger outermost, so every line carries the Lambda context (and debug sampling is drawn again for each
-    invocation); then the X-Ray handler subsegment; innermost the canonical log line and the one EMF document of
-    the invocation, from the status the handler answered, whatever it was."""
-    wrapped: LambdaHandler = count_responses(handler)
-    if tracer is not None:
-        wrapped = cast(LambdaHandler, tracer.capture_lambda_handler(wrapped, capture_response=False))
+    invocation); inside it the invocation's SERVER span, its canonical log line and EMF document, from the status
+    the handler answered, whatever it was; the spans are exported when the answer is ready."""
+    wrapped: LambdaHandler = count_responses(handler, tracing)
     instrumented: LambdaHandler = logger.inject_lambda_context(
         wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
     )

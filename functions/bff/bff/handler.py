@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from mangum import Mangum
@@ -14,6 +15,7 @@ from bff.composition import compose, instrument_handler
 from bff.discovery import discover
 from bff.errors import UntranslatableEventError
 from bff.observability.logging import logger
+from bff.observability.tracing import tracing_from
 from bff.snapstart import initialising_for_a_snapshot, register_hooks
 
 # The module-level client's pool is bound to the loop it first ran on: every invocation must use this one.
@@ -22,7 +24,8 @@ asyncio.set_event_loop(_loop)
 
 # Outside the request path: the services' URLs from their variables or the SSM registry (bff.discovery).
 _settings, _registry = discover()
-composition = compose(_settings, registry=_registry)
+# Tracing from OpenTelemetry's variables: on when an OTLP endpoint is set (bff.observability.tracing).
+composition = compose(_settings, registry=_registry, tracing=tracing_from(os.environ))
 # The shared cache's client is created and connected now, during init, on the loop that will serve; under
 # SnapStart after each restore instead (bff.snapstart).
 if not initialising_for_a_snapshot():
@@ -59,4 +62,4 @@ def _guarded_mangum(event: Any, context: Any) -> dict[str, Any]:
         return answer
 
 
-lambda_handler = instrument_handler(_handle)
+lambda_handler = instrument_handler(_handle, composition.tracing)

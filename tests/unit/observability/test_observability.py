@@ -21,7 +21,6 @@ from bff.observability.metrics import (
     observe_downstream_call,
     record_page,
 )
-from bff.observability.trace_context import new_trace_context
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines, dimension_sets
 
@@ -81,13 +80,12 @@ def test_downstream_calls_are_no_line_at_info_and_kept_for_the_invocations_docum
 
 @pytest.mark.usefixtures("debug_level")
 def test_a_sampled_invocation_logs_each_call_at_debug(log_lines: Lines) -> None:
-    # Given a request bound to a correlation id and a trace, in a sampled invocation
-    trace = new_trace_context()
-    bind_request("req-42", trace)
+    # Given a request bound to a correlation id, in a sampled invocation
+    bind_request("req-42")
     # When two calls finish, one fetched and one timed out
     observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
     observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
-    # Then each has one DEBUG line with the call's fields, the correlation id and the trace id
+    # Then each has one DEBUG line with the call's fields and the correlation id
     product_line, reviews_line = log_lines()
     assert (product_line["level"], product_line["message"]) == ("DEBUG", "downstream call")
     assert product_line["downstream"] == {
@@ -98,7 +96,6 @@ def test_a_sampled_invocation_logs_each_call_at_debug(log_lines: Lines) -> None:
         "outcome": "fetched",
     }
     assert product_line["correlation_id"] == "req-42"
-    assert product_line["trace_id"] == trace.trace_id
     assert product_line["service"] == observed_logging.SERVICE_NAME
     assert reviews_line["level"] == "DEBUG"
     assert reviews_line["downstream"]["outcome"] == "timeout"
@@ -209,46 +206,41 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
         ]
 
 
-async def failing_call_in_span(spans: tracing.Tracing, opened: list[tracing.Span]) -> None:
-    async with spans.downstream_span("product") as span:
-        opened.append(span)
-        span.put_annotation("outcome", "timeout")
+def fail_inside(span: tracing.Span, headers: dict[str, str]) -> None:
+    with span:
+        span.inject(headers)
         raise httpx.ReadTimeout("slow")
 
 
-@pytest.mark.anyio
-async def test_without_a_recorder_a_span_records_nothing_and_hides_no_error() -> None:
-    # Given tracing without an X-Ray recorder, as when tracing is off
-    spans = tracing.Tracing(recorder=None)
-    opened: list[tracing.Span] = []
-    # When a call inside a span is annotated and then fails
+def test_with_tracing_off_a_span_records_nothing_sends_nothing_and_hides_no_error() -> None:
+    # Given tracing off
+    spans = tracing.NoTracing()
+    headers: dict[str, str] = {}
+    span = spans.client("product", "GET", "http://x/", attempt=1, hedge=False)
+    # When a call inside a client span fails
     with pytest.raises(httpx.ReadTimeout):
-        await failing_call_in_span(spans, opened)
-    # Then the failure reaches the caller unchanged, and the span was the shared no-op: nothing was allocated
-    assert [id(span) for span in opened] == [id(spans.downstream_span("reviews"))]
+        fail_inside(span, headers)
+    # Then the failure reaches the caller unchanged, no header was added, and the span was the shared no-op
+    assert headers == {}
+    assert span is spans.section("reviews", "reviews") is tracing.NO_SPAN
 
 
 @pytest.mark.parametrize(
     ("environ", "enabled"),
     [
-        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, True),
-        ({"LAMBDA_TASK_ROOT": "/var/task"}, False),
-        ({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),
-        (
-            {
-                "LAMBDA_TASK_ROOT": "/var/task",
-                "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            },
-            False,
-        ),
-        (
-            {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "AWS_SAM_LOCAL": "true"},
-            False,
-        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": " "}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, False),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "TRUE"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "false"}, True),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),
     ],
 )
-def test_tracing_is_on_only_in_lambda_with_a_daemon_and_not_disabled(environ: dict[str, str], enabled: bool) -> None:
+def test_tracing_is_on_exactly_when_an_endpoint_is_set_and_the_sdk_not_disabled(
+    environ: dict[str, str], enabled: bool
+) -> None:
     assert tracing.tracing_enabled(environ) is enabled
 
 

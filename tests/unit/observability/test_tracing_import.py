@@ -1,4 +1,4 @@
-"""The X-Ray SDK stays off the cold-start path unless tracing is on (checked in fresh interpreters)."""
+"""OpenTelemetry stays off the cold-start path unless tracing is on (checked in fresh interpreters)."""
 
 from __future__ import annotations
 
@@ -10,52 +10,60 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-PROBE = "import sys, bff.observability.tracing as o; print('aws_xray_sdk' in sys.modules, o.tracer is not None)"
-LAMBDA_WITH_DAEMON = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}
+# The whole handler, as Lambda imports it: whatever it pulls in, tracing off must not reach the SDK, the exporter
+# (and its `requests`, protobuf) or the propagators. (The OpenTelemetry API itself is FastAPI's own dependency.)
+TRACING_ONLY = (
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "opentelemetry.propagators.aws",
+    "requests",
+    "google.protobuf",
+    "aws_xray_sdk",
+)
+PROBE = (
+    "import sys, bff.handler as h; "
+    f"loaded = sorted(m for m in sys.modules if m.startswith({TRACING_ONLY!r})); "
+    "print(type(h.composition.tracing).__name__, ','.join(loaded) or '-')"
+)
+ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+SERVICES = {
+    "PRODUCT_SERVICE_URL": "http://127.0.0.1:8081",
+    "REVIEWS_SERVICE_URL": "http://127.0.0.1:8082",
+    "INVENTORY_SERVICE_URL": "http://127.0.0.1:8083",
+    "CART_SERVICE_URL": "http://127.0.0.1:8084",
+}
 
 
-@pytest.fixture
-def recording_xray_sdk(tmp_path: Path) -> Path:
-    """A stand-in aws_xray_sdk, so that an import of it shows up whether or not the real one is installed."""
-    package = tmp_path / "aws_xray_sdk"
-    (package / "core").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "core" / "__init__.py").write_text(
-        "class _Recorder:\n"
-        "    def configure(self, **kwargs): pass\n"
-        "xray_recorder = _Recorder()\n"
-        "def patch(modules, **kwargs): pass\n"
-        "def patch_all(**kwargs): pass\n"
-    )
-    return tmp_path
-
-
-def probe(sdk_dir: Path, **environ: str) -> str:
+def probe(**environ: str) -> tuple[str, str]:
     inherited = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "_X_AMZN"))
+        if not key.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_", "_X_AMZN", "OTEL_"))
     }
-    pythonpath = os.pathsep.join([str(sdk_dir), str(REPO / "functions" / "bff")])
     completed = subprocess.run(
         [sys.executable, "-c", PROBE],
-        env={**inherited, **environ, "PYTHONPATH": pythonpath},
+        env={**inherited, **SERVICES, **environ, "PYTHONPATH": str(REPO / "functions" / "bff")},
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    return completed.stdout.strip()
+    kind, modules = completed.stdout.strip().splitlines()[-1].split(" ")
+    return kind, modules
 
 
 @pytest.mark.parametrize(
     "environ",
-    [{}, {**LAMBDA_WITH_DAEMON, "POWERTOOLS_TRACE_DISABLED": "true"}, {"LAMBDA_TASK_ROOT": "/var/task"}],
-    ids=["local", "disabled-in-lambda", "lambda-without-daemon"],
+    [{}, {**ENDPOINT, "OTEL_SDK_DISABLED": "true"}, {"OTEL_SERVICE_NAME": "bff", "OTEL_TRACES_SAMPLER": "always_on"}],
+    ids=["no-endpoint", "sdk-disabled", "other-variables-only"],
 )
-def test_tracing_off_never_imports_the_xray_sdk(recording_xray_sdk: Path, environ: dict[str, str]) -> None:
-    assert probe(recording_xray_sdk, **environ) == "False False"
+def test_tracing_off_imports_no_opentelemetry_sdk_exporter_or_propagator(environ: dict[str, str]) -> None:
+    assert probe(**environ) == ("NoTracing", "-")
 
 
-def test_tracing_on_builds_the_tracer(recording_xray_sdk: Path) -> None:
-    assert probe(recording_xray_sdk, **LAMBDA_WITH_DAEMON) == "True True"
+def test_tracing_on_imports_the_sdk_and_the_otlp_exporter() -> None:
+    kind, modules = probe(**ENDPOINT)
+    assert kind == "OtelTracing"
+    loaded = modules.split(",")
+    assert {"opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"} <= set(loaded)
+    assert not any(module.startswith("aws_xray_sdk") for module in loaded)

@@ -18,7 +18,7 @@ from bff.api.batch import BatchRenderer, add_batch_route
 from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
-from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of, trace_of
+from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of
 from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PageQuery, page_query_openapi, parse_page_query, validate_product_id
@@ -29,7 +29,6 @@ from bff.core.service import RenderedPage
 from bff.core.shaping import PageOptions
 from bff.errors import ProblemError
 from bff.locales import negotiate_locale
-from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
 
 # Smaller bodies gain little from gzip. Mangum sends a body base64-encoded when it does not decode as UTF-8, and a
@@ -64,7 +63,6 @@ class PageRequest:
     entity_id: str
     headers: Mapping[str, str]
     correlation_id: str
-    trace: TraceContext
     lambda_remaining_ms: int | None
     options: PageOptions = field(default_factory=PageOptions)
 
@@ -94,7 +92,15 @@ def create_app(
 ) -> FastAPI:
     """The HTTP face of a page service (and of its batch, when given); builds nothing it serves (bff.composition
     does)."""
-    app = FastAPI(title="Product BFF", version="0.1.0", docs_url=None, redoc_url=None)
+    # FastAPI's own OpenTelemetry spans stay off: the handler's SERVER span covers the whole invocation
+    # (bff.observability.tracing), and ours uses a tracer provider of its own, never the global one.
+    app = FastAPI(
+        title="Product BFF",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(ValidatorMiddleware)
@@ -150,7 +156,6 @@ def create_app(
                 product_id,
                 headers=request.headers,
                 correlation_id=correlation_id_of(request.scope),
-                trace=trace_of(request.scope),
                 lambda_remaining_ms=_lambda_remaining_ms(request),
                 options=options,
             )

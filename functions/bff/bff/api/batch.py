@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
 from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, page_cache_control
-from bff.api.middleware import correlation_id_of, trace_of
+from bff.api.middleware import correlation_id_of
 from bff.api.openapi import PROBLEM_RESPONSES
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
@@ -35,7 +35,6 @@ from bff.core.models import BatchDetails
 from bff.core.policy import PageFailure
 from bff.core.shaping import PageOptions
 from bff.errors import InvalidParameterError
-from bff.observability.trace_context import TraceContext
 from bff.settings import Settings
 
 IDS = "ids"
@@ -52,7 +51,6 @@ class BatchRequest:
     entity_ids: tuple[str, ...]
     headers: Mapping[str, str]
     correlation_id: str
-    trace: TraceContext
     lambda_remaining_ms: int | None
     options: PageOptions = field(default_factory=PageOptions)
     """`include`, `reviewsLimit` and the locale, for every item."""
@@ -158,7 +156,6 @@ def add_batch_route(
                 tuple(entity_ids),
                 headers=request.headers,
                 correlation_id=correlation_id_of(request.scope),
-                trace=trace_of(request.scope),
                 lambda_remaining_ms=_lambda_remaining_ms(request),
                 options=options,
             )

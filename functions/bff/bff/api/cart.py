@@ -19,14 +19,13 @@ from starlette.responses import JSONResponse, Response
 
 from bff.api.auth import CART_READ, CART_WRITE, Shopper, shopper_of
 from bff.api.failures import failure_response
-from bff.api.middleware import correlation_id_of, trace_of
+from bff.api.middleware import correlation_id_of
 from bff.api.openapi import PROBLEM_RESPONSES
 from bff.api.validation import reject_query_parameters, validate_product_id
 from bff.core.cart import CartView, NewItem
 from bff.core.models import Problem
 from bff.core.policy import PageDecision, PageFailure
 from bff.errors import InvalidParameterError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError
-from bff.observability.trace_context import TraceContext
 
 PER_USER_CACHE_CONTROL = "private, no-store"
 REPLAYED_HEADER = "idempotent-replayed"
@@ -50,7 +49,6 @@ class CartRequest:
     sub: str
     headers: Mapping[str, str]
     correlation_id: str
-    trace: TraceContext
     lambda_context: Any
 
 
@@ -155,7 +153,6 @@ def _cart_request(request: Request, shopper: Shopper) -> CartRequest:
         sub=shopper.sub,
         headers=request.headers,
         correlation_id=correlation_id_of(request.scope),
-        trace=trace_of(request.scope),
         lambda_context=request.scope.get("aws.context"),
     )
 

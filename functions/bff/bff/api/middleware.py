@@ -13,21 +13,14 @@ from bff.api.failures import failure_response
 from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for
 from bff.observability.logging import bind_request, logger
 from bff.observability.metrics import note_route
-from bff.observability.trace_context import TraceContext, incoming_trace_context
 
 _STATE_KEY = "correlation_id"
-_TRACE_KEY = "trace"
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
 
 
 def correlation_id_of(scope: MutableMapping[str, Any]) -> str:
     correlation_id: str = scope["state"][_STATE_KEY]
     return correlation_id
-
-
-def trace_of(scope: MutableMapping[str, Any]) -> TraceContext:
-    trace: TraceContext = scope["state"][_TRACE_KEY]
-    return trace
 
 
 class EdgeMiddleware:
@@ -40,9 +33,8 @@ class EdgeMiddleware:
             return
         headers = Headers(scope=scope)
         correlation_id = correlation_id_for(headers, scope.get("aws.event"))
-        trace = incoming_trace_context(headers)
-        scope.setdefault("state", {}).update({_STATE_KEY: correlation_id, _TRACE_KEY: trace})
-        bind_request(correlation_id, trace)
+        scope.setdefault("state", {})[_STATE_KEY] = correlation_id
+        bind_request(correlation_id)
         response_started = False
 
         async def send_with_edge_headers(message: Message) -> None:

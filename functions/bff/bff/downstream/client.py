@@ -18,7 +18,6 @@ from bff.core.encoding import percent_encoded
 from bff.core.outcomes import Failed, Fetched, JsonValue
 from bff.core.sections import Section
 from bff.downstream.http import OutboundHttp
-from bff.downstream.propagation import for_one_call
 from bff.downstream.reply import Reply
 from bff.errors import (
     DownstreamBadResponseError,
@@ -29,7 +28,8 @@ from bff.errors import (
     DownstreamUnavailableError,
 )
 from bff.observability.metrics import DownstreamCall, observe_downstream_call
-from bff.observability.tracing import downstream_span
+from bff.observability.tracing import NO_TRACING, Tracing
+from bff.resilience.caller import is_hedge
 
 TIME_BUDGET_HEADER = "x-request-timeout-ms"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -55,10 +55,13 @@ class DownstreamClient:
         *,
         max_response_bytes: int,
         on_unreachable: Callable[[str], None] | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`service_urls` is read at each call, so a registry that heals a moved service is followed;
-        `on_unreachable(service)` hears of each call that could not connect (refused, DNS: nothing was sent)."""
+        `on_unreachable(service)` hears of each call that could not connect (refused, DNS: nothing was sent);
+        each attempt is a CLIENT span of `tracing`, and carries that span's traceparent."""
         self._http = http
+        self._tracing = tracing
         self._service_urls = service_urls
         self._max_response_bytes = max_response_bytes
         self._on_unreachable = on_unreachable
@@ -92,12 +95,17 @@ class DownstreamClient:
         body: bytes | None,
     ) -> Failed | Fetched:
         started = time.perf_counter()
+        method = "GET" if body is None else "POST"
         try:
-            async with downstream_span(section.service) as span:
+            with self._tracing.client(section.service, method, url, attempt=attempt, hedge=is_hedge()) as span:
+                call_headers = dict(headers)
+                span.inject(call_headers)
                 status, outcome = await self._classified(
-                    section, url, timeout_s, for_one_call(headers), started=started, write=body
+                    section, url, timeout_s, call_headers, started=started, write=body
                 )
-                span.put_annotation("outcome", _label(outcome))
+                span.set("http.response.status_code", status)
+                if isinstance(outcome, Failed):
+                    span.fail(outcome.reason.value)
         except asyncio.CancelledError:
             observe_downstream_call(DownstreamCall(section.service, "cancelled", _elapsed_ms(started), None, attempt))
             raise

@@ -1,6 +1,7 @@
 """Which request headers travel to a downstream call.
 
-Sent: the correlation id and the W3C trace headers of the call's own span.
+Sent: the correlation id. The W3C trace headers of each call's own span are added per attempt, by the tracing
+propagators (bff.observability.tracing), and only when tracing is on.
 Never sent: the caller's Accept-Language. The services answer alike in every language, and the fragment cache
 keys their answers by service and id alone (bff.resilience.caching): a header that could change an answer would
 have to be in the key, where a caller could vary it to bypass and fill the cache. What depends on the language (a
@@ -17,19 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bff.observability.correlation import CORRELATION_HEADER
-from bff.observability.trace_context import TRACEPARENT, TRACESTATE, TraceContext, parse_traceparent
 
 
-def downstream_headers(incoming: Mapping[str, str], *, correlation_id: str, call_trace: TraceContext) -> dict[str, str]:
-    """Headers for one downstream call; `call_trace` is the call's child context (`TraceContext.child()`)."""
+def downstream_headers(incoming: Mapping[str, str], *, correlation_id: str) -> dict[str, str]:
+    """Headers for a request's downstream calls."""
     del incoming  # nothing of the caller's own travels: see the module's docstring
-    return {CORRELATION_HEADER: correlation_id, **call_trace.headers()}
-
-
-def for_one_call(request_headers: Mapping[str, str]) -> dict[str, str]:
-    """The request's downstream headers with a span id of this call's own (the trace id and flags kept)."""
-    parent = parse_traceparent(request_headers.get(TRACEPARENT))
-    if parent is None:
-        return dict(request_headers)
-    call_trace = TraceContext(parent.trace_id, parent.span_id, parent.flags, request_headers.get(TRACESTATE))
-    return {**request_headers, **call_trace.child().headers()}
+    return {CORRELATION_HEADER: correlation_id}

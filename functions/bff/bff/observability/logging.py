@@ -1,5 +1,6 @@
 """The BFF's logger: JSON on stdout, service from POWERTOOLS_SERVICE_NAME, Lambda context and cold start per
-invocation, the request's correlation id and trace id on every line, credentials redacted (bff.observability.redaction).
+invocation, the request's correlation id (and, tracing on, trace id) on every line, credentials redacted
+(bff.observability.redaction).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 
 from bff.observability.redaction import might_hold_credentials, redact
-from bff.observability.trace_context import TraceContext
 
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME") or "product-bff"
 
@@ -59,7 +59,12 @@ logger = Logger(
 )
 
 
-def bind_request(correlation_id: str, trace: TraceContext) -> None:
+def bind_request(correlation_id: str) -> None:
     """Ties the following log lines to this request (the Lambda wrapper clears them on the next one)."""
     logger.set_correlation_id(correlation_id)
-    logger.append_keys(trace_id=trace.trace_id)
+
+
+def bind_trace(ids: tuple[str, str] | None) -> None:
+    """The invocation's trace id on every following line, so that a line leads to its trace (tracing on)."""
+    if ids is not None:
+        logger.append_keys(trace_id=ids[0])

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bff.observability.logging import SERVICE_NAME, logger
+from bff.observability.correlation import CORRELATION_HEADER
+from bff.observability.logging import SERVICE_NAME, bind_trace, logger
+from bff.observability.tracing import NO_TRACING, Span, Tracing
 
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ProductBff"
 METRICS_DISABLED = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -195,34 +197,71 @@ def status_class_of(status: object) -> str:
     return "5xx"
 
 
-def count_responses(handler: LambdaHandler) -> LambdaHandler:
+def count_responses(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
     """Writes every invocation's canonical log line and its one document, and counts the first of the environment
-    as a cold start. A handler that raises is a 5xx before the error goes on to Lambda."""
+    as a cold start. A handler that raises is a 5xx before the error goes on to Lambda. The invocation is the
+    SERVER span of `tracing`; its spans are exported once the answer is complete (bff.observability.otel)."""
 
     @functools.wraps(handler)
     def counted(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        _count_cold_start(context)
-        started = time.perf_counter()
-        status: int | None = None
         try:
-            with invocation_record() as invocation:
-                response = handler(event, context)
-            answered = response.get("statusCode") if isinstance(response, dict) else None
-            status = answered if isinstance(answered, int) and not isinstance(answered, bool) else None
-            return response
+            with tracing.invocation(event) as span:
+                return _counted(handler, event, context, span)
         finally:
-            latency_ms = (time.perf_counter() - started) * 1000
-            status_class = status_class_of(status)
-            write_canonical_line(invocation, event, status, status_class, latency_ms)
-            record_response(
-                status_class,
-                degraded=invocation.degraded,
-                latency_ms=latency_ms,
-                function_version=function_version_of(context),
-                extra=invocation_metrics(invocation),
-            )
+            tracing.export()
 
     return counted
+
+
+def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: Span) -> dict[str, Any]:
+    _count_cold_start(context)
+    started = time.perf_counter()
+    status: int | None = None
+    response: object = None
+    ids = span.ids()
+    bind_trace(ids)
+    try:
+        with invocation_record() as invocation:
+            response = handler(event, context)
+        answered = response.get("statusCode") if isinstance(response, dict) else None
+        status = answered if isinstance(answered, int) and not isinstance(answered, bool) else None
+        return response
+    finally:
+        latency_ms = (time.perf_counter() - started) * 1000
+        status_class = status_class_of(status)
+        describe_server_span(span, invocation, event, status, _correlation_id_of(response))
+        write_canonical_line(invocation, event, status, status_class, latency_ms, trace_ids=ids)
+        record_response(
+            status_class,
+            degraded=invocation.degraded,
+            latency_ms=latency_ms,
+            function_version=function_version_of(context),
+            extra=invocation_metrics(invocation),
+        )
+
+
+def describe_server_span(
+    span: Span, invocation: _Invocation, event: object, status: int | None, correlation_id: str | None
+) -> None:
+    """HTTP semantic conventions on the invocation's span: `{method} {route}`, the route, the status (a 5xx is an
+    error), and the correlation id."""
+    method, path = _method_and_path(event)
+    if invocation.route is not None:
+        span.rename(f"{method or 'HTTP'} {invocation.route}")
+        span.set("http.route", invocation.route)
+    span.set("url.path", path)
+    span.set("http.response.status_code", status)
+    span.set("bff.correlation_id", correlation_id)
+    if invocation.degraded:
+        span.set("bff.degraded", True)
+    if status is None or status >= 500:
+        span.fail(str(status) if status is not None else "no status")
+
+
+def _correlation_id_of(response: object) -> str | None:
+    headers = response.get("headers") if isinstance(response, dict) else None
+    value = headers.get(CORRELATION_HEADER) if isinstance(headers, dict) else None
+    return value if isinstance(value, str) else None
 
 
 @contextmanager
@@ -237,7 +276,13 @@ def invocation_record() -> Iterator[_Invocation]:
 
 
 def write_canonical_line(
-    invocation: _Invocation, event: object, status: int | None, status_class: str, duration_ms: float
+    invocation: _Invocation,
+    event: object,
+    status: int | None,
+    status_class: str,
+    duration_ms: float,
+    *,
+    trace_ids: tuple[str, str] | None = None,
 ) -> None:
     """The request's one INFO line (a "canonical log line"); WARNING when degraded, ERROR for a 5xx."""
     method, path = _method_and_path(event)
@@ -251,6 +296,8 @@ def write_canonical_line(
         fields["sections"] = sections
     if invocation.degradations:
         fields["degradations"] = [list(degradation) for degradation in invocation.degradations]
+    if trace_ids is not None:
+        fields["trace_id"], fields["span_id"] = trace_ids
     if status_class == "5xx":
         logger.error("request", extra=fields)
     elif invocation.degraded:

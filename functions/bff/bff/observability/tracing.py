@@ -1,102 +1,137 @@
-"""X-Ray tracing, only when tracing is on (in Lambda, POWERTOOLS_TRACE_DISABLED not true, a daemon address);
-otherwise the X-Ray SDK is never imported, which keeps about 130 ms off the cold start.
+"""Tracing, on exactly when an OTLP endpoint is set and the SDK is not disabled (OpenTelemetry's own variables:
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SDK_DISABLED), in Lambda, `make dev` and
+tests alike.
+
+Off, nothing of OpenTelemetry is imported (the SDK, the exporter and `requests` cost tens of milliseconds of cold
+start) and every span is one shared object that records nothing. On, bff.observability.otel does the work.
+
+The spans, all from one `Tracing`:
+- `invocation`: the SERVER span of one Lambda invocation, continuing the caller's trace (or Lambda's);
+- `section`: one span per page section, inside the section's own task, so its calls are its children;
+- `client`: one CLIENT span per downstream attempt (a retry or a hedge is an attempt of its own); the call
+  carries that span's `traceparent`;
+- `store`: one CLIENT span per call to a store (the shared cache, the idempotency table, SSM).
+Concurrent sections and attempts run in tasks of their own, each with a copy of the context, so they are
+siblings, never nested in one another.
 """
 
 from __future__ import annotations
 
-import os
-import traceback
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, cast
+from collections.abc import Mapping, MutableMapping
+from types import TracebackType
+from typing import Any, Protocol, Self
 
-from aws_lambda_powertools import Tracer
+type AttributeValue = str | int | float | bool
 
-from bff.observability.logging import SERVICE_NAME, logger
-
-type AnnotationValue = str | int | float | bool
+_TRUE = frozenset({"1", "true", "yes", "on"})
+ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def tracing_enabled(environ: Mapping[str, str]) -> bool:
-    if environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in {"1", "true", "yes", "on"}:
+    """An OTLP endpoint is set and OTEL_SDK_DISABLED is not true."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
         return False
-    in_lambda = bool(environ.get("LAMBDA_TASK_ROOT")) and not environ.get("AWS_SAM_LOCAL")
-    return in_lambda and bool(environ.get("AWS_XRAY_DAEMON_ADDRESS"))
-
-
-def _tracer_from_environment() -> Tracer | None:
-    if not tracing_enabled(os.environ):
-        return None
-    try:
-        # auto_patch=False: the SDK's httpx/botocore patches open stack-based subsegments, which interleave
-        # under a concurrent fan-out; downstream calls get explicit sibling subsegments instead.
-        return Tracer(service=SERVICE_NAME, auto_patch=False)
-    except ImportError:
-        logger.warning("tracing is on but aws-xray-sdk is not installed; continuing without traces")
-        return None
-
-
-tracer = _tracer_from_environment()
+    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
 class Span(Protocol):
-    def put_annotation(self, key: str, value: AnnotationValue) -> None: ...
+    """One span's handle: attributes, the ids a log line cites, and the headers that continue it downstream."""
+
+    def set(self, key: str, value: AttributeValue | None) -> None: ...
+
+    def rename(self, name: str) -> None: ...
+
+    def fail(self, reason: str) -> None: ...
+
+    def inject(self, headers: MutableMapping[str, str]) -> None: ...
+
+    def ids(self) -> tuple[str, str] | None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+
+class Tracing(Protocol):
+    enabled: bool
+
+    def invocation(self, event: object) -> Span: ...
+
+    def section(self, name: str, service: str) -> Span: ...
+
+    def client(self, service: str, method: str, url: str, *, attempt: int, hedge: bool) -> Span: ...
+
+    def store(self, system: str, operation: str, target: str) -> Span: ...
+
+    def export(self) -> None: ...
+
+    def disconnect(self) -> None: ...
 
 
 class _NoSpan:
-    """A span that records nothing, and its own context manager: one shared instance, no generator per call."""
+    """A span that records nothing and sends no header: one shared instance, its own context manager."""
 
-    def put_annotation(self, key: str, value: AnnotationValue) -> None:
+    def set(self, key: str, value: AttributeValue | None) -> None:
         pass
 
-    async def __aenter__(self) -> Span:
+    def rename(self, name: str) -> None:
+        pass
+
+    def fail(self, reason: str) -> None:
+        pass
+
+    def inject(self, headers: MutableMapping[str, str]) -> None:
+        pass
+
+    def ids(self) -> tuple[str, str] | None:
+        return None
+
+    def __enter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         return None
 
 
-_NO_SPAN = _NoSpan()
+NO_SPAN = _NoSpan()
 
 
-class Tracing:
-    """Downstream spans as sibling X-Ray subsegments, or no-ops without a recorder.
+class NoTracing:
+    """Tracing off: every span is NO_SPAN, and there is nothing to export."""
 
-    Not `recorder.in_subsegment_async`: in Lambda the SDK keeps open subsegments on one thread-local stack,
-    so with calls running concurrently the second becomes the child of the first and whichever call ends
-    first closes the other's subsegment. Each span here is attached to the entity that was current when it
-    started, and closed by itself."""
+    enabled = False
 
-    def __init__(self, recorder: Any | None) -> None:
-        self._recorder = recorder
+    def invocation(self, event: object) -> Span:
+        return NO_SPAN
 
-    def downstream_span(self, service: str) -> AbstractAsyncContextManager[Span]:
-        if self._recorder is None:
-            return _NO_SPAN
-        return _sibling_subsegment(self._recorder, service)
+    def section(self, name: str, service: str) -> Span:
+        return NO_SPAN
 
+    def client(self, service: str, method: str, url: str, *, attempt: int, hedge: bool) -> Span:
+        return NO_SPAN
 
-@asynccontextmanager
-async def _sibling_subsegment(recorder: Any, service: str) -> AsyncIterator[Span]:
-    from aws_xray_sdk.core.models.subsegment import Subsegment  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: PLC0415
+    def store(self, system: str, operation: str, target: str) -> Span:
+        return NO_SPAN
 
-    parent = recorder.current_subsegment() or recorder.current_segment()
-    if not getattr(parent, "sampled", False):
-        yield _NO_SPAN
-        return
-    segment = getattr(parent, "parent_segment", parent)
-    subsegment = Subsegment(f"## {service}", "remote", segment)
-    parent.add_subsegment(subsegment)
-    subsegment.put_annotation("service", service)
-    try:
-        yield cast(Span, subsegment)
-    except BaseException as error:
-        subsegment.add_exception(error, traceback.extract_tb(error.__traceback__), remote=True)
-        raise
-    finally:
-        subsegment.close()
-        recorder.stream_subsegments()
+    def export(self) -> None:
+        pass
+
+    def disconnect(self) -> None:
+        pass
 
 
-tracing = Tracing(tracer.provider if tracer is not None else None)
-downstream_span = tracing.downstream_span
+def tracing_from(environ: Mapping[str, str], **options: Any) -> Tracing:
+    """The environment's tracing: OpenTelemetry's when on (imported only then), else NoTracing. The handler builds
+    one per environment and the composition root hands it to what makes spans."""
+    if not tracing_enabled(environ):
+        return NoTracing()
+    from bff.observability.otel import OtelTracing  # noqa: PLC0415 - the SDK is imported only when tracing is on
+
+    return OtelTracing.from_environment(environ, **options)
+
+
+NO_TRACING = NoTracing()

@@ -13,6 +13,7 @@ One call of a section, in order:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
@@ -27,6 +28,13 @@ from bff.resilience.guard import DownstreamGuard, RetryPolicy
 type Attempt = Callable[[Section, str, float, Mapping[str, str], int], Coroutine[Any, Any, Failed | Fetched]]
 
 _MIN_ATTEMPT_S = 0.005
+# Set only in a hedge's own task (its context is a copy), so the attempt's span says it is the hedge.
+_hedging: contextvars.ContextVar[bool] = contextvars.ContextVar("bff_hedging", default=False)
+
+
+def is_hedge() -> bool:
+    """Whether the attempt running in this task is a hedge (an extra attempt raced against a slow first one)."""
+    return _hedging.get()
 
 
 class ResilientCaller:
@@ -198,7 +206,9 @@ class _HedgedCall:
         if self._settled or not budget.allows_retry():
             return
         budget.spend_on_hedge()
-        self._hedge = asyncio.get_running_loop().create_task(self._attempt(self._call))
+        context = contextvars.copy_context()
+        context.run(_hedging.set, True)
+        self._hedge = asyncio.get_running_loop().create_task(self._attempt(self._call), context=context)
         self._hedge.add_done_callback(self._hedge_ended)
 
     def _hedge_ended(self, hedge: asyncio.Task[Failed | Fetched]) -> None:

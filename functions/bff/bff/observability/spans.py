@@ -1,0 +1,98 @@
+"""Spans around the page's sections and the shared cache, as wrappers the composition root puts in place only when
+tracing is on (off, the page runs on the bare objects and pays nothing).
+
+A section's span is opened inside the section's own task (the fan-out starts one per section), so the attempts,
+hedges and cache calls under it are its children, and sections are siblings under the SERVER span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from bff.cache.entry import CacheEntry, FragmentStore
+from bff.cache.tiered import Tier
+from bff.core.deadline import Deadline
+from bff.core.outcomes import Failed, FailureReason, SectionOutcome, Stale, cache_status_of
+from bff.core.sections import Section
+from bff.core.service import SectionSource
+from bff.observability.metrics import record_cache_lookup
+from bff.observability.tracing import NO_SPAN, Span, Tracing
+
+PAGE_DEADLINE_REASON = "page_deadline"
+# The span of the section whose task is running: each section's task has its own copy of the context.
+_open_section: ContextVar[Span] = ContextVar("bff_section_span", default=NO_SPAN)
+
+
+def traced_cache_lookup(section: str, tier: Tier | None) -> None:
+    """One section's fragment-cache lookup, counted (bff.observability.metrics) and set on the running section's
+    span: the tier that had it (l1, l2), or none (a miss)."""
+    record_cache_lookup(section, tier)
+    _open_section.get().set("bff.cache.tier", tier or "none")
+
+
+class TracedSections:
+    """A SectionSource whose every section fetch is a span: its cache outcome (hit, miss, stale), the tier that
+    answered, and why it is degraded (the failure's reason, `stale`, or `page_deadline` when the page stopped
+    waiting)."""
+
+    def __init__(self, inner: SectionSource, tracing: Tracing) -> None:
+        self._inner = inner
+        self._tracing = tracing
+
+    async def fetch(
+        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+    ) -> SectionOutcome:
+        with self._tracing.section(section.name, section.service) as span:
+            token = _open_section.set(span)
+            try:
+                outcome = await self._inner.fetch(section, entity_id, deadline, headers)
+            except asyncio.CancelledError:
+                span.set("bff.degradation.reason", PAGE_DEADLINE_REASON)
+                raise
+            finally:
+                _open_section.reset(token)
+            describe_section(span, outcome)
+            return outcome
+
+    def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
+        return self._inner.fallback(section, entity_id, failure, headers)
+
+    def slowest_first(self, sections: Sequence[Section]) -> list[Section]:
+        return self._inner.slowest_first(sections)
+
+
+def describe_section(span: Span, outcome: SectionOutcome) -> None:
+    span.set("bff.cache.outcome", cache_status_of(outcome))
+    if isinstance(outcome, Stale):
+        span.set("bff.degradation.reason", "stale")
+    elif isinstance(outcome, Failed) and outcome.reason is not FailureReason.NOT_FOUND:
+        span.set("bff.degradation.reason", outcome.reason.value)
+        span.fail(outcome.reason.value)
+
+
+class TracedStore:
+    """The shared cache (L2) with a CLIENT span per read and write. Ours, not an instrumentation library's: the
+    DynamoDB tier is aiobotocore (async), which opentelemetry-instrumentation-botocore does not patch, and one
+    wrapper here covers Redis too. Anything else (warm, close) is the store's own."""
+
+    def __init__(self, inner: FragmentStore, tracing: Tracing, *, system: str, target: str) -> None:
+        self._inner = inner
+        self._tracing = tracing
+        self._system = system
+        self._target = target
+
+    async def get(self, key: str) -> CacheEntry | None:
+        with self._tracing.store(self._system, "get", self._target) as span:
+            entry = await self._inner.get(key)
+            span.set("bff.cache.found", entry is not None)
+            return entry
+
+    async def put(self, key: str, entry: CacheEntry) -> None:
+        with self._tracing.store(self._system, "put", self._target):
+            await self._inner.put(key, entry)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
