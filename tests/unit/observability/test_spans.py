@@ -3,14 +3,20 @@ the spans of a page, the traceparent each call carries, hedges and retries, and 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
+from bff.cache.entry import CacheEntry
+from bff.observability.otel import OtelTracing
+from bff.observability.spans import TracedStore
 from bff.services import variable
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
@@ -231,3 +237,45 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 2.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+class DictStore:
+    def __init__(self) -> None:
+        self.entries: dict[str, Any] = {}
+
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, Any]:
+        return {key: self.entries[key] for key in keys if key in self.entries}
+
+    async def put_many(self, entries: Mapping[str, Any], within_s: float) -> None:
+        self.entries.update(entries)
+
+
+def test_each_shared_cache_read_and_write_is_a_client_span_under_the_running_span() -> None:
+    # Given the shared cache behind the traced store, and a parent span open
+    exported = InMemorySpanExporter()
+    spans = OtelTracing.from_environment({}, exporter=exported)
+    store = TracedStore(DictStore(), spans, system="aws.dynamodb", target="fragments-table")
+    entry = CacheEntry(value={"id": "k1"}, status=200, stored_at=0.0, fresh_until=1.0, stale_until=2.0)
+
+    async def read_and_write() -> None:
+        with spans.section("product", "product"):
+            await store.put_many({"k1": entry}, within_s=0.05)
+            await store.get_many(["k1", "k2"], within_s=0.05)
+
+    # When a section writes one entry and reads two keys
+    asyncio.run(read_and_write())
+    spans.export()
+    # Then the write and the read are CLIENT spans of the store, children of the section, with what they moved
+    put, get, section = exported.get_finished_spans()
+    assert (put.name, get.name) == ("put fragments-table", "get fragments-table")
+    for span in (put, get):
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None
+        assert span.parent.span_id == section.context.span_id
+        assert span.attributes is not None
+        assert span.attributes["db.system.name"] == "aws.dynamodb"
+    assert get.attributes is not None
+    assert (get.attributes["bff.cache.keys"], get.attributes["bff.cache.found"]) == (
+        2,
+        1,
+    )

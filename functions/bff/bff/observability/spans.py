@@ -74,7 +74,7 @@ def describe_section(span: Span, outcome: SectionOutcome) -> None:
 
 
 class TracedStore:
-    """The shared cache (L2) with a CLIENT span per read and write. Ours, not an instrumentation library's: the
+    """The shared cache (L2) with a CLIENT span per batched read and write. Ours, not an instrumentation library's: the
     DynamoDB tier is aiobotocore (async), which opentelemetry-instrumentation-botocore does not patch, and one
     wrapper here covers Redis too. Anything else (warm, close) is the store's own."""
 
@@ -84,15 +84,17 @@ class TracedStore:
         self._system = system
         self._target = target
 
-    async def get(self, key: str) -> CacheEntry | None:
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
         with self._tracing.store(self._system, "get", self._target) as span:
-            entry = await self._inner.get(key)
-            span.set("bff.cache.found", entry is not None)
-            return entry
+            span.set("bff.cache.keys", len(keys))
+            entries = await self._inner.get_many(keys, within_s)
+            span.set("bff.cache.found", len(entries))
+            return entries
 
-    async def put(self, key: str, entry: CacheEntry) -> None:
-        with self._tracing.store(self._system, "put", self._target):
-            await self._inner.put(key, entry)
+    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+        with self._tracing.store(self._system, "put", self._target) as span:
+            span.set("bff.cache.keys", len(entries))
+            await self._inner.put_many(entries, within_s)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
