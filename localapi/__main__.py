@@ -27,6 +27,7 @@ from localapi.dev_env import (
     EnvVarsFileError,
     bff_setting_names,
     local_overrides,
+    lookalike_warnings,
     read_env_vars_file,
 )
 from localapi.http_api import WARM_UP_EVENT
@@ -220,6 +221,7 @@ def serve(
     local_aws_environment: dict[str, str],
     console: Console,
 ) -> int:
+    console.write(lookalike_warnings(os.environ, settings_names))
     overrides = local_overrides(os.environ, user_overrides, settings_names, local_aws_environment)
     if arguments.demo_port:
         # The demo page is another origin, as a frontend is in production: let it in unless origins were given.

@@ -98,6 +98,18 @@ def bff_setting_names(settings_source: str) -> list[str]:
     return sorted(set(_SETTING_ALIAS.findall(settings_source)) | set(_SERVICES.variable_names()))
 
 
+def lookalike_warnings(shell: Mapping[str, str], bff_settings: Iterable[str]) -> list[str]:
+    """One line for each shell variable that looks like a BFF setting but is none (the services' declaration's
+    rule, as the BFF applies it at start): `make dev` does not pass it on, so without this line it would be
+    silently ignored. The mocks' variables ({NAME}_MOCK_*) are not BFF settings and are not warned about."""
+    mock_variables = {prefix + name for prefix in MOCK_FUNCTIONS_BY_PREFIX for name in MOCK_VARIABLES}
+    given = [name for name in shell if name not in mock_variables]
+    return [
+        f"localapi: {name} is not a BFF setting and is not passed on; did you mean {closest}?"
+        for name, closest in _SERVICES.lookalike_settings(given, bff_settings).items()
+    ]
+
+
 def mock_overrides(shell: Mapping[str, str]) -> EnvOverrides:
     overrides: EnvOverrides = {}
     for prefix, function in MOCK_FUNCTIONS_BY_PREFIX.items():

@@ -9,7 +9,14 @@ import pytest
 
 from bff.services import SERVICES, variable
 from bff.settings import Settings
-from localapi.dev_env import BFF_SETTINGS_FILE, EnvVarsFileError, bff_setting_names, local_overrides, read_env_vars_file
+from localapi.dev_env import (
+    BFF_SETTINGS_FILE,
+    EnvVarsFileError,
+    bff_setting_names,
+    local_overrides,
+    lookalike_warnings,
+    read_env_vars_file,
+)
 from tests.support.tooling import REPO_ROOT
 
 LOCAL_AWS = {
@@ -174,3 +181,23 @@ def test_a_local_aws_endpoint_in_the_shell_reaches_the_bff() -> None:
     # Then the BFF gets the endpoint, and nothing else of the shell's AWS configuration
     assert overrides["BffFunction"]["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:5000"
     assert "AWS_PROFILE" not in overrides["BffFunction"]
+
+
+def test_a_shell_variable_that_looks_like_a_bff_setting_is_one_line_with_the_closest_name() -> None:
+    # Given a shell with a misspelled setting, real settings, the mocks' switches and unrelated variables
+    shell = {
+        "PRODUCT_SERVICE_TIMEOUT_MS": "100",
+        "PAGE_DEADLINE_MS": "400",
+        "REVIEWS_MOCK_FAULT": "error",
+        "PRODUCT_MOCK_LATENCY_MS": "5",
+        "MOCK_SEED": "1",
+        "AWS_PROFILE": "dev",
+        "HOME": "/root",
+    }
+    names = bff_setting_names((REPO_ROOT / BFF_SETTINGS_FILE).read_text())
+
+    # Then only the misspelled one is warned about, naming the setting it is closest to
+    assert lookalike_warnings(shell, names) == [
+        "localapi: PRODUCT_SERVICE_TIMEOUT_MS is not a BFF setting and is not passed on; did you mean "
+        "PRODUCT_TIMEOUT_MS?"
+    ]

@@ -30,7 +30,12 @@ COMPACT_PAGE_LINE = re.compile(r"^\d\d:\d\d:\d\d GET /product-details/P001 200 \
 @pytest.fixture(scope="module")
 def configured_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
     """Settings the template does not declare, an allowed origin, and the functions' raw logs."""
-    settings = {"LOW_STOCK_THRESHOLD": "100", "CORS_ALLOWED_ORIGINS": ORIGIN, "LOCAL_VERBOSE": "1"}
+    settings = {
+        "LOW_STOCK_THRESHOLD": "100",
+        "CORS_ALLOWED_ORIGINS": ORIGIN,
+        "LOCAL_VERBOSE": "1",
+        "PRODUCT_SERVICE_TIMEOUT_MS": "100",  # misspelled: PRODUCT_TIMEOUT_MS
+    }
     with running_local_api(tmp_path_factory.mktemp("configured"), settings) as api:
         yield api
 
@@ -48,6 +53,17 @@ def test_a_setting_the_template_does_not_declare_reaches_the_bff(configured_api:
     # Then the BFF used it
     assert response.status_code == 200
     assert response.json()["availability"] == {"inStock": True, "lowStock": True}
+
+
+def test_a_misspelled_setting_in_the_shell_is_one_warning_line_with_the_closest_name(configured_api: LocalApi) -> None:
+    # Given PRODUCT_SERVICE_TIMEOUT_MS in the shell, which is no setting (make dev passes only settings on)
+    # Then the start says so once, naming the closest setting, and goes on
+    warning = (
+        "localapi: PRODUCT_SERVICE_TIMEOUT_MS is not a BFF setting and is not passed on; did you mean "
+        "PRODUCT_TIMEOUT_MS?"
+    )
+    assert configured_api.stderr().splitlines().count(warning) == 1
+    assert "Local API ready" in configured_api.stdout()
 
 
 def test_a_preflight_with_a_correlation_id_is_answered_from_the_templates_cors_configuration(
@@ -122,19 +138,29 @@ def test_the_console_shows_one_compact_line_per_request_and_no_metrics(tmp_path:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("RETRY_MAX_ATTEMPTS", "abc"), ("PAGE_CACHE_MAX_AGE_S", "-1"), ("PAGE_DEADLINE_MS", "0")],
+    [
+        ("RETRY_MAX_ATTEMPTS", "abc"),
+        ("RETRY_MAX_ATTEMPTS", "0"),
+        ("PAGE_CACHE_MAX_AGE_S", "-1"),
+        ("PAGE_DEADLINE_MS", "0"),
+        ("PAGE_DEADLINE_MS", "abc"),
+        ("PAGE_DEADLINE_MS", "-5"),
+        ("SUPPORTED_LOCALES", "xx"),
+    ],
 )
 def test_a_bad_bff_setting_stops_the_start_with_one_line_naming_it(tmp_path: Path, variable: str, value: str) -> None:
-    # Given a bad value for a BFF setting
+    # Given a bad value for a BFF setting (the services' URLs left to the local registry, as always in `make dev`)
     # When `make dev` starts
     exit_code, api = refused(tmp_path, {variable: value})
 
-    # Then it stops before "ready", with the BFF's one-line message naming the variable, and no traceback
+    # Then it stops before "ready", with the BFF's one-line message naming that variable alone, and no traceback
     assert exit_code == 2
     assert "ready" not in api.stdout()
     (line,) = api.stderr().strip().splitlines()
-    assert line.startswith("localapi: BffFunction: invalid BFF configuration: ")
-    assert variable in line
+    assert line.startswith(f"localapi: BffFunction: invalid BFF configuration: {variable}: ")
+    assert line.endswith("; not started")
+    assert line.count(";") == 1
+    assert "SERVICE_URL" not in line
 
 
 def test_a_bad_mock_fault_stops_the_start_with_one_line_for_its_mock(tmp_path: Path) -> None:

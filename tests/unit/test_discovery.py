@@ -340,3 +340,64 @@ def test_a_blank_url_variable_leaves_the_service_to_the_registry() -> None:
     assert settings.service_urls() == URLS
     registry.apply({"product": "https://product-2.internal"})
     assert registry["product"] == "https://product-2.internal"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"PAGE_DEADLINE_MS": "abc"}, "PAGE_DEADLINE_MS: Input should be a valid integer"),
+        ({"PAGE_DEADLINE_MS": "-5"}, "PAGE_DEADLINE_MS: Input should be greater than 0"),
+        ({"RETRY_MAX_ATTEMPTS": "0"}, "RETRY_MAX_ATTEMPTS: Input should be greater than or equal to 1"),
+        ({"PRODUCT_TIMEOUT_MS": "soon"}, "PRODUCT_TIMEOUT_MS: Input should be a valid integer"),
+        ({"SUPPORTED_LOCALES": "xx"}, "SUPPORTED_LOCALES: Babel has no locale data (CLDR) to format prices for xx"),
+    ],
+)
+def test_one_bad_setting_with_urls_left_to_the_registry_is_named_alone(overrides: dict[str, str], problem: str) -> None:
+    # Given `make dev`'s environment: every URL variable blank (the registry has them), and one bad value
+    environ = {"SERVICE_REGISTRY_PATH": PATH} | dict.fromkeys((variable(name, "base_url") for name in SERVICES), "")
+    source = CountingSource(URLS)
+
+    # When the BFF starts, then one line names that variable and nothing else, before the registry is read
+    with pytest.raises(ConfigurationError) as raised:
+        discover(environ | overrides, source_for=lambda path, max_age_s: source)
+    message = str(raised.value)
+    assert message.startswith(f"invalid BFF configuration: {problem}")
+    assert ";" not in message
+    assert "\n" not in message
+    assert "SERVICE_URL" not in message
+    assert source.reads == []
+
+
+def test_every_bad_setting_is_named_at_once_with_urls_left_to_the_registry() -> None:
+    environ = {"SERVICE_REGISTRY_PATH": PATH, "PAGE_DEADLINE_MS": "x", "INVENTORY_HEDGE_DELAY_MS": "-1"}
+
+    with pytest.raises(ConfigurationError) as raised:
+        discover(environ, source_for=lambda path, max_age_s: CountingSource(URLS))
+
+    problems = str(raised.value).removeprefix("invalid BFF configuration: ").split("; ")
+    assert sorted(problem.split(":")[0] for problem in problems) == ["INVENTORY_HEDGE_DELAY_MS", "PAGE_DEADLINE_MS"]
+
+
+def test_a_variable_that_looks_like_a_setting_is_warned_about_with_the_closest_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a misspelled setting beside the registry's URLs, and variables Lambda and the template set
+    environ = {
+        "SERVICE_REGISTRY_PATH": PATH,
+        "PRODUCT_SERVICE_TIMEOUT_MS": "100",
+        "page_deadline_ms": "300",
+        "SERVICE_REGISTRY_PUBLISHED": "a,b",
+        "AWS_LAMBDA_FUNCTION_NAME": "bff",
+        "LAMBDA_TASK_ROOT": "/var/task",
+    }
+
+    # When the BFF starts
+    settings, _ = discover(environ, source_for=lambda path, max_age_s: CountingSource(URLS))
+
+    # Then it starts with the defaults, and warns once per lookalike with the closest real name
+    assert settings.services["product"].timeout_ms == SERVICES["product"].timeout_ms
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        "PRODUCT_SERVICE_TIMEOUT_MS is not a setting and is ignored; did you mean PRODUCT_TIMEOUT_MS?",
+        "page_deadline_ms is not a setting and is ignored; did you mean PAGE_DEADLINE_MS?",
+    ]

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from babel.core import UnknownLocaleError
 
-from bff.locales import format_price, negotiate_locale
+from bff.locales import format_price, has_locale_data, negotiate_locale
 
 SUPPORTED = ["en-US", "de-DE", "fr-FR", "ja-JP"]
 BFF_CODE = Path(__file__).resolve().parents[2] / "functions" / "bff"
@@ -79,3 +80,18 @@ def test_babel_stays_off_the_cold_start() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     # Then Babel is not loaded yet: the first priced answer pays for it
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["en-US", "de-DE", "fr-FR", "ja-JP", "zh-Hant-TW", "es-419", "en", "zh-TW", "xx", "en-XX", "qq-QQ", "zz-Zzzz"],
+)
+def test_locale_data_is_known_exactly_when_babel_can_format_a_price_for_the_tag(tag: str) -> None:
+    # The check at start skips importing Babel for a tag with its own data file; it must agree with Babel itself
+    try:
+        format_price(9999, "USD", tag)
+    except (UnknownLocaleError, ValueError):
+        formats = False
+    else:
+        formats = True
+    assert has_locale_data(tag) is formats

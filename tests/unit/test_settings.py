@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bff.errors import ConfigurationError
-from bff.services import SERVICES, variable
+from bff.services import SERVICES, lookalike_settings, variable
 from bff.settings import Settings
 
 BASE = {
@@ -229,3 +229,54 @@ def test_shaping_settings_have_their_documented_defaults() -> None:
 def test_malformed_shaping_settings_fail_at_start_naming_the_variable(variable_name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=variable_name):
         Settings.from_env({**BASE, variable_name: value})
+
+
+@pytest.mark.parametrize("locales", ["xx", "en-US,xx", "en-XX", "en-US,de-DE,qq-QQ"])
+def test_a_locale_babel_has_no_data_for_fails_at_start_naming_it(locales: str) -> None:
+    # Given a well-formed tag that Babel cannot format prices for (every priced page would be a 500)
+    # When the settings are read, then the start fails in one line naming the variable and the tag
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({**BASE, "SUPPORTED_LOCALES": locales})
+    bad = locales.rsplit(",", maxsplit=1)[-1]
+    assert str(raised.value) == (
+        f"invalid BFF configuration: SUPPORTED_LOCALES: Babel has no locale data (CLDR) to format prices for {bad}"
+    )
+
+
+@pytest.mark.parametrize("locales", ["en-US", "zh-Hant-TW,es-419", "zh-TW,en"])
+def test_locales_babel_knows_are_accepted(locales: str) -> None:
+    assert Settings.from_env({**BASE, "SUPPORTED_LOCALES": locales}).locales() == locales.split(",")
+
+
+@pytest.mark.parametrize(
+    ("given", "closest"),
+    [
+        ("PRODUCT_SERVICE_TIMEOUT_MS", "PRODUCT_TIMEOUT_MS"),
+        ("PAGE_DEADLINE", "PAGE_DEADLINE_MS"),
+        ("page_deadline_ms", "PAGE_DEADLINE_MS"),
+        ("RETRY_MAX_ATTEMPT", "RETRY_MAX_ATTEMPTS"),
+        ("REVIEWS_TIMEOUT", "REVIEWS_TIMEOUT_MS"),
+        ("CACHE_L2_TIMEOUT", "CACHE_L2_TIMEOUT_MS"),
+    ],
+)
+def test_a_variable_with_a_settings_first_word_but_no_settings_name_gets_the_closest_name(
+    given: str, closest: str
+) -> None:
+    assert lookalike_settings([given], Settings.environment_variables()) == {given: closest}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "PAGE_DEADLINE_MS",  # a setting
+        "REVIEW_TIMEOUT_MS",  # an older name that still works
+        "AWS_LAMBDA_FUNCTION_NAME",  # Lambda's, beside our AWS_REGION
+        "SERVICE_REGISTRY_PUBLISHED",  # the template's ordering reference
+        "HTTP_PROXY",
+        "PATH",
+        "POWERTOOLS_SERVICE_NAME",
+        "LAMBDA_TASK_ROOT",
+    ],
+)
+def test_settings_and_other_softwares_variables_are_not_lookalikes(given: str) -> None:
+    assert lookalike_settings([given], Settings.environment_variables()) == {}

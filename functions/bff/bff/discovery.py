@@ -26,14 +26,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from bff.aws_clients import AwsCallLimits, bounded_client
 from bff.downstream.egress import allowed_hosts_for
 from bff.errors import ConfigurationError
 from bff.observability.logging import logger
 from bff.resilience.backoff import Backoff
-from bff.services import SERVICES, alias_variable, variable
+from bff.services import SERVICES, alias_variable, lookalike_settings, variable
 from bff.settings import Settings, valid_base_url
 
 URL_PARAMETER = "url"
@@ -194,6 +192,8 @@ def discover(
     }
     registry_settings = _registry_settings(given)
     path, max_age_s = registry_settings.service_registry_path, registry_settings.service_registry_max_age_s
+    for name, closest in lookalike_settings(given, Settings.environment_variables()).items():
+        logger.warning(f"{name} is not a setting and is ignored; did you mean {closest}?", variable=name)
     explicit = explicit_services(given)
     if not path or explicit == frozenset(SERVICES):
         settings = Settings.from_env(given)
@@ -217,13 +217,9 @@ def discover(
 
 
 def _registry_settings(environ: Mapping[str, str]) -> Settings:
-    """The settings without the services' URLs: the registry's path, max age and limits, validated before the
-    services' URLs are known."""
-    try:
-        return Settings.model_validate({**environ, "services": {}})
-    except ValidationError:
-        Settings.from_env(environ)  # raises the ConfigurationError that names each variable
-        raise
+    """The settings without the services' URLs: the registry's path, max age and limits; every other setting but
+    the URLs is checked with them, before the registry is read."""
+    return Settings.from_env_but_urls(environ)
 
 
 def _read_with_retries(source: RegistrySource, limits: RegistryLimits) -> Mapping[str, str]:

@@ -8,10 +8,12 @@ a 400 or a 404 never pays them).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -76,3 +78,22 @@ def _babel_locale(tag: str) -> Locale:
     from babel.core import Locale  # noqa: PLC0415 - off the cold start
 
     return Locale.parse(tag, sep="-")
+
+
+def has_locale_data(tag: str) -> bool:
+    """Whether Babel has the CLDR data to format a price for the tag (checked at start, so that a bad
+    SUPPORTED_LOCALES stops the cold start instead of failing every priced answer).
+
+    A tag with its own data file in Babel's package is known without importing Babel, which the cold start does not
+    pay; any other tag is parsed by Babel itself, which also resolves likely subtags (zh-TW is zh_Hant_TW)."""
+    spec = importlib.util.find_spec("babel")
+    locations = spec.submodule_search_locations if spec is not None else None
+    if locations and (Path(locations[0]) / "locale-data" / f"{tag.replace('-', '_')}.dat").is_file():
+        return True
+    from babel.core import Locale, UnknownLocaleError  # noqa: PLC0415 - only for a tag without its own file
+
+    try:
+        Locale.parse(tag, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True

@@ -3,12 +3,14 @@
 A new downstream service is one entry in SERVICES plus its variables (`{NAME}_SERVICE_URL`, ...).
 
 Plain standard library and no bff imports: `make dev` (localapi, in SAM's virtualenv, which cannot import the BFF)
-loads this file by path to learn the services and their variable names.
+loads this file by path to learn the services and their variable names, and to warn, as the BFF does at start,
+about variables that look like settings but are not (`lookalike_settings`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -81,3 +83,24 @@ def variable_names(services: Mapping[str, ServiceDefaults] = SERVICES) -> list[s
             if (alias := alias_variable(service, field)) is not None:
                 names.add(alias)
     return sorted(names)
+
+
+# Variables that share a setting's first word but are expected, not misspelled settings: the template's ordering
+# reference for the registry's parameters, and the proxy variable of HTTP clients (beside HTTP_TRANSPORT).
+EXPECTED_LOOKALIKES = frozenset({"SERVICE_REGISTRY_PUBLISHED", "HTTP_PROXY"})
+# First words that other software's variables share with a setting: Lambda sets many AWS_* (AWS_REGION is ours).
+FOREIGN_FIRST_WORDS = frozenset({"AWS"})
+
+
+def lookalike_settings(given: Iterable[str], settings: Iterable[str]) -> dict[str, str]:
+    """Each given variable that starts (in any case) with a setting's first word (PRODUCT_, PAGE_, CACHE_, ...) but
+    is no setting, with the closest setting's name (difflib): a misspelled setting would otherwise be ignored."""
+    known = set(settings)
+    first_words = {name.split("_", 1)[0] + "_" for name in known if "_" in name}
+    first_words -= {f"{word}_" for word in FOREIGN_FIRST_WORDS}
+    lookalikes = {}
+    for name in sorted(given):
+        upper = name.upper()
+        if name not in known and name not in EXPECTED_LOOKALIKES and upper.startswith(tuple(first_words)):
+            lookalikes[name] = difflib.get_close_matches(upper, known, n=1, cutoff=0)[0]
+    return lookalikes

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
-from bff.locales import LOCALE_TAG_PATTERN
+from bff.locales import LOCALE_TAG_PATTERN, has_locale_data
 from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
@@ -36,6 +36,8 @@ def _locale_tags(value: str) -> str:
     tags = value.split(",")
     if any(re.fullmatch(LOCALE_TAG_PATTERN, tag) is None for tag in tags) or len(set(tags)) != len(tags):
         raise ValueError("must be distinct locale tags like en-US, comma-separated without spaces")
+    if unknown := [tag for tag in tags if not has_locale_data(tag)]:
+        raise ValueError(f"Babel has no locale data (CLDR) to format prices for {', '.join(unknown)}")
     return value
 
 
@@ -46,6 +48,9 @@ def _registry_path(value: str) -> str:
         )
     return value
 
+
+# The services' URLs while the registry has not been read (Settings.from_env_but_urls); never called.
+URL_TO_BE_DISCOVERED = "http://service-url-to-be-discovered.invalid"
 
 type BaseUrl = Annotated[str, AfterValidator(valid_base_url)]
 type Milliseconds = Annotated[int, Field(gt=0, le=API_GATEWAY_INTEGRATION_LIMIT_MS)]
@@ -179,10 +184,23 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         source = os.environ if environ is None else environ
+        return cls._validated(dict(source), source)
+
+    @classmethod
+    def from_env_but_urls(cls, environ: Mapping[str, str]) -> Settings:
+        """Every setting but the services' URLs, which the service registry may still give (their stand-in is
+        URL_TO_BE_DISCOVERED): checked before the registry is read, so that one bad value is named alone, not
+        beside URLs that are not missing."""
+        services = {name: {**_service_values(name, environ), "base_url": URL_TO_BE_DISCOVERED} for name in SERVICES}
+        return cls._validated({**environ, "services": services}, environ)
+
+    @classmethod
+    def _validated(cls, data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+        """ConfigurationError naming each bad variable, one problem after another on one line."""
         try:
-            return cls.model_validate(dict(source))
+            return cls.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(f"{_variable_of(item['loc'], source)}: {item['msg']}" for item in error.errors())
+            problems = "; ".join(_problem(item["loc"], item["msg"], environ) for item in error.errors())
             raise ConfigurationError(f"invalid BFF configuration: {problems}") from None
 
     @classmethod
@@ -226,6 +244,10 @@ def _service_values(service: str, environ: Mapping[str, Any]) -> dict[str, Any]:
         if given:
             values[field] = next(iter(given.values()))
     return values
+
+
+def _problem(loc: tuple[int | str, ...], message: str, environ: Mapping[str, str]) -> str:
+    return f"{_variable_of(loc, environ)}: {message.removeprefix('Value error, ')}"
 
 
 def _variable_of(loc: tuple[int | str, ...], environ: Mapping[str, str]) -> str:
