@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -114,26 +115,75 @@ def test_a_body_that_is_not_utf8_reaches_the_cart_mock(shared_local_api: LocalAp
     assert json.loads(response.body)["detail"] == "The body is not valid JSON, or nests too deeply."
 
 
-def test_a_signed_in_user_whose_sub_encodes_another_never_reads_their_cart(shared_local_api: LocalApi) -> None:
-    # Given bob, with an item in his cart
+type Bearer = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def bearer(shared_local_api: LocalApi) -> Bearer:
+    """The Authorization header of a valid token for a shopper, signed with the local API's key."""
     key = local_jwt.ensure_key(shared_local_api.stdout_path.parent / "jwt")
     identity = local_jwt.local_identity(os.environ)
+    return lambda sub: {"Authorization": f"Bearer {signed(key, claims_for(identity, sub=sub))}"}
 
-    def as_user(sub: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {signed(key, claims_for(identity, sub=sub))}"}
 
+def test_a_signed_in_user_whose_sub_encodes_another_never_reads_their_cart(
+    shared_local_api: LocalApi, bearer: Bearer
+) -> None:
+    # Given bob, with an item in his cart
     added = httpx.post(
         f"{shared_local_api.base_url}/cart/items",
-        headers=as_user("bob") | {"Idempotency-Key": f"bob-{time.time_ns()}"},
+        headers=bearer("bob") | {"Idempotency-Key": f"bob-{time.time_ns()}"},
         json={"productId": "P001", "quantity": 1},
         timeout=10,
     )
     assert added.status_code == 201
 
     # When a user whose sub is "%62ob" (bob with a letter encoded) reads their cart
-    response = httpx.get(f"{shared_local_api.base_url}/cart", headers=as_user("%62ob"), timeout=10)
+    response = httpx.get(f"{shared_local_api.base_url}/cart", headers=bearer("%62ob"), timeout=10)
 
     # Then the cart service is asked for "%62ob" (which it refuses), never for bob
     assert response.status_code >= 400
     assert "P001" not in response.text
     assert "GET /carts/%2562ob 400" in shared_local_api.stderr()
+
+
+def test_a_cart_write_whose_body_is_not_utf8_gets_the_bffs_400(shared_local_api: LocalApi, bearer: Bearer) -> None:
+    # When a signed-in write's JSON body is not UTF-8
+    response = send_bytes(
+        shared_local_api.port,
+        b"/cart/items",
+        method="POST",
+        body=b'{"productId": "P\xff01", "quantity": 1}',
+        headers=bearer("alice") | {"Content-Type": "application/json", "Idempotency-Key": f"k-{time.time_ns()}"},
+    )
+
+    # Then the BFF gets it (base64) and answers its own problem, not the emulator's 502
+    assert response.status == 400
+    assert response.answered_by_bff
+    assert json.loads(response.body)["type"] == "urn:product-bff:problem:invalid-request"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/product-details/%252F",
+        b"/product-details/..%252Fadmin",
+        b"/product-details/P001%00",
+        b"/product-details/P001%0D%0AX-Injected:%201",
+        b"/product-details/P\xff01",
+        b"/product-details/P%FF01",
+        b"/product-details/P001?include=\xff",
+        b"/product-details/P001?include=%FF",
+        b"/product-details/P001?reviewsLimit=%00",
+        b"/product-details?ids=P001,P\xff02",
+    ],
+)
+def test_an_encoded_or_undecodable_request_gets_the_bffs_400(shared_local_api: LocalApi, target: bytes) -> None:
+    # When a path or query carries double escapes, NUL, CRLF or bytes that are not UTF-8 (raw or escaped)
+    response = send_bytes(shared_local_api.port, target)
+
+    # Then the BFF refuses it with its 400 problem: never a 5xx, an emulator answer or an injected header
+    assert response.status == 400, response.body[:300]
+    assert response.answered_by_bff
+    assert response.content_type.startswith("application/problem+json")
+    assert "x-injected" not in response.headers
