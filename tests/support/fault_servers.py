@@ -43,6 +43,7 @@ def aws_json_error(code: str, message: str) -> bytes:
 
 class _ThrottlingHandler(BaseHTTPRequestHandler):
     error_code = "ProvisionedThroughputExceededException"
+    status = 400
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -50,7 +51,7 @@ class _ThrottlingHandler(BaseHTTPRequestHandler):
         body = aws_json_error(
             self.error_code, "The level of configured provisioned throughput for the table was exceeded."
         )
-        self.send_response(400)
+        self.send_response(self.status)
         self.send_header("content-type", "application/x-amz-json-1.0")
         self.send_header("x-amzn-errortype", f"{self.error_code}:")
         self.send_header("x-amzn-requestid", "throttled-by-test")
@@ -70,9 +71,12 @@ class ThrottlingEndpoint:
 
 
 @contextmanager
-def throttling_endpoint(error_code: str = "ProvisionedThroughputExceededException") -> Iterator[ThrottlingEndpoint]:
-    """An AWS JSON endpoint (DynamoDB's protocol) whose every answer is `error_code` with HTTP 400."""
-    handler = type("Handler", (_ThrottlingHandler,), {"error_code": error_code})
+def throttling_endpoint(
+    error_code: str = "ProvisionedThroughputExceededException", status: int = 400
+) -> Iterator[ThrottlingEndpoint]:
+    """An AWS JSON endpoint (DynamoDB's protocol) whose every answer is `error_code` with HTTP `status` (e.g.
+    InternalServerError with 500 for a 5xx)."""
+    handler = type("Handler", (_ThrottlingHandler,), {"error_code": error_code, "status": status})
     server = ThreadingHTTPServer((LOOPBACK, 0), handler)
     endpoint = ThrottlingEndpoint(f"http://{LOOPBACK}:{server.server_address[1]}")
     server.requests = endpoint.requests  # type: ignore[attr-defined]
@@ -94,6 +98,12 @@ class DelayingProxy:
     delay_s: float
     connections: int = 0
     answers: int = 0
+    sent: list[bytes] = field(default_factory=list)
+    """Every chunk passed upstream, in order (requests, for counting: `count(b"BatchGetItem")`)."""
+
+    def count(self, marker: bytes) -> int:
+        """How often `marker` occurs in what was sent upstream."""
+        return b"".join(self.sent).count(marker)
 
 
 class _ProxyServer(socketserver.ThreadingTCPServer):
@@ -114,7 +124,7 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
         except OSError:
             return
         with upstream:
-            forward = threading.Thread(target=_pump, args=(self.request, upstream, 0.0, None), daemon=True)
+            forward = threading.Thread(target=_pump, args=(self.request, upstream, 0.0, proxy.sent), daemon=True)
             forward.start()
             _pump(upstream, self.request, proxy.delay_s, proxy)
             forward.join(timeout=1)
@@ -124,13 +134,18 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
             self.request.shutdown(socket.SHUT_RDWR)
 
 
-def _pump(source: socket.socket, target: socket.socket, delay_s: float, counted: DelayingProxy | None) -> None:
-    """Copies until either side closes; each chunk read from `source` waits `delay_s` before it is sent."""
+def _pump(
+    source: socket.socket, target: socket.socket, delay_s: float, counted: DelayingProxy | list[bytes]
+) -> None:
+    """Copies until either side closes; each chunk read from `source` waits `delay_s` before it is sent, and is
+    counted (an answer) or recorded (a request)."""
     try:
         while chunk := source.recv(65536):
             if delay_s:
                 time.sleep(delay_s)
-            if counted is not None:
+            if isinstance(counted, list):
+                counted.append(chunk)
+            else:
                 counted.answers += 1
             target.sendall(chunk)
     except OSError:
@@ -151,6 +166,66 @@ def delaying_proxy(upstream_port: int, delay_s: float) -> Iterator[DelayingProxy
     thread.start()
     try:
         yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class RespErrorServer:
+    """A Redis-protocol server that answers every command with an error."""
+
+    port: int
+    commands: list[bytes] = field(default_factory=list)
+    """The name of each command received (b"MGET", b"SET", ...)."""
+
+
+class _RespErrorHandler(socketserver.BaseRequestHandler):
+    server: _RespServer
+
+    def handle(self) -> None:
+        buffer = b""
+        while chunk := self.request.recv(65536):
+            buffer += chunk
+            names, buffer = _whole_commands(buffer)
+            self.server.record.commands.extend(names)
+            self.request.sendall(b"-ERR injected by the test\r\n" * len(names))
+
+
+class _RespServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    record: RespErrorServer
+
+
+def _whole_commands(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The names of the complete RESP commands (arrays of bulk strings) at the start of `buffer`, and the rest."""
+    names: list[bytes] = []
+    while buffer.startswith(b"*") and b"\r\n" in buffer:
+        header, _, rest = buffer.partition(b"\r\n")
+        parts: list[bytes] = []
+        for _ in range(int(header[1:])):
+            length_line, found, rest = rest.partition(b"\r\n")
+            if not found or len(rest) < int(length_line[1:]) + 2:
+                return names, buffer
+            parts.append(rest[: int(length_line[1:])])
+            rest = rest[int(length_line[1:]) + 2 :]
+        names.append(parts[0].upper() if parts else b"")
+        buffer = rest
+    return names, buffer
+
+
+@contextmanager
+def resp_error_server() -> Iterator[RespErrorServer]:
+    """A loopback Redis look-alike whose every answer is `-ERR`: a store that is up but failing."""
+    server = _RespServer((LOOPBACK, 0), _RespErrorHandler)
+    record = RespErrorServer(server.server_address[1])
+    server.record = record
+    thread = threading.Thread(target=server.serve_forever, name="resp-error-server", daemon=True)
+    thread.start()
+    try:
+        yield record
     finally:
         server.shutdown()
         server.server_close()
