@@ -78,15 +78,20 @@ def _documented_responses(operation: JsonObject, components: JsonObject) -> dict
     documented = {}
     for status, response in operation["responses"].items():
         content: JsonObject = response.get("content", {})
-        refs = {media["schema"]["$ref"] for media in content.values() if "$ref" in media.get("schema", {})}
-        if len(refs) != 1:
+        # The BFF's own model; a media type whose schema is API Gateway's message is the gateway's answer.
+        by_name = {
+            media["schema"]["$ref"].removeprefix(_SCHEMA_REF_PREFIX): media_type
+            for media_type, media in content.items()
+            if "$ref" in media.get("schema", {})
+        }
+        models = {name: getattr(bff.core.models, name, None) for name in by_name}
+        bff_models = {name: m for name, m in models.items() if isinstance(m, type) and issubclass(m, BaseModel)}
+        if len(bff_models) != 1:
             continue
-        name = refs.pop().removeprefix(_SCHEMA_REF_PREFIX)
-        model = getattr(bff.core.models, name, None)
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            documented[int(status)] = DocumentedResponse(
-                content_types=frozenset(content),
-                model=model,
-                fields=frozenset(components[name]["properties"]),
-            )
+        ((name, model),) = bff_models.items()
+        documented[int(status)] = DocumentedResponse(
+            content_types=frozenset({by_name[name]}),
+            model=model,
+            fields=frozenset(components[name]["properties"]),
+        )
     return documented

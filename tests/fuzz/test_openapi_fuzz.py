@@ -179,7 +179,7 @@ def documented_queries(page: Operation) -> st.SearchStrategy[tuple[frozenset[str
     include_schema = page.query_parameters["include"]["schema"]
     limit_schema = page.query_parameters["reviewsLimit"]["schema"]
     includes = st.none() | st.lists(st.sampled_from(include_schema["items"]["enum"]), min_size=1, unique=True)
-    limits = st.none() | st.integers(limit_schema["minimum"], limit_schema["maximum"])
+    limits = st.none() | st.from_regex(limit_schema["pattern"], fullmatch=True).map(int)
 
     def query_of(
         include: list[str] | None, limit: int | None, reverse: bool

@@ -380,7 +380,11 @@ async def test_openapi_describes_the_batch_route(client: httpx.AsyncClient) -> N
         "include",
         "reviewsLimit",
         "Accept-Language",
+        "If-None-Match",
+        "X-Correlation-Id",
     ]
+    assert operation["parameters"][0]["schema"]["maxItems"] == 50
+    assert "304" in operation["responses"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("BatchDetails")
 
 

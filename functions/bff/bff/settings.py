@@ -136,6 +136,8 @@ class Settings(BaseModel):
     )
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", alias="DEFAULT_CURRENCY")
     # Powertools idempotency records of cart writes; empty refuses writes (503) rather than risk doing one twice.
+    # The template's JwtIssuer: where the OpenAPI document points clients for the shoppers' tokens.
+    jwt_issuer: str = Field(default="https://local-issuer.invalid/product-bff", alias="JWT_ISSUER")
     idempotency_table_name: str = Field(default="", alias="IDEMPOTENCY_TABLE_NAME")
     idempotency_expires_after_s: int = Field(default=86_400, ge=1, le=7 * 86_400, alias="IDEMPOTENCY_EXPIRES_AFTER_S")
     # One DynamoDB call's read timeout (its connect timeout is CONNECT_TIMEOUT_MS); retries as RETRY_MAX_ATTEMPTS.

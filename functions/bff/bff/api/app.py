@@ -19,9 +19,15 @@ from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
 from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of
-from bff.api.openapi import NOT_MODIFIED_RESPONSE, PROBLEM_RESPONSES, problems_as_problem_json
+from bff.api.openapi import add_openapi_route, complete_document, page_responses
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
-from bff.api.validation import PageQuery, page_query_openapi, parse_page_query, validate_product_id
+from bff.api.validation import (
+    PRODUCT_ID_PATTERN,
+    PageQuery,
+    page_query_openapi,
+    parse_page_query,
+    validate_product_id,
+)
 from bff.api.validators import ETAG_HEADER, ValidatorMiddleware, strong_etag
 from bff.core.models import ProductDetails
 from bff.core.policy import PageAnswer, PageFailure
@@ -99,13 +105,15 @@ def create_app(
         version="0.1.0",
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # Inside out: gzip, then the validators (they tag what gzip sent), then the edge (its catch-all covers both).
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(ValidatorMiddleware)
     app.add_middleware(EdgeMiddleware)
-    app.openapi = problems_as_problem_json(app.openapi)  # type: ignore[method-assign]
+    app.openapi = complete_document(app.openapi, issuer=settings.jwt_issuer)  # type: ignore[method-assign]
+    add_openapi_route(app)
     if cors_origins := settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,
@@ -144,11 +152,15 @@ def create_app(
     @app.get(
         "/product-details/{productId:raw}",
         response_model=ProductDetails,
-        responses={**NOT_MODIFIED_RESPONSE, **PROBLEM_RESPONSES},
+        responses=page_responses(),
         summary="The product page: product, reviews and stock in one document.",
         openapi_extra={"parameters": page_query_openapi(sections)},
     )
-    async def product_details(request: Request, product_id: Annotated[str, Path(alias="productId")]) -> Response:
+    async def product_details(
+        request: Request,
+        # The pattern is documented, not checked here: validate_product_id refuses with a precise problem.
+        product_id: Annotated[str, Path(alias="productId", json_schema_extra={"pattern": f"^{PRODUCT_ID_PATTERN}$"})],
+    ) -> Response:
         product_id = validate_product_id(product_id)
         options = _page_options(parse_page_query(request.url.query, sections), request, settings)
         rendered = await service.render(

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from bff.api.failures import failure_response
 from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, page_cache_control
 from bff.api.middleware import correlation_id_of
-from bff.api.openapi import PROBLEM_RESPONSES
+from bff.api.openapi import batch_responses
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
 from bff.api.validators import ETAG_HEADER, strong_etag
@@ -126,6 +126,7 @@ BATCH_QUERY_OPENAPI: list[dict[str, Any]] = [
         "schema": {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_BATCH_IDS,
             "items": {"type": "string", "pattern": f"^{PRODUCT_ID_PATTERN}$"},
         },
     }
@@ -144,7 +145,7 @@ def add_batch_route(
     @app.get(
         BATCH_PATH,
         response_model=BatchDetails,
-        responses={400: PROBLEM_RESPONSES[400], 500: PROBLEM_RESPONSES[500]},
+        responses=batch_responses(),
         summary="Up to 50 product pages in one answer, each with its own status.",
         openapi_extra={"parameters": [*BATCH_QUERY_OPENAPI, *page_parameters]},
     )

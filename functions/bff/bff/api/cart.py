@@ -20,26 +20,26 @@ from starlette.responses import JSONResponse, Response
 from bff.api.auth import CART_READ, CART_WRITE, Shopper, shopper_of
 from bff.api.failures import failure_response
 from bff.api.middleware import correlation_id_of
-from bff.api.openapi import PROBLEM_RESPONSES
+from bff.api.openapi import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_BODY_BYTES,
+    MAX_QUANTITY,
+    cart_item_body,
+    cart_read_responses,
+    cart_write_responses,
+    parameter,
+    security,
+)
 from bff.api.validation import reject_query_parameters, validate_product_id
 from bff.core.cart import CartView, NewItem
-from bff.core.models import Problem
 from bff.core.policy import PageDecision, PageFailure
 from bff.errors import InvalidParameterError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError
 
 PER_USER_CACHE_CONTROL = "private, no-store"
 REPLAYED_HEADER = "idempotent-replayed"
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
-MAX_BODY_BYTES = 4 * 1024
-MAX_QUANTITY = 99
 ITEM_FIELDS = frozenset({"productId", "quantity"})
-# Visible ASCII but the comma: HTTP API joins a repeated header's values with commas, so a key with one may be
-# two keys sent twice (`a1,a2`), and is refused rather than stored as a third.
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x2b\x2d-\x7e]{1,255}")
-_CART_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    **PROBLEM_RESPONSES,
-    **{status: {"model": Problem} for status in (401, 403, 409, 413, 415, 422)},
-}
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,9 @@ def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
     @app.get(
         "/cart",
         response_model=CartView,
-        responses=_CART_PROBLEMS,
+        responses=cart_read_responses(),
         summary="The signed-in shopper's cart, each item with its product (scope cart:read).",
+        openapi_extra={"security": security(CART_READ)},
     )
     async def get_cart(request: Request) -> Response:
         shopper = shopper_of(request.scope, CART_READ)
@@ -82,8 +83,13 @@ def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
         "/cart/items",
         status_code=201,
         response_model=CartView,
-        responses=_CART_PROBLEMS,
+        responses=cart_write_responses(),
         summary="Adds a product to the shopper's cart (scope cart:write; Idempotency-Key required).",
+        openapi_extra={
+            "security": security(CART_WRITE),
+            "parameters": [parameter("IdempotencyKey")],
+            "requestBody": cart_item_body(),
+        },
     )
     async def add_cart_item(request: Request) -> Response:
         shopper = shopper_of(request.scope, CART_WRITE)

@@ -37,6 +37,8 @@ QUERY_PARAMETERS = (INCLUDE, REVIEWS_LIMIT)
 # An unknown name is echoed in the problem only when it is short and plain.
 _ECHOABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 _REVIEWS_LIMIT = re.compile(r"[1-9][0-9]?")
+# The same rule with REVIEWS_LIMIT_MAX (50) folded in, as a pattern a JSON Schema validator checks.
+REVIEWS_LIMIT_OPENAPI_PATTERN = "^(?:[1-9]|[1-4][0-9]|50)$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,10 @@ def page_query_openapi(sections: Sequence[str]) -> list[dict[str, Any]]:
             "name": REVIEWS_LIMIT,
             "in": "query",
             "required": False,
-            "description": "Return the first N reviews (reviewSummary still counts all). Needs reviews included.",
-            "schema": {"type": "integer", "minimum": 1, "maximum": REVIEWS_LIMIT_MAX},
+            "description": f"Return the first N reviews (reviewSummary still counts all): 1 to {REVIEWS_LIMIT_MAX} "
+            "as a plain decimal (no sign, no leading zero: 05 and +5 answer 400). Only with reviews included: with "
+            "an include that leaves reviews out it answers 400 (JSON Schema cannot say that across parameters).",
+            "schema": {"type": "string", "pattern": REVIEWS_LIMIT_OPENAPI_PATTERN, "examples": ["5"]},
         },
         {
             "name": "Accept-Language",
