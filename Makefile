@@ -38,7 +38,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev token test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
+.PHONY: help dev token client node test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
 
 # The targets with their descriptions, each $(NAME) in them replaced by its value; then the variables the targets
 # read, with their values now; then the mocks' fault switches, as mockkit itself declares them.
@@ -104,7 +104,7 @@ token: $(VENV)/.synced ## Print a 1 h access token for the local API's signed-in
 
 test: lint test-only ## Lint, type-check and run every test suite
 
-test-only: $(VENV)/.synced $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser redis
+test-only: $(VENV)/.synced $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed browser redis node
 	$(VENV)/bin/pytest
 
 coverage: $(VENV)/.synced ## Unit-test coverage of the BFF and the mocks
@@ -172,6 +172,25 @@ browser: ## Install chromium and chromium-driver (apt-get) when missing
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
 		|| echo "Go not installed: the Go reference baseline will be skipped"
+
+# Debian's Node.js and npm, then the demo's pinned packages (demo/package-lock.json: openapi-typescript, typescript)
+# for tests/client; where apt-get cannot run, those tests skip, except in CI.
+node:
+	@command -v node >/dev/null && command -v npm >/dev/null \
+		|| { echo "Installing nodejs and npm (apt-get, about a minute)"; \
+			apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; } \
+		|| { echo "Node.js not installed: the TypeScript client checks will be skipped" >&2; test -z "$${CI:-}"; }
+	@if command -v npm >/dev/null; then $(MAKE) demo/node_modules/.installed; fi
+
+demo/node_modules/.installed: demo/package.json demo/package-lock.json
+	cd demo && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# After a change of the API's contract: the types from the document, then the page's JavaScript from its TypeScript.
+client: $(VENV)/.synced node ## Regenerate demo/src/api.d.ts from the OpenAPI document and compile the demo page
+	$(VENV)/bin/python -m tools.openapi_document demo/build/openapi.json
+	cd demo && ./node_modules/.bin/openapi-typescript build/openapi.json --output src/api.d.ts
+	cd demo && ./node_modules/.bin/tsc -p .
 
 # The Redis backend's contract tests run against a real server (Debian's package); in CI a missing one fails them.
 redis:

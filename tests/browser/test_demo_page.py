@@ -31,7 +31,8 @@ def test_healthy_page_shows_product_reviews_and_stock(browser: webdriver.Chrome,
     # Then the page shows the product, its two reviews and the stock, none of them degraded
     assert by_testid(browser, "status").text == "200 OK"
     assert by_testid(browser, "product-name").text == "Awesome Gadget P001"
-    assert by_testid(browser, "product-price").text == "99.99"
+    # the BFF's priceFormatted, currency included (en-US is the first supported locale)
+    assert by_testid(browser, "product-price").text == "$99.99"
     assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="review"]')) == 2
     assert re.fullmatch(r"\d+ in stock", by_testid(browser, "inventory-stock").text)
     assert by_testid(browser, "reviews").get_attribute("data-state") == "ok"
@@ -74,6 +75,15 @@ def test_server_timing_is_read_from_the_performance_api(
     rows = browser.find_elements(By.CSS_SELECTOR, '[data-testid="timing-row"]')
     assert [row.get_attribute("data-name") for row in rows] == ["product", "reviews", "inventory", "total"]
     assert by_testid(browser, "server-timing-note").is_displayed() is False
+    # The browser's figure and the BFF's total agree: the first holds the second plus what lies outside the BFF
+    shown = re.fullmatch(
+        r"\(the browser saw (\d+) ms: (\d+) ms in the BFF, (\d+) ms network, gateway and function start\)",
+        by_testid(browser, "browser-duration").text,
+    )
+    assert shown is not None, by_testid(browser, "browser-duration").text
+    browser_ms, bff_ms, outside_ms = (int(group) for group in shown.groups())
+    assert abs(bff_ms - durations["total"]) <= 1
+    assert browser_ms == bff_ms + outside_ms
     # The README's screenshot: the healthy page, taken only once everything on it, Server-Timing too, is right.
     # It replaces the committed one only when asked (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean.
     shot = README_SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / "demo.png"

@@ -1,12 +1,16 @@
-"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.fuzz.schemathesis_hooks): what a real client of the signed-in
-routes sends, so that generated requests reach the BFF instead of stopping at the gateway's 401.
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS=tests.fuzz.schemathesis_hooks): what a real client sends, so that
+generated requests reach the BFF instead of stopping at the gateway's 401. `before_call` runs before every request
+of every phase (generation hooks such as map_headers do not run in the coverage phase); Schemathesis then checks
+the request as sent, so a case these edits make valid is judged as valid.
 
 - A bearer token on every request of an operation with `security`: BFF_TOKEN when set (a deployed stack: a token
   from its issuer with cart:read and cart:write), else one minted with the local issuer's key (tools/local_jwt.py,
-  in LOCAL_JWT_DIR), which the local API's JWT authorizer trusts. Schemathesis's ignored_auth check takes it away
-  again to see that the route refuses a request without it.
-- A fresh Idempotency-Key (a UUID) per generated request, as a client makes one per intended write. A generated
-  key that the documented pattern refuses is kept, so negative data still tests the header.
+  in LOCAL_JWT_DIR), which the local API's JWT authorizer trusts. The ignored_auth check sends its probes without
+  this hook, so it still sees the route refuse a request without the token, or with a made-up one.
+- A fresh Idempotency-Key (a UUID) per request, as a client makes one per intended write. A generated key that
+  the documented pattern refuses is kept, so negative data still tests the header.
+- No reviewsLimit with an include that leaves reviews out: the server refuses that pair (400), a rule across two
+  parameters that JSON Schema cannot state; the document says it in reviewsLimit's description.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ SUBJECT = "schemathesis-shopper"
 SCOPES = ("cart:read", "cart:write")
 AUTHORIZATION = "Authorization"
 IDEMPOTENCY_KEY = "Idempotency-Key"
+REVIEWS_LIMIT, INCLUDE, REVIEWS = "reviewsLimit", "include", "reviews"
 
 
 @cache
@@ -37,37 +42,31 @@ def bearer_token() -> str:
     return local_jwt.mint(key, subject=SUBJECT, scopes=SCOPES, identity=local_jwt.local_identity(os.environ))
 
 
-def _idempotency_key_pattern(operation: Any) -> re.Pattern[str] | None:
-    for parameter in operation.definition.raw.get("parameters", []):
-        if parameter.get("name") == IDEMPOTENCY_KEY:
+@schemathesis.hook
+def before_call(ctx: schemathesis.HookContext, case: schemathesis.Case[Any], **kwargs: Any) -> None:
+    definition: dict[str, Any] = case.operation.definition.raw
+    headers = case.headers if case.headers is not None else {}
+    if definition.get("security"):
+        headers[AUTHORIZATION] = f"Bearer {bearer_token()}"
+    pattern = _header_pattern(definition, IDEMPOTENCY_KEY)
+    offered = headers.get(IDEMPOTENCY_KEY)
+    if pattern is not None and (offered is None or (isinstance(offered, str) and pattern.search(offered))):
+        headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
+    case.headers = headers
+    if case.query and _limit_without_reviews(case.query):
+        case.query = {name: value for name, value in case.query.items() if name != REVIEWS_LIMIT}
+
+
+def _header_pattern(definition: dict[str, Any], name: str) -> re.Pattern[str] | None:
+    for parameter in definition.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == name:
             return re.compile(parameter["schema"]["pattern"])
     return None
 
 
-@schemathesis.hook
-def map_headers(ctx: schemathesis.HookContext, headers: dict[str, Any] | None) -> dict[str, Any] | None:
-    operation = ctx.operation
-    if operation is None:
-        return headers
-    headers = dict(headers or {})
-    if operation.definition.raw.get("security"):
-        headers[AUTHORIZATION] = f"Bearer {bearer_token()}"
-    pattern = _idempotency_key_pattern(operation)
-    offered = headers.get(IDEMPOTENCY_KEY)
-    if pattern is not None and (offered is None or (isinstance(offered, str) and pattern.search(offered))):
-        headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
-    return headers
-
-
-REVIEWS_LIMIT, INCLUDE, REVIEWS = "reviewsLimit", "include", "reviews"
-
-
-@schemathesis.hook
-def filter_query(ctx: schemathesis.HookContext, query: dict[str, Any] | None) -> bool:
-    """Leaves out a reviewsLimit with an include that lists no reviews: the server refuses it (400), and JSON
-    Schema cannot say a rule across two parameters, so the document says it in reviewsLimit's description."""
-    if not query or REVIEWS_LIMIT not in query or INCLUDE not in query:
-        return True
+def _limit_without_reviews(query: dict[str, Any]) -> bool:
+    if REVIEWS_LIMIT not in query or INCLUDE not in query:
+        return False
     include = query[INCLUDE]
     sections = include.split(",") if isinstance(include, str) else include
-    return not isinstance(sections, list) or REVIEWS in sections
+    return isinstance(sections, list) and REVIEWS not in sections

@@ -54,9 +54,12 @@ def test_a_bad_request_is_refused_whole_naming_what_is_wrong(query: str, named: 
     assert named in refused.value.detail
 
 
-def test_fifty_distinct_ids_are_accepted_and_duplicates_do_not_count() -> None:
-    fifty = [f"P{n:03d}" for n in range(1, 51)]
-    assert parse_batch_ids("ids=" + ",".join(fifty + fifty)) == fifty
+def test_fifty_ids_are_accepted_with_duplicates_collapsed_but_counted() -> None:
+    twenty_five = [f"P{n:03d}" for n in range(1, 26)]
+    assert parse_batch_ids("ids=" + ",".join(twenty_five + twenty_five)) == twenty_five
+    # The limit is on what is sent, as the document's maxItems says: 51 ids are refused even with a duplicate
+    with pytest.raises(InvalidParameterError, match="at most 50 ids, duplicates included"):
+        parse_batch_ids("ids=" + ",".join(twenty_five + twenty_five + ["P001"]))
 
 
 def test_percent_encoded_commas_separate_ids_too() -> None:

@@ -1,7 +1,8 @@
 """`GET /product-details?ids=P001,P002,…`: up to 50 product pages in one answer.
 
-- The request is valid or refused whole: 1 to 50 distinct ids (duplicates collapsed, first occurrence kept),
-  each by the single route's id rule; no ids, too many, or any invalid id answer 400 naming the first bad one.
+- The request is valid or refused whole: 1 to 50 ids, each by the single route's id rule, duplicates collapsed
+  (first occurrence kept); no ids, more than 50 (duplicates count: the limit is on what is sent, as the OpenAPI
+  document's maxItems says), or any invalid id answer 400 naming the first bad one.
   Unknown or repeated query parameters answer 400 naming the parameter.
 - A valid request answers 200 whatever its items: `{"items": [...], "meta": {...}}`, items in request order,
   each with the status the single route would have answered and either its page or its problem (made by the one
@@ -95,6 +96,12 @@ def split_batch_query(query: str) -> tuple[list[str], str]:
 
 
 def validate_ids(given: Sequence[str]) -> list[str]:
+    if len(given) > MAX_BATCH_IDS:
+        extra = given[MAX_BATCH_IDS]
+        shown = f"the id '{extra}' is one too many" if _ECHOABLE.fullmatch(extra) else "more were given"
+        raise InvalidParameterError(
+            f"Query parameter {IDS}: at most {MAX_BATCH_IDS} ids, duplicates included; {shown}."
+        )
     for position, entity_id in enumerate(given):
         try:
             validate_product_id(entity_id)
@@ -104,13 +111,7 @@ def validate_ids(given: Sequence[str]) -> list[str]:
                 f"Query parameter {IDS}: the id {shown} is invalid; each id is 1 to 64 characters: letters, "
                 "digits, '_' or '-', starting with a letter or digit."
             ) from None
-    ids = unique_in_order(given)
-    if len(ids) > MAX_BATCH_IDS:
-        raise InvalidParameterError(
-            f"Query parameter {IDS}: at most {MAX_BATCH_IDS} distinct ids; the id '{ids[MAX_BATCH_IDS]}' is one too "
-            "many."
-        )
-    return ids
+    return unique_in_order(given)
 
 
 # Parsed strictly from the raw query by parse_batch_ids, so that each refusal names what is wrong.
@@ -121,8 +122,8 @@ BATCH_QUERY_OPENAPI: list[dict[str, Any]] = [
         "required": True,
         "style": "form",
         "explode": False,
-        "description": f"1 to {MAX_BATCH_IDS} product ids, comma-separated; duplicates are collapsed (first "
-        "occurrence kept). Any invalid id refuses the whole request (400 naming it).",
+        "description": f"1 to {MAX_BATCH_IDS} product ids, comma-separated (duplicates count towards the limit, "
+        "then are collapsed, the first occurrence kept). Any invalid id refuses the whole request (400 naming it).",
         "schema": {
             "type": "array",
             "minItems": 1,

@@ -115,9 +115,20 @@ def new_item(document: object) -> NewItem:
     product_id, quantity = document["productId"], document["quantity"]
     if not isinstance(product_id, str):
         raise InvalidParameterError("productId must be a string.")
-    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+    whole = whole_number(quantity)
+    if whole is None or not 1 <= whole <= MAX_QUANTITY:
         raise InvalidParameterError(f"quantity must be a whole number from 1 to {MAX_QUANTITY}.")
-    return NewItem(validate_product_id(product_id), quantity)
+    return NewItem(validate_product_id(product_id), whole)
+
+
+def whole_number(value: object) -> int | None:
+    """A JSON number with no fractional part, as JSON Schema's `integer` reads one: 59, 59.0 and 5.9e1 are all
+    59, so the server accepts what a validator of the documented schema accepts. Booleans are not numbers."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
 
 
 async def _json_body(request: Request) -> object:

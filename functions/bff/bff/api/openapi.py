@@ -67,9 +67,8 @@ class NewCartItem(BaseModel):
     quantity: int = Field(
         ge=1,
         le=MAX_QUANTITY,
-        description=f"1 to {MAX_QUANTITY}, written as a JSON integer: a number written with a fraction or an "
-        "exponent (59.0, 5.9e1) answers 400, although JSON Schema's integer accepts it as the same number, so a "
-        "validator of this schema cannot refuse it.",
+        description=f"1 to {MAX_QUANTITY}. As in JSON Schema, an integer is any number without a fractional part: "
+        "59.0 and 5.9e1 are 59; 59.5, a string or a boolean answers 400.",
     )
 
 
@@ -155,7 +154,8 @@ REQUEST_PARAMETERS: dict[str, JsonObject] = {
         "name": "Idempotency-Key",
         "in": "header",
         "required": True,
-        "description": "A new random key (a UUID) per intended write, the same key for each retry of it, kept 24 h. "
+        "description": "1 to 255 visible ASCII characters except the comma (HTTP API joins a repeated header with "
+        "commas). A new random key (a UUID) per intended write, the same key for each retry of it, kept 24 h. "
         "A retry with the same key and body gets the stored answer (Idempotent-Replayed: true); the same key with "
         "another body answers 422; while the first is still running, 409 with Retry-After.",
         "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
