@@ -442,7 +442,7 @@ export interface operations {
     product_details_batch_product_details_get: {
         parameters: {
             query: {
-                /** @description 1 to 50 product ids, comma-separated; duplicates are collapsed (first occurrence kept). Any invalid id refuses the whole request (400 naming it). */
+                /** @description 1 to 50 product ids, comma-separated (duplicates count towards the limit, then are collapsed, the first occurrence kept). Any invalid id refuses the whole request (400 naming it). */
                 ids: string[];
                 /** @description The sections to fetch and return, comma-separated (default: all). Only these are fetched; criticality applies among them. An unknown name answers 400. */
                 include?: ("product" | "reviews" | "inventory")[];
