@@ -54,15 +54,18 @@ def request_line(now: float, *, method: str, path: str, status: int, duration_ms
 
 def function_lines(now: float, prefix: str, line: str, *, verbose: bool) -> list[str]:
     """How one line a function wrote appears: as is when verbose or not JSON, compact for warnings and errors,
-    hidden for EMF metrics, INFO logs and the mocks' access lines (the request line already says it)."""
+    hidden for EMF metrics, INFO logs and the mocks' access lines (the request line already says it). A request's
+    canonical line is its EMF document: a degraded or failed one shows, without its metrics."""
     record = _json_object(line)
     if verbose or record is None:
         return [f"{prefix} {line}"]
     level = str(record.get("level", "")).upper()
-    if "_aws" in record or level not in SHOWN_LEVELS:
+    if level not in SHOWN_LEVELS:
         return []
-    details = " ".join(f"{key}={_shown(value)}" for key, value in _flatten(record) if key not in STANDARD_KEYS)
-    compact = f"{clock_time(now)} {level} {prefix} {record.get('message', '')} {details}".rstrip()
+    hidden = STANDARD_KEYS | _metric_keys(record)
+    shown = {key: value for key, value in record.items() if key not in hidden}
+    details = " ".join(f"{key}={_shown(value)}" for key, value in _flatten(shown))
+    compact = " ".join(part for part in (clock_time(now), level, prefix, record.get("message", ""), details) if part)
     exception = record.get("exception")
     return [compact, *(f"    {text}" for text in str(exception).splitlines())] if exception else [compact]
 
@@ -109,6 +112,16 @@ def _json_object(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def _metric_keys(record: Mapping[str, Any]) -> frozenset[str]:
+    """An EMF document's `_aws` block, its metrics and its dimensions."""
+    directives = record.get("_aws", {}).get("CloudWatchMetrics", []) if isinstance(record.get("_aws"), dict) else []
+    keys = {"_aws"}
+    for directive in directives:
+        keys.update(metric.get("Name", "") for metric in directive.get("Metrics", []))
+        keys.update(name for dimensions in directive.get("Dimensions", []) for name in dimensions)
+    return frozenset(keys)
 
 
 def _shown(value: Any) -> str:

@@ -41,6 +41,30 @@ def test_a_warning_is_one_compact_line_without_the_standard_keys() -> None:
     ]
 
 
+def test_a_degraded_requests_line_shows_without_its_metrics() -> None:
+    line = json.dumps(
+        {
+            "level": "WARNING",
+            "correlation_id": "c-1",
+            "route": "/product-details/{productId}",
+            "sections": {"reviews": {"outcome": "failed", "reason": "timeout"}},
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {"Namespace": "N", "Dimensions": [["service", "StatusClass"]], "Metrics": [{"Name": "Responses"}]}
+                ],
+            },
+            "service": "product-bff",
+            "StatusClass": "2xx",
+            "Responses": [1],
+        }
+    )
+    assert function_lines(NOON, "BffFunction[1]", line, verbose=False) == [
+        "12:00:01 WARNING BffFunction[1] route=/product-details/{productId} sections.reviews.outcome=failed"
+        " sections.reviews.reason=timeout"
+    ]
+
+
 def test_an_error_keeps_its_traceback_indented_below() -> None:
     assert function_lines(NOON, "BffFunction[1]", ERROR, verbose=False) == [
         "12:00:01 ERROR BffFunction[1] unhandled error",

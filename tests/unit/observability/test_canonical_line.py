@@ -1,10 +1,11 @@
-"""The canonical log line: one wide line per invocation through the real handler, whatever the answer, beside the
-invocation's one EMF document; and what a healthy page costs on stdout."""
+"""The canonical log line: one wide line per invocation through the real handler, whatever the answer, which is the
+invocation's EMF document too; what a page costs on stdout; and every alarm of the template fed by it."""
 
 from __future__ import annotations
 
 import copy
 import io
+import json
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -15,15 +16,16 @@ import pytest
 from bff.observability.metrics import (
     DownstreamCall,
     SectionReport,
+    canonical_fields,
     invocation_record,
     observe_downstream_call,
     record_sections,
-    write_canonical_line,
 )
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.log_lines import Lines
+from tests.support.log_lines import Lines, json_lines
+from tools.local_aws import load_template
 
 MAX_HEALTHY_PAGE_BYTES = 1200
 # A page whose every section misses the cache carries three call latencies and miss counts more: about 1,470 B,
@@ -54,79 +56,69 @@ def page_event(path: str = "/product-details/P001", *, method: str = "GET") -> d
     return event
 
 
-def request_line(log_lines: Lines) -> dict[str, Any]:
-    """The last invocation's line (the buffer holds every line of the test)."""
-    return [line for line in log_lines() if line.get("message") == "request"][-1]
+def request_line(emf: Lines) -> dict[str, Any]:
+    """The last invocation's line: its EMF document (stdout holds every line since the last read)."""
+    return [line for line in emf() if "Responses" in line][-1]
 
 
-def test_a_page_that_missed_the_cache_logs_each_section_in_one_info_line(
+def test_a_page_that_missed_the_cache_is_one_info_line_that_is_its_metrics_document(
     handler_module: ModuleType, log_lines: Lines, emf: Lines
 ) -> None:
     # When a page is requested for an id no cache holds
     response = handler_module.lambda_handler(page_event("/product-details/MISS1"), FakeLambdaContext())
-    # Then one INFO line tells the route, the answer and each section: outcome, status, attempts, time, cache
+    # Then nothing goes through the logger, and stdout has one line: the request's fields and its metrics
     assert response["statusCode"] == 200
-    lines = log_lines()
-    assert [line["message"] for line in lines] == ["request"]
-    (line,) = lines
+    assert log_lines() == []
+    (line,) = [line for line in emf() if "ColdStart" not in line]
     assert line["level"] == "INFO"
     assert (line["route"], line["method"], line["status"]) == ("/product-details/{productId}", "GET", 200)
-    assert line["duration_ms"] > 0
-    assert line["cold_start"] in {True, False}
-    assert line["correlation_id"]
+    assert line["correlation_id"] == response["headers"]["x-correlation-id"]
     assert "trace_id" not in line  # tracing is off here (tests/unit/observability/test_spans.py has it on)
-    assert set(line["sections"]) == {"product", "reviews", "inventory"}
-    for section in line["sections"].values():
-        assert {key: section[key] for key in ("outcome", "status", "attempts", "cache")} == {
-            "outcome": "fetched",
-            "status": 200,
-            "attempts": 1,
-            "cache": "miss",
-        }
-        assert section["duration_ms"] >= 0
-    assert "degradations" not in line
-    # And the invocation is one EMF document naming each service's latency and each section's miss
-    (document,) = [document for document in emf() if "Responses" in document]
+    # And none of what the platform's lines or the metrics say again: plain fetches are their metrics
+    for repeated in ("timestamp", "function_name", "function_request_id", "cold_start", "duration_ms", "sections"):
+        assert repeated not in line
     for name in ("Product", "Reviews", "Inventory"):
-        assert len(document[f"{name}Latency"]) == 1
-        assert document[f"{name}Misses"] == [1]
+        assert len(line[f"{name}Latency"]) == 1
+        assert line[f"{name}Misses"] == [1]
+    assert (line["Responses"], line["DegradedResponses"]) == ([1], [0])
 
 
-def test_a_section_served_by_the_cache_names_its_tier(handler_module: ModuleType, log_lines: Lines) -> None:
+def test_a_section_served_by_the_cache_is_its_hit_metric(handler_module: ModuleType, emf: Lines) -> None:
     handler_module.lambda_handler(page_event("/product-details/HIT1"), FakeLambdaContext())  # fills the cache
+    emf()
     handler_module.lambda_handler(page_event("/product-details/HIT1"), FakeLambdaContext())
-    product = request_line(log_lines)["sections"]["product"]
-    assert {key: product.get(key) for key in ("outcome", "cache", "tier", "attempts")} == {
-        "outcome": "cached",  # a hit: the outcome says so, and no "cache" field repeats it
-        "cache": None,
-        "tier": "l1",
-        "attempts": None,
-    }
+    line = request_line(emf)
+    assert "sections" not in line
+    assert (line["ProductL1Hits"], line["ReviewsL1Hits"], line["InventoryL1Hits"]) == ([1], [1], [1])
 
 
-def test_a_degraded_page_is_one_warning_line_with_its_degradations(
-    handler_module: ModuleType, fake: FakeDownstream, log_lines: Lines
+def test_a_degraded_page_is_one_warning_line_that_counts_its_degraded_section(
+    handler_module: ModuleType, fake: FakeDownstream, emf: Lines
 ) -> None:
     # Given the reviews service fails for an id no cache holds
     fake.script("reviews", status=503)
     handler_module.lambda_handler(page_event("/product-details/DEGRADED1"), FakeLambdaContext())
-    # Then the line is a WARNING naming the degraded section, its reason and the status it got
-    line = request_line(log_lines)
+    # Then the one line is a WARNING naming the degraded section, its reason and the status it got
+    (line,) = emf()
     assert (line["level"], line["status"]) == ("WARNING", 200)
     reviews = line["sections"]["reviews"]
     assert (reviews["outcome"], reviews["status"], reviews["attempts"]) == ("failed", 503, 1)
-    assert reviews["reason"] == line["degradations"][0][1]
-    assert line["degradations"][0][0] == "reviews"
+    assert set(line["sections"]) == {"reviews"}
+    # And it counts the degraded response, and the degraded section by section and reason, in the same document
+    assert line["DegradedResponses"] == [1]
+    (by_reason,) = [d for d in line["_aws"]["CloudWatchMetrics"] if d["Metrics"] == [{"Name": "DegradedSections"}]]
+    assert by_reason["Dimensions"] == [["section", "reason"], ["reason"]]
+    assert (line["section"], line["reason"], line["DegradedSections"]) == ("reviews", reviews["reason"], [1])
 
 
-def test_a_failed_page_is_one_error_line(handler_module: ModuleType, fake: FakeDownstream, log_lines: Lines) -> None:
+def test_a_failed_page_is_one_error_line(handler_module: ModuleType, fake: FakeDownstream, emf: Lines) -> None:
     # Given the critical product section fails
     fake.script("product", status=503)
     response = handler_module.lambda_handler(page_event("/product-details/FAILED1"), FakeLambdaContext())
     # Then the 5xx is an ERROR line whose product section says why
-    line = request_line(log_lines)
+    line = request_line(emf)
     assert response["statusCode"] >= 500
-    assert (line["level"], line["status"]) == ("ERROR", response["statusCode"])
+    assert (line["level"], line["status"], line["StatusClass"]) == ("ERROR", response["statusCode"], "5xx")
     assert line["sections"]["product"]["outcome"] == "failed"
 
 
@@ -142,23 +134,30 @@ def test_a_failed_page_is_one_error_line(handler_module: ModuleType, fake: FakeD
     ids=["invalid-id", "route-404", "method-405", "guard-not-an-event", "guard-untranslatable"],
 )
 def test_every_other_answer_is_one_info_line_too(
-    event: object, status: int, route: str | None, method: str | None, handler_module: ModuleType, log_lines: Lines
+    event: object, status: int, route: str | None, method: str | None, handler_module: ModuleType, emf: Lines
 ) -> None:
     handler_module.lambda_handler(event, FakeLambdaContext())
-    line = request_line(log_lines)
+    line = request_line(emf)
     assert (line["level"], line["status"], line.get("route"), line.get("method")) == ("INFO", status, route, method)
     assert "sections" not in line
 
 
+def test_a_path_that_names_a_credential_is_redacted_in_the_line(handler_module: ModuleType, emf: Lines) -> None:
+    handler_module.lambda_handler(page_event("/no-such-route/authorization=Bearer%20s3cret"), FakeLambdaContext())
+    (line,) = [line for line in emf() if "Responses" in line]
+    assert "s3cret" not in json.dumps(line)
+    assert line["status"] == 404
+
+
 def test_the_catch_all_500_is_one_error_line(
-    handler_module: ModuleType, log_lines: Lines, monkeypatch: pytest.MonkeyPatch
+    handler_module: ModuleType, emf: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: object) -> None:
         raise RuntimeError("bug")
 
     monkeypatch.setattr("bff.composition.RequestPages.render", broken)
     handler_module.lambda_handler(page_event(), FakeLambdaContext())
-    line = request_line(log_lines)
+    line = request_line(emf)
     assert (line["level"], line["status"], line["route"]) == ("ERROR", 500, "/product-details/{productId}")
 
 
@@ -178,33 +177,93 @@ def stdout_of_one_page(handler_module: ModuleType, path: str, capsys: pytest.Cap
     return written
 
 
-def test_a_healthy_page_writes_two_lines_within_the_byte_budget(
-    handler_module: ModuleType, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def traced_handler_module(fake: FakeDownstream) -> Iterator[ModuleType]:
+    """Tracing on (its ids are part of the line), toward an endpoint nobody answers: the export fails quietly."""
+    with handler_over(fake, RETRY_MAX_ATTEMPTS="1", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9") as module:
+        yield module
+
+
+def test_a_page_that_missed_the_cache_writes_one_line_within_900_bytes_at_info(
+    traced_handler_module: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a warm environment
-    handler_module.lambda_handler(page_event("/product-details/WARM"), FakeLambdaContext())
+    # Given a warm environment, tracing on
+    traced_handler_module.lambda_handler(page_event("/product-details/WARM"), FakeLambdaContext())
     # When a page missing the cache, then the same page from the cache, are served at INFO
-    missed = stdout_of_one_page(handler_module, "/product-details/BUDGET1", capsys)
-    cached = stdout_of_one_page(handler_module, "/product-details/BUDGET1", capsys)
-    # Then each is one log line and one EMF document, the cached one within issue 14's 1,200 bytes
+    missed = stdout_of_one_page(traced_handler_module, "/product-details/BUDGET1", capsys)
+    cached = stdout_of_one_page(traced_handler_module, "/product-details/BUDGET1", capsys)
+    # Then each is one line, an EMF document naming its trace, the missed one within 900 bytes
     for written in (missed, cached):
-        assert written.count("\n") == 2
-        assert sum('"_aws"' in line for line in written.splitlines()) == 1
-    assert len(cached.encode()) <= MAX_HEALTHY_PAGE_BYTES
+        (line,) = json_lines(written)
+        assert written.count("\n") == 1
+        assert tuple(line) >= ("_aws", "trace_id", "span_id") or {"_aws", "trace_id", "span_id"} <= set(line)
     assert len(missed.encode()) <= MAX_MISSED_PAGE_BYTES
+    assert len(cached.encode()) < len(missed.encode())
 
 
-def test_a_section_whose_service_is_not_its_name_names_its_service(log_lines: Lines) -> None:
-    # Given a section "details" that the product service answers, and a section named after its service
-    with invocation_record() as invocation:
-        observe_downstream_call(DownstreamCall("product", "fetched", 3.0, status=200))
-        record_sections(
-            {"details": SectionReport("product", 3.0, cache="miss"), "reviews": SectionReport("reviews", 0.5)}
+def alarm_metrics(template: dict[str, Any]) -> list[tuple[str, dict[str, object]]]:
+    """(metric name, {dimension: literal value, or None for an intrinsic}) of every metric an alarm reads."""
+    found: list[tuple[str, dict[str, object]]] = []
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        properties = resource["Properties"]
+        metrics = (
+            [properties]
+            if "MetricName" in properties
+            else [query["MetricStat"]["Metric"] for query in properties.get("Metrics", []) if "MetricStat" in query]
         )
-        # When the invocation's line is written
-        write_canonical_line(invocation, page_event(), 200, "2xx", 4.0)
-    # Then the first section names its service; the second's name already says it
-    sections = request_line(log_lines)["sections"]
+        for metric in metrics:
+            if metric.get("Namespace") != {"Ref": "MetricsNamespace"}:
+                continue
+            dimensions: dict[str, object] = {
+                d["Name"]: d["Value"] if isinstance(d["Value"], str) else None for d in metric["Dimensions"]
+            }
+            found.append((metric["MetricName"], dimensions))
+    return found
+
+
+def test_every_alarm_of_the_template_is_fed_by_the_line(
+    handler_module: ModuleType, fake: FakeDownstream, emf: Lines
+) -> None:
+    # Given the metrics the template's alarms read (in the BFF's namespace)
+    alarms = alarm_metrics(load_template())
+    assert len(alarms) >= 4
+    # When a healthy, a degraded and a failed page are served
+    lines: list[dict[str, Any]] = []
+    for script in ({}, {"reviews": 503}, {"product": 503}):
+        fake.scripts.clear()
+        for service, status in script.items():
+            fake.script(service, status=status)
+        handler_module.lambda_handler(page_event(f"/product-details/ALARM{len(lines)}"), FakeLambdaContext())
+        lines.append(request_line(emf))
+    # Then each alarm's metric is in the line with exactly the alarm's dimensions, and its literal values
+    for name, dimensions in alarms:
+        fed = [line for line in lines if feeds(line, name, dimensions)]
+        assert fed, f"no line feeds the alarm on {name} {dimensions}"
+
+
+def feeds(line: dict[str, Any], name: str, dimensions: dict[str, object]) -> bool:
+    for directive in line["_aws"]["CloudWatchMetrics"]:
+        if {"Name": name} not in directive["Metrics"] or sorted(dimensions) not in map(sorted, directive["Dimensions"]):
+            continue
+        if all(value is None or line.get(key) == value for key, value in dimensions.items()):
+            return True
+    return False
+
+
+def test_a_section_whose_service_is_not_its_name_names_its_service() -> None:
+    # Given a section "details" that the product service answers after a retry, and a plain "reviews" section
+    with invocation_record() as invocation:
+        observe_downstream_call(DownstreamCall("product", "timeout", 3.0, status=None))
+        observe_downstream_call(DownstreamCall("product", "fetched", 3.0, status=200, attempt=2))
+        record_sections(
+            {"details": SectionReport("product", 6.0, cache="miss"), "reviews": SectionReport("reviews", 0.5)}
+        )
+        # When the invocation's fields are made
+        fields = canonical_fields(invocation, page_event(), 200, "2xx")
+    # Then the first section names its service and its two attempts; the plain one is left to its metrics
+    sections = fields["sections"]
     assert sections["details"]["service"] == "product"
-    assert sections["details"]["attempts"] == 1
-    assert "service" not in sections["reviews"]
+    assert sections["details"]["attempts"] == 2
+    assert "reviews" not in sections

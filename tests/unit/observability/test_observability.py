@@ -187,8 +187,8 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
     second_invocation = emf()
     # Then log lines carry the Lambda context, API Gateway's request id and the cold-start flag
     lines = log_lines()
-    assert [line["message"] for line in lines] == ["page served", "request"] * 2
-    first, second = lines[0], lines[2]
+    assert [line["message"] for line in lines] == ["page served"] * 2
+    first, second = lines
     assert (first["cold_start"], second["cold_start"]) == (True, False)
     assert first["function_name"] == context.function_name
     assert first["function_request_id"] == context.aws_request_id
@@ -199,11 +199,13 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
     assert (cold_start[0]["function_name"], cold_start[0]["service"]) == (context.function_name, "product-bff")
     assert dimension_sets(cold_start[0]) == [["function_name", "service"]]
     assert not any("ColdStart" in doc for doc in second_invocation)
-    # And each invocation is one degraded 2xx response
+    # And each invocation is one line: a degraded 2xx response, its degraded section and the correlation id
     for invocation in (first_invocation, second_invocation):
-        assert [(doc["StatusClass"], doc["DegradedResponses"]) for doc in invocation if "Responses" in doc] == [
-            ("2xx", [1.0])
-        ]
+        (line,) = [doc for doc in invocation if "Responses" in doc]
+        assert (line["StatusClass"], line["DegradedResponses"], line["level"]) == ("2xx", [1.0], "WARNING")
+        assert (line["section"], line["reason"], line["DegradedSections"]) == ("reviews", "timeout", [1])
+        assert line["correlation_id"] == "apigw-request-1"
+        assert len([doc for doc in invocation if "DegradedSections" in doc]) == 1
 
 
 def fail_inside(span: tracing.Span, headers: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from bff.services import variable
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.log_lines import Lines
+from tests.support.log_lines import json_lines
 from tests.support.otlp_receiver import ReceivedSpan, Receiver, otlp_receiver
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -205,10 +205,11 @@ def test_a_hedged_call_shows_both_attempts_as_siblings(
 
 
 def test_the_canonical_line_names_the_trace_and_the_server_span(
-    handler_module: ModuleType, receiver: Receiver, log_lines: Lines
+    handler_module: ModuleType, receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    capsys.readouterr()
     page(handler_module, "TRACE-LOG")
-    (line,) = [line for line in log_lines() if line.get("message") == "request"]
+    (line,) = [line for line in json_lines(capsys.readouterr().out) if "Responses" in line]
     server = server_span(one_trace(receiver))
     assert (line["trace_id"], line["span_id"]) == (server.trace_id, server.span_id)
 

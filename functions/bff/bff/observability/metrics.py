@@ -1,8 +1,10 @@
 """CloudWatch metrics in EMF, namespace POWERTOOLS_METRICS_NAMESPACE, written directly as JSON lines, and the
 invocation's canonical log line.
 
-Every invocation, whatever its status, writes one canonical log line and one EMF document, both from the handler
-wrapper (`count_responses`) out of a per-invocation record the app and the page service fill as the request goes.
+Every invocation, whatever its status, writes one line: its EMF document, which is also its canonical log line
+(EMF allows any property beside `_aws`: CloudWatch extracts the metrics and keeps the rest searchable in Logs
+Insights). The handler wrapper (`count_responses`) writes it out of a per-invocation record the app and the page
+service fill as the request goes.
 Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`,
 `ReviewsMisses`…), not a dimension: EMF holds one value per dimension per document, and a dimension per
 service would take a document per service. Only rare events (a degraded section, a cache error, the cold start)
@@ -27,6 +29,7 @@ from typing import Any
 
 from bff.observability.correlation import CORRELATION_HEADER
 from bff.observability.logging import SERVICE_NAME, bind_trace, logger
+from bff.observability.redaction import might_hold_credentials, redact
 from bff.observability.tracing import NO_TRACING, Span, Tracing
 
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ProductBff"
@@ -107,14 +110,24 @@ def observe_downstream_call(call: DownstreamCall) -> None:
         logger.debug("downstream call", extra={"downstream": fields})
 
 
+DEGRADED_SECTION_DIMENSIONS = (("section", "reason"), ("reason",))
+
+
 def record_page(degraded: Sequence[tuple[str, str]]) -> None:
-    """Marks this invocation's answer degraded (counted by the handler wrapper), and counts each degraded section
-    by section and reason at once (a document of its own: only degraded pages pay for it)."""
-    if degraded and (invocation := _current_invocation.get()) is not None:
-        invocation.degraded = True
-        invocation.degradations.extend(degraded)
+    """Marks this invocation's answer degraded, and counts each degraded section by section and reason
+    (`DegradedSections`). Inside an invocation the handler wrapper writes the counts: the first in the invocation's
+    own line, any other in a document of its own (EMF holds one value per dimension per document)."""
+    if (invocation := _current_invocation.get()) is not None:
+        if degraded:
+            invocation.degraded = True
+            invocation.degradations.extend(degraded)
+        return
     for section, reason in degraded:
-        _emit({"section": section, "reason": reason}, (("section", "reason"), ("reason",)), {"DegradedSections": _ONE})
+        _emit(*_degraded_section(section, reason))
+
+
+def _degraded_section(section: str, reason: str) -> tuple[dict[str, str], tuple[tuple[str, ...], ...], MetricValues]:
+    return {"section": section, "reason": reason}, DEGRADED_SECTION_DIMENSIONS, {"DegradedSections": _ONE}
 
 
 def record_sections(sections: Mapping[str, SectionReport]) -> None:
@@ -176,8 +189,13 @@ def record_response(
     latency_ms: float,
     function_version: str,
     extra: MetricValues | None = None,
+    log_fields: Mapping[str, Any] | None = None,
+    degradations: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """The one document of an invocation: by service and version, and by those and status class."""
+    """The one document of an invocation: by service and version, and by those and status class; with
+    `log_fields`, it is the invocation's canonical log line as well (bff.observability.metrics's docstring).
+    The first of `degradations` is counted in it too; each other one in a document of its own."""
+    counted = [_degraded_section(section, reason) for section, reason in degradations]
     _emit(
         {"service": SERVICE_NAME, "FunctionVersion": function_version, "StatusClass": status_class},
         RESPONSE_DIMENSION_SETS,
@@ -187,7 +205,11 @@ def record_response(
             "PageLatency": (Unit.MILLISECONDS, round(latency_ms, 1)),
             **(extra or {}),
         },
+        log_fields,
+        also=counted[0] if counted else None,
     )
+    for other in counted[1:]:
+        _emit(*other)
 
 
 def status_class_of(status: object) -> str:
@@ -229,14 +251,18 @@ def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: 
     finally:
         latency_ms = (time.perf_counter() - started) * 1000
         status_class = status_class_of(status)
-        describe_server_span(span, invocation, event, status, _correlation_id_of(response))
-        write_canonical_line(invocation, event, status, status_class, latency_ms, trace_ids=ids)
+        correlation_id = _correlation_id_of(response) or logger.get_correlation_id()
+        describe_server_span(span, invocation, event, status, correlation_id)
         record_response(
             status_class,
             degraded=invocation.degraded,
             latency_ms=latency_ms,
             function_version=function_version_of(context),
             extra=invocation_metrics(invocation),
+            log_fields=canonical_fields(
+                invocation, event, status, status_class, correlation_id=correlation_id, trace_ids=ids
+            ),
+            degradations=invocation.degradations,
         )
 
 
@@ -275,35 +301,30 @@ def invocation_record() -> Iterator[_Invocation]:
         _current_invocation.reset(token)
 
 
-def write_canonical_line(
+def canonical_fields(
     invocation: _Invocation,
     event: object,
     status: int | None,
     status_class: str,
-    duration_ms: float,
     *,
+    correlation_id: str | None = None,
     trace_ids: tuple[str, str] | None = None,
-) -> None:
-    """The request's one INFO line (a "canonical log line"); WARNING when degraded, ERROR for a 5xx."""
+) -> dict[str, Any]:
+    """The request's log fields, written in its EMF document (a "canonical log line"): INFO, WARNING when
+    degraded, ERROR for a 5xx. Nothing the Lambda platform's own lines or the metrics beside them already say:
+    no timestamp, function name, cold start or duration (PageLatency, `<Service>Latency`), and a section only when
+    it was not one plain fetch (cached, stale, failed, retried; its metrics tell the rest)."""
     method, path = _method_and_path(event)
-    fields: dict[str, Any] = {
-        "route": invocation.route or path,
-        "method": method,
-        "status": status,
-        "duration_ms": round(duration_ms, 1),
-    }
-    if sections := _section_fields(invocation):
-        fields["sections"] = sections
-    if invocation.degradations:
-        fields["degradations"] = [list(degradation) for degradation in invocation.degradations]
+    level = "ERROR" if status_class == "5xx" else "WARNING" if invocation.degraded else "INFO"
+    fields: dict[str, Any] = {"level": level}
+    if correlation_id is not None:
+        fields["correlation_id"] = correlation_id
     if trace_ids is not None:
         fields["trace_id"], fields["span_id"] = trace_ids
-    if status_class == "5xx":
-        logger.error("request", extra=fields)
-    elif invocation.degraded:
-        logger.warning("request", extra=fields)
-    else:
-        logger.info("request", extra=fields)
+    fields.update({"route": invocation.route or path, "method": method, "status": status})
+    if sections := _section_fields(invocation):
+        fields["sections"] = sections  # a degraded one says why; the document counts it by section and reason
+    return fields
 
 
 def _section_fields(invocation: _Invocation) -> dict[str, dict[str, Any]]:
@@ -318,10 +339,25 @@ def _section_fields(invocation: _Invocation) -> dict[str, dict[str, Any]]:
             last = service_calls[-1]
             reason = None if last.outcome in _NORMAL_OUTCOMES else last.outcome
             reports[service] = SectionReport(service, sum(call.duration_ms for call in service_calls), reason=reason)
-    return {
+    described = {
         name: _section_field(name, report, calls.get(report.service, []), invocation)
         for name, report in reports.items()
     }
+    return {name: fields for name, fields in described.items() if not _is_plain_fetch(fields)}
+
+
+def _is_plain_fetch(fields: Mapping[str, Any]) -> bool:
+    """One attempt that fetched a 200 and missed the cache (or took none), or a fresh cache hit: the document's
+    `<Service>Latency` and `<Section>Misses`, or `<Section>L1Hits` / `L2Hits`, already say so."""
+    if fields.get("outcome") == "cached":
+        return set(fields) <= {"outcome", "duration_ms", "tier"}
+    return (
+        set(fields) <= {"outcome", "status", "attempts", "duration_ms", "cache"}
+        and fields.get("outcome") == "fetched"
+        and fields.get("status", 200) == 200
+        and fields.get("attempts", 1) == 1
+        and fields.get("cache", "miss") == "miss"
+    )
 
 
 def _section_field(
@@ -380,31 +416,46 @@ def _count_cold_start(context: Any) -> None:
 
 
 def _definition(name: str, unit: Unit) -> dict[str, str]:
-    """A count is written without its unit (CloudWatch's "None"): statistics and alarms are the same, and a page's
-    document has several counts."""
-    return {"Name": name} if unit is Unit.COUNT else {"Name": name, "Unit": unit.value}
+    """A metric is written without its unit (CloudWatch's "None"): statistics and alarms are the same, every
+    `*Latency` is in milliseconds, and the four units of a page's latencies took 88 of the line's bytes."""
+    del unit
+    return {"Name": name}
 
 
 def _emit(
     fields: Mapping[str, str],
     dimension_sets: Sequence[Sequence[str]],
     values: Mapping[str, tuple[Unit, float | list[float]]],
+    log_fields: Mapping[str, Any] | None = None,
+    *,
+    also: tuple[Mapping[str, str], Sequence[Sequence[str]], MetricValues] | None = None,
 ) -> None:
-    """One EMF document, written directly (one per invocation, at least)."""
-    if METRICS_DISABLED:
-        return
-    document: dict[str, Any] = {
-        "_aws": {
+    """One EMF document, written directly; `log_fields` go in front of it (with metrics disabled, they are written
+    alone), `also` is a second set of metrics with dimensions of its own, in the same document. A line that might
+    name a credential (a raw path of a route that did not match) is redacted."""
+    document: dict[str, Any] = dict(log_fields or {})
+    if not METRICS_DISABLED:
+        directives = [(fields, dimension_sets, values), *([also] if also is not None else [])]
+        document["_aws"] = {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [list(dimensions) for dimensions in dimension_sets],
-                    "Metrics": [_definition(name, unit) for name, (unit, _) in values.items()],
+                    "Dimensions": [list(dimensions) for dimensions in directive_dimensions],
+                    "Metrics": [_definition(name, unit) for name, (unit, _) in directive_values.items()],
                 }
+                for _, directive_dimensions, directive_values in directives
             ],
-        },
-        **fields,
-    }
-    document.update((name, amount if isinstance(amount, list) else [amount]) for name, (_, amount) in values.items())
-    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+        }
+        for directive_fields, _, directive_values in directives:
+            document.update(directive_fields)
+            document.update(
+                (name, amount if isinstance(amount, list) else [amount])
+                for name, (_, amount) in directive_values.items()
+            )
+    if not document:
+        return
+    line = json.dumps(document, separators=(",", ":"))
+    if log_fields and might_hold_credentials(line):
+        line = json.dumps(redact(document), separators=(",", ":"))
+    sys.stdout.write(line + "\n")
