@@ -115,8 +115,10 @@ class MotoServer:
                 raise LocalAwsError("the local API is stopping")
             self._stderr.seek(0)
             self._stderr.truncate()
+            # In a process group of its own: a terminal's Ctrl-C reaches the local API, which stops it, and not
+            # the server itself, whose exit would look like a crash to the supervisor.
             self.process = subprocess.Popen(  # noqa: S603 - our own virtualenv's moto
-                self._command, stdout=subprocess.DEVNULL, stderr=self._stderr
+                self._command, stdout=subprocess.DEVNULL, stderr=self._stderr, process_group=0
             )
         _wait_until_answering(self.process, self.host, self.port, self._stderr)
 

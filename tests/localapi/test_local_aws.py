@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bff.services import SERVICES
-from localapi.local_aws import REGISTRY_PATH, local_region, running_local_aws
+from localapi.local_aws import REGISTRY_PATH, MotoServer, free_port, local_region, running_local_aws
 from tests.support.local_api import LocalApi, LocalApiFactory, stop
 from tests.support.tooling import APP_PYTHON, REPO_ROOT
 from tools.local_aws import LOCAL_CREDENTIALS, table_specs
@@ -191,3 +191,17 @@ def test_a_moto_server_that_keeps_dying_stops_make_dev_with_one_line(local_api_f
     assert exit_code == 2
     assert last_line.startswith("localapi: local AWS (moto) on http://127.0.0.1:")
     assert last_line.endswith("again within 30 s of its restart; stopping")
+
+
+def test_the_moto_server_is_out_of_reach_of_a_terminals_ctrl_c() -> None:
+    # Given the moto server as `make dev` starts it
+    server = MotoServer(APP_PYTHON, "127.0.0.1", free_port("127.0.0.1"))
+    server.start()
+    try:
+        assert server.process is not None
+        # Then it leads a process group of its own: Ctrl-C (SIGINT to the terminal's foreground group) reaches the
+        # local API, which stops it, and cannot kill it first, which the supervisor would take for a crash
+        assert os.getpgid(server.process.pid) == server.process.pid != os.getpgid(0)
+    finally:
+        server.close()
+    assert server.process.returncode is not None
