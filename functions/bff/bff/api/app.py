@@ -18,7 +18,12 @@ from bff.api.batch import BatchRenderer, add_batch_route
 from bff.api.cart import CartRequests, register_cart_routes
 from bff.api.failures import failure_response
 from bff.api.freshness import not_found_cache_control, page_cache_control
-from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, correlation_id_of
+from bff.api.middleware import (
+    EdgeMiddleware,
+    TimingAllowOriginMiddleware,
+    correlation_id_for_answer,
+    correlation_id_of,
+)
 from bff.api.openapi import add_openapi_route, complete_document, page_responses
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import (
@@ -173,10 +178,14 @@ def create_app(
             )
         )
         decision = rendered.decision
-        if isinstance(decision, PageFailure):
+        if isinstance(decision, PageFailure) and decision.status == 404:
+            # A shared cache may keep the 404 page: its body carries the BFF's own id, not the caller's
+            cache_control = not_found_cache_control(settings.negative_cache_ttl_s)
+            shown_id = correlation_id_for_answer(request.scope, cache_control)
+            response: Response = failure_response(decision, correlation_id=shown_id, instance=request.url.path)
+            response.headers["cache-control"] = cache_control
+        elif isinstance(decision, PageFailure):
             response = _failure_response(request, decision)
-            if decision.status == 404:
-                response.headers["cache-control"] = not_found_cache_control(settings.negative_cache_ttl_s)
         else:
             record_page(decision.degradations)
             cache_control = page_cache_control(

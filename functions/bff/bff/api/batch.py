@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
 from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, page_cache_control
-from bff.api.middleware import correlation_id_of
+from bff.api.middleware import correlation_id_for_answer, correlation_id_of
 from bff.api.openapi import batch_responses
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
@@ -163,14 +163,21 @@ def add_batch_route(
             )
         )
         record_page([pair for item in rendered.items for pair in _degradations(item)])
-        return batch_response(rendered, settings, correlation_id=correlation_id_of(request.scope))
+        return batch_response(
+            rendered, settings, correlation_id_for=lambda cc: correlation_id_for_answer(request.scope, cc)
+        )
 
 
-def batch_response(rendered: RenderedBatch, settings: Settings, *, correlation_id: str) -> Response:
+def batch_response(
+    rendered: RenderedBatch, settings: Settings, *, correlation_id_for: Callable[[str], str]
+) -> Response:
+    """`correlation_id_for` gives the id the items' problems carry under the batch's Cache-Control (the BFF's own
+    when a shared cache may keep the answer, bff.api.middleware)."""
+    cache_control = strictest([_item_cache_control(item, settings) for item in rendered.items])
+    correlation_id = correlation_id_for(cache_control)
     items = [_item_body(item, correlation_id) for item in rendered.items]
-    cache_controls = [_item_cache_control(item, settings) for item in rendered.items]
     body = {"items": items, "meta": _meta(rendered.items)}
-    response = JSONResponse(body, headers={"cache-control": strictest(cache_controls)})
+    response = JSONResponse(body, headers={"cache-control": cache_control})
     response.headers[ETAG_HEADER] = strong_etag(response.body)
     response.headers[SERVER_TIMING_HEADER] = server_timing(rendered.timings_ms)
     if any(_LANGUAGE_DEPENDENT_SECTION in item.get("page", {}) for item in items):

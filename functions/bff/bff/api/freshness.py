@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from bff.cache.entry import parse_cache_control
+
 NO_STORE = "no-store"
 # Stored, but revalidated (cheaply, with the page's ETag) before each use.
 REVALIDATE = "no-cache"
@@ -30,3 +32,10 @@ def page_cache_control(section_freshness_s: Sequence[float | None], upper_bound_
 def not_found_cache_control(negative_ttl_s: int) -> str:
     """A product that does not exist stays absent for a while: a scan of made-up ids is answered from caches."""
     return f"public, max-age={negative_ttl_s}" if negative_ttl_s > 0 else NO_STORE
+
+
+def shared_cache_may_reuse(cache_control: str | None) -> bool:
+    """Whether a shared cache (a CDN) may serve this answer to other callers without asking the BFF again: unless
+    it says no-store, private or no-cache (after a revalidation the cache takes the BFF's fresh headers). An
+    answer without Cache-Control may be reused heuristically, so it counts as reusable."""
+    return not {"no-store", "private", "no-cache"} & parse_cache_control(cache_control).keys()

@@ -1,5 +1,12 @@
 """ASGI middleware at the client edge: correlation id, common headers, the last-resort catch-all, and
-Timing-Allow-Origin for the CORS origins."""
+Timing-Allow-Origin for the CORS origins.
+
+The caller's X-Correlation-Id (when well formed) ties the logs and downstream calls together and comes back on
+answers meant for that caller alone. An answer that a shared cache may keep and serve to others (e.g. the 404 page,
+`public, max-age=30`) carries nothing taken from the request: its X-Correlation-Id header, and the correlationId of
+its problem body, are the BFF's own request id (API Gateway's, else a fresh one), which the logs carry as
+`request_id` beside the correlation id.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +17,26 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.api.failures import failure_response
-from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for
+from bff.api.freshness import shared_cache_may_reuse
+from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for, own_request_id
 from bff.observability.logging import bind_request, logger
 from bff.observability.metrics import note_route
 
 _STATE_KEY = "correlation_id"
+_OWN_ID_KEY = "own_request_id"
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
 
 
 def correlation_id_of(scope: MutableMapping[str, Any]) -> str:
     correlation_id: str = scope["state"][_STATE_KEY]
     return correlation_id
+
+
+def correlation_id_for_answer(scope: MutableMapping[str, Any], cache_control: str | None) -> str:
+    """The id an answer with this Cache-Control carries: the BFF's own when a shared cache may reuse the answer
+    for others, else the caller's correlation id."""
+    own_id: str = scope["state"][_OWN_ID_KEY]
+    return own_id if shared_cache_may_reuse(cache_control) else correlation_id_of(scope)
 
 
 class EdgeMiddleware:
@@ -32,18 +48,21 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        correlation_id = correlation_id_for(headers, scope.get("aws.event"))
-        scope.setdefault("state", {})[_STATE_KEY] = correlation_id
-        bind_request(correlation_id)
+        own_id = own_request_id(scope.get("aws.event"))
+        correlation_id = correlation_id_for(headers, scope.get("aws.event"), own_id)
+        scope.setdefault("state", {}).update({_STATE_KEY: correlation_id, _OWN_ID_KEY: own_id})
+        bind_request(correlation_id, own_id)
         response_started = False
 
         async def send_with_edge_headers(message: Message) -> None:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
+                cache_control = Headers(raw=message.get("headers", [])).get("cache-control")
+                shown = own_id if shared_cache_may_reuse(cache_control) else correlation_id
                 message["headers"] = [
                     *message.get("headers", []),
-                    (CORRELATION_HEADER.encode(), correlation_id.encode()),
+                    (CORRELATION_HEADER.encode(), shown.encode()),
                     *_ALWAYS,
                 ]
             await send(message)

@@ -59,9 +59,15 @@ logger = Logger(
 )
 
 
-def bind_request(correlation_id: str) -> None:
-    """Ties the following log lines to this request (the Lambda wrapper clears them on the next one)."""
+def bind_request(correlation_id: str, own_request_id: str | None = None) -> None:
+    """Ties the following log lines to this request (the Lambda wrapper clears them on the next one). When the
+    caller chose the correlation id, the lines also carry the BFF's own id for the request (`request_id`), which
+    the answers a shared cache may keep show instead."""
     logger.set_correlation_id(correlation_id)
+    if own_request_id is None or own_request_id == correlation_id:
+        logger.remove_keys(["request_id"])
+    else:
+        logger.append_keys(request_id=own_request_id)
 
 
 def bind_trace(ids: tuple[str, str] | None) -> None:
