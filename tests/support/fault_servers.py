@@ -134,9 +134,7 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
             self.request.shutdown(socket.SHUT_RDWR)
 
 
-def _pump(
-    source: socket.socket, target: socket.socket, delay_s: float, counted: DelayingProxy | list[bytes]
-) -> None:
+def _pump(source: socket.socket, target: socket.socket, delay_s: float, counted: DelayingProxy | list[bytes]) -> None:
     """Copies until either side closes; each chunk read from `source` waits `delay_s` before it is sent, and is
     counted (an answer) or recorded (a request)."""
     try:
