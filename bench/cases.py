@@ -19,6 +19,7 @@ from bench.model import (
     CONTENDER,
     CONTENDER_CACHED,
     DEPENDENCY_CONDITION,
+    FLEET_LATENCY_CONDITION,
     FLOOR,
     GO_REFERENCE,
     HIT_RATIO_CONDITION,
@@ -344,6 +345,46 @@ def hit_ratio_case(settings: Settings, outcome: CaseOutcome) -> None:
     outcome.measurements.append(Measurement(CONTENDER, HIT_RATIO_CONDITION, metrics))
 
 
+FLEET_CHART = Path(__file__).resolve().parent / "results" / "fleet-recovery.png"
+FLEET_METRICS = (
+    "dead_calls_in_the_dead_minute",
+    "dead_calls_per_minute_once_all_stopped",
+    "first_trip_s_after_death",
+    "all_stopped_s_after_first_trip",
+    "probes_per_s",
+    "full_load_after_recovery_s",
+    "store_reads_per_env_per_min_healthy",
+    "store_writes_per_env_per_min_healthy",
+    "store_reads_per_env_per_min_dead",
+    "store_writes_per_env_per_min_dead",
+    "store_reads_per_env_per_min_recovered",
+    "store_errors",
+    "wall_s",
+)
+
+
+def fleet_case(settings: Settings, outcome: CaseOutcome) -> None:
+    """bench.fleet: a simulated fleet against a dead, then recovered service, today's per-environment breaker
+    beside the shared one on Redis and DynamoDB (moto); and a page's latency with the shared breaker's store
+    healthy, slow, hung or refusing."""
+    del settings
+    report = run_python_json("bench.fleet", ["--chart", str(FLEET_CHART)], python_env([]), timeout_s=600)
+    for row in report["rows"]:
+        metrics: dict[str, Metric] = {name: row[name] for name in FLEET_METRICS if row.get(name) is not None}
+        metrics["recovered_load_share_per_s"] = " ".join(f"{share:.2f}" for share in row["recovered_load_share_per_s"])
+        outcome.measurements.append(Measurement(row["subject"], f"{row['environments']} environments", metrics))
+    for row in report["latency"]:
+        metrics = {f"page_{name}": row[name] for name in ("p50_ms", "p99_ms")}
+        metrics["store_operations"] = row["store_operations"]
+        outcome.measurements.append(Measurement(f"store {row['store']}", FLEET_LATENCY_CONDITION, metrics))
+    outcome.notes.append(f"![load on the recovered service]({FLEET_CHART.name})")
+    outcome.notes.append(
+        "Virtual time, 5 pages/s per environment, one reviews call a page; healthy 30 s, dead 60 s, recovered 20 s. "
+        "A dead call fails after 0.1 s. Store operations are round trips per environment per minute of each phase. "
+        "The latency rows are real time: 300 pages in process, services answering in 20 ms, a sync due every page."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CaseSpec:
     title: str
@@ -382,6 +423,11 @@ CASES: dict[str, CaseSpec] = {
         "Cold import of the handler module in a fresh interpreter, and what each optional dependency adds",
         ("import_ms_median", "rss_kib_median"),
         import_case,
+    ),
+    "fleet": CaseSpec(
+        "A fleet against a dead, then recovered service: per-environment vs shared breaker (Redis, DynamoDB)",
+        ("dead_calls_per_minute_once_all_stopped", "all_stopped_s_after_first_trip", "probes_per_s"),
+        fleet_case,
     ),
     "hitratio": CaseSpec(
         "Downstream calls the L1 fragment cache saves: 1,000 pages over 100 ids, 10 at a time, 50/80/30 ms mocks",

@@ -19,6 +19,8 @@ BASELINES = (GO_REFERENCE, NAIVE, FLOOR)
 AS_DEPLOYED_CONDITION = "from the build artefacts, with the DynamoDB fragment cache (as deployed)"
 DEPENDENCY_CONDITION = "added after the handler:"
 HIT_RATIO_CONDITION = "1,000 pages over 100 ids, 10 at a time"
+FLEET_LATENCY_CONDITION = "page latency beside the shared breaker's store"
+FLEET_SHARED_REDIS = "shared (redis)"
 
 type Metric = float | int | str
 

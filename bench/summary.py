@@ -30,6 +30,8 @@ from bench.model import (
     AS_DEPLOYED_CONDITION,
     CONTENDER,
     CONTENDER_CACHED,
+    FLEET_LATENCY_CONDITION,
+    FLEET_SHARED_REDIS,
     FLOOR,
     GO_REFERENCE,
     HIT_RATIO_CONDITION,
@@ -80,6 +82,10 @@ class Figures:
         return next(
             (m for m in outcome.measurements if m.subject == subject and m.condition.startswith(condition)), None
         )
+
+    def measurements(self, case: str) -> list[Measurement]:
+        outcome = self._by_case.get(case)
+        return list(outcome.measurements) if outcome is not None else []
 
     def metric(self, case: str, subject: str, condition: str, name: str) -> float | None:
         found = self.measurement(case, subject, condition)
@@ -151,6 +157,54 @@ def targets(figures: Figures) -> list[Target]:
             0.35,
             True,
             "x",
+        ),
+        *fleet_targets(figures),
+    ]
+
+
+def fleet_targets(figures: Figures) -> list[Target]:
+    """Issue 23's targets at 1,000 environments, on Redis (the DynamoDB run's figures sit beside it in the case)."""
+    shared: Callable[[str], float | None] = lambda name: figures.metric(  # noqa: E731
+        "fleet", FLEET_SHARED_REDIS, "1000 environments", name
+    )
+    slowest = max(
+        (
+            figures.metric("fleet", measurement.subject, FLEET_LATENCY_CONDITION, "page_p50_ms") or 0.0
+            for measurement in figures.measurements("fleet")
+            if measurement.condition == FLEET_LATENCY_CONDITION
+        ),
+        default=None,
+    )
+    alone = figures.metric("fleet", "store no shared breaker", FLEET_LATENCY_CONDITION, "page_p50_ms")
+    return [
+        Target(
+            "fleet of 1,000: dead-service calls/min once every environment stopped",
+            shared("dead_calls_per_minute_once_all_stopped"),
+            50,
+            True,
+        ),
+        Target(
+            "fleet of 1,000: every environment stopped after the trip",
+            shared("all_stopped_s_after_first_trip"),
+            2,
+            True,
+            " s",
+        ),
+        Target("fleet of 1,000: probes per second while the service is dead", shared("probes_per_s"), 1, True),
+        Target(
+            "fleet of 1,000: store reads per environment per healthy minute",
+            shared("store_reads_per_env_per_min_healthy"),
+            6,
+            True,
+        ),
+        Target(
+            "fleet of 1,000: store writes per environment per healthy minute",
+            shared("store_writes_per_env_per_min_healthy"),
+            0,
+            True,
+        ),
+        Target(
+            "page p50 beside the slowest shared-breaker store / without one", _ratio(slowest, alone), 1.1, True, "x"
         ),
     ]
 

@@ -165,7 +165,7 @@ def test_bff_may_only_use_single_items_of_its_own_tables(template: dict[str, Any
     assert statements == [
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Resource": {"GetAtt": "FragmentCacheTable.Arn"},
         },
         {

@@ -41,7 +41,7 @@ class Draws:
 
 
 class FailingStore(MemoryFleetStore):
-    async def read(self) -> dict[str, ServiceRecord]:
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
         raise ConnectionRefusedError("store down")
 
     async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
@@ -49,7 +49,7 @@ class FailingStore(MemoryFleetStore):
 
 
 class HungStore(MemoryFleetStore):
-    async def read(self) -> dict[str, ServiceRecord]:
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 

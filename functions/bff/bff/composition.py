@@ -18,6 +18,7 @@ from bff.api.app import PageRequest, create_app
 from bff.api.batch import BatchRequest
 from bff.aws_clients import AwsCallLimits
 from bff.cache.entry import FragmentStore
+from bff.cache.fleet_state import FleetStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
 from bff.cart_requests import RequestCart
@@ -50,6 +51,8 @@ from bff.resilience.batching import BatchEndpoint, BatchingSource
 from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy
+from bff.resilience.fleet_sync import FleetSyncMiddleware
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
 from bff.resilience.writes import WriteCaller
@@ -62,18 +65,20 @@ def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -
     logger.warning("circuit breaker state changed", service=service, old_state=old, new_state=new)
 
 
-def guard_for(service: str, settings: Settings) -> DownstreamGuard:
-    """The breaker, retry budget and bulkhead of a downstream service, or of the idempotency store (no hedging)."""
+def guard_for(service: str, settings: Settings, fleet: FleetBreakers | None = None) -> DownstreamGuard:
+    """The breaker, retry budget and bulkhead of a downstream service, or of the idempotency store (no hedging);
+    with `fleet`, the shared breaker state, which the service's local breaker then obeys too."""
     hedge_delay_ms = settings.services[service].hedge_delay_ms if service in settings.services else None
+    local = CircuitBreaker(
+        service,
+        failure_threshold=settings.breaker_failure_threshold,
+        window_size=settings.breaker_window_size,
+        window_failure_ratio=settings.breaker_window_failure_ratio,
+        open_s=settings.breaker_open_ms / 1000,
+        on_transition=log_breaker_transition,
+    )
     return DownstreamGuard(
-        breaker=CircuitBreaker(
-            service,
-            failure_threshold=settings.breaker_failure_threshold,
-            window_size=settings.breaker_window_size,
-            window_failure_ratio=settings.breaker_window_failure_ratio,
-            open_s=settings.breaker_open_ms / 1000,
-            on_transition=log_breaker_transition,
-        ),
+        breaker=fleet.breaker(local) if fleet is not None else local,
         budget=RetryBudget(settings.retry_budget_max_tokens, settings.retry_budget_token_ratio),
         bulkhead=asyncio.Semaphore(settings.bulkhead_max_in_flight),
         hedge_delay_s=hedge_delay_ms / 1000 if hedge_delay_ms else None,
@@ -123,6 +128,36 @@ def shared_store(settings: Settings) -> FragmentStore | None:
     return None
 
 
+def build_fleet(settings: Settings) -> FleetBreakers | None:
+    """The fleet's shared breaker state, in the shared cache's store; None when there is none or SHARED_BREAKER=off."""
+    if settings.shared_breaker == "off":
+        return None
+    timeout_s = settings.shared_breaker_timeout_ms / 1000
+    if settings.cache_table_name:
+        from bff.cache.fleet_dynamodb import DynamoDbFleetStore  # noqa: PLC0415
+
+        store: FleetStore = DynamoDbFleetStore(
+            settings.cache_table_name, timeout_s=timeout_s, region_name=settings.aws_region
+        )
+    elif settings.cache_url:
+        from bff.cache.fleet_redis import RedisFleetStore  # noqa: PLC0415
+
+        store = RedisFleetStore(settings.cache_url, timeout_s=timeout_s)
+    else:
+        return None
+    return FleetBreakers(store, fleet_policy(settings))
+
+
+def fleet_policy(settings: Settings) -> FleetPolicy:
+    return FleetPolicy(
+        failure_threshold=settings.shared_breaker_failures,
+        window_s=settings.shared_breaker_window_ms / 1000,
+        open_s=settings.breaker_open_ms / 1000,
+        ramp_s=settings.shared_breaker_ramp_ms / 1000,
+        healthy_refresh_s=settings.shared_breaker_refresh_ms / 1000,
+    )
+
+
 def cache_policy(settings: Settings) -> CachePolicy:
     return CachePolicy(
         ttl_s={name: float(service.cache_ttl_s) for name, service in settings.services.items()},
@@ -150,8 +185,10 @@ def build_downstream(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
+    fleet: FleetBreakers | None = None,
 ) -> Downstream:
-    """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect."""
+    """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect;
+    `fleet` is the shared breaker state."""
     client = DownstreamClient(
         http_client,
         registry if registry is not None else settings.service_urls(),
@@ -159,7 +196,7 @@ def build_downstream(
         on_unreachable=registry.service_unreachable if registry is not None else None,
         tracing=tracing,
     )
-    guards = {service: guard_for(service, settings) for service in settings.services}
+    guards = {service: guard_for(service, settings, fleet) for service in settings.services}
     retry_policy = RetryPolicy(
         settings.retry_max_attempts,
         Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
@@ -329,8 +366,9 @@ def build_app(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
+    fleet: FleetBreakers | None = None,
 ) -> FastAPI:
-    downstream = build_downstream(settings, http_client, cache, registry, tracing)
+    downstream = build_downstream(settings, http_client, cache, registry, tracing, fleet)
     page = product_details_page(settings)
     pages = RequestPages(
         build_page_service(settings, http_client, downstream=downstream, tracing=tracing),
@@ -338,7 +376,10 @@ def build_app(
         build_batch_service(settings, downstream),
     )
     sections = tuple(section.name for section in page.sections)
-    return create_app(pages, settings, record_page, sections, build_cart(settings, downstream), batch=pages)
+    app = create_app(pages, settings, record_page, sections, build_cart(settings, downstream), batch=pages)
+    if fleet is not None:
+        app.add_middleware(FleetSyncMiddleware, fleet=fleet)
+    return app
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,12 +389,18 @@ class Composition:
     app: FastAPI
     cache: TieredCache
     tracing: Tracing = NO_TRACING
+    fleet: FleetBreakers | None = None
 
     async def warm(self, timeout_s: float = 2.0) -> bool:
         """Opens the shared cache's client during init, on the loop that will serve (a new client's first call
-        takes far longer than a read's timeout). True when there is none, or it answered."""
+        takes far longer than a read's timeout), and reads the fleet's breaker state, so that the first call
+        already skips a service the fleet has opened. True when there is none, or it answered."""
         warm = getattr(self.cache.l2, "warm", None)
-        return True if warm is None else bool(await warm(timeout_s))
+        cache_warmed, fleet_read = await asyncio.gather(
+            warm(timeout_s) if warm is not None else _nothing_to_warm(),
+            self.fleet.refresh(timeout_s) if self.fleet is not None else _nothing_to_warm(),
+        )
+        return bool(cache_warmed) and fleet_read
 
     async def reset(self) -> None:
         """Drops every pooled connection and the shared cache's client, which reopen on first use with the
@@ -364,6 +411,8 @@ class Composition:
         close = getattr(self.cache.l2, "close", None)
         if close is not None:
             await close()
+        if self.fleet is not None:
+            await self.fleet.reset()
 
     def preload(self) -> None:
         """Loads now what a first answer would load (Babel and each locale's data; the idempotency utility when
@@ -384,8 +433,13 @@ def compose(
     OpenTelemetry's variables) unless given."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
     cache = build_fragment_cache(settings, tracing)
-    app = build_app(settings, http_client, cache, registry, tracing)
-    return Composition(settings, http_client, app, cache, tracing)
+    fleet = build_fleet(settings)
+    app = build_app(settings, http_client, cache, registry, tracing, fleet)
+    return Composition(settings, http_client, app, cache, tracing, fleet)
+
+
+async def _nothing_to_warm() -> bool:
+    return True
 
 
 def instrument_handler(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:

@@ -107,6 +107,13 @@ class Settings(BaseModel):
     breaker_window_size: int = Field(default=10, ge=1, alias="BREAKER_WINDOW_SIZE")
     breaker_window_failure_ratio: float = Field(default=0.5, gt=0, le=1, alias="BREAKER_WINDOW_FAILURE_RATIO")
     breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
+    # The fleet's shared breaker (bff.resilience.fleet_breaker), on whenever a shared store is configured.
+    shared_breaker: Literal["on", "off"] = Field(default="on", alias="SHARED_BREAKER")
+    shared_breaker_failures: int = Field(default=5, ge=1, alias="SHARED_BREAKER_FAILURES")
+    shared_breaker_window_ms: Milliseconds = Field(default=10_000, alias="SHARED_BREAKER_WINDOW_MS")
+    shared_breaker_ramp_ms: Milliseconds = Field(default=10_000, alias="SHARED_BREAKER_RAMP_MS")
+    shared_breaker_refresh_ms: Milliseconds = Field(default=10_000, ge=1_000, alias="SHARED_BREAKER_REFRESH_MS")
+    shared_breaker_timeout_ms: Milliseconds = Field(default=50, alias="SHARED_BREAKER_TIMEOUT_MS")
     bulkhead_max_in_flight: int = Field(default=64, ge=1, alias="BULKHEAD_MAX_IN_FLIGHT")
     stale_ttl_s: int = Field(default=300, ge=0, le=86_400, alias="STALE_TTL_S")
     # The fragment cache: L1 in memory (its size; STALE_MAX_ENTRIES is the older name), and an optional shared L2,

@@ -55,8 +55,8 @@ class DynamoDbFleetStore:
         self._exit_stack = AsyncExitStack()
         self._client_task: asyncio.Task[DynamoDBClient] | None = None
 
-    async def read(self) -> dict[str, ServiceRecord]:
-        async with asyncio.timeout(self.timeout_s):
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        async with asyncio.timeout(timeout_s or self.timeout_s):
             client = await self._client()
             response = await client.get_item(TableName=self.table_name, Key=self._key)
         return parse_records(_strings(response.get("Item", {})))

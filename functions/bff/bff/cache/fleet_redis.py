@@ -71,8 +71,8 @@ class RedisFleetStore:
         self.key = key
         self._redis: Redis | None = None
 
-    async def read(self) -> dict[str, ServiceRecord]:
-        async with asyncio.timeout(self.timeout_s):
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        async with asyncio.timeout(timeout_s or self.timeout_s):
             fields = await self._client().hgetall(self.key)
         return parse_records({str(name): str(value) for name, value in fields.items()})
 

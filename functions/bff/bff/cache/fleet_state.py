@@ -80,8 +80,9 @@ class FleetStore(Protocol):
     """The shared store's five operations, each one round trip, bounded by the store's own timeout; any error
     raises (the caller falls back to its local breaker)."""
 
-    async def read(self) -> dict[str, ServiceRecord]:
-        """Every service's record."""
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        """Every service's record; `timeout_s` replaces the store's own timeout (a first read, during init, also
+        creates the client and connects)."""
         ...
 
     async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
@@ -113,7 +114,8 @@ class MemoryFleetStore:
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
 
-    async def read(self) -> dict[str, ServiceRecord]:
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        del timeout_s
         return parse_records(self.fields)
 
     async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:

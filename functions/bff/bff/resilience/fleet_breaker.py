@@ -32,12 +32,15 @@ from dataclasses import dataclass
 
 from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+from bff.resilience.tasks import cut_off
 
 type Clock = Callable[[], float]
 type Draw = Callable[[], float]
 
 # A sync that the response cut off this many times in a row means the store is too slow to be believed.
 _MAX_CUT_SYNCS = 3
+# Rounds of one sync: a failure recorded while a sync runs is sent by that sync's next round.
+_MAX_PASSES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class FleetBreakers:
         self._pending_failures: Counter[str] = Counter()
         self._verdicts: dict[str, bool] = {}
         self._leases: dict[str, float] = {}
+        self._in_request = False
+        self._task: asyncio.Task[None] | None = None
 
     def breaker(self, local: CircuitBreaker) -> FleetBreaker:
         return FleetBreaker(local, self)
@@ -114,19 +119,49 @@ class FleetBreakers:
 
     def report_failures(self, service: str, count: int) -> None:
         self._pending_failures[service] += count
+        self._start_sync_in_request()
 
     def report_probe(self, service: str, answered: bool) -> None:
         self._verdicts[service] = answered
+        self._start_sync_in_request()
+
+    def request_read(self) -> None:
+        """A call failed while the copy says the service is closed: read the fleet's state as soon as reads may
+        be made (at most once a second), since it may have opened already. The read replaces the scheduled one."""
+        if not self._failing:
+            self._next_read_at = min(self._next_read_at, (self._fresh_at or 0.0) + self.policy.busy_refresh_s)
+            self._start_sync_in_request()
+
+    def begin_request(self) -> None:
+        """A request starts: a sync starts beside it when one is due, and whatever falls due during the request
+        (a failure to report, a probe's verdict) is sent during it."""
+        self._in_request = True
+        if self.is_due():
+            self._start_sync()
+
+    async def end_request(self) -> None:
+        """The response is ready: cuts off a sync still running, so nothing runs after the response."""
+        self._in_request = False
+        task, self._task = self._task, None
+        if task is not None:
+            await cut_off(task)
 
     def is_due(self) -> bool:
         """Whether `sync()` has anything to do now; cheap, so the request path asks before starting one."""
-        return bool(self._pending_failures or self._verdicts) or self._clock() >= self._next_read_at
+        now = self._clock()
+        if now >= self._next_read_at:
+            return True
+        # after a store error nothing is sent before the back-off ends
+        return not self._failing and bool(self._pending_failures or self._verdicts)
 
     async def refresh(self, timeout_s: float) -> bool:
         """Reads the fleet's state now, within `timeout_s` (init and SnapStart restores, before any call)."""
+        now = self._clock()
         try:
+            self.operations["read"] += 1
             async with asyncio.timeout(timeout_s):
-                await self._read(self._clock())
+                records = await self.store.read(timeout_s)
+            self._accept(records, now)
         except Exception:  # the local breakers decide until a later sync succeeds
             self._failed(self._clock())
             return False
@@ -143,22 +178,33 @@ class FleetBreakers:
 
     async def sync(self) -> None:
         """Sends the probe verdicts and failure reports, refreshes the copy when due, and tries for the probe lease
-        of a half-open service. Cancelled by the request path when the response is ready; then whatever was not
-        sent is sent by the next sync."""
-        now = self._clock()
-        try:
-            await self._send_verdicts(now)
-            await self._send_failures(now)
-            if now >= self._next_read_at:
-                await self._read(now)
-            await self._take_leases(now)
-        except asyncio.CancelledError:
-            self._cut_syncs += 1
-            raise
-        except Exception:  # a shared breaker never fails a page: the local breakers decide meanwhile
-            self._failed(now)
-            return
-        self._cut_syncs = 0
+        of a half-open service; again while something fell due meanwhile. Cancelled by the request path when the
+        response is ready; then whatever was not sent is sent by the next sync."""
+        for _ in range(_MAX_PASSES):
+            now = self._clock()
+            try:
+                await self._send_verdicts(now)
+                await self._send_failures(now)
+                if now >= self._next_read_at:
+                    await self._read(now)
+                await self._take_leases(now)
+            except asyncio.CancelledError:
+                self._cut_syncs += 1
+                raise
+            except Exception:  # a shared breaker never fails a page: the local breakers decide meanwhile
+                self._failed(now)
+                return
+            self._cut_syncs = 0
+            if not self.is_due():
+                return
+
+    def _start_sync_in_request(self) -> None:
+        if self._in_request:
+            self._start_sync()
+
+    def _start_sync(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.sync())
 
     async def _send_verdicts(self, now: float) -> None:
         while self._verdicts:
@@ -219,8 +265,11 @@ class FleetBreakers:
         self._next_read_at = max(next_read_at, now + policy.busy_refresh_s)
 
     def _failed(self, now: float) -> None:
+        """The store failed: the local breakers decide until it answers again. Failure reports wait for it
+        (capped at the threshold each); probe verdicts are dropped, since the probe's lease lapses anyway."""
         self._failing = True
-        self._pending_failures.clear()
+        for service, count in self._pending_failures.items():
+            self._pending_failures[service] = min(count, self.policy.failure_threshold)
         self._verdicts.clear()
         self._next_read_at = now + self.policy.error_backoff_s
 
@@ -280,6 +329,9 @@ class FleetBreaker:
             self._probing = False
             self._fleet.report_probe(self.service, answered=False)
         self._streak += 1
+        record = self._fleet.record_for(self.service, self._fleet.now())
+        if record is None or record.state == "ramp":
+            self._fleet.request_read()
         streak = self._fleet.policy.report_streak
         if self._streak >= streak:  # the streak's first failures are reported with the one that completes it
             self._fleet.report_failures(self.service, streak if self._streak == streak else 1)

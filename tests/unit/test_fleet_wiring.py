@@ -1,0 +1,58 @@
+"""The shared breaker as the composition root wires it: when it is on, and what a page does with it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from bff.cache.fleet_state import MemoryFleetStore
+from bff.composition import build_app, build_fleet, guard_for
+from bff.downstream.http import create_http_client
+from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers
+from tests.support.fake_downstream import FakeDownstream
+from tests.support.settings import settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+def test_the_shared_breaker_is_on_whenever_a_shared_store_is_configured() -> None:
+    assert build_fleet(settings_for()) is None
+    assert build_fleet(settings_for(cache_url="redis://127.0.0.1:9/0")) is not None
+    assert build_fleet(settings_for(cache_table_name="fragments", aws_region="eu-west-1")) is not None
+    assert build_fleet(settings_for(cache_url="redis://127.0.0.1:9/0", shared_breaker="off")) is None
+
+
+def test_a_guard_obeys_the_fleet_only_when_there_is_one() -> None:
+    settings = settings_for(cache_url="redis://127.0.0.1:9/0", shared_breaker_failures=7, shared_breaker_ramp_ms=4000)
+    fleet = build_fleet(settings)
+    assert fleet is not None
+    assert fleet.policy.failure_threshold == 7
+    assert fleet.policy.ramp_s == 4.0
+    assert isinstance(guard_for("reviews", settings, fleet).breaker, FleetBreaker)
+    assert isinstance(guard_for("reviews", settings).breaker, CircuitBreaker)
+
+
+async def test_a_page_never_calls_a_service_the_fleet_has_opened() -> None:
+    # Given a fleet record that opened reviews, and an environment that has read it
+    store = MemoryFleetStore()
+    now = time.time()
+    await store.trip("reviews", now, now + 60)
+    fleet = FleetBreakers(store)
+    assert await fleet.refresh(1.0)
+    fake = FakeDownstream()
+    settings = settings_for()
+    app = build_app(settings, create_http_client(settings, transport=fake.transport()), fleet=fleet)
+    # When pages are asked for
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
+        responses = [await client.get(f"/product-details/P00{i}") for i in range(3)]
+    # Then each page is answered with reviews degraded, and reviews was never called
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert all(
+        response.json()["meta"]["degraded"] == [{"source": "reviews", "reason": "circuit_open"}]
+        for response in responses
+    )
+    assert fake.calls_to("reviews") == []
+    assert len(fake.calls_to("product")) == 3
