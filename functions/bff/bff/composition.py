@@ -185,6 +185,7 @@ def build_downstream(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
+    *,
     fleet: FleetBreakers | None = None,
 ) -> Downstream:
     """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect;
@@ -366,9 +367,10 @@ def build_app(
     cache: TieredCache | None = None,
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
+    *,
     fleet: FleetBreakers | None = None,
 ) -> FastAPI:
-    downstream = build_downstream(settings, http_client, cache, registry, tracing, fleet)
+    downstream = build_downstream(settings, http_client, cache, registry, tracing, fleet=fleet)
     page = product_details_page(settings)
     pages = RequestPages(
         build_page_service(settings, http_client, downstream=downstream, tracing=tracing),
@@ -434,7 +436,7 @@ def compose(
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
     cache = build_fragment_cache(settings, tracing)
     fleet = build_fleet(settings)
-    app = build_app(settings, http_client, cache, registry, tracing, fleet)
+    app = build_app(settings, http_client, cache, registry, tracing, fleet=fleet)
     return Composition(settings, http_client, app, cache, tracing, fleet)
 
 
