@@ -342,6 +342,10 @@ export interface components {
          * NewCartItem
          * @description The body of POST /cart/items: exactly these two fields (a user id in the body is an unknown field: 400).
          *     bff.api.cart.new_item parses it with the same rules; the tests hold the two to each other.
+         * @example {
+         *       "productId": "P001",
+         *       "quantity": 1
+         *     }
          */
         NewCartItem: {
             /**

@@ -7,10 +7,14 @@ the request as sent, so a case these edits make valid is judged as valid.
   from its issuer with cart:read and cart:write), else one minted with the local issuer's key (tools/local_jwt.py,
   in LOCAL_JWT_DIR), which the local API's JWT authorizer trusts. The ignored_auth check sends its probes without
   this hook, so it still sees the route refuse a request without the token, or with a made-up one.
-- A fresh Idempotency-Key (a UUID) per request, as a client makes one per intended write. A generated key that
-  the documented pattern refuses is kept, so negative data still tests the header.
-- No reviewsLimit with an include that leaves reviews out: the server refuses that pair (400), a rule across two
-  parameters that JSON Schema cannot state; the document says it in reviewsLimit's description.
+- A fresh Idempotency-Key (a UUID) per request, as a client makes one per intended write, in place of the generated
+  one. A generated key that the documented pattern refuses is kept, and a missing one stays missing, so negative
+  data and the missing_required_header check still test the header.
+- No valid reviewsLimit with an include that leaves reviews out: the server refuses that pair (400), a rule across
+  two parameters that JSON Schema cannot state; the document says it in reviewsLimit's description. An invalid
+  reviewsLimit stays, so a negative case stays negative.
+
+The edits are made in place: Schemathesis notices them and checks the request as sent.
 """
 
 from __future__ import annotations
@@ -45,28 +49,34 @@ def bearer_token() -> str:
 @schemathesis.hook
 def before_call(ctx: schemathesis.HookContext, case: schemathesis.Case[Any], **kwargs: Any) -> None:
     definition: dict[str, Any] = case.operation.definition.raw
-    headers = case.headers if case.headers is not None else {}
+    if case.headers is None:
+        case.headers = {}
+    headers = case.headers
     if definition.get("security"):
         headers[AUTHORIZATION] = f"Bearer {bearer_token()}"
-    pattern = _header_pattern(definition, IDEMPOTENCY_KEY)
-    offered = headers.get(IDEMPOTENCY_KEY)
-    if pattern is not None and (offered is None or (isinstance(offered, str) and pattern.search(offered))):
+    key_pattern = _parameter_pattern(definition, "header", IDEMPOTENCY_KEY)
+    if key_pattern is not None and _valid(headers.get(IDEMPOTENCY_KEY), key_pattern):
         headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
-    case.headers = headers
-    if case.query and _limit_without_reviews(case.query):
-        case.query = {name: value for name, value in case.query.items() if name != REVIEWS_LIMIT}
+    limit_pattern = _parameter_pattern(definition, "query", REVIEWS_LIMIT)
+    query = case.query
+    if query and limit_pattern is not None and _valid_limit_without_reviews(query, limit_pattern):
+        del query[REVIEWS_LIMIT]
 
 
-def _header_pattern(definition: dict[str, Any], name: str) -> re.Pattern[str] | None:
+def _parameter_pattern(definition: dict[str, Any], location: str, name: str) -> re.Pattern[str] | None:
     for parameter in definition.get("parameters", []):
-        if parameter.get("in") == "header" and parameter.get("name") == name:
+        if parameter.get("in") == location and parameter.get("name") == name:
             return re.compile(parameter["schema"]["pattern"])
     return None
 
 
-def _limit_without_reviews(query: dict[str, Any]) -> bool:
-    if REVIEWS_LIMIT not in query or INCLUDE not in query:
+def _valid(value: object, pattern: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and pattern.search(value) is not None
+
+
+def _valid_limit_without_reviews(query: dict[str, Any], pattern: re.Pattern[str]) -> bool:
+    limit, include = query.get(REVIEWS_LIMIT), query.get(INCLUDE)
+    if not isinstance(limit, str) or pattern.search(limit) is None or include is None:
         return False
-    include = query[INCLUDE]
     sections = include.split(",") if isinstance(include, str) else include
     return isinstance(sections, list) and REVIEWS not in sections

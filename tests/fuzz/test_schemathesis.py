@@ -9,19 +9,17 @@ against `make dev` or a deployed stack (BFF_URL).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.local_api import LocalApi
+from tests.support.local_api import LocalApi, running_local_api
 from tests.support.tooling import REPO_ROOT
-from tools import local_jwt
 
 pytestmark = pytest.mark.localapi
 
@@ -72,24 +70,41 @@ def schemathesis_command(api_url: str) -> list[str]:
     ]
 
 
+# The contract, not the latency, is under test: on a shared 2-core machine a cold worker or moto can take longer
+# than the production budgets (500 ms page deadline, 200 ms idempotency store), and the documented 503/504 that
+# follow would fail not_a_server_error. These budgets leave room for that; tests/integration tests the timeouts.
+ROOMY_BUDGETS = {
+    "PAGE_DEADLINE_MS": "3000",
+    "CONNECT_TIMEOUT_MS": "1000",
+    "IDEMPOTENCY_TIMEOUT_MS": "1000",
+    **{f"{service}_TIMEOUT_MS": "2000" for service in ("PRODUCT", "REVIEWS", "INVENTORY", "CART")},
+}
+
+
+@pytest.fixture(scope="module")
+def contract_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    with running_local_api(tmp_path_factory.mktemp("schemathesis"), ROOMY_BUDGETS) as api:
+        yield api
+
+
 def key_dir_of(api: LocalApi) -> Path:
     """The local API's own signing key (tests.support.local_api gives each run its LOCAL_JWT_DIR)."""
     return api.stdout_path.parent / "jwt"
 
 
-def test_schemathesis_finds_no_failure_through_the_gateway(shared_local_api: LocalApi) -> None:
+def test_schemathesis_finds_no_failure_through_the_gateway(contract_api: LocalApi) -> None:
     # Given a local API started for this run, and the hooks that sign requests in with its issuer's key
     environment = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": HOOKS,
-        "LOCAL_JWT_DIR": str(key_dir_of(shared_local_api)),
+        "LOCAL_JWT_DIR": str(key_dir_of(contract_api)),
         "PYTHONPATH": str(REPO_ROOT),
     }
     environment.pop("BFF_TOKEN", None)
 
     # When Schemathesis runs every phase with all checks on positive and negative data
     run = subprocess.run(
-        schemathesis_command(shared_local_api.base_url),
+        schemathesis_command(contract_api.base_url),
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
@@ -110,36 +125,13 @@ def test_schemathesis_finds_no_failure_through_the_gateway(shared_local_api: Loc
     assert "Tested: 4" in output
 
 
-def test_a_body_that_is_not_utf8_is_a_400_problem_not_the_gateways_502(shared_local_api: LocalApi) -> None:
-    # Found by Schemathesis: the emulator answered 502 {"message":"Internal server error"} to a body of one 0xff
-    token = local_jwt.mint(
-        local_jwt.ensure_key(key_dir_of(shared_local_api)),
-        subject="utf8-tester",
-        scopes=["cart:write"],
-        identity=local_jwt.local_identity(os.environ),
-    )
-    response = httpx.post(
-        f"{shared_local_api.base_url}/cart/items",
-        content=b"\xff",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Idempotency-Key": str(uuid.uuid4()),
-            "Content-Type": "application/json",
-        },
-        timeout=10,
-    )
-    assert response.status_code == 400
-    assert response.headers["content-type"] == "application/problem+json"
-    assert json.loads(response.content)["detail"] == "The body is not valid JSON."
-
-
-def test_the_document_is_served_through_the_gateway_and_revalidated(shared_local_api: LocalApi) -> None:
-    first = httpx.get(f"{shared_local_api.base_url}/openapi.json", timeout=10)
+def test_the_document_is_served_through_the_gateway_and_revalidated(contract_api: LocalApi) -> None:
+    first = httpx.get(f"{contract_api.base_url}/openapi.json", timeout=10)
     assert first.status_code == 200
     assert first.json()["openapi"].startswith("3.1")
     assert first.headers["cache-control"].startswith("public")
     again = httpx.get(
-        f"{shared_local_api.base_url}/openapi.json", headers={"If-None-Match": first.headers["etag"]}, timeout=10
+        f"{contract_api.base_url}/openapi.json", headers={"If-None-Match": first.headers["etag"]}, timeout=10
     )
     assert again.status_code == 304
     assert again.content == b""

@@ -57,7 +57,9 @@ class NewCartItem(BaseModel):
     """The body of POST /cart/items: exactly these two fields (a user id in the body is an unknown field: 400).
     bff.api.cart.new_item parses it with the same rules; the tests hold the two to each other."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [{"productId": "P001", "quantity": 1}]}
+    )
 
     product_id: str = Field(
         alias="productId",
