@@ -312,3 +312,69 @@ async def test_the_middleware_never_waits_for_a_hung_store() -> None:
 def test_a_garbled_record_reads_as_closed() -> None:
     fields = {"reviews_st": "open", "reviews_since": "x", "reviews_until": "1", "inventory_st": "weird"}
     assert parse_records(fields) == {}
+
+
+class RecoveringStore(MemoryFleetStore):
+    """Refuses every call until `up` is set."""
+
+    up = False
+
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        if not self.up:
+            raise ConnectionRefusedError("store down")
+        return await super().read(timeout_s)
+
+    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
+        if not self.up:
+            raise ConnectionRefusedError("store down")
+        return await super().report_failures(service, count, window)
+
+
+async def test_failures_kept_back_by_a_store_outage_are_dropped_once_too_old() -> None:
+    # Given failures seen while the store was down, and the store back a window later
+    store, clock = RecoveringStore(), FakeClock()
+    env = environment(store, clock)
+    for _ in range(5):
+        env.record_failure()
+        await fleet_of(env).sync()
+    clock.advance(POLICY.window_s + POLICY.error_backoff_s)
+    store.up = True
+    # When the environment syncs again
+    await fleet_of(env).sync()
+    # Then the old failures opened nothing and were not sent
+    assert await store.read() == {}
+    assert "reviews_fails" not in store.fields
+
+
+async def test_failures_kept_back_briefly_are_sent_when_the_store_answers_again() -> None:
+    store, clock = RecoveringStore(), FakeClock()
+    env = environment(store, clock)
+    for _ in range(5):
+        env.record_failure()
+    await fleet_of(env).sync()  # fails: the store is down
+    store.up = True
+    clock.advance(POLICY.error_backoff_s)
+    await fleet_of(env).sync()
+    assert (await store.read())["reviews"].is_open(clock())
+
+
+async def test_failures_are_reported_during_the_request_that_saw_them() -> None:
+    # Given an environment that has just read the fleet's state (no sync due at the request's start)
+    store, clock = MemoryFleetStore(), FakeClock()
+    env = environment(store, clock)
+    assert await fleet_of(env).refresh(1.0)
+    assert not fleet_of(env).is_due()
+
+    async def page(scope: object, receive: object, send: object) -> None:
+        for _ in range(5):  # the page's calls fail, one after another
+            assert env.allow()
+            env.record_failure()
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    # When one request through the middleware sees five failures
+    await FleetSyncMiddleware(page, fleet_of(env))({"type": "http"}, None, None)  # type: ignore[arg-type]
+    # Then the fleet opened before the response: another environment skips the service
+    other = environment(store, clock)
+    await fleet_of(other).refresh(1.0)
+    assert not other.allow()

@@ -89,6 +89,7 @@ class FleetBreakers:
         self._cut_syncs = 0
         self._next_read_at = 0.0
         self._pending_failures: Counter[str] = Counter()
+        self._failures_since: dict[str, float] = {}
         self._verdicts: dict[str, bool] = {}
         self._leases: dict[str, float] = {}
         self._in_request = False
@@ -118,6 +119,7 @@ class FleetBreakers:
         return lease_until > now
 
     def report_failures(self, service: str, count: int) -> None:
+        self._failures_since.setdefault(service, self._clock())
         self._pending_failures[service] += count
         self._start_sync_in_request()
 
@@ -172,6 +174,7 @@ class FleetBreakers:
         SnapStart snapshot must carry neither a connection nor a state read before it; `refresh` reads it again."""
         self._records, self._fresh_at, self._next_read_at = {}, None, 0.0
         self._pending_failures.clear()
+        self._failures_since.clear()
         self._verdicts.clear()
         self._leases.clear()
         await self.store.close()
@@ -221,14 +224,21 @@ class FleetBreakers:
         window = int(now // self.policy.window_s)
         while self._pending_failures:
             service, count = next(iter(self._pending_failures.items()))
+            if now - self._failures_since.get(service, now) > self.policy.window_s:
+                self._forget_failures(service)  # kept back by a store outage: too old to open anything now
+                continue
             self.operations["write"] += 1
             total, records = await self.store.report_failures(service, count, window)
-            del self._pending_failures[service]
+            self._forget_failures(service)
             self._accept(records, now)
             record = records.get(service)
             if total >= self.policy.failure_threshold and (record is None or record.state != "open"):
                 self.operations["write"] += 1
                 self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
+
+    def _forget_failures(self, service: str) -> None:
+        del self._pending_failures[service]
+        self._failures_since.pop(service, None)
 
     async def _read(self, now: float) -> None:
         self.operations["read"] += 1
