@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 import pytest
 
 from bff.cache.fleet_state import MemoryFleetStore
-from bff.composition import build_app, build_fleet, guard_for
+from bff.composition import build_app, build_fleet, compose, guard_for
 from bff.downstream.http import create_http_client
 from bff.resilience.circuit_breaker import CircuitBreaker
 from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers
+from bff.snapstart import SnapStartHooks
 from tests.support.fake_downstream import FakeDownstream
 from tests.support.settings import settings_for
 
@@ -56,3 +58,38 @@ async def test_a_page_never_calls_a_service_the_fleet_has_opened() -> None:
     )
     assert fake.calls_to("reviews") == []
     assert len(fake.calls_to("product")) == 3
+
+
+def test_a_restored_environment_reads_the_fleets_state_before_its_first_call() -> None:
+    # Given an environment composed with a shared store (in memory here) where the fleet has opened reviews
+    fake = FakeDownstream()
+    composition = compose(settings_for(cache_url="redis://127.0.0.1:9/0"), transport=fake.transport())
+    fleet = composition.fleet
+    assert fleet is not None
+    store = MemoryFleetStore()
+    fleet.store = store
+    loop = asyncio.new_event_loop()
+    try:
+        hooks = SnapStartHooks(loop, composition, composition.app)
+        composition.cache.l2 = None  # the fragment cache's L2 is not under test: no connection attempts
+        # When the snapshot is taken, the fleet opens reviews meanwhile, and the environment is restored
+        hooks.before_snapshot()
+        assert fleet.operations["read"] == 0
+        now = time.time()
+        loop.run_until_complete(store.trip("reviews", now, now + 60))
+        hooks.after_restore()
+
+        async def first_page() -> httpx.Response:
+            transport = httpx.ASGITransport(app=composition.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bff.test") as client:
+                return await client.get("/product-details/P001")
+
+        response = loop.run_until_complete(first_page())
+    finally:
+        loop.run_until_complete(composition.http_client.aclose())
+        loop.close()
+    # Then its first page already skipped reviews, which was never called
+    assert response.status_code == 200
+    assert response.json()["meta"]["degraded"] == [{"source": "reviews", "reason": "circuit_open"}]
+    assert fake.calls_to("reviews") == []
+    assert fleet.operations["read"] >= 1
