@@ -378,3 +378,21 @@ async def test_failures_are_reported_during_the_request_that_saw_them() -> None:
     other = environment(store, clock)
     await fleet_of(other).refresh(1.0)
     assert not other.allow()
+
+
+async def test_each_change_of_the_fleets_state_is_heard_once_per_environment() -> None:
+    store, clock = MemoryFleetStore(), FakeClock()
+    heard: list[tuple[str, str, str]] = []
+    fleet = FleetBreakers(store, POLICY, clock=clock, draw=Draws(), on_transition=lambda *change: heard.append(change))
+    env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
+    await fleet.refresh(1.0)
+    await trip_from(env, 5)
+    await fleet.refresh(1.0)
+    clock.advance(POLICY.open_s)
+    await fleet.sync()
+    assert env.allow()
+    env.record_success()
+    await fleet.sync()
+    clock.advance(POLICY.ramp_s)
+    await fleet.refresh(1.0)
+    assert heard == [("reviews", "closed", "open"), ("reviews", "open", "ramp"), ("reviews", "ramp", "closed")]

@@ -65,6 +65,10 @@ def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -
     logger.warning("circuit breaker state changed", service=service, old_state=old, new_state=new)
 
 
+def log_fleet_transition(service: str, old: str, new: str) -> None:
+    logger.warning("fleet breaker state changed", service=service, old_state=old, new_state=new)
+
+
 def guard_for(service: str, settings: Settings, fleet: FleetBreakers | None = None) -> DownstreamGuard:
     """The breaker, retry budget and bulkhead of a downstream service, or of the idempotency store (no hedging);
     with `fleet`, the shared breaker state, which the service's local breaker then obeys too."""
@@ -145,7 +149,7 @@ def build_fleet(settings: Settings) -> FleetBreakers | None:
         store = RedisFleetStore(settings.cache_url, timeout_s=timeout_s)
     else:
         return None
-    return FleetBreakers(store, fleet_policy(settings))
+    return FleetBreakers(store, fleet_policy(settings), on_transition=log_fleet_transition)
 
 
 def fleet_policy(settings: Settings) -> FleetPolicy:

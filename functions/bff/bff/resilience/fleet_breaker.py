@@ -36,6 +36,12 @@ from bff.resilience.tasks import cut_off
 
 type Clock = Callable[[], float]
 type Draw = Callable[[], float]
+type FleetTransitionListener = Callable[[str, str, str], None]
+
+
+def _ignore(_service: str, _old: str, _new: str) -> None:
+    return None
+
 
 # A sync that the response cut off this many times in a row means the store is too slow to be believed.
 _MAX_CUT_SYNCS = 3
@@ -77,8 +83,12 @@ class FleetBreakers:
         *,
         clock: Clock = time.time,
         draw: Draw = random.random,
+        on_transition: FleetTransitionListener = _ignore,
     ) -> None:
+        """`on_transition(service, old, new)` hears each change of a service's state in this copy (closed, open,
+        ramp), as this environment learns it."""
         self.store = store
+        self._on_transition = on_transition
         self.policy = policy
         self.operations: Counter[str] = Counter()
         self._clock = clock
@@ -217,6 +227,7 @@ class FleetBreakers:
             self.operations["write"] += 1
             await self.store.settle_probe(service, state, now, until)
             del self._verdicts[service]
+            self._tell_transitions({**self._records, service: ServiceRecord(state, now, until)}, now)
             self._records[service] = ServiceRecord(state, now, until)
             self._schedule_read(now)
 
@@ -257,10 +268,19 @@ class FleetBreakers:
                 self._records[service] = dataclasses.replace(record, lease_until=now + self.policy.busy_refresh_s)
 
     def _accept(self, records: dict[str, ServiceRecord], now: float) -> None:
+        self._tell_transitions(records, now)
         self._records = records
         self._fresh_at = now
         self._failing = False
         self._schedule_read(now)
+
+    def _tell_transitions(self, records: dict[str, ServiceRecord], now: float) -> None:
+        for service in self._records.keys() | records.keys():
+            # each copy's state as of when it was read
+            old = _state_of(self._records.get(service), self._fresh_at or now)
+            new = _state_of(records.get(service), now)
+            if old != new:
+                self._on_transition(service, old, new)
 
     def _schedule_read(self, now: float) -> None:
         policy = self.policy
@@ -282,6 +302,10 @@ class FleetBreakers:
             self._pending_failures[service] = min(count, self.policy.failure_threshold)
         self._verdicts.clear()
         self._next_read_at = now + self.policy.error_backoff_s
+
+
+def _state_of(record: ServiceRecord | None, now: float) -> str:
+    return "closed" if record is None or record.is_closed(now) else record.state
 
 
 class FleetBreaker:
