@@ -83,7 +83,10 @@ def observed(mock_service_factory: MockServiceFactory, tmp_path: Path, receiver:
     return {
         "lines": lines,
         "stdout": result.stdout,
-        "response": json.loads(result.stderr.splitlines()[-1]),
+        # The last JSON document: aiohttp may warn of its unclosed pools right after it, as the interpreter exits.
+        "response": json.JSONDecoder().raw_decode(
+            [line for line in result.stderr.splitlines() if line.startswith("{")][-1]
+        )[0],
         "stderr": result.stderr,
         # The mocks the product page calls; the others only give their services a URL.
         "mocks": {name: mocks[name] for name in PAGE_SERVICES},

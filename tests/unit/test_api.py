@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pytest
 
-from bff.api.app import PageRequest, create_app
 from bff.composition import build_app
 from bff.core.outcomes import FailureReason
 from bff.core.policy import PageDecision, PageFailure
 from bff.core.service import RenderedPage
+from bff.core.shaping import PageOptions
 from bff.downstream.http import create_http_client
 from tests.support.fake_downstream import FakeDownstream, inventory_body, product_body, reviews_body
+from tests.support.overrides import override_pages
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio
@@ -168,9 +170,11 @@ async def test_server_timing_reports_each_section_and_the_total(client: httpx.As
     assert all(float(duration) >= 0 for _, duration in entries)
 
 
-async def cors_client(fake: FakeDownstream, origins: str) -> httpx.AsyncClient:
+async def cors_client(fake: FakeDownstream, origins: str, pages: object = None) -> httpx.AsyncClient:
     settings = settings_for(cors_allowed_origins=origins)
     app = build_app(settings, create_http_client(settings, transport=fake.transport()))
+    if pages is not None:
+        override_pages(app, pages)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test")
 
 
@@ -218,11 +222,11 @@ async def test_the_catch_all_500_also_allows_timing_to_an_allowed_origin(
     fake: FakeDownstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the page service fails in a way nothing in the app expects
-    async def broken(*args: object) -> None:
-        raise RuntimeError("bug")
+    class BrokenPages:
+        async def render(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("bug")
 
-    monkeypatch.setattr("bff.composition.RequestPages.render", broken)
-    async with await cors_client(fake, "https://shop.example.com") as client:
+    async with await cors_client(fake, "https://shop.example.com", BrokenPages()) as client:
         response = await client.get("/product-details/P001", headers={"origin": "https://shop.example.com"})
     assert response.status_code == 500
     assert response.headers["timing-allow-origin"] == "https://shop.example.com"
@@ -250,18 +254,23 @@ class FixedPages:
 
     def __init__(self, decision: PageDecision) -> None:
         self.decision = decision
-        self.requests: list[PageRequest] = []
+        self.requests: list[tuple[str, Mapping[str, str]]] = []
 
-    async def render(self, request: PageRequest) -> RenderedPage:
-        self.requests.append(request)
+    async def render(
+        self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str], options: PageOptions
+    ) -> RenderedPage:
+        self.requests.append((entity_id, headers))
         return RenderedPage(self.decision, {"total": 1.0})
 
 
-async def test_the_app_answers_what_its_page_service_decides() -> None:
-    # Given an app over a page service whose critical section's breaker is open, and a recorder of degradations
+async def test_the_app_answers_what_its_page_service_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an app whose page service's critical section's breaker is open, and a recorder of degradations
     pages = FixedPages(PageFailure(503, "product", FailureReason.CIRCUIT_OPEN, retry_after_s=7))
     recorded: list[list[tuple[str, str]]] = []
-    app = create_app(pages, settings_for(), lambda degraded: recorded.append(list(degraded)))
+    monkeypatch.setattr("bff.api.routes.pages.record_page", lambda degraded: recorded.append(list(degraded)))
+    settings = settings_for()
+    app = build_app(settings, create_http_client(settings))
+    override_pages(app, pages)
     # When a page is requested
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
         response = await client.get("/product-details/P001", headers={"x-correlation-id": "corr-1"})
@@ -271,4 +280,4 @@ async def test_the_app_answers_what_its_page_service_decides() -> None:
     assert problem["type"].endswith(":upstream-unavailable")
     assert response.headers["retry-after"] == "7"
     assert recorded == []
-    assert [(request.entity_id, request.correlation_id) for request in pages.requests] == [("P001", "corr-1")]
+    assert [(entity_id, headers["x-correlation-id"]) for entity_id, headers in pages.requests] == [("P001", "corr-1")]

@@ -13,14 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bff.api.cart import CartRequest, CartWrite
 from bff.core.batch import BatchSectionSource
-from bff.core.cart import CartSections, CartService, NewItem
+from bff.core.cart import CartSections, CartService, CartWrite, NewItem
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
 from bff.core.policy import PageAnswer, PageDecision, PageFailure
 from bff.core.service import SectionSource
-from bff.downstream.propagation import downstream_headers
 from bff.errors import IdempotencyUnavailableError
 from bff.idempotency import IdempotentWrites
 from bff.resilience.writes import IDEMPOTENCY_KEY_HEADER, WriteCaller
@@ -94,14 +93,14 @@ class RequestCart:
         self._deadline_ms = deadline_ms
         self._reserve_ms = reserve_ms
 
-    async def view(self, request: CartRequest) -> PageDecision:
-        return await self._service.view(self._ports(request), self._deadline(request))
+    async def view(self, shopper: str, context: RequestContext) -> PageDecision:
+        return await self._service.view(self._ports(shopper, context), self._deadline(context))
 
-    async def add(self, request: CartRequest, item: NewItem, idempotency_key: str) -> CartWrite:
+    async def add(self, shopper: str, context: RequestContext, item: NewItem, idempotency_key: str) -> CartWrite:
         if self._idempotent is None:
             raise IdempotencyUnavailableError("Cart changes are unavailable: their retries cannot be made safe.")
-        deadline = self._deadline(request)
-        ports = self._ports(request, idempotency_key)
+        deadline = self._deadline(context)
+        ports = self._ports(shopper, context, idempotency_key)
         # Validation first: a refused item (422) or an unverifiable one (5xx) never takes the key.
         refused = await self._service.check_product(item, ports, deadline)
         if refused is not None:
@@ -110,7 +109,7 @@ class RequestCart:
         async def write() -> dict[str, Any]:
             # A budget of its own, from when the key is held: the idempotency store's calls (the first one loads
             # boto3) must not eat the write's time, or a cold first write would time out before it is sent.
-            decision = await self._service.add(item, ports, self._deadline(request))
+            decision = await self._service.add(item, ports, self._deadline(context))
             if isinstance(decision, PageFailure):
                 raise WriteFailedError(decision)
             # Stored as text, so a replay sends the first answer's exact bytes (Powertools re-sorts JSON keys).
@@ -119,34 +118,31 @@ class RequestCart:
         body: dict[str, JsonValue] = {"productId": item.product_id, "quantity": item.quantity}
         try:
             answer = await self._idempotent.run(
-                user=request.sub,
+                user=shopper,
                 key=idempotency_key,
                 body=body,
                 write=write,
-                lambda_context=request.lambda_context,
-                deadline=self._deadline(request),
+                lambda_context=context.lambda_context,
+                deadline=self._deadline(context),
             )
         except WriteFailedError as failed:
             return CartWrite(failed.failure, replayed=False)
         return CartWrite(PageAnswer({}, (), status=answer.status), replayed=answer.replayed, body_json=answer.body)
 
-    def _ports(self, request: CartRequest, idempotency_key: str | None = None) -> _Ports:
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
+    def _ports(self, shopper: str, context: RequestContext, idempotency_key: str | None = None) -> _Ports:
         return _Ports(
             self._sections,
             self._reads,
             self._batches,
             self._cart_reads,
             self._writes,
-            request.sub,
-            headers,
+            shopper,
+            context.headers,
             idempotency_key,
         )
 
-    def _deadline(self, request: CartRequest) -> Deadline:
-        remaining = getattr(request.lambda_context, "get_remaining_time_in_millis", None)
-        lambda_remaining_ms = int(remaining()) if callable(remaining) else None
-        return Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
+    def _deadline(self, context: RequestContext) -> Deadline:
+        return Deadline.after_ms(page_budget_ms(self._deadline_ms, context.lambda_remaining_ms(), self._reserve_ms))
 
 
 def _json_text(body: Mapping[str, JsonValue]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,35 +14,26 @@ import httpx
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
-from bff.api.app import PageRequest, create_app
-from bff.api.batch import BatchRequest
+from bff.api.app import create_app
+from bff.api.deps import Services, provide
 from bff.aws_clients import AwsCallLimits
 from bff.cache.entry import FragmentStore
 from bff.cache.fleet_state import FleetStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
 from bff.cart_requests import RequestCart
-from bff.core.batch import BatchService, RenderedBatch
-from bff.core.cart import CartService
-from bff.core.policy import PageAnswer
+from bff.core.batch import BatchService
+from bff.core.cart import CartSections, CartService
 from bff.core.sections import Page
-from bff.core.service import PageService, RenderedPage
+from bff.core.service import PageService
 from bff.core.shaping import Derivation
 from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
-from bff.downstream.propagation import downstream_headers
 from bff.idempotency import STORE_SERVICE, IdempotentWrites, StoreLimits, preload_idempotency
 from bff.locales import format_price, preload_locales
 from bff.observability.logging import logger
-from bff.observability.metrics import (
-    SectionReport,
-    count_responses,
-    record_cache_error,
-    record_cache_lookup,
-    record_page,
-    record_sections,
-)
+from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
 from bff.observability.tracing import NO_TRACING, Tracing
 from bff.pages import cart_sections, product_details_page
@@ -217,19 +208,12 @@ def build_downstream(
 
 
 def build_page_service(
-    settings: Settings,
-    http_client: OutboundHttp,
-    cache: TieredCache | None = None,
-    registry: ServiceRegistry | None = None,
-    *,
-    downstream: Downstream | None = None,
-    tracing: Tracing = NO_TRACING,
+    settings: Settings, page: Page, downstream: Downstream, tracing: Tracing = NO_TRACING
 ) -> PageService:
     """Each section fetch of a page is a span of its own when tracing is on."""
-    shared = downstream or build_downstream(settings, http_client, cache, registry, tracing)
     return PageService(
-        product_details_page(settings),
-        TracedSections(shared.reads, tracing) if tracing.enabled else shared.reads,
+        page,
+        TracedSections(downstream.reads, tracing) if tracing.enabled else downstream.reads,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -256,10 +240,10 @@ def build_batching(settings: Settings, downstream: Downstream) -> BatchingSource
     )
 
 
-def build_batch_service(settings: Settings, downstream: Downstream) -> BatchService:
+def build_batch_service(settings: Settings, page: Page, batching: BatchingSource) -> BatchService:
     return BatchService(
-        product_details_page(settings),
-        build_batching(settings, downstream),
+        page,
+        batching,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -277,17 +261,18 @@ def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
     return lambda minor_units: format_price(minor_units, settings.default_currency, locale)
 
 
-def build_cart(settings: Settings, downstream: Downstream) -> RequestCart:
+def build_cart(
+    settings: Settings, sections: CartSections, downstream: Downstream, batching: BatchingSource
+) -> RequestCart:
     """The cart routes' use case. Products come through the cached read path, several at once through the batch
     machinery (cached ones not fetched, the misses in one call per chunk); the cart itself never comes from a cache
     or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and writes
     go through the write caller, which retries only keyed writes."""
-    sections = cart_sections(settings)
     return RequestCart(
         CartService(sections.cart, sections.product, price_formatter=cart_price_formatter(settings)),
         sections,
         reads=downstream.reads,
-        batches=build_batching(settings, downstream),
+        batches=batching,
         cart_reads=downstream.calls,
         writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
         idempotent=build_idempotent_writes(settings, downstream.retry_policy),
@@ -312,59 +297,6 @@ def build_idempotent_writes(settings: Settings, retry_policy: RetryPolicy) -> Id
     )
 
 
-class RequestPages:
-    """The page service as the app calls it. The request's headers become the downstream ones here, so that
-    neither edge (api, downstream) imports the other."""
-
-    def __init__(self, service: PageService, page: Page | None = None, batch: BatchService | None = None) -> None:
-        """`page` (the service's declaration) names each section's service in the canonical log line."""
-        self._service = service
-        self._services = {section.name: section.service for section in page.sections} if page is not None else {}
-        self._batch = batch
-
-    async def render(self, request: PageRequest) -> RenderedPage:
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
-        rendered = await self._service.render(
-            request.entity_id, lambda_remaining_ms=request.lambda_remaining_ms, headers=headers, options=request.options
-        )
-        record_sections(section_reports(rendered, self._services))
-        return rendered
-
-    async def render_batch(self, request: BatchRequest) -> RenderedBatch:
-        if self._batch is None:
-            raise RuntimeError("no batch service was composed")
-        headers = downstream_headers(request.headers, correlation_id=request.correlation_id)
-        rendered = await self._batch.render(
-            request.entity_ids,
-            lambda_remaining_ms=request.lambda_remaining_ms,
-            headers=headers,
-            options=request.options,
-        )
-        # The canonical line tells each section's whole batch fetch (its time across every id).
-        record_sections(
-            {
-                name: SectionReport(self._services.get(name, name), duration_ms)
-                for name, duration_ms in rendered.timings_ms.items()
-                if name != "total"
-            }
-        )
-        return rendered
-
-
-def section_reports(rendered: RenderedPage, services: Mapping[str, str]) -> dict[str, SectionReport]:
-    """Each section of a rendered page as the canonical log line tells it: its service, time, cache and reason."""
-    decision = rendered.decision
-    if isinstance(decision, PageAnswer):
-        reasons = dict(decision.degradations)
-    else:
-        reasons = {decision.section: str(decision.reason)}
-    return {
-        name: SectionReport(services.get(name, name), duration_ms, rendered.cache.get(name), reasons.get(name))
-        for name, duration_ms in rendered.timings_ms.items()
-        if name != "total"
-    }
-
-
 def build_app(
     settings: Settings,
     http_client: OutboundHttp,
@@ -374,15 +306,21 @@ def build_app(
     *,
     fleet: FleetBreakers | None = None,
 ) -> FastAPI:
+    """The app, with every service its routes call (bff.api.deps), each built once."""
     downstream = build_downstream(settings, http_client, cache, registry, tracing, fleet=fleet)
     page = product_details_page(settings)
-    pages = RequestPages(
-        build_page_service(settings, http_client, downstream=downstream, tracing=tracing),
-        page,
-        build_batch_service(settings, downstream),
+    batching = build_batching(settings, downstream)
+    app = create_app(settings)
+    provide(
+        app,
+        Services(
+            settings,
+            page,
+            pages=build_page_service(settings, page, downstream, tracing),
+            batches=build_batch_service(settings, page, batching),
+            carts=build_cart(settings, cart_sections(settings, page), downstream, batching),
+        ),
     )
-    sections = tuple(section.name for section in page.sections)
-    app = create_app(pages, settings, record_page, sections, build_cart(settings, downstream), batch=pages)
     if fleet is not None:
         app.add_middleware(FleetSyncMiddleware, fleet=fleet)
     return app

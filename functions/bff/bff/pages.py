@@ -39,10 +39,10 @@ def product_details_page(settings: Settings) -> Page:
     )
 
 
-def cart_sections(settings: Settings) -> CartSections:
+def cart_sections(settings: Settings, page: Page) -> CartSections:
     """The cart's calls: the cart service (critical) and the product page's own product section."""
     return CartSections(
         cart=_section(settings, "cart", "/carts/{id}", _CART, critical=True),
         add_item=_section(settings, "cart", "/carts/{id}/items", _CART, critical=True),
-        product=product_details_page(settings).sections[0],
+        product=page.sections[0],
     )

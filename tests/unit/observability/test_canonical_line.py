@@ -25,6 +25,7 @@ from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines, json_lines
+from tests.support.overrides import override_pages
 from tools.local_aws import load_template
 
 MAX_HEALTHY_PAGE_BYTES = 1200
@@ -152,10 +153,13 @@ def test_a_path_that_names_a_credential_is_redacted_in_the_line(handler_module: 
 def test_the_catch_all_500_is_one_error_line(
     handler_module: ModuleType, emf: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(*args: object) -> None:
-        raise RuntimeError("bug")
+    class BrokenPages:
+        async def render(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("bug")
 
-    monkeypatch.setattr("bff.composition.RequestPages.render", broken)
+    # The handler module serves the whole test module: the override is undone after this test.
+    monkeypatch.setattr(handler_module.app, "dependency_overrides", {})
+    override_pages(handler_module.app, BrokenPages())
     handler_module.lambda_handler(page_event(), FakeLambdaContext())
     line = request_line(emf)
     assert (line["level"], line["status"], line["route"]) == ("ERROR", 500, "/product-details/{productId}")

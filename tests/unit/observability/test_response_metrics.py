@@ -17,6 +17,7 @@ from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines, dimension_sets, metric_names
+from tests.support.overrides import override_pages
 
 # Any Powertools "No application metrics to publish" warning fails the test it is raised in.
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")
@@ -115,10 +116,13 @@ def test_the_catch_all_500_is_counted_as_a_5xx(
     handler_module: ModuleType, emf: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the page service fails in a way nothing in the app expects
-    async def broken(*args: object) -> None:
-        raise RuntimeError("bug")
+    class BrokenPages:
+        async def render(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("bug")
 
-    monkeypatch.setattr("bff.composition.RequestPages.render", broken)
+    # The handler module serves the whole test module: the override is undone after this test.
+    monkeypatch.setattr(handler_module.app, "dependency_overrides", {})
+    override_pages(handler_module.app, BrokenPages())
     # When the page is requested
     answered, document = invoke(handler_module, page_event(), emf)
     # Then the catch-all answers 500, and it is counted as a 5xx

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bff.downstream.propagation import downstream_headers
+from bff.api.propagation import downstream_headers
 
 CLIENT_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

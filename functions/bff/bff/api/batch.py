@@ -16,25 +16,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import unquote
 
-from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
 from bff.api.failures import failure_response
 from bff.api.freshness import NO_STORE, REVALIDATE, not_found_cache_control, page_cache_control
-from bff.api.middleware import correlation_id_for_answer, correlation_id_of
-from bff.api.openapi import batch_responses
 from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
 from bff.api.validators import ETAG_HEADER, strong_etag
 from bff.core.batch import MAX_BATCH_IDS, BatchItem, RenderedBatch, unique_in_order
-from bff.core.models import BatchDetails
 from bff.core.policy import PageFailure
-from bff.core.shaping import PageOptions
 from bff.errors import InvalidParameterError
 from bff.settings import Settings
 
@@ -45,25 +39,6 @@ _ECHOABLE = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 # As on the single route: only the product's priceFormatted depends on the caller's language.
 _LANGUAGE_DEPENDENT_SECTION = "product"
-
-
-@dataclass(frozen=True, slots=True)
-class BatchRequest:
-    entity_ids: tuple[str, ...]
-    headers: Mapping[str, str]
-    correlation_id: str
-    lambda_remaining_ms: int | None
-    options: PageOptions = field(default_factory=PageOptions)
-    """`include`, `reviewsLimit` and the locale, for every item."""
-
-
-type OptionsFor = Callable[[str, Request], PageOptions]
-"""The single route's options from a query (without `ids`) and the request: the same rules, the same errors."""
-type Recorder = Callable[[Sequence[tuple[str, str]]], None]
-
-
-class BatchRenderer(Protocol):
-    async def render_batch(self, request: BatchRequest) -> RenderedBatch: ...
 
 
 def parse_batch_ids(query: str) -> list[str]:
@@ -134,40 +109,6 @@ BATCH_QUERY_OPENAPI: list[dict[str, Any]] = [
 ]
 
 
-def add_batch_route(
-    app: FastAPI,
-    renderer: BatchRenderer,
-    *,
-    settings: Settings,
-    options_for: OptionsFor,
-    record_page: Recorder,
-    page_parameters: Sequence[dict[str, Any]] = (),
-) -> None:
-    @app.get(
-        BATCH_PATH,
-        response_model=BatchDetails,
-        responses=batch_responses(),
-        summary="Up to 50 product pages in one answer, each with its own status.",
-        openapi_extra={"parameters": [*BATCH_QUERY_OPENAPI, *page_parameters]},
-    )
-    async def product_details_batch(request: Request) -> Response:
-        entity_ids, rest = split_batch_query(request.url.query)
-        options = options_for(rest, request)
-        rendered = await renderer.render_batch(
-            BatchRequest(
-                tuple(entity_ids),
-                headers=request.headers,
-                correlation_id=correlation_id_of(request.scope),
-                lambda_remaining_ms=_lambda_remaining_ms(request),
-                options=options,
-            )
-        )
-        record_page([pair for item in rendered.items for pair in _degradations(item)])
-        return batch_response(
-            rendered, settings, correlation_id_for=lambda cc: correlation_id_for_answer(request.scope, cc)
-        )
-
-
 def batch_response(
     rendered: RenderedBatch, settings: Settings, *, correlation_id_for: Callable[[str], str]
 ) -> Response:
@@ -185,8 +126,10 @@ def batch_response(
     return response
 
 
-def _degradations(item: BatchItem) -> tuple[tuple[str, str], ...]:
-    return () if isinstance(item.decision, PageFailure) else item.decision.degradations
+def batch_degradations(rendered: RenderedBatch) -> list[tuple[str, str]]:
+    """The (section, reason) of every degraded section of every answered item."""
+    answered = [item.decision for item in rendered.items if not isinstance(item.decision, PageFailure)]
+    return [pair for decision in answered for pair in decision.degradations]
 
 
 def _item_body(item: BatchItem, correlation_id: str) -> dict[str, Any]:
@@ -226,9 +169,3 @@ def _meta(items: Sequence[BatchItem]) -> dict[str, int]:
         "failed": len(items) - len(succeeded),
         "degraded": degraded,
     }
-
-
-def _lambda_remaining_ms(request: Request) -> int | None:
-    context = request.scope.get("aws.context")
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return int(remaining()) if callable(remaining) else None

@@ -1,4 +1,4 @@
-"""The cart routes: GET /cart and POST /cart/items, for the shopper the gateway's JWT authorizer verified.
+"""The cart routes' rules (the routes: bff.api.routes.cart), for the shopper the gateway's JWT authorizer verified.
 
 Per-user answers are `Cache-Control: private, no-store` with no ETag: no shared cache (CDN, proxy) may keep one.
 The request rule: anything wrong that the request alone shows is 400 (malformed JSON, unknown or missing
@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from starlette.responses import JSONResponse, Response
 
-from bff.api.auth import CART_READ, CART_WRITE, Shopper, shopper_of
 from bff.api.failures import failure_response
-from bff.api.middleware import correlation_id_of
-from bff.api.openapi import (
-    IDEMPOTENCY_KEY_PATTERN,
-    MAX_BODY_BYTES,
-    MAX_QUANTITY,
-    cart_item_body,
-    cart_read_responses,
-    cart_write_responses,
-    parameter,
-    security,
-)
-from bff.api.validation import reject_query_parameters, validate_product_id
-from bff.core.cart import CartView, NewItem
+from bff.api.openapi import IDEMPOTENCY_KEY_PATTERN, MAX_BODY_BYTES, MAX_QUANTITY
+from bff.api.validation import validate_product_id
+from bff.core.cart import NewItem
 from bff.core.policy import PageDecision, PageFailure
 from bff.errors import InvalidParameterError, PayloadTooLargeError, ProblemError, UnsupportedMediaTypeError
 
@@ -40,64 +26,6 @@ REPLAYED_HEADER = "idempotent-replayed"
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 ITEM_FIELDS = frozenset({"productId", "quantity"})
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-
-
-@dataclass(frozen=True, slots=True)
-class CartRequest:
-    """One cart request as the use case needs it: the verified shopper, never a user id from the request."""
-
-    sub: str
-    headers: Mapping[str, str]
-    correlation_id: str
-    lambda_context: Any
-
-
-@dataclass(frozen=True, slots=True)
-class CartWrite:
-    decision: PageDecision
-    replayed: bool
-    body_json: str | None = None
-    """The answer's exact JSON text when it comes from (or went to) the idempotency store."""
-
-
-class CartRequests(Protocol):
-    async def view(self, request: CartRequest) -> PageDecision: ...
-
-    async def add(self, request: CartRequest, item: NewItem, idempotency_key: str) -> CartWrite: ...
-
-
-def register_cart_routes(app: FastAPI, carts: CartRequests) -> None:
-    @app.get(
-        "/cart",
-        response_model=CartView,
-        responses=cart_read_responses(),
-        summary="The signed-in shopper's cart, each item with its product (scope cart:read).",
-        openapi_extra={"security": security(CART_READ)},
-    )
-    async def get_cart(request: Request) -> Response:
-        shopper = shopper_of(request.scope, CART_READ)
-        reject_query_parameters(request.url.query)
-        return _respond(request, await carts.view(_cart_request(request, shopper)), replayed=False)
-
-    @app.post(
-        "/cart/items",
-        status_code=201,
-        response_model=CartView,
-        responses=cart_write_responses(),
-        summary="Adds a product to the shopper's cart (scope cart:write; Idempotency-Key required).",
-        openapi_extra={
-            "security": security(CART_WRITE),
-            "parameters": [parameter("IdempotencyKey")],
-            "requestBody": cart_item_body(),
-        },
-    )
-    async def add_cart_item(request: Request) -> Response:
-        shopper = shopper_of(request.scope, CART_WRITE)
-        reject_query_parameters(request.url.query)
-        key = idempotency_key(request.headers.getlist(IDEMPOTENCY_KEY_HEADER))
-        item = new_item(await _json_body(request))
-        written = await carts.add(_cart_request(request, shopper), item, key)
-        return _respond(request, written.decision, replayed=written.replayed, body_json=written.body_json)
 
 
 def idempotency_key(values: list[str]) -> str:
@@ -131,7 +59,7 @@ def whole_number(value: object) -> int | None:
     return None
 
 
-async def _json_body(request: Request) -> object:
+async def read_json(request: Request) -> object:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaTypeError("The body must be application/json.")
@@ -165,18 +93,12 @@ def _no_constants(name: str) -> object:
     raise ValueError(name)
 
 
-def _cart_request(request: Request, shopper: Shopper) -> CartRequest:
-    return CartRequest(
-        sub=shopper.sub,
-        headers=request.headers,
-        correlation_id=correlation_id_of(request.scope),
-        lambda_context=request.scope.get("aws.context"),
-    )
-
-
-def _respond(request: Request, decision: PageDecision, *, replayed: bool, body_json: str | None = None) -> Response:
+def cart_response(
+    decision: PageDecision, *, correlation_id: str, instance: str, replayed: bool = False, body_json: str | None = None
+) -> Response:
+    """A per-user answer (never kept by a shared cache), or the failure's problem."""
     if isinstance(decision, PageFailure):
-        return failure_response(decision, correlation_id=correlation_id_of(request.scope), instance=request.url.path)
+        return failure_response(decision, correlation_id=correlation_id, instance=instance)
     response: Response
     if body_json is None:
         response = JSONResponse(decision.body, status_code=decision.status)

@@ -1,4 +1,4 @@
-"""Which request headers travel to a downstream call.
+"""Which request headers travel to the downstream calls (the request context carries them: bff.api.deps).
 
 Sent: the correlation id. The W3C trace headers of each call's own span are added per attempt, by the tracing
 propagators (bff.observability.tracing), and only when tracing is on.

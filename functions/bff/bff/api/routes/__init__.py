@@ -1,0 +1,1 @@
+"""One APIRouter per resource: the product page, the batch of pages, the cart."""
