@@ -53,3 +53,15 @@ def test_responses_never_leak_internals(bff: httpx.Client) -> None:
         text = bff.get(path).text.lower()
         for leak in ("traceback", "exception", "127.0.0.1", "execute-api", "http://"):
             assert leak not in text
+
+
+def test_the_openapi_document_is_public_and_revalidated_by_its_etag(bff: httpx.Client) -> None:
+    # The contract clients generate from, served through the API as deployed: no token, cacheable, 304 on its tag
+    response = bff.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert {"/product-details/{productId}", "/product-details", "/cart", "/cart/items"} <= set(document["paths"])
+    assert response.headers["cache-control"].startswith("public")
+    again = bff.get("/openapi.json", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
