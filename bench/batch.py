@@ -28,8 +28,8 @@ import httpx
 
 import bench.paths  # noqa: F401 - the BFF's sources, before its first import
 from bff.composition import build_app
+from bff.config.services import SERVICES
 from bff.downstream.http import create_http_client
-from bff.services import SERVICES
 from tests.support.mock_processes import MockProcess, running_mock
 from tests.support.settings import settings_for
 

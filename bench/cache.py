@@ -30,9 +30,9 @@ from bff.cache.dynamodb import DynamoDbStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
 from bff.composition import build_app
+from bff.config.services import variable
+from bff.config.settings import Settings
 from bff.downstream.http import create_http_client
-from bff.services import variable
-from bff.settings import Settings
 from tests.support.mock_processes import MockProcess, running_mock
 from tests.support.moto_server import MotoServer, running_moto_server
 

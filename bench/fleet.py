@@ -41,10 +41,10 @@ from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
 from bff.cache.fleet_state import FleetStore
 from bff.composition import build_app
+from bff.config.services import SERVICES
 from bff.downstream.http import create_http_client
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers, FleetPolicy
-from bff.services import SERVICES
 from tests.support.fake_downstream import FakeDownstream
 from tests.support.fault_servers import black_hole_port, delaying_proxy, refusing_port
 from tests.support.mock_processes import free_port, stop_process

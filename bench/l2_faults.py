@@ -28,9 +28,9 @@ import httpx
 
 import bench.paths  # noqa: F401 - the BFF's sources, before its first import
 from bff.composition import build_app, build_fragment_cache
+from bff.config.services import variable
+from bff.config.settings import Settings
 from bff.downstream.http import OutboundHttp, create_http_client
-from bff.services import variable
-from bff.settings import Settings
 from tests.support.fault_servers import black_hole_port, delaying_proxy
 from tests.support.mock_processes import MockProcess, running_mock
 from tests.support.moto_server import MotoServer, running_moto_server

@@ -29,9 +29,9 @@ from bench.procs import HOST, REPO_ROOT, free_port, python_env, running
 sys.path.insert(0, str(REPO_ROOT / "functions" / "bff"))
 
 from bff.composition import build_app
+from bff.config.settings import Settings
 from bff.downstream.http import create_http_client
 from bff.observability.logging import SERVICE_NAME
-from bff.settings import Settings
 
 MAX_SECONDS = 60
 MOCKS_DIR = REPO_ROOT / "mocks"

@@ -7,7 +7,7 @@ registry, as it does in AWS), POWERTOOLS_*, and MOCK_* (unprefixed for every moc
 service NAME, e.g. REVIEWS_MOCK_FAULT).
 
 The services, their variables and their mocks' function ids all come from the BFF's one declaration of its
-services (functions/bff/bff/services.py), loaded by path: SAM's virtualenv cannot import the BFF.
+services (functions/bff/bff/config/services.py), loaded by path: SAM's virtualenv cannot import the BFF.
 """
 
 import importlib.util
@@ -23,8 +23,8 @@ type EnvOverrides = dict[str, dict[str, str]]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BFF_FUNCTION = "BffFunction"
 # Where the BFF's settings live, relative to the template; the variable names are its fields' aliases.
-BFF_SETTINGS_FILE = Path("functions/bff/bff/settings.py")
-BFF_SERVICES_FILE = Path("functions/bff/bff/services.py")
+BFF_SETTINGS_FILE = Path("functions/bff/bff/config/settings.py")
+BFF_SERVICES_FILE = Path("functions/bff/bff/config/services.py")
 
 
 def _load_services(path: Path) -> ModuleType:

@@ -13,7 +13,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.support")
 
-from bff.services import SERVICES, variable  # noqa: E402
+from bff.config.services import SERVICES, variable  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
 from tests.support.mock_processes import MockProcess, running_mock  # noqa: E402
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from bff.api.openapi import document_bytes
 from bff.composition import build_app
+from bff.config.services import SERVICES, variable
+from bff.config.settings import Settings
 from bff.downstream.http import create_http_client
-from bff.services import SERVICES, variable
-from bff.settings import Settings
 
 PLACEHOLDER_URL = "https://{service}.invalid"
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from mockkit.config import MOCK_VARIABLES
 from mockkit.faults import FAULT_EFFECTS, MockConfigError
 
-# Service name (as the BFF names it in functions/bff/bff/services.py) -> the port the reference design gives it.
+# Service name (as the BFF names it in functions/bff/bff/config/services.py) -> the port the reference design gives it.
 # The mock of service NAME is the module `{NAME}_service` in mocks/.
 SERVICES = {"product": 8081, "reviews": 8082, "inventory": 8083, "cart": 8084}
 

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
-from bff.services import SERVICES
+from bff.config.services import SERVICES
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.resilience import bff_client as fresh_bff_client
 from tests.support.resilience import closed_port_url, timed_get, urls_with

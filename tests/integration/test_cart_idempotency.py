@@ -14,9 +14,9 @@ import pytest
 from bff.composition import build_app, build_idempotent_writes
 from bff.core.deadline import Deadline
 from bff.downstream.http import create_http_client
-from bff.idempotency import WriteAnswer
 from bff.resilience.backoff import Backoff
 from bff.resilience.guard import RetryPolicy
+from bff.writes.idempotency import WriteAnswer
 from tests.support.gateway import GatewayClaims, claims_header
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess, MockServiceFactory

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bff.config.pages import product_details_page
 from bff.core.outcomes import Fetched
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
-from bff.pages import product_details_page
 from tests.support.fake_downstream import reviews_body
 from tests.support.settings import settings_for
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bff.pages import product_details_page
-from bff.services import SERVICES, variable
+from bff.config.pages import product_details_page
+from bff.config.services import SERVICES, variable
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.otlp_receiver import Receiver, otlp_receiver
 from tests.support.settings import settings_for

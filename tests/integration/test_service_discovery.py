@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from bff.composition import compose
-from bff.discovery import ServiceRegistry, SsmRegistrySource, discover
-from bff.services import SERVICES
+from bff.config.discovery import ServiceRegistry, SsmRegistrySource, discover
+from bff.config.services import SERVICES
 from tests.support.mock_processes import MockServiceFactory, running_mock
 from tests.support.moto_server import REGION, MotoServer
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from bff.config.pages import product_details_page
 from bff.core.outcomes import Failed, FailureReason
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
 from bff.downstream.transport import AiohttpTransport
-from bff.pages import product_details_page
 from tests.conftest import LambdaHandler, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess

@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from bff.composition import build_app
-from bff.discovery import discover
+from bff.config.discovery import discover
+from bff.config.services import SERVICES, variable
 from bff.downstream.http import create_http_client
 from bff.errors import ConfigurationError
-from bff.services import SERVICES, variable
 from tests.support.aws_faults import FaultyEndpoint, error_endpoint, malformed_endpoint, silent_endpoint
 from tests.support.fault_servers import delaying_proxy, refusing_port
 from tests.support.gateway import GatewayClaims, claims_header

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bff.services import SERVICES, variable
-from bff.settings import Settings
+from bff.config.services import SERVICES, variable
+from bff.config.settings import Settings
 from localapi.dev_env import (
     BFF_SETTINGS_FILE,
     EnvVarsFileError,

@@ -16,7 +16,7 @@ import boto3
 import httpx
 import pytest
 
-from bff.services import SERVICES
+from bff.config.services import SERVICES
 from localapi.local_aws import REGISTRY_PATH, MotoServer, free_port, local_region, running_local_aws
 from tests.support.local_api import LocalApi, LocalApiFactory, stop
 from tests.support.tooling import APP_PYTHON, REPO_ROOT

@@ -14,7 +14,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from bff.services import SERVICES, variable
+from bff.config.services import SERVICES, variable
 
 type Behaviour = Callable[[httpx.Request], httpx.Response]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bff.services import variable_names
+from bff.config.services import variable_names
 from tests.support.mock_processes import free_port
 from tests.support.tooling import APP_PYTHON, REPO_ROOT, require_sam_venv
 

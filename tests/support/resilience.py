@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from bff.composition import build_app
+from bff.config.services import SERVICES
 from bff.downstream.http import create_http_client
 from bff.observability.logging import SERVICE_NAME
-from bff.services import SERVICES
 from tests.support.mock_processes import MockProcess, free_port, running_mock
 from tests.support.settings import settings_for
 

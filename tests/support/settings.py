@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from bff.services import variable
-from bff.settings import Settings
+from bff.config.services import variable
+from bff.config.settings import Settings
 from tests.support.fake_downstream import SERVICE_HOSTS
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bff.services import SERVICES
+from bff.config.services import SERVICES
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment
 
 pytestmark = pytest.mark.template

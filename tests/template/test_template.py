@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.artefacts import build_host_artefacts, import_from_artefacts
-from bff.services import SERVICES, variable
+from bff.config.services import SERVICES, variable
 from tests.support.tooling import REPO_ROOT, require_sam_venv, sam_environment, skip_locally_fail_in_ci
 from tools.local_aws import load_template
 

@@ -14,14 +14,14 @@ import pytest
 from moto import mock_aws
 from pydantic import TypeAdapter
 
+from bff.config.discovery import ServiceRegistry, SsmRegistrySource, discover
+from bff.config.services import SERVICES, variable
+from bff.config.settings import Settings
 from bff.core.sections import Section
-from bff.discovery import ServiceRegistry, SsmRegistrySource, discover
 from bff.downstream.client import DownstreamClient
 from bff.downstream.egress import AllowList, allowed_hosts_for
 from bff.downstream.http import OutboundHttp
 from bff.errors import ConfigurationError
-from bff.services import SERVICES, variable
-from bff.settings import Settings
 
 PATH = "/product-bff/test/services/"
 URLS = {name: f"https://{name}.internal" for name in SERVICES}

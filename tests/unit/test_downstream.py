@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bff.config.pages import product_details_page
 from bff.core.outcomes import Failed, FailureReason, Fetched
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
-from bff.pages import product_details_page
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 from tests.support.settings import settings_for
 

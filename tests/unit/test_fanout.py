@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from bff.config.pages import product_details_page
 from bff.core.deadline import Deadline
 from bff.core.fanout import FetchSection, fan_out
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome
 from bff.core.sections import Section
-from bff.pages import product_details_page
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,9 @@ import pytest
 
 from bff.composition import build_idempotent_writes
 from bff.core.deadline import Deadline
-from bff.idempotency import IdempotentWrites, WriteAnswer
 from bff.resilience.backoff import Backoff
 from bff.resilience.guard import RetryPolicy
+from bff.writes.idempotency import IdempotentWrites, WriteAnswer
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from babel.core import UnknownLocaleError
 
-from bff.locales import format_price, has_locale_data, negotiate_locale
+from bff.config.locales import format_price, has_locale_data, negotiate_locale
 
 SUPPORTED = ["en-US", "de-DE", "fr-FR", "ja-JP"]
 BFF_CODE = Path(__file__).resolve().parents[2] / "functions" / "bff"
@@ -74,7 +74,10 @@ def test_large_and_zero_prices() -> None:
 
 def test_babel_stays_off_the_cold_start() -> None:
     # Given a fresh interpreter that imports what the Lambda's cold start imports
-    script = "import sys, bff.composition, bff.locales; print(sorted(m for m in sys.modules if m.startswith('babel')))"
+    script = (
+        "import sys, bff.composition, bff.config.locales; "
+        "print(sorted(m for m in sys.modules if m.startswith('babel')))"
+    )
     env = {**os.environ, "PYTHONPATH": str(BFF_CODE)}
     # When it has imported them
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bff.api.failures import problem_for
+from bff.config.pages import product_details_page
 from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
 from bff.core.policy import PageAnswer, PageFailure, decide
-from bff.pages import product_details_page
 from tests.support.settings import settings_for
 
 PAGE = product_details_page(settings_for())

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bff.config.pages import product_details_page
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched
 from bff.core.sections import Section
 from bff.core.service import PageService
-from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import Attempt, ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker

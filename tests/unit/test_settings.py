@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from bff.config.services import SERVICES, lookalike_settings, variable
+from bff.config.settings import Settings
 from bff.errors import ConfigurationError
-from bff.services import SERVICES, lookalike_settings, variable
-from bff.settings import Settings
 
 BASE = {
     "PRODUCT_SERVICE_URL": "https://product.internal/",

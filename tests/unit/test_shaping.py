@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from bff.config.locales import format_price
+from bff.config.pages import product_details_page
 from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome, Stale
 from bff.core.policy import PageAnswer, PageFailure
 from bff.core.shaping import Derivation, PageOptions, availability, average_rating, review_summary, shape_page
-from bff.locales import format_price
-from bff.pages import product_details_page
 from tests.support.fake_downstream import inventory_body, product_body, reviews_body
 from tests.support.settings import settings_for
 

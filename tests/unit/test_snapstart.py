@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import snapshot_restore_py
 
+from bff.config.locales import _babel_locale, format_price
+from bff.config.services import SERVICES, variable
 from bff.downstream.signing import SigV4Signer
-from bff.locales import _babel_locale, format_price
 from bff.resilience.backoff import Backoff
-from bff.services import SERVICES, variable
 from bff.snapstart import register_hooks
 from tests.support.fake_downstream import inventory_body, product_body, reviews_body
 from tests.support.lambda_context import FakeLambdaContext

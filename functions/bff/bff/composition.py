@@ -16,27 +16,26 @@ from fastapi import FastAPI
 
 from bff.api.app import create_app
 from bff.api.deps import Services, provide
-from bff.aws_clients import AwsCallLimits
 from bff.cache.entry import FragmentStore
 from bff.cache.fleet_state import FleetStore
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import TieredCache
-from bff.cart_requests import RequestCart
+from bff.config.aws_clients import AwsCallLimits
+from bff.config.discovery import ServiceRegistry
+from bff.config.locales import format_price, preload_locales
+from bff.config.pages import cart_sections, product_details_page
+from bff.config.settings import Settings
 from bff.core.batch import BatchService
 from bff.core.cart import CartSections, CartService
 from bff.core.sections import Page
 from bff.core.service import PageService
 from bff.core.shaping import Derivation
-from bff.discovery import ServiceRegistry
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, create_http_client
-from bff.idempotency import STORE_SERVICE, IdempotentWrites, StoreLimits, preload_idempotency
-from bff.locales import format_price, preload_locales
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
 from bff.observability.tracing import NO_TRACING, Tracing
-from bff.pages import cart_sections, product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.batching import BatchEndpoint, BatchingSource
 from bff.resilience.caching import CachePolicy, CachingSource
@@ -47,7 +46,8 @@ from bff.resilience.fleet_sync import FleetSyncMiddleware
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
 from bff.resilience.writes import WriteCaller
-from bff.settings import Settings
+from bff.writes.cart_requests import RequestCart
+from bff.writes.idempotency import STORE_SERVICE, IdempotentWrites, StoreLimits, preload_idempotency
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -183,7 +183,7 @@ def build_downstream(
     *,
     fleet: FleetBreakers | None = None,
 ) -> Downstream:
-    """`registry` (bff.discovery) gives the services' current URLs and hears of calls that could not connect;
+    """`registry` (bff.config.discovery) gives the services' current URLs and hears of calls that could not connect;
     `fleet` is the shared breaker state."""
     client = DownstreamClient(
         http_client,
@@ -372,7 +372,7 @@ def compose(
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
 ) -> Composition:
-    """The whole graph; `transport` replaces the network (tests); `registry` (from bff.discovery.discover) makes
+    """The whole graph; `transport` replaces the network (tests); `registry` (from bff.config.discovery.discover) makes
     the services' URLs and the egress allow-list follow a moved service; `tracing` is the environment's (from
     OpenTelemetry's variables) unless given."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)

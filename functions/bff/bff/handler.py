@@ -12,7 +12,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from bff.api.events import CannotTranslate, normalise_event, problem_answer
 from bff.api.problems import PROBLEM_MEDIA_TYPE
 from bff.composition import compose, instrument_handler
-from bff.discovery import discover
+from bff.config.discovery import discover
 from bff.errors import UntranslatableEventError
 from bff.observability.logging import logger
 from bff.observability.tracing import tracing_from
@@ -22,7 +22,7 @@ from bff.snapstart import initialising_for_a_snapshot, register_hooks
 _loop = asyncio.new_event_loop()
 asyncio.set_event_loop(_loop)
 
-# Outside the request path: the services' URLs from their variables or the SSM registry (bff.discovery).
+# Outside the request path: the services' URLs from their variables or the SSM registry (bff.config.discovery).
 _settings, _registry = discover()
 # Tracing from OpenTelemetry's variables: on when an OTLP endpoint is set (bff.observability.tracing).
 composition = compose(_settings, registry=_registry, tracing=tracing_from(os.environ))

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.services import variable
+from bff.config.services import variable
 from tests.support.fault_servers import black_hole_port, refusing_port, throttling_endpoint
 from tests.support.mock_processes import MockProcess, MockServiceFactory
 from tests.support.moto_server import MotoServer

@@ -13,11 +13,11 @@ import pytest
 from bff.cache.entry import CacheEntry, cache_key
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import Tier, TieredCache
+from bff.config.pages import product_details_page
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
 from bff.core.service import PageService
-from bff.pages import product_details_page
 from bff.resilience.backoff import Backoff
 from bff.resilience.caching import CachePolicy, CachingSource
 from bff.resilience.caller import ResilientCaller

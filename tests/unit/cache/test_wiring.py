@@ -14,10 +14,10 @@ import pytest
 
 from bff.api.server_timing import server_timing
 from bff.composition import build_app, build_fragment_cache, cache_policy, shared_store
+from bff.config.settings import Settings
 from bff.downstream.http import create_http_client
 from bff.errors import ConfigurationError
 from bff.observability.metrics import invocation_metrics, invocation_record, record_cache_error, record_cache_lookup
-from bff.settings import Settings
 from tests.support.fake_downstream import FakeDownstream
 from tests.support.log_lines import Lines, dimension_sets, json_lines
 from tests.support.settings import settings_for
@@ -199,7 +199,7 @@ def test_settings_default_l2_timeouts_are_25_and_50_ms() -> None:
 IMPORTS_PROBE = """
 import json, sys
 from bff.composition import compose
-from bff.settings import Settings
+from bff.config.settings import Settings
 composition = compose(Settings.from_env())
 print(json.dumps({"l2": type(composition.cache.l2).__name__,
                   "loaded": sorted(m for m in sys.modules if m.split(".")[0] in {"aiobotocore", "botocore", "redis"})}))

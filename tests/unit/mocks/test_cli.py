@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bff.services import SERVICES
+from bff.config.services import SERVICES
 from mockkit.cli import SERVICES as MOCKED_SERVICES
 from mockkit.cli import main
 

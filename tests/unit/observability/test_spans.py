@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from bff.cache.entry import CacheEntry
+from bff.config.services import variable
 from bff.observability.otel import OtelTracing
 from bff.observability.spans import TracedStore
-from bff.services import variable
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext

@@ -160,8 +160,8 @@ async def test_local_mode_signs_nothing_even_for_our_api(sent: list[httpx.Reques
 def test_local_mode_never_loads_botocore() -> None:
     # Given a fresh interpreter in local mode (DOWNSTREAM_AUTH unset)
     probe = (
-        "import sys; from bff.downstream.http import create_http_client; from bff.settings import Settings; "
-        "from bff.services import SERVICES, variable; "
+        "import sys; from bff.downstream.http import create_http_client; from bff.config.settings import Settings; "
+        "from bff.config.services import SERVICES, variable; "
         "urls = {variable(name, 'base_url'): 'http://127.0.0.1:1' for name in SERVICES}; "
         "create_http_client(Settings.from_env(urls)); "
         "print([name for name in ('botocore', 'botocore.auth', 'botocore.session') if name in sys.modules])"

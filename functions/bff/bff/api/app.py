@@ -14,8 +14,8 @@ from bff.api.middleware import EdgeMiddleware, TimingAllowOriginMiddleware, corr
 from bff.api.openapi import add_openapi_route, complete_document
 from bff.api.routes import batch, cart, pages
 from bff.api.validators import ValidatorMiddleware
+from bff.config.settings import Settings
 from bff.errors import ProblemError
-from bff.settings import Settings
 
 # Smaller bodies gain little from gzip. Mangum sends a body base64-encoded when it does not decode as UTF-8, and a
 # gzip body never does (its second byte, 0x8b, cannot start a UTF-8 character): API Gateway decodes it again.

@@ -15,6 +15,8 @@ from fastapi import Depends, FastAPI, Request
 
 from bff.api.middleware import correlation_id_of
 from bff.api.propagation import downstream_headers
+from bff.config.locales import negotiate_locale
+from bff.config.settings import Settings
 from bff.core.batch import RenderedBatch
 from bff.core.cart import CartWrite, NewItem
 from bff.core.context import RequestContext
@@ -22,8 +24,6 @@ from bff.core.policy import PageDecision
 from bff.core.sections import Page
 from bff.core.service import RenderedPage
 from bff.core.shaping import PageOptions
-from bff.locales import negotiate_locale
-from bff.settings import Settings
 
 
 class PageRenderer(Protocol):

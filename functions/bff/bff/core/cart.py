@@ -1,7 +1,7 @@
 """The cart use case: the signed-in shopper's cart, each item enriched with its product.
 
 Pure: who the shopper is, which headers travel and how the calls are made are bound into the ports for each
-request by the cart requests (bff.cart_requests), so nothing here can pick another user's cart.
+request by the cart requests (bff.writes.cart_requests), so nothing here can pick another user's cart.
 - The cart service is critical: a failed cart call fails the request (502, 503 or 504, as a page's critical
   section does); a cart service that says 404 is broken for us (an unknown user has an empty cart), so 502.
 - Products come from the product read path (resilient, cached). An item whose product is missing or failing is

@@ -19,10 +19,10 @@ from typing import Literal, Protocol, Self, runtime_checkable
 
 import httpx
 
+from bff.config.settings import Settings
 from bff.downstream.egress import AllowList, allowed_hosts_for, scheme_and_authority
 from bff.downstream.reply import Reply, capped, declared_within, decoded, read_capped
 from bff.downstream.signing import SigV4Signer, downstream_auth
-from bff.settings import Settings
 
 USER_AGENT = "product-bff/0.1"
 DEFAULT_HEADERS = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "identity"}

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from bff.config.settings import Settings
 from bff.core.cart import CartDocument, CartSections
 from bff.core.models import Inventory, Product, Review
 from bff.core.sections import Page, Section
-from bff.settings import Settings
 
 _PRODUCT = TypeAdapter(Product)
 _REVIEWS = TypeAdapter(list[Review])

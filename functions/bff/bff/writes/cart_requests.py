@@ -1,5 +1,5 @@
 """The cart use case as the app calls it: binds each request's shopper, headers and Idempotency-Key into the
-ports of bff.core.cart, and makes writes idempotent (bff.idempotency).
+ports of bff.core.cart, and makes writes idempotent (bff.writes.idempotency).
 
 Identity propagation: the BFF calls the cart service as itself (SigV4 when DOWNSTREAM_AUTH=iam); the shopper
 travels as the path segment `/carts/{sub}` (percent-encoded) and as `X-User-Sub`, both from the verified claims.
@@ -21,8 +21,8 @@ from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
 from bff.core.policy import PageAnswer, PageDecision, PageFailure
 from bff.core.service import SectionSource
 from bff.errors import IdempotencyUnavailableError
-from bff.idempotency import IdempotentWrites
 from bff.resilience.writes import IDEMPOTENCY_KEY_HEADER, WriteCaller
+from bff.writes.idempotency import IdempotentWrites
 
 USER_SUB_HEADER = "x-user-sub"
 

@@ -10,10 +10,17 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bff.config.locales import LOCALE_TAG_PATTERN, has_locale_data
+from bff.config.services import (
+    SERVICES,
+    SHARED_DEFAULT_VARIABLES,
+    VARIABLE_SUFFIXES,
+    alias_variable,
+    variable,
+    variable_names,
+)
 from bff.core.deadline import API_GATEWAY_INTEGRATION_LIMIT_MS
 from bff.errors import ConfigurationError
-from bff.locales import LOCALE_TAG_PATTERN, has_locale_data
-from bff.services import SERVICES, SHARED_DEFAULT_VARIABLES, VARIABLE_SUFFIXES, alias_variable, variable, variable_names
 
 
 def valid_base_url(value: str) -> str:
@@ -65,7 +72,7 @@ def _batch_path(value: str | None) -> str | None:
 
 
 class ServiceSettings(BaseModel):
-    """One downstream service: where it is and how the BFF treats it. Read from `{NAME}_*` (bff.services)."""
+    """One downstream service: where it is and how the BFF treats it. Read from `{NAME}_*` (bff.config.services)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -80,13 +87,13 @@ class ServiceSettings(BaseModel):
 
 class Settings(BaseModel):
     """Service discovery, time budgets and limits. Field aliases are the environment variable names; the
-    services' variables follow the naming rule of bff.services."""
+    services' variables follow the naming rule of bff.config.services."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     services: dict[str, ServiceSettings]
 
-    # Service discovery (bff.discovery): the SSM path of `{name}/url` parameters; empty reads no SSM.
+    # Service discovery (bff.config.discovery): the SSM path of `{name}/url` parameters; empty reads no SSM.
     service_registry_path: Annotated[str, AfterValidator(_registry_path)] = Field(
         default="", alias="SERVICE_REGISTRY_PATH"
     )

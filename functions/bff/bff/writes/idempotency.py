@@ -32,7 +32,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bff.aws_clients import AwsCallLimits, bounded_client
+from bff.config.aws_clients import AwsCallLimits, bounded_client
 from bff.core.deadline import Deadline
 from bff.core.outcomes import JsonValue
 from bff.errors import IdempotencyInProgressError, IdempotencyKeyReusedError, IdempotencyUnavailableError

@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bff.aws_clients import AwsCallLimits, bounded_client
+from bff.config.aws_clients import AwsCallLimits, bounded_client
+from bff.config.services import SERVICES, alias_variable, lookalike_settings, variable
+from bff.config.settings import Settings, valid_base_url
 from bff.downstream.egress import allowed_hosts_for
 from bff.errors import ConfigurationError
 from bff.observability.logging import logger
 from bff.resilience.backoff import Backoff
-from bff.services import SERVICES, alias_variable, lookalike_settings, variable
-from bff.settings import Settings, valid_base_url
 
 URL_PARAMETER = "url"
 _URL_VARIABLES = frozenset(
