@@ -381,7 +381,8 @@ def fleet_case(settings: Settings, outcome: CaseOutcome) -> None:
     outcome.notes.append(
         "Virtual time, 5 pages/s per environment, one reviews call a page; healthy 30 s, dead 60 s, recovered 20 s. "
         "A dead call fails after 0.1 s. Store operations are round trips per environment per minute of each phase. "
-        "The latency rows are real time: 300 pages in process, services answering in 20 ms, a sync due every page."
+        "The latency rows are real time: 300 pages in process, services answering in 20 ms, the copy due every "
+        "second (a sync cut off by its response waits a second before the next try)."
     )
 
 

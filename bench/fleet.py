@@ -396,8 +396,7 @@ async def page_latencies(fleet: FleetBreakers | None, pages: int) -> dict[str, A
 
 async def latency_rows(redis_port: int, pages: int = 300) -> list[dict[str, Any]]:
     """The page's latency with no shared breaker, and with one whose store is healthy, slow (every answer held
-    200 ms), hung (never answers) or refusing; the store is due for a sync on every page (1 s refresh, and a
-    hung store's cut-off syncs stay due)."""
+    200 ms), hung (never answers) or refusing; the copy is due every second (the shortest refresh)."""
     policy = dataclasses.replace(POLICY, healthy_refresh_s=POLICY.busy_refresh_s)
     rows = [{"store": "no shared breaker", **await page_latencies(None, pages)}]
     with ExitStack() as stack:

@@ -104,6 +104,7 @@ class FleetBreakers:
         self._leases: dict[str, float] = {}
         self._in_request = False
         self._task: asyncio.Task[None] | None = None
+        self._quiet_until = 0.0
 
     def breaker(self, local: CircuitBreaker) -> FleetBreaker:
         return FleetBreaker(local, self)
@@ -161,6 +162,8 @@ class FleetBreakers:
     def is_due(self) -> bool:
         """Whether `sync()` has anything to do now; cheap, so the request path asks before starting one."""
         now = self._clock()
+        if now < self._quiet_until:
+            return False
         if now >= self._next_read_at:
             return True
         # after a store error nothing is sent before the back-off ends
@@ -202,7 +205,10 @@ class FleetBreakers:
                     await self._read(now)
                 await self._take_leases(now)
             except asyncio.CancelledError:
+                # The response came first: the store is slower than the page. The next try waits a second, so
+                # a hung store costs one connection attempt a second, not one a page.
                 self._cut_syncs += 1
+                self._quiet_until = now + self.policy.busy_refresh_s
                 raise
             except Exception:  # a shared breaker never fails a page: the local breakers decide meanwhile
                 self._failed(now)
