@@ -22,6 +22,7 @@ from localapi.console import Console
 from localapi.dev_env import (
     BFF_FUNCTION,
     BFF_SETTINGS_FILE,
+    BFF_SIBLING_FUNCTIONS,
     SERVICE_NAMES,
     EnvOverrides,
     EnvVarsFileError,
@@ -225,8 +226,10 @@ def serve(
     overrides = local_overrides(os.environ, user_overrides, settings_names, local_aws_environment)
     if arguments.demo_port:
         # The demo page is another origin, as a frontend is in production: let it in unless origins were given.
-        bff_overrides = overrides.setdefault(BFF_FUNCTION, {})
-        bff_overrides.setdefault("CORS_ALLOWED_ORIGINS", f"http://{HOST}:{arguments.demo_port}")
+        for function in (BFF_FUNCTION, *BFF_SIBLING_FUNCTIONS):
+            overrides.setdefault(function, {}).setdefault(
+                "CORS_ALLOWED_ORIGINS", f"http://{HOST}:{arguments.demo_port}"
+            )
     cors_origins = overrides.get(BFF_FUNCTION, {}).get("CORS_ALLOWED_ORIGINS", "").split(",")
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

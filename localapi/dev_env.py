@@ -22,6 +22,9 @@ type EnvOverrides = dict[str, dict[str, str]]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BFF_FUNCTION = "BffFunction"
+# The BFF's other functions: the same code on other routes (the cart's, for its own concurrency); each gets the
+# page function's local environment, then its own section of the user's file.
+BFF_SIBLING_FUNCTIONS = ("CartFunction",)
 # Where the BFF's settings live, relative to the template; the variable names are its fields' aliases.
 BFF_SETTINGS_FILE = Path("functions/bff/bff/config/settings.py")
 BFF_SERVICES_FILE = Path("functions/bff/bff/config/services.py")
@@ -73,6 +76,8 @@ def local_overrides(
         for section, variables in layer.items():
             merged.setdefault(section, {}).update(variables)
     _follow_url_aliases(merged[BFF_FUNCTION], [layer.get(BFF_FUNCTION, {}) for layer in layers])
+    for sibling in BFF_SIBLING_FUNCTIONS:
+        merged[sibling] = {**merged[BFF_FUNCTION], **user_overrides.get(sibling, {})}
     return merged
 
 

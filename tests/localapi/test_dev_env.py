@@ -34,7 +34,21 @@ def test_the_bff_finds_its_services_through_the_local_registry_not_through_urls(
     # Then the BFF gets the registry and endpoints, calls to the local API are not signed, and the template's
     # service URLs are blanked (a blank URL is none), so that discovery finds every service
     blank_urls = {variable(name, "base_url"): "" for name in SERVICES}
-    assert overrides == {"BffFunction": {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}}
+    bff = {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}
+    assert overrides == {"BffFunction": bff, "CartFunction": bff}
+
+
+def test_the_cart_function_gets_the_page_functions_environment_then_its_own_section() -> None:
+    # Given a shell setting and a user file with a section for the cart function alone
+    user = {"CartFunction": {"IDEMPOTENCY_TIMEOUT_MS": "150"}}
+    overrides = local_overrides(
+        {"PAGE_DEADLINE_MS": "900"}, user, bff_settings=["PAGE_DEADLINE_MS"], local_aws=LOCAL_AWS
+    )
+    # Then both functions of the BFF's code get the shell's setting and the local AWS; only the cart its own value
+    assert overrides["CartFunction"]["PAGE_DEADLINE_MS"] == overrides["BffFunction"]["PAGE_DEADLINE_MS"] == "900"
+    assert overrides["CartFunction"]["SERVICE_REGISTRY_PATH"] == LOCAL_AWS["SERVICE_REGISTRY_PATH"]
+    assert overrides["CartFunction"]["IDEMPOTENCY_TIMEOUT_MS"] == "150"
+    assert "IDEMPOTENCY_TIMEOUT_MS" not in overrides["BffFunction"]
 
 
 def test_a_shell_service_url_beats_the_registry_as_in_aws() -> None:

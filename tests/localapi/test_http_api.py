@@ -348,8 +348,8 @@ def test_the_templates_cors_configuration_applies_to_the_bff_route_with_the_give
     assert set(policies) == {
         ("BffFunction", "/product-details/{productId}"),
         ("BffFunction", "/product-details"),
-        ("BffFunction", "/cart"),
-        ("BffFunction", "/cart/items"),
+        ("CartFunction", "/cart"),
+        ("CartFunction", "/cart/items"),
     }
     policy = policies["BffFunction", "/product-details/{productId}"]
     assert policy.allow_origins == {ORIGIN}

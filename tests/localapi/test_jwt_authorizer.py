@@ -199,8 +199,8 @@ def test_the_template_protects_the_cart_routes_only() -> None:
     authorizations = route_authorizations(project_template(), parameters, lambda: pytest.fail("no key is read"))
 
     # Then the cart routes need ShopperJwt with their scopes, and the product page needs nothing
-    assert set(authorizations) == {("BffFunction", "/cart", "GET"), ("BffFunction", "/cart/items", "POST")}
-    read, write = authorizations["BffFunction", "/cart", "GET"], authorizations["BffFunction", "/cart/items", "POST"]
+    assert set(authorizations) == {("CartFunction", "/cart", "GET"), ("CartFunction", "/cart/items", "POST")}
+    read, write = authorizations["CartFunction", "/cart", "GET"], authorizations["CartFunction", "/cart/items", "POST"]
     assert (read.scopes, write.scopes) == (("cart:read",), ("cart:write",))
     assert read.authorizer.name == "ShopperJwt"
     assert read.authorizer.issuer == parameters["JwtIssuer"]

@@ -51,8 +51,9 @@ def resources_of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any
     return {name: resource for name, resource in cfn["Resources"].items() if resource["Type"] == kind}
 
 
-def version_id(cfn: dict[str, Any]) -> str:
-    (name,) = resources_of_type(cfn, "AWS::Lambda::Version")
+def version_id(cfn: dict[str, Any], function: str = "BffFunction") -> str:
+    """The logical id of the version SAM publishes for `function` (the pages' by default)."""
+    (name,) = (name for name in resources_of_type(cfn, "AWS::Lambda::Version") if name.startswith(f"{function}Version"))
     return name
 
 
@@ -333,3 +334,29 @@ def test_the_bff_api_writes_access_logs_to_a_group_with_the_retention_parameter(
     assert {"requestId", "status", "integrationError"} <= set(fields)
     group = cfn["Resources"]["BffApiAccessLogGroup"]["Properties"]
     assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_the_cart_routes_run_in_their_own_function_with_reserved_concurrency(cfn: dict[str, Any]) -> None:
+    # The routes' integrations: pages to BffFunction's alias, the cart routes to CartFunction's
+    resources = cfn["Resources"]
+    permissions = {
+        name: resource["Properties"]["FunctionName"]["Ref"]
+        for name, resource in resources_of_type(cfn, "AWS::Lambda::Permission").items()
+        if resource["Properties"].get("Principal") == "apigateway.amazonaws.com"
+    }
+    assert {name: alias for name, alias in permissions.items() if name.startswith(("BffFunction", "CartFunction"))} == {
+        "BffFunctionProductDetailsPermission": "BffFunctionAliaslive",
+        "BffFunctionProductDetailsBatchPermission": "BffFunctionAliaslive",
+        "CartFunctionGetCartPermission": "CartFunctionAliaslive",
+        "CartFunctionAddCartItemPermission": "CartFunctionAliaslive",
+    }
+    page, cart = resources["BffFunction"]["Properties"], resources["CartFunction"]["Properties"]
+    # The same code and settings, a concurrency of its own, so a write-path incident cannot take the pages' capacity
+    assert cart["Handler"] == page["Handler"]
+    assert cart["Environment"] == page["Environment"]
+    assert cart["Timeout"] == page["Timeout"]
+    assert cart["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasCartReservedConcurrency", {"Ref": "CartReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert cfn["Parameters"]["CartReservedConcurrency"]["Default"] == "20"
+    assert page["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"

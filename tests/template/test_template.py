@@ -69,8 +69,9 @@ def test_layer_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> No
     assert unchecked_hash_flags(sample) == 0b01, "hash-based and unchecked: valid after SAM zips the layer"
 
 
-def test_bff_function_ships_unchecked_hash_bytecode_for_every_module(built: Path) -> None:
-    package = built / "BffFunction" / "bff"
+@pytest.mark.parametrize("function", ["BffFunction", "CartFunction"])
+def test_bff_function_ships_unchecked_hash_bytecode_for_every_module(built: Path, function: str) -> None:
+    package = built / function / "bff"
     sources = list(package.rglob("*.py"))
     compiled = [path.parent / "__pycache__" / f"{path.stem}.cpython-313.pyc" for path in sources]
     assert sources
