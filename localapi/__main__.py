@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from types import FrameType
@@ -36,7 +37,7 @@ from localapi.local_aws import LocalAws, LocalAwsError, local_region, running_lo
 from localapi.pool import WorkerPools, python_sources_fingerprint
 from localapi.ports import port_is_free, wait_until_listening
 from localapi.sam_version import sam_cli_problem
-from localapi.worker_process import start_worker
+from localapi.worker_process import WorkerInitError, start_worker
 
 HOST = "127.0.0.1"
 USAGE_ERROR = 2
@@ -197,6 +198,21 @@ def main(argv: list[str] | None = None) -> int:
     return fail(shutdown.reason) if shutdown.reason is not None else status
 
 
+def one_per_cause(errors: Iterable[WorkerInitError]) -> list[WorkerInitError]:
+    """The BFF's functions share code and settings: a bad setting fails each the same way, and is told once (by the
+    first function, in name order)."""
+    seen: set[str] = set()
+    kept = []
+    for error in errors:
+        cause = str(error).removeprefix(f"{error.function_name}: ")
+        if error.function_name in (BFF_FUNCTION, *BFF_SIBLING_FUNCTIONS):
+            if cause in seen:
+                continue
+            seen.add(cause)
+        kept.append(error)
+    return kept
+
+
 def start_local_aws(
     arguments: argparse.Namespace, console: Console, shutdown: Shutdown
 ) -> AbstractContextManager[LocalAws]:
@@ -263,7 +279,7 @@ def serve(
     except KeyboardInterrupt:
         pass
     except samcli_bridge.LocalApiStartError as failure:
-        for init_error in failure.errors:
+        for init_error in one_per_cause(failure.errors):
             *stack_trace, summary = init_error.report()
             console.write(stack_trace)
             fail(f"{summary}; not started")
