@@ -348,6 +348,7 @@ def test_the_templates_cors_configuration_applies_to_the_bff_route_with_the_give
     assert set(policies) == {
         ("BffFunction", "/product-details/{productId}"),
         ("BffFunction", "/product-details"),
+        ("BffFunction", "/openapi.json"),
         ("CartFunction", "/cart"),
         ("CartFunction", "/cart/items"),
     }

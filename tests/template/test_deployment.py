@@ -221,7 +221,7 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("role", ["BffFunctionRole", "PreTrafficHookRole"])
+@pytest.mark.parametrize("role", ["BffFunctionRole", "CartFunctionRole", "PreTrafficHookRole"])
 def test_no_inline_statement_grants_any_resource(cfn: dict[str, Any], role: str) -> None:
     # Tracing's xray:PutTraceSegments needs "*": it comes from the AWSXrayWriteOnlyAccess managed policy, not inline.
     found = list(statements(cfn["Resources"][role]))
@@ -347,6 +347,7 @@ def test_the_cart_routes_run_in_their_own_function_with_reserved_concurrency(cfn
     assert {name: alias for name, alias in permissions.items() if name.startswith(("BffFunction", "CartFunction"))} == {
         "BffFunctionProductDetailsPermission": "BffFunctionAliaslive",
         "BffFunctionProductDetailsBatchPermission": "BffFunctionAliaslive",
+        "BffFunctionOpenApiDocumentPermission": "BffFunctionAliaslive",
         "CartFunctionGetCartPermission": "CartFunctionAliaslive",
         "CartFunctionAddCartItemPermission": "CartFunctionAliaslive",
     }
@@ -354,6 +355,7 @@ def test_the_cart_routes_run_in_their_own_function_with_reserved_concurrency(cfn
     # The same code and settings, a concurrency of its own, so a write-path incident cannot take the pages' capacity
     assert cart["Handler"] == page["Handler"]
     assert cart["Environment"] == page["Environment"]
+    assert list(statements(resources["CartFunctionRole"])) == list(statements(resources["BffFunctionRole"]))
     assert cart["Timeout"] == page["Timeout"]
     assert cart["ReservedConcurrentExecutions"] == {
         "Fn::If": ["HasCartReservedConcurrency", {"Ref": "CartReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
