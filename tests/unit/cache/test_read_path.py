@@ -415,3 +415,13 @@ async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None
     keys = tuple(cache_key("product", entity_id) for entity_id in ids)
     assert list(hits) == ["P2"]
     assert l2.calls == [("get", keys), ("put", (keys[0], keys[2]))]
+
+
+async def test_a_page_reads_l2_once_for_all_its_sections() -> None:
+    l2 = FakeL2()
+    it = subject(l2=l2)
+    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    await page.render("P1", lambda_remaining_ms=None, headers={})
+    reads = [keys for kind, keys in l2.calls if kind == "get"]
+    assert len(reads) == 1
+    assert sorted(reads[0]) == sorted(cache_key(service, "P1") for service in ("product", "reviews", "inventory"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bff.cache.entry import CacheEntry
@@ -125,3 +127,18 @@ async def test_entries_written_together_are_one_l2_write() -> None:
     await cache.put_many({"a": entry_at(clock.now), "b": entry_at(clock.now)}, 1.0)
     assert l2.calls == [("put", ("a", "b"))]
     assert ("a" in l1, "b" in l1) == (True, True)
+
+
+async def test_reads_that_start_together_are_one_l2_call() -> None:
+    # Given three readers starting in the same turn of the event loop (a page's sections)
+    clock = FakeClock()
+    _, l2, cache = tiers(clock)
+    l2.entries["b"] = entry_at(clock.now)
+    # When they read at once
+    found = await asyncio.gather(*(cache.get_many([key], 1.0) for key in ("a", "b", "c")))
+    # Then L2 was asked once for all three keys, and each reader got its own
+    assert l2.calls == [("get", ("a", "b", "c"))]
+    assert [sorted(each) for each in found] == [[], ["b"], []]
+    # And a read that starts later is a call of its own
+    await cache.get_many(["d"], 1.0)
+    assert l2.calls[1:] == [("get", ("d",))]
