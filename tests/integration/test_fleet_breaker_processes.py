@@ -26,9 +26,10 @@ PAGES = [f"/product-details/P{index + 11:03d}" for index in range(8)]
 
 @pytest.fixture
 def mocks(mock_service_factory: MockServiceFactory) -> dict[str, MockProcess]:
-    """Fresh mocks; reviews answers every call with a 5xx."""
+    """Fresh mocks; reviews answers every call with a 5xx. Product takes 300 ms, so that each page lasts long
+    enough for its sync with a loaded moto server to finish (a sync never outlives its page)."""
     return {
-        "product": mock_service_factory("product", MOCK_LATENCY_MS="50"),
+        "product": mock_service_factory("product", MOCK_LATENCY_MS="300"),
         "reviews": mock_service_factory("reviews", MOCK_LATENCY_MS="0", MOCK_FAULT="error"),
         "inventory": mock_service_factory("inventory", MOCK_LATENCY_MS="30"),
     }
