@@ -93,7 +93,7 @@ async def request_context(request: Request) -> RequestContext:
     headers = request.headers
     composed: Services = request.app.state.services
     return RequestContext(
-        downstream_headers(headers, correlation_id=correlation_id),
+        downstream_headers(correlation_id=correlation_id),
         correlation_id,
         negotiate_locale(headers.get("accept-language"), composed.settings.locales()),
         scope.get("aws.context"),

@@ -15,12 +15,9 @@ get verified claims or an exchanged token, not the raw credential.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from bff.observability.correlation import CORRELATION_HEADER
 
 
-def downstream_headers(incoming: Mapping[str, str], *, correlation_id: str) -> dict[str, str]:
-    """Headers for a request's downstream calls."""
-    del incoming  # nothing of the caller's own travels: see the module's docstring
+def downstream_headers(*, correlation_id: str) -> dict[str, str]:
+    """Headers for a request's downstream calls: nothing of the caller's own travels (see the module's docstring)."""
     return {CORRELATION_HEADER: correlation_id}
