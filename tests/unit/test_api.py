@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bff.composition import build_app
+from bff.core.context import RequestContext
 from bff.core.outcomes import FailureReason
 from bff.core.policy import PageDecision, PageFailure
 from bff.core.service import RenderedPage
@@ -256,10 +257,8 @@ class FixedPages:
         self.decision = decision
         self.requests: list[tuple[str, Mapping[str, str]]] = []
 
-    async def render(
-        self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str], options: PageOptions
-    ) -> RenderedPage:
-        self.requests.append((entity_id, headers))
+    async def render(self, entity_id: str, context: RequestContext, options: PageOptions) -> RenderedPage:
+        self.requests.append((entity_id, context.headers))
         return RenderedPage(self.decision, {"total": 1.0})
 
 

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from bff.api.batch import parse_batch_ids, strictest
 from bff.composition import compose
 from bff.core.batch import BatchService, chunks, unique_in_order
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome
 from bff.core.sections import Page, Section
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.anyio
 
 KNOWN = {f"P{number:03d}" for number in range(1, 101)}
 BODIES = {"products": product_body, "reviews": reviews_body, "inventory": inventory_body}
+
+NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
 
 
 # --- parameter rules -------------------------------------------------------------------------------------------
@@ -149,7 +152,7 @@ async def test_items_come_in_request_order_each_with_its_own_status() -> None:
     source = FakeBatchSource(answers)
     service = BatchService(PAGE, source, deadline_ms=500, reserve_ms=0)
     # When the batch names them out of order, with a duplicate
-    rendered = await service.render(["C", "A", "B", "C"], lambda_remaining_ms=None, headers={})
+    rendered = await service.render(["C", "A", "B", "C"], NO_CONTEXT)
     # Then each section was asked once for the distinct ids, and the items keep the request's order
     assert source.asked == {"product": ["C", "A", "B"], "reviews": ["C", "A", "B"]}
     assert [item.entity_id for item in rendered.items] == ["C", "A", "B"]
@@ -162,7 +165,7 @@ async def test_items_come_in_request_order_each_with_its_own_status() -> None:
 async def test_a_section_past_the_one_deadline_times_out_for_every_item() -> None:
     answers = {"product": {"A": _fetched({"id": "A"}), "B": _fetched({"id": "B"})}, "reviews": {}}
     service = BatchService(PAGE, FakeBatchSource(answers, hang=["reviews"]), deadline_ms=50, reserve_ms=0)
-    rendered = await service.render(["A", "B"], lambda_remaining_ms=None, headers={})
+    rendered = await service.render(["A", "B"], NO_CONTEXT)
     assert rendered.timings_ms["total"] < 1000
     for item in rendered.items:
         assert getattr(item.decision, "degradations", None) == (("reviews", "timeout"),)
@@ -171,7 +174,7 @@ async def test_a_section_past_the_one_deadline_times_out_for_every_item() -> Non
 async def test_a_critical_section_past_the_deadline_is_each_items_504() -> None:
     answers: dict[str, dict[str, SectionOutcome]] = {"product": {}, "reviews": {"A": _fetched([])}}
     service = BatchService(PAGE, FakeBatchSource(answers, hang=["product"]), deadline_ms=50, reserve_ms=0)
-    rendered = await service.render(["A"], lambda_remaining_ms=None, headers={})
+    rendered = await service.render(["A"], NO_CONTEXT)
     assert getattr(rendered.items[0].decision, "status", None) == 504
 
 

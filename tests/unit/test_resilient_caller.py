@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bff.config.pages import product_details_page
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched
 from bff.core.sections import Section
@@ -26,6 +27,8 @@ PRODUCT = product_details_page(settings_for()).sections[0]
 GOOD = Fetched({"id": "P1"}, duration_ms=1.0)
 UNAVAILABLE_RETRYABLE = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True)
 SERVER_ERROR = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=False)
+
+NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
 
 
 @dataclass
@@ -345,9 +348,9 @@ async def test_sections_launch_slowest_first_once_their_services_have_answered()
     guards = {section.service: guard_for_service(section.service) for section in sections}
     caller = ResilientCaller(answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)))
     page = PageService(product_details_page(settings_for()), caller, deadline_ms=500, reserve_ms=0)
-    await page.render("P1", lambda_remaining_ms=None, headers={})
+    await page.render("P1", NO_CONTEXT)
     # When it renders again
-    await page.render("P1", lambda_remaining_ms=None, headers={})
+    await page.render("P1", NO_CONTEXT)
     # Then the first went out in the page's order, the second slowest first
     assert started == ["product", "reviews", "inventory", "reviews", "product", "inventory"]
 

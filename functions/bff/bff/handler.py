@@ -47,14 +47,14 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _guarded_mangum(event: Any, context: Any) -> dict[str, Any]:
     """Mangum translates the event before the app (and its catch-all) runs; events it cannot translate get a 400,
     and anything Mangum itself raises a 500, both problem+json in the event's payload format."""
-    verdict = normalise_event(event, base_path=settings.api_base_path)
-    if isinstance(verdict, CannotTranslate):
-        correlation_id, answer = problem_answer(event, UntranslatableEventError(verdict.reason))
+    normalised = normalise_event(event, base_path=settings.api_base_path)
+    if isinstance(normalised, CannotTranslate):
+        correlation_id, answer = problem_answer(event, UntranslatableEventError(normalised.reason))
         logger.set_correlation_id(correlation_id)
-        logger.warning("event cannot be translated", extra={"reason": verdict.reason, "status": 400})
+        logger.warning("event cannot be translated", extra={"reason": normalised.reason, "status": 400})
         return answer
     try:
-        return _mangum(verdict.event, context)
+        return _mangum(normalised.event, context)
     except Exception as error:
         correlation_id, answer = problem_answer(event, error)
         logger.set_correlation_id(correlation_id)

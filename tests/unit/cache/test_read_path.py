@@ -14,6 +14,7 @@ from bff.cache.entry import CacheEntry, cache_key
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import Tier, TieredCache
 from bff.config.pages import product_details_page
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
@@ -36,6 +37,8 @@ POLICY = CachePolicy(ttl_s=TTLS, stale_s=300.0, negative_ttl_s=30.0, write_timeo
 GOOD = Fetched({"id": "P1"}, 1.0)
 DOWN = Failed(FailureReason.UNAVAILABLE, 1.0)
 NOT_FOUND = Failed(FailureReason.NOT_FOUND, 1.0)
+
+NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
 
 
 @dataclass
@@ -282,7 +285,7 @@ async def test_the_fallback_at_the_page_deadline_answers_from_the_l1_stale_entry
     page = PageService(product_details_page(settings_for()), it.source, deadline_ms=100, reserve_ms=0)
     started = time.perf_counter()
     # When the page is rendered
-    rendered = await page.render("P1", lambda_remaining_ms=None, headers={})
+    rendered = await page.render("P1", NO_CONTEXT)
     # Then the deadline cut the call, and the page served the stale entry at once
     assert time.perf_counter() - started < 0.5
     assert rendered.decision.status == 200
@@ -352,9 +355,9 @@ async def test_an_l2_write_is_cut_to_what_is_left_of_the_page_deadline() -> None
 async def test_the_page_reports_each_sections_cache_status_and_remaining_freshness() -> None:
     it = subject()
     page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
-    first = await page.render("P1", lambda_remaining_ms=None, headers={})
+    first = await page.render("P1", NO_CONTEXT)
     it.clock.advance(2)
-    second = await page.render("P1", lambda_remaining_ms=None, headers={})
+    second = await page.render("P1", NO_CONTEXT)
     assert first.cache == {"product": "miss", "reviews": "miss", "inventory": "miss"}
     assert first.freshness_s == (300.0, 60.0, 5.0)
     assert second.cache == {"product": "hit", "reviews": "hit", "inventory": "hit"}
@@ -421,7 +424,7 @@ async def test_a_page_reads_l2_once_for_all_its_sections() -> None:
     l2 = FakeL2()
     it = subject(l2=l2)
     page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
-    await page.render("P1", lambda_remaining_ms=None, headers={})
+    await page.render("P1", NO_CONTEXT)
     reads = [keys for kind, keys in l2.calls if kind == "get"]
     assert len(reads) == 1
     assert sorted(reads[0]) == sorted(cache_key(service, "P1") for service in ("product", "reviews", "inventory"))

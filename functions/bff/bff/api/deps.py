@@ -7,7 +7,7 @@ event loop rather than in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
@@ -17,33 +17,17 @@ from bff.api.middleware import correlation_id_of
 from bff.api.propagation import downstream_headers
 from bff.config.locales import negotiate_locale
 from bff.config.settings import Settings
-from bff.core.batch import RenderedBatch
+from bff.core.batch import BatchService
 from bff.core.cart import CartWrite, NewItem
 from bff.core.context import RequestContext
 from bff.core.policy import PageDecision
 from bff.core.sections import Page
-from bff.core.service import RenderedPage
-from bff.core.shaping import PageOptions
-
-
-class PageRenderer(Protocol):
-    async def render(
-        self, entity_id: str, *, lambda_remaining_ms: int | None, headers: Mapping[str, str], options: PageOptions
-    ) -> RenderedPage: ...
-
-
-class BatchRenderer(Protocol):
-    async def render(
-        self,
-        entity_ids: Sequence[str],
-        *,
-        lambda_remaining_ms: int | None,
-        headers: Mapping[str, str],
-        options: PageOptions,
-    ) -> RenderedBatch: ...
+from bff.core.service import PageService
 
 
 class CartRequests(Protocol):
+    """The cart use case (bff.writes.cart_requests), which the inbound edge may not import."""
+
     async def view(self, shopper: str, context: RequestContext) -> PageDecision: ...
 
     async def add(self, shopper: str, context: RequestContext, item: NewItem, idempotency_key: str) -> CartWrite: ...
@@ -59,8 +43,8 @@ class Services:
     settings: Settings
     page: Page
     """The product page's declaration: its sections' names and services."""
-    pages: PageRenderer
-    batches: BatchRenderer
+    pages: PageService
+    batches: BatchService
     carts: CartRequests
     section_names: tuple[str, ...] = field(init=False)
     """The page's sections, as `include` names them."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.outcomes import CacheStatus, Failed, FailureReason, SectionOutcome, cache_status_of, fresh_for_s
 from bff.core.policy import PageDecision
@@ -85,17 +86,15 @@ class BatchService:
     async def render(
         self,
         entity_ids: Sequence[str],
-        *,
-        lambda_remaining_ms: int | None,
-        headers: Mapping[str, str],
+        context: RequestContext,
         options: PageOptions = PageOptions(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> RenderedBatch:
         """`options` apply to every item, as to a single page; ids are taken as given, once each."""
         started = time.perf_counter()
         page = select_sections(self._page, options.include)
         ids = unique_in_order(entity_ids)
-        deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
-        by_section, timings_ms = await self._fetch_sections(page, ids, deadline, headers)
+        deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, context.lambda_remaining_ms(), self._reserve_ms))
+        by_section, timings_ms = await self._fetch_sections(page, ids, deadline, context.headers)
         items = tuple(self._item(page, entity_id, by_section, options) for entity_id in ids)
         timings_ms["total"] = (time.perf_counter() - started) * 1000
         return RenderedBatch(items, timings_ms)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline, page_budget_ms
 from bff.core.fanout import fan_out
 from bff.core.outcomes import CacheStatus, Failed, SectionOutcome, cache_status_of, fresh_for_s
@@ -61,13 +62,13 @@ class PageService:
     async def render(
         self,
         entity_id: str,
-        *,
-        lambda_remaining_ms: int | None,
-        headers: Mapping[str, str],
+        context: RequestContext,
         options: PageOptions = PageOptions(),  # noqa: B008 - frozen, so one shared default is safe
     ) -> RenderedPage:
         started = time.perf_counter()
-        deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, lambda_remaining_ms, self._reserve_ms))
+        budget_ms = page_budget_ms(self._deadline_ms, context.lambda_remaining_ms(), self._reserve_ms)
+        deadline = Deadline.after_ms(budget_ms)
+        headers = context.headers
 
         async def fetch(section: Section, section_deadline: Deadline) -> SectionOutcome:
             return await self._caller.fetch(section, entity_id, section_deadline, headers)

@@ -28,12 +28,8 @@ router = APIRouter()
 async def product_details_batch(request: Request, context: RequestContextDep, services: ServicesDep) -> Response:
     entity_ids, rest = split_batch_query(request.url.query)
     query = parse_page_query(rest, services.section_names)
-    rendered = await services.batches.render(
-        entity_ids,
-        lambda_remaining_ms=context.lambda_remaining_ms(),
-        headers=context.headers,
-        options=PageOptions(query.include, query.reviews_limit, context.locale),
-    )
+    options = PageOptions(query.include, query.reviews_limit, context.locale)
+    rendered = await services.batches.render(entity_ids, context, options)
     # The canonical line tells each section's whole batch fetch (its time across every id).
     record_sections(
         {

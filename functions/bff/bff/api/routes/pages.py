@@ -66,12 +66,8 @@ async def product_details(
     settings = services.settings
     product_id = validate_product_id(product_id)
     query = parse_page_query(request.url.query, services.section_names)
-    rendered = await services.pages.render(
-        product_id,
-        lambda_remaining_ms=context.lambda_remaining_ms(),
-        headers=context.headers,
-        options=PageOptions(query.include, query.reviews_limit, context.locale),
-    )
+    options = PageOptions(query.include, query.reviews_limit, context.locale)
+    rendered = await services.pages.render(product_id, context, options)
     record_sections(section_reports(rendered, services.section_services))
     decision = rendered.decision
     response: Response
