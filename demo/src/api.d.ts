@@ -594,6 +594,17 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayMessage"];
                 };
             };
+            /** @description The product service refused this id although it matches the pattern. */
+            422: {
+                headers: {
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description API Gateway throttled the request (the stage's ThrottlingRateLimit and ThrottlingBurstLimit). */
             429: {
                 headers: {
@@ -700,6 +711,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The cart service refused this shopper (the token's sub is not a user id it accepts). */
+            422: {
+                headers: {
+                    "X-Correlation-Id": components["headers"]["X-Correlation-Id"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description API Gateway throttled the request (the stage's ThrottlingRateLimit and ThrottlingBurstLimit). */
@@ -852,7 +874,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No product has this productId, or this Idempotency-Key was used with another body. */
+            /** @description No product has this productId, or this Idempotency-Key was used with another body, or the cart service refused this shopper. */
             422: {
                 headers: {
                     "X-Correlation-Id": components["headers"]["X-Correlation-Id"];

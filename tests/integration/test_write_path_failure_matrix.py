@@ -402,8 +402,10 @@ async def test_one_shopper_refused_by_the_cart_service_cannot_open_its_breaker_f
         # When other shoppers read their carts and add items
         others_read = [await client.get("/cart", headers=claims_header(f"shopper-{n}")) for n in range(3)]
         others_write = [(await add_item(client, user=f"shopper-{n}"))[0] for n in range(3)]
-    # Then the refused shopper got an answer each time, sent once each, and nobody else noticed
-    assert {response.status_code for response in refused} == {502}
+    # Then the refused shopper got a 4xx (their input, not an outage: no 5xx alarm counts it) each time, sent once
+    # each, and nobody else noticed
+    assert {response.status_code for response in refused} == {422}
+    assert {response.json()["type"].rsplit(":", 1)[-1] for response in refused} == {"cart-refused"}
     assert requests_seen_by(cart) == 25 + 3 + 3
     assert [response.status_code for response in others_read] == [200, 200, 200]
     assert [response.status_code for response in others_write] == [201, 201, 201]

@@ -240,7 +240,7 @@ def test_openapi_documents_errors_as_problem_json() -> None:
     (operation,) = schema["paths"]["/product-details/{productId}"].values()
     responses = operation["responses"]
     # 405 is never served through the gateway (it answers 404 first); 429 is the gateway's throttling
-    assert set(responses) == {"200", "304", "400", "404", "429", "500", "502", "503", "504"}
+    assert set(responses) == {"200", "304", "400", "404", "422", "429", "500", "502", "503", "504"}
     assert "content" not in responses.pop("304")
     assert list(responses.pop("200")["content"]) == ["application/json"]
     assert list(responses.pop("429")["content"]) == ["application/json"]

@@ -110,6 +110,20 @@ async def test_the_cart_service_is_critical(script: dict[str, object], status: i
     assert problem_type(response) in {"upstream-failure", "upstream-timeout"}
 
 
+@pytest.mark.parametrize("status", [400, 403, 422])
+async def test_a_shopper_the_cart_service_refuses_gets_a_4xx_not_a_5xx(status: int) -> None:
+    # Given a cart service that refuses this shopper's id as input it does not accept
+    fake = FakeDownstream()
+    fake.script("cart", status=status, body={"title": "invalid userId"})
+    async with cart_client(fake) as client:
+        # When the shopper reads the cart
+        response = await client.get("/cart", headers=ALICE)
+    # Then the answer blames the request (no 5xx alarm or canary rollback counts it), and says nothing of the body
+    assert response.status_code == 422
+    assert problem_type(response) == "cart-refused"
+    assert "invalid userId" not in response.text
+
+
 async def test_a_cart_is_never_served_from_memory_after_its_service_fails() -> None:
     # Given alice's cart was read once
     fake = FakeDownstream()

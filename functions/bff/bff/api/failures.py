@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from bff.api.problems import ProblemResponse, problem_response
+from bff.core.outcomes import FailureReason
 from bff.core.policy import PageFailure
 from bff.errors import (
     ForbiddenError,
@@ -94,6 +95,10 @@ def failure_response(failure: object, *, correlation_id: str, instance: str | No
 def _page_failure(failure: PageFailure) -> ProblemAnswer:
     name = failure.section
     match failure.status:
+        case 422 if failure.reason is FailureReason.REFUSED:
+            return ProblemAnswer(
+                422, f"{name}-refused", "Unprocessable Content", f"The {name} service refused this request."
+            )
         case 422:
             return ProblemAnswer(422, f"unknown-{name}", "Unprocessable Content", f"No {name} has this id.")
         case 404:

@@ -230,6 +230,7 @@ def page_responses() -> Responses:
             "route, e.g. an empty id (API Gateway's own JSON message).",
             gateway=True,
         ),
+        422: problem("The product service refused this id although it matches the pattern."),
         500: _INTERNAL_ERROR,
         **_UPSTREAM_FAILURES,
     }
@@ -270,6 +271,7 @@ def cart_read_responses() -> Responses:
         ),
         400: problem("A query parameter was sent: this route takes none."),
         **_SIGNED_IN_REFUSALS,
+        422: problem("The cart service refused this shopper (the token's sub is not a user id it accepts)."),
         500: _INTERNAL_ERROR,
         **_UPSTREAM_FAILURES,
     }
@@ -292,7 +294,10 @@ def cart_write_responses() -> Responses:
         409: problem("A request with this Idempotency-Key is still running: retry after Retry-After.", "Retry-After"),
         413: problem(f"The body is larger than {MAX_BODY_BYTES} bytes."),
         415: problem("The body is not application/json."),
-        422: problem("No product has this productId, or this Idempotency-Key was used with another body."),
+        422: problem(
+            "No product has this productId, or this Idempotency-Key was used with another body, or the cart "
+            "service refused this shopper."
+        ),
         500: _INTERNAL_ERROR,
         502: _UPSTREAM_FAILURES[502],
         503: problem(

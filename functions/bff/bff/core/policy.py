@@ -83,6 +83,10 @@ def _critical_failure(section: Section, failure: Failed) -> PageFailure:
             return PageFailure(404, name, reason)
         case FailureReason.TIMEOUT:
             return PageFailure(504, name, reason)
+        case FailureReason.REFUSED:
+            # The service refused the request as this caller made it (its id, its identity): the caller's
+            # problem, so a 4xx that no 5xx alarm or canary rollback counts.
+            return PageFailure(422, name, reason)
         case FailureReason.CIRCUIT_OPEN | FailureReason.BULKHEAD_FULL:
             retry_after_s = max(math.ceil(failure.retry_after_s or _OVERLOAD_RETRY_AFTER_S), 1)
             return PageFailure(503, name, reason, retry_after_s)
