@@ -54,16 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ValidatorMiddleware)
     app.add_middleware(EdgeMiddleware)
     if cors_origins := settings.cors_origins():
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=CORS_ALLOWED_HEADERS,
-            expose_headers=EXPOSED_HEADERS,
-            max_age=600,
-        )
-        # Outermost, so that every answer to an allowed origin carries it, the catch-all's 500 included.
-        app.add_middleware(TimingAllowOriginMiddleware, origins=cors_origins)
+        add_cors(app, cors_origins)
     for failure in (ProblemError, HTTPException, RequestValidationError):
         app.add_exception_handler(failure, problem_response)
     app.openapi = complete_document(app.openapi, issuer=settings.jwt_issuer)  # type: ignore[method-assign]
@@ -72,6 +63,20 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(cart.router)
     return app
+
+
+def add_cors(app: FastAPI, origins: list[str]) -> None:
+    """CORS for the allowed origins, and Timing-Allow-Origin outermost, so that every answer to an allowed origin
+    carries it, the catch-all's 500 included."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    app.add_middleware(TimingAllowOriginMiddleware, origins=origins)
 
 
 async def problem_response(request: Request, error: Exception) -> Response:
