@@ -98,6 +98,7 @@ def shared_store(settings: Settings) -> FragmentStore | None:
     get_timeout_s = settings.cache_l2_timeout_ms / 1000
     put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
     socket_timeout_s = settings.page_deadline_ms / 1000
+    cool_off_s = settings.cache_l2_cool_off_ms / 1000
     on_error = functools.partial(record_cache_error, "l2")
     # Imported here: the product page's import path stays light when no shared cache is configured.
     if settings.cache_table_name:
@@ -111,6 +112,7 @@ def shared_store(settings: Settings) -> FragmentStore | None:
             connection,
             get_timeout_s=get_timeout_s,
             put_timeout_s=put_timeout_s,
+            cool_off_s=cool_off_s,
             on_error=on_error,
         )
     if settings.cache_url:
@@ -118,7 +120,12 @@ def shared_store(settings: Settings) -> FragmentStore | None:
 
         redis = RedisConnection(settings.cache_url, connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s)
         return RedisStore(
-            settings.cache_url, redis, get_timeout_s=get_timeout_s, put_timeout_s=put_timeout_s, on_error=on_error
+            settings.cache_url,
+            redis,
+            get_timeout_s=get_timeout_s,
+            put_timeout_s=put_timeout_s,
+            cool_off_s=cool_off_s,
+            on_error=on_error,
         )
     return None
 

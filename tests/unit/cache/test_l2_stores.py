@@ -394,3 +394,11 @@ def test_the_redis_client_waits_at_most_a_page_deadline_on_a_socket_and_never_re
 def test_redis_needs_a_redis_url() -> None:
     with pytest.raises(ValueError, match="redis://"):
         RedisStore("http://127.0.0.1:6379")
+
+
+@pytest.mark.parametrize("backend", ["dynamodb", "redis"])
+def test_the_cool_off_is_the_setting(backend: str) -> None:
+    where = {"cache_table_name": "fragments"} if backend == "dynamodb" else {"cache_url": "redis://127.0.0.1:9/0"}
+    store = shared_store(settings_for(None, cache_l2_cool_off_ms=2_500, **where))
+    assert isinstance(store, DynamoDbStore | RedisStore)
+    assert store.outage.cool_off_s == 2.5

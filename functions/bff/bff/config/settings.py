@@ -131,6 +131,8 @@ class Settings(BaseModel):
     cache_url: str = Field(default="", alias="CACHE_URL", repr=False)
     cache_l2_timeout_ms: Milliseconds = Field(default=25, alias="CACHE_L2_TIMEOUT_MS")
     cache_l2_write_timeout_ms: Milliseconds = Field(default=50, alias="CACHE_L2_WRITE_TIMEOUT_MS")
+    # How long an environment leaves the L2 alone after a timeout, a throttle or an error (0: ask it every time).
+    cache_l2_cool_off_ms: int = Field(default=1_000, ge=0, le=60_000, alias="CACHE_L2_COOL_OFF_MS")
     # Per-id calls in flight at once, per section, for a batch against a service without a batch path.
     batch_concurrency: int = Field(default=16, ge=1, le=256, alias="BATCH_CONCURRENCY")
 
