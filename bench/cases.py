@@ -280,8 +280,22 @@ def import_case(settings: Settings, outcome: CaseOutcome) -> None:
                 break
             condition = f"{'with' if bytecode else 'without'} .pyc, median of {result.repeats}"
             outcome.measurements.append(Measurement(subject, condition, {**result.metrics()}))
+    _import_with_tracing(settings, outcome)
     _import_dependencies(settings, outcome)
     _import_built_artefacts(settings, outcome)
+
+
+TRACING_ON = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def _import_with_tracing(settings: Settings, outcome: CaseOutcome) -> None:
+    """The contender's import with tracing on (an OTLP endpoint set: the SDK, the exporter and `requests` load
+    during init); the rows above are tracing off."""
+    env = {**python_env(settings.sys_path, UNREACHABLE_SERVICES.as_env()), **TRACING_ON}
+    for bytecode in (True, False):
+        result = measure_cold_import(settings.handler_module, env, settings.import_repeats, bytecode=bytecode)
+        condition = f"{'with' if bytecode else 'without'} .pyc, tracing on, median of {result.repeats}"
+        outcome.measurements.append(Measurement(CONTENDER, condition, {**result.metrics()}))
 
 
 def _import_dependencies(settings: Settings, outcome: CaseOutcome) -> None:

@@ -270,7 +270,7 @@ def evaluate(value: Any, parameters: dict[str, str]) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         ((name, argument),) = value.items()
         if name == "Fn::Sub":
-            return re.sub(r"\$\{(\w+)\}", lambda match: parameters[match.group(1)], argument)
+            return re.sub(r"\$\{([\w:]+)\}", lambda match: parameters[match.group(1)], argument)
         if name == "Fn::Split":
             return evaluate(argument[1], parameters).split(argument[0])
         if name == "Fn::Select":
@@ -293,10 +293,28 @@ def test_the_custom_domain_maps_the_api_under_the_base_path_without_its_slash(
     assert domain["DomainNameConfigurations"][0]["CertificateArn"] == {"Ref": "CertificateArn"}
 
 
-def test_xray_sampling_rate_is_a_parameter(cfn: dict[str, Any]) -> None:
-    rule = cfn["Resources"]["BffSamplingRule"]["Properties"]["SamplingRule"]
-    assert rule["FixedRate"] == {"Ref": "TracingSampleRate"}
-    assert len(evaluate(rule["RuleName"], {"Stage": "a" * 16})) <= 32
+def test_trace_export_picks_the_otlp_endpoint_and_the_sampling_rate_is_opentelemetrys(cfn: dict[str, Any]) -> None:
+    variables = cfn["Resources"]["BffFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["OTEL_TRACES_SAMPLER_ARG"] == {"Ref": "TracingSampleRate"}
+    assert variables["OTEL_PROPAGATORS"] == "tracecontext,xray-lambda"
+    collector, local, otherwise = variables["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]["Fn::If"]
+    assert (collector, local) == ("ExportViaCollector", "http://127.0.0.1:4318/v1/traces")
+    xray, endpoint, off = otherwise["Fn::If"]
+    assert (xray, off) == ("ExportToXRayOtlp", "")
+    assert evaluate(endpoint, {"AWS::Region": "eu-west-1"}) == "https://xray.eu-west-1.amazonaws.com/v1/traces"
+    # The X-Ray SDK's sampling rule is gone with the SDK
+    assert not resources_of_type(cfn, "AWS::XRay::SamplingRule")
+
+
+def test_the_collector_layer_rides_beside_the_dependencies_only_when_spans_go_through_it(
+    cfn: dict[str, Any],
+) -> None:
+    dependencies, collector = cfn["Resources"]["BffFunction"]["Properties"]["Layers"]
+    assert dependencies["Ref"].startswith("DependenciesLayer")
+    condition, layer, otherwise = collector["Fn::If"]
+    assert (condition, otherwise) == ("ExportViaCollector", {"Ref": "AWS::NoValue"})
+    parameters = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "CollectorLayer": "111122223333:layer:c:1"}
+    assert evaluate(layer, parameters) == "arn:aws:lambda:eu-west-1:111122223333:layer:c:1"
 
 
 def test_the_dashboard_shows_responses_latency_degraded_pages_downstreams_and_cache(cfn: dict[str, Any]) -> None:

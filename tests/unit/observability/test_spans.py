@@ -11,12 +11,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import requests
+from botocore.credentials import Credentials
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from bff.cache.entry import CacheEntry
 from bff.config.services import variable
-from bff.observability.otel import OtelTracing
+from bff.observability.otel import OtelTracing, traces_endpoint, xray_auth_for
 from bff.observability.spans import TracedStore
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
@@ -280,3 +282,24 @@ def test_each_shared_cache_read_and_write_is_a_client_span_under_the_running_spa
         2,
         1,
     )
+
+
+def test_exports_to_xray_s_otlp_endpoint_are_sigv4_signed_for_xray_and_no_other_endpoint_is() -> None:
+    # Given the execution role's credentials, and X-Ray's OTLP endpoint in the traces variable
+    credentials = Credentials("AKIDEXAMPLE", "secret", "session-token")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bff.observability.otel._session_credentials", lambda: credentials)
+        auth = xray_auth_for(traces_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://xray.eu-west-1.amazonaws.com"}))
+        assert xray_auth_for(traces_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})) is None
+        assert xray_auth_for("https://xray.eu-west-1.amazonaws.com.evil.test/v1/traces") is None
+    assert auth is not None
+    # When an export request is prepared
+    prepared = requests.Request(
+        "POST", "https://xray.eu-west-1.amazonaws.com/v1/traces", data=b"\x0a\x00", headers={"content-type": "x"}
+    ).prepare()
+    auth(prepared)
+    # Then it carries a SigV4 signature for service xray in the endpoint's region, with the session token
+    signature = str(prepared.headers["authorization"])
+    assert signature.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/xray/aws4_request" in signature
+    assert prepared.headers["x-amz-security-token"] == "session-token"

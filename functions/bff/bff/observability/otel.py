@@ -13,18 +13,21 @@ Export: spans leave through OTLP/HTTP (protobuf). The SDK's BatchSpanProcessor w
 own, at times of its choosing: in Lambda that thread is frozen between invocations and its batch lost when the
 environment ends. Here the invocation's sampled spans are kept and sent in one request when the invocation has
 finished its answer (`export`), bounded by the exporter's timeout (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, or
-EXPORT_TIMEOUT_S). In AWS that request goes to the ADOT collector extension on 127.0.0.1 (template parameter
-TraceExport), which answers at once and sends the batch on to X-Ray or another backend after the response, as
-Lambda extensions may: no invocation waits on a backend.
+EXPORT_TIMEOUT_S). In AWS (template parameter TraceExport) that request goes either to the collector extension on
+127.0.0.1, which answers at once and sends the batch on to X-Ray or another backend after the response, as
+Lambda extensions may, so no invocation waits on a backend; or straight to X-Ray's OTLP endpoint, SigV4-signed,
+where a sampled invocation waits for that one request, within the bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, MutableMapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 import requests
 from opentelemetry import context as otel_context
@@ -56,6 +59,57 @@ _PROPAGATORS: dict[str, type[TextMapPropagator]] = {
     "xray-lambda": AwsXRayLambdaPropagator,
 }
 _TRACER_NAME = "bff"
+# X-Ray's OTLP endpoint (https://xray.REGION.amazonaws.com/v1/traces) takes SigV4-signed requests only.
+_XRAY_OTLP = re.compile(r"https://xray\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?(/.*)?")
+_SIGNATURE_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token")
+
+
+class XRaySigV4(requests.auth.AuthBase):
+    """Signs each export to X-Ray's OTLP endpoint (service `xray`) with the execution role's credentials, which
+    botocore refreshes when they expire (botocore comes with the Lambda runtime, imported only in this mode).
+    Ours, not bff.downstream.signing's: the inbound and outbound edges must not depend on each other through here.
+    """
+
+    def __init__(self, region: str, credentials: Any | None = None) -> None:
+        self._region = region
+        self._given = credentials
+        self._credentials = credentials if credentials is not None else _session_credentials()
+
+    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        from botocore.auth import SigV4Auth  # noqa: PLC0415
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+        url = prepared.url or ""
+        signed = AWSRequest(method=prepared.method, url=url, headers={"host": urlsplit(url).netloc}, data=prepared.body)
+        SigV4Auth(self._credentials.get_frozen_credentials(), "xray", self._region).add_auth(signed)
+        for name in _SIGNATURE_HEADERS:
+            if name in signed.headers:
+                prepared.headers[name] = signed.headers[name]
+        return prepared
+
+    def reload_credentials(self) -> None:
+        """Reads the execution role's credentials again (after a SnapStart restore); given ones are kept."""
+        if self._given is None:
+            self._credentials = _session_credentials()
+
+
+def _session_credentials() -> Any:
+    from botocore.session import get_session  # noqa: PLC0415
+
+    return get_session().get_credentials()
+
+
+def traces_endpoint(environ: Mapping[str, str]) -> str:
+    """Where spans go, as the exporter resolves it: the traces endpoint, else the base endpoint's /v1/traces."""
+    if endpoint := environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
+        return endpoint
+    return environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
+
+
+def xray_auth_for(endpoint: str) -> XRaySigV4 | None:
+    """SigV4 when the endpoint is X-Ray's OTLP endpoint; botocore is imported only then."""
+    match = _XRAY_OTLP.fullmatch(endpoint)
+    return XRaySigV4(match["region"]) if match else None
 
 
 class OtelSpan:
@@ -161,6 +215,7 @@ class OtelTracing:
         session = None
         if exporter is None:
             session = requests.Session()
+            session.auth = xray_auth_for(traces_endpoint(environ))
             has_timeout = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
             exporter = OTLPSpanExporter(session=session, timeout=None if has_timeout else EXPORT_TIMEOUT_S)
         # The exporter logs each failed export at ERROR, with retries; InvocationBatch's one warning says it instead.
@@ -213,9 +268,12 @@ class OtelTracing:
 
     def disconnect(self) -> None:
         """Closes the exporter's pooled connection (it reopens on the next export): before a SnapStart snapshot,
-        so that none is in it, and after a restore, where the snapshot's socket is dead."""
+        so that none is in it, and after a restore, where the snapshot's socket is dead; X-Ray's signer reads the
+        credentials again (a restored environment's are not the snapshot's)."""
         if self._session is not None:
             self._session.close()
+            if isinstance(self._session.auth, XRaySigV4):
+                self._session.auth.reload_credentials()
 
 
 def propagator_from(names: str | None) -> TextMapPropagator:
