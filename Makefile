@@ -38,7 +38,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `sam build` looks up python3.13 on PATH for the functions.
 export PATH := $(PY313_BIN):$(PATH)
 
-.PHONY: help dev token client node test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
+.PHONY: help dev traces token client node test lint format test-only build validate scan deploy delete e2e bench soak lock layer-requirements clean python go coverage stage aws-credentials browser demo redis valgrind
 
 # The targets with their descriptions, each $(NAME) in them replaced by its value; then the variables the targets
 # read, with their values now; then the mocks' fault switches, as mockkit itself declares them.
@@ -95,6 +95,9 @@ $(CHECKOV_VENV)/.installed: tools/checkov-requirements.txt | python
 
 dev: $(VENV)/.synced $(SAM_VENV)/.installed ## Run the local API (BFF + mocks) on 127.0.0.1:$(PORT), no Docker
 	@exec $(SAM_VENV)/bin/python -m localapi --template template.yaml --port $(PORT) --worker-python $(VENV)/bin/python
+
+traces: $(VENV)/.synced ## Print each trace as a waterfall: run beside OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 make dev
+	@exec $(VENV)/bin/python -m tools.otlp_receiver --port 4318
 
 # The local identity provider's key lives in .local/jwt/ (not in git); the local API trusts it. LOCAL_JWT_DIR moves it.
 SUB ?= local-shopper

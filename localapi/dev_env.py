@@ -53,7 +53,7 @@ MOCK_FUNCTIONS_BY_PREFIX = {f"{name.upper()}_": f"{name.capitalize()}MockFunctio
 MOCK_VARIABLES = ("MOCK_LATENCY_MS", "MOCK_ERROR_RATE", "MOCK_FAULT", "MOCK_RETRY_AFTER_S", "MOCK_SEED")
 _SETTING_ALIAS = re.compile(r"""\balias=["']([A-Z][A-Z0-9_]*)["']""")
 # AWS_ENDPOINT_URL_*: a local DynamoDB (a moto server) for the idempotency and cache tables.
-BFF_SHELL_PREFIXES = ("POWERTOOLS_", "AWS_ENDPOINT_URL_")
+BFF_SHELL_PREFIXES = ("POWERTOOLS_", "AWS_ENDPOINT_URL_", "OTEL_")
 
 
 class EnvVarsFileError(Exception):

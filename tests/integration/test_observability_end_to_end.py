@@ -17,9 +17,9 @@ import pytest
 from bff.config.pages import product_details_page
 from bff.config.services import SERVICES, variable
 from tests.support.mock_processes import MockProcess, MockServiceFactory
-from tests.support.otlp_receiver import Receiver, otlp_receiver
 from tests.support.settings import settings_for
 from tests.support.tooling import REPO_ROOT
+from tools.otlp_receiver import Receiver, otlp_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -119,12 +119,13 @@ def test_a_malformed_user_file_is_refused_with_its_path(tmp_path: Path, content:
         read_env_vars_file(path)
 
 
-def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> None:
+def test_the_shells_bff_settings_powertools_and_opentelemetry_variables_reach_the_bff() -> None:
     # Given settings the template does not declare, a Powertools variable and unrelated ones, in the shell
     shell = {
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
         "HOME": "/home/me",
         "MOCK_FAULT": "hang",
     }
@@ -139,6 +140,7 @@ def test_the_shells_bff_settings_and_powertools_variables_reach_the_bff() -> Non
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",  # tracing on under `make dev`
     }
 
 

@@ -24,7 +24,7 @@ from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import json_lines
-from tests.support.otlp_receiver import ReceivedSpan, Receiver, otlp_receiver
+from tools.otlp_receiver import ReceivedSpan, Receiver, in_tree_order, otlp_receiver, waterfall_text
 
 CLIENT_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN_ID = "00f067aa0ba902b7"
@@ -303,3 +303,21 @@ def test_exports_to_xray_s_otlp_endpoint_are_sigv4_signed_for_xray_and_no_other_
     assert signature.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert "/eu-west-1/xray/aws4_request" in signature
     assert prepared.headers["x-amz-security-token"] == "session-token"
+
+
+def test_the_local_waterfall_shows_each_span_under_its_parent_with_what_it_says(
+    handler_module: ModuleType, fake: FakeDownstream, receiver: Receiver
+) -> None:
+    # Given a page whose inventory call is retried
+    fake.script("inventory", status=503)
+    page(handler_module, "TRACE-WATERFALL")
+    spans = one_trace(receiver)
+    # When `make traces` prints it
+    lines = waterfall_text(spans)
+    # Then the trace's line, then one line per span: the SERVER span first, each span below its parent
+    assert lines[0].startswith(f"trace {spans[0].trace_id}")
+    assert len(lines) == len(spans) + 1
+    assert lines[1].endswith("GET /product-details/{productId} [200]")
+    assert any(line.endswith("    GET inventory [503, retry 1]") for line in lines)
+    depths = {span.span_id: depth for depth, span in in_tree_order(spans)}
+    assert all(depths[span.span_id] == depths.get(span.parent_id, -1) + 1 for span in spans)
