@@ -1,7 +1,7 @@
 """Declarations of the pages the BFF serves: which sections, from which service, how critical.
 
 Each section's patience is its service's timeout from the settings (`{NAME}_TIMEOUT_MS`). A new page is a
-declaration here plus its route and response model (see the README's Layout section).
+declaration here plus its route and response model (docs/recipes.md lists every file each change touches).
 """
 
 from __future__ import annotations
