@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bff.core.deadline import Deadline, page_budget_ms
+from bff.core.deadline import Deadline, Waits, page_budget_ms
 
 
 class FakeClock:
@@ -44,3 +44,19 @@ def test_deadline_counts_down_and_caps_each_call() -> None:
     clock.now += 0.4
     assert deadline.expired()
     assert deadline.cap_s(450) == 0.0
+
+
+def test_waits_count_overlapping_spans_once() -> None:
+    waits = Waits()
+    assert waits.total_s() == 0.0
+    waits.add(1.0, 1.5)  # one read three sections waited on together
+    waits.add(1.0, 1.5)
+    waits.add(2.0, 2.2)  # two writes side by side
+    waits.add(2.1, 2.3)
+    assert waits.total_s() == pytest.approx(0.8)
+
+
+def test_each_deadline_has_its_own_waits() -> None:
+    first, second = Deadline.after_ms(500), Deadline.after_ms(500)
+    first.cache_waits.add(0.0, 1.0)
+    assert second.cache_waits.total_s() == 0.0

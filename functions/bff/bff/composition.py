@@ -166,6 +166,7 @@ def cache_policy(settings: Settings) -> CachePolicy:
         stale_s=float(settings.stale_ttl_s),
         negative_ttl_s=float(settings.negative_cache_ttl_s),
         write_timeout_s=settings.cache_l2_write_timeout_ms / 1000,
+        l2_allowance_s=settings.cache_l2_timeout_ms / 1000,
     )
 
 

@@ -170,15 +170,17 @@ def test_a_second_fresh_process_serves_p001_from_l2_with_no_product_call(
 
 
 @pytest.mark.parametrize("backend", ["dynamodb", "redis"])
-def test_a_second_fresh_process_serves_a_cached_404_from_l2(
+def test_a_404_stays_in_its_process_so_made_up_ids_never_fill_l2(
     mocks: dict[str, MockProcess], event_path: Any, backend: str, request: pytest.FixtureRequest
 ) -> None:
+    # A caller can name any number of ids that do not exist: their 404s are kept in L1 only (never written to L2),
+    # so a second fresh process asks the service again
     cache_environment: dict[str, str] = request.getfixturevalue(backend)
     (first,) = run_bff(mocks, event_path, cache_environment, "/product-details/NOPE-1")
     (second,) = run_bff(mocks, event_path, cache_environment, "/product-details/NOPE-1")
     assert (first.status, second.status) == (404, 404)
-    assert (first.cache["product"], second.cache["product"]) == ("miss", "hit")
-    assert product_requests(mocks) == 1
+    assert (first.cache["product"], second.cache["product"]) == ("miss", "miss")
+    assert product_requests(mocks) == 2
 
 
 @dataclass(frozen=True)

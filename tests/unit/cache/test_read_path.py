@@ -414,10 +414,11 @@ async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None
     # When a batch looks the three up, then settles the two misses
     hits = await it.source.lookup_many(PRODUCT, ids, deadline)
     await it.source.settle_many(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline)
-    # Then L2 saw one read for the three keys and one write for the two answers
+    # Then L2 saw one read for the three keys and one write for the good answer (a not-found stays in L1)
     keys = tuple(cache_key("product", entity_id) for entity_id in ids)
     assert list(hits) == ["P2"]
-    assert l2.calls == [("get", keys), ("put", (keys[0], keys[2]))]
+    assert l2.calls == [("get", keys), ("put", (keys[0],))]
+    assert keys[2] in it.cache.l1
 
 
 async def test_a_page_reads_l2_once_for_all_its_sections() -> None:
@@ -428,3 +429,117 @@ async def test_a_page_reads_l2_once_for_all_its_sections() -> None:
     reads = [keys for kind, keys in l2.calls if kind == "get"]
     assert len(reads) == 1
     assert sorted(reads[0]) == sorted(cache_key(service, "P1") for service in ("product", "reviews", "inventory"))
+
+
+# --- what L2 may cost one request, and what it may hold ------------------------------------------------------
+
+
+@dataclass
+class TimedL2(FakeL2):
+    """An L2 whose reads take `get_delay_s` and whose writes hang for all the time they are given; it records
+    each call's span and each write's budget."""
+
+    get_delay_s: float = 0.0
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    write_budgets_s: list[float] = field(default_factory=list)
+
+    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+        started = time.monotonic()
+        try:
+            await asyncio.sleep(min(self.get_delay_s, within_s))
+            return await super().get_many(keys, within_s)
+        finally:
+            self.spans.append((started, time.monotonic()))
+
+    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+        started = time.monotonic()
+        self.write_budgets_s.append(within_s)
+        try:
+            await asyncio.sleep(within_s)
+            await super().put_many(entries, within_s)
+        finally:
+            self.spans.append((started, time.monotonic()))
+
+
+def waited_s(spans: list[tuple[float, float]]) -> float:
+    """The time covered by the spans, overlaps once."""
+    total, reached = 0.0, float("-inf")
+    for started, ended in sorted(spans):
+        if ended > reached:
+            total += ended - max(started, reached)
+            reached = ended
+    return total
+
+
+ALLOWANCE_S = 0.08
+SLOW_POLICY = CachePolicy(ttl_s=TTLS, stale_s=300, negative_ttl_s=30, write_timeout_s=0.1, l2_allowance_s=ALLOWANCE_S)
+
+
+async def test_a_slow_l2_costs_a_page_at_most_its_read_timeout_reads_and_writes_together() -> None:
+    # Given an L2 whose read takes 60 ms of an 80 ms read timeout, and whose writes hang (write timeout 100 ms)
+    l2 = TimedL2(get_delay_s=0.06)
+    it = subject(l2=l2, policy=SLOW_POLICY)
+    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=1_000, reserve_ms=0)
+    # When a page misses
+    rendered = await page.render("P1", NO_CONTEXT)
+    # Then each section's write was given only what the read left of the allowance (not the write timeout),
+    # and the page waited on L2 no longer than the read timeout (before: 60 ms read + 100 ms writes)
+    assert rendered.cache == {"product": "miss", "reviews": "miss", "inventory": "miss"}
+    assert l2.write_budgets_s
+    assert all(budget <= ALLOWANCE_S - 0.06 + 0.005 for budget in l2.write_budgets_s)
+    assert waited_s(l2.spans) <= ALLOWANCE_S + 0.02
+
+
+async def test_a_slow_l2_costs_a_batch_at_most_its_read_timeout() -> None:
+    # Given the same L2, and a batch's lookup and settle of 50 ids for each section, side by side
+    l2 = TimedL2(get_delay_s=0.06)
+    it = subject(l2=l2, policy=SLOW_POLICY)
+    deadline = Deadline.after_ms(1_000)
+    ids = [f"P{index}" for index in range(50)]
+    sections = [SECTIONS[name] for name in ("product", "reviews", "inventory")]
+
+    async def one_section(section: Section) -> None:
+        await it.source.lookup_many(section, ids, deadline)
+        await it.source.settle_many(section, dict.fromkeys(ids, GOOD), deadline)
+
+    await asyncio.gather(*(one_section(section) for section in sections))
+    # Then one read, and writes that share what it left of the allowance
+    assert [kind for kind, _ in l2.calls].count("get") == 1
+    assert all(budget <= ALLOWANCE_S - 0.06 + 0.005 for budget in l2.write_budgets_s)
+    assert waited_s(l2.spans) <= ALLOWANCE_S + 0.02
+
+
+async def test_a_request_whose_l2_read_used_the_whole_allowance_writes_only_l1() -> None:
+    l2 = TimedL2(get_delay_s=0.1)
+    it = subject(l2=l2, policy=SLOW_POLICY)
+    outcome = await it.fetch(deadline_ms=1_000)
+    assert isinstance(outcome, Fetched)
+    assert [kind for kind, _ in l2.calls] == ["get"]
+    assert l2.write_budgets_s == []
+    assert cache_key("product", "P1") in it.cache.l1
+
+
+async def test_not_found_answers_stay_in_l1_so_made_up_ids_never_reach_l2() -> None:
+    # Given a healthy L2 and services that know none of 50 made-up ids
+    l2 = FakeL2()
+    it = subject(Service(NOT_FOUND), l2=l2, max_entries=200)
+    deadline = Deadline.after_ms(500)
+    ids = [f"ZF{index}" for index in range(50)]
+    for section in (SECTIONS["product"], SECTIONS["reviews"], SECTIONS["inventory"]):
+        # When a batch looks them up and settles the 404s
+        assert await it.source.lookup_many(section, ids, deadline) == {}
+        await it.source.settle_many(section, dict.fromkeys(ids, NOT_FOUND), deadline)
+    # Then L2 was read, never written, and holds nothing; L1 answers the next lookup without a call
+    assert [kind for kind, _ in l2.calls] == ["get", "get", "get"]
+    assert l2.entries == {}
+    again = await it.source.lookup_many(PRODUCT, ids, deadline)
+    assert len(again) == 50
+    assert all(isinstance(outcome, Failed) and outcome.cache == "hit" for outcome in again.values())
+
+
+async def test_a_page_for_a_product_that_does_not_exist_writes_nothing_to_l2() -> None:
+    l2 = FakeL2()
+    it = subject(Service(NOT_FOUND), l2=l2)
+    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    await page.render("ZF1", NO_CONTEXT)
+    assert [kind for kind, _ in l2.calls] == ["get"]

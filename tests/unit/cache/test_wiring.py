@@ -161,6 +161,8 @@ def test_the_cart_is_never_cached_and_the_others_have_the_issues_ttls() -> None:
     policy = cache_policy(settings_for())
     assert policy.ttl_s == {"product": 300.0, "reviews": 60.0, "inventory": 5.0, "cart": 0.0}
     assert (policy.stale_s, policy.negative_ttl_s, policy.write_timeout_s) == (300.0, 30.0, 0.05)
+    # A request's L2 reads and writes together wait at most the L2's read timeout
+    assert policy.l2_allowance_s == 0.025
 
 
 def test_the_l1_size_is_a_setting_and_stale_max_entries_still_sets_it() -> None:

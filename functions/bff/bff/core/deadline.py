@@ -11,10 +11,31 @@ API_GATEWAY_INTEGRATION_LIMIT_MS = 30_000
 type Clock = Callable[[], float]
 
 
+@dataclass(slots=True)
+class Waits:
+    """The spans of time one request spent waiting on something optional (the shared cache), overlaps counted
+    once: a page's sections wait on one L2 read together, and their writes run side by side."""
+
+    spans: list[tuple[float, float]] = field(default_factory=list)
+
+    def add(self, started: float, ended: float) -> None:
+        self.spans.append((started, ended))
+
+    def total_s(self) -> float:
+        total, reached = 0.0, float("-inf")
+        for started, ended in sorted(self.spans):
+            if ended > reached:
+                total += ended - max(started, reached)
+                reached = ended
+        return total
+
+
 @dataclass(frozen=True, slots=True)
 class Deadline:
     expires_at: float
     clock: Clock = field(default=time.monotonic, compare=False)
+    cache_waits: Waits = field(default_factory=Waits, compare=False)
+    """What the request has waited on the shared cache so far: its reads and writes share one allowance."""
 
     @classmethod
     def after_ms(cls, budget_ms: float, clock: Clock = time.monotonic) -> Deadline:

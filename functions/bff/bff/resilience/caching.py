@@ -12,10 +12,13 @@ One section (or, for a batch, one section of many ids at once), in order:
    fresh 404 entry answers not found (negative caching).
 3. Otherwise the live call answers ("miss"). A good answer is stored for the service's TTL, shortened by the
    downstream's Cache-Control as a private cache would (RFC 9111), and then kept STALE_TTL_S longer for
-   stale-if-error; a 404 is stored for the negative TTL. The answers settled together are written together
-   (one batched L2 write), awaited within the write timeout and inside the page's deadline: Lambda freezes the
-   environment once the handler returns, so nothing may run after the response. A store that just failed is
-   skipped for a while (bff.cache.outage), so a slow or hung L2 costs a page or a batch one read timeout.
+   stale-if-error; a 404 is kept for the negative TTL in L1 only: any caller can name ids that do not exist, and
+   such ids must not fill the shared table or slow the answer with writes. The good answers settled together are
+   written together (one batched L2 write), awaited inside the page's deadline: Lambda freezes the environment
+   once the handler returns, so nothing may run after the response.
+   A request's L2 reads and writes share one allowance, the L2's read timeout (`l2_allowance_s`): a write gets
+   what the request's L2 waits so far have left of it, within the write timeout, so a slow or hung L2 adds at
+   most its read timeout to a page or a batch (a store that just failed is skipped anyway, bff.cache.outage).
 4. A failed live call (an open breaker, or the page's deadline cutting the call) is answered from an entry past
    its freshness but inside its stale window ("stale"), exactly as the old last-known-good store did.
 """
@@ -23,6 +26,7 @@ One section (or, for a batch, one section of many ids at once), in order:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -52,6 +56,8 @@ class CachePolicy:
     """How long a not-found answer is kept (never longer than the service's TTL)."""
     write_timeout_s: float
     """The most an L2 write may take, within what is left of the page's deadline."""
+    l2_allowance_s: float = math.inf
+    """The most one request may wait on L2, reads and writes together (the L2's read timeout)."""
 
 
 class CachingSource:
@@ -145,11 +151,14 @@ class CachingSource:
             return await self._cache.get_many(keys, 0.0)
         remaining_s = deadline.remaining_s()
         if remaining_s > 0:
+            started = deadline.clock()
             try:
                 async with asyncio.timeout(remaining_s):
                     return await self._cache.get_many(keys, remaining_s)
             except TimeoutError:  # the page's deadline, not the store's: L1 alone answers
                 pass
+            finally:
+                deadline.cache_waits.add(started, deadline.clock())
         return {key: (local, "l1") for key in keys if (local := self._cache.l1.get_now(key)) is not None}
 
     def _settled(self, key: str, live: Failed | Fetched, ttl_s: float) -> tuple[SectionOutcome, CacheEntry | None]:
@@ -172,18 +181,27 @@ class CachingSource:
         return self._stale_or(self._cache.l1.get_now(key), live), None
 
     async def _put(self, entries: dict[str, CacheEntry], deadline: Deadline) -> None:
-        """L1 at once; L2 in one batched write within its write timeout and what is left of the page's deadline,
-        never after it (Lambda freezes the environment once the handler returns)."""
-        budget_s = min(self._policy.write_timeout_s, deadline.remaining_s())
-        if budget_s <= 0 or self._cache.l2 is None:
-            for key, entry in entries.items():
+        """L1 at once; L2 (good answers only) in one batched write within its write timeout, what is left of the
+        request's L2 allowance and of the page's deadline, never after it (Lambda freezes the environment once the
+        handler returns)."""
+        shared = {key: entry for key, entry in entries.items() if entry.status == 200}
+        for key, entry in entries.items():
+            if key not in shared:
+                self._cache.l1.put_now(key, entry)
+        allowance_s = self._policy.l2_allowance_s - deadline.cache_waits.total_s()
+        budget_s = min(self._policy.write_timeout_s, allowance_s, deadline.remaining_s())
+        if budget_s <= 0 or self._cache.l2 is None or not shared:
+            for key, entry in shared.items():
                 self._cache.l1.put_now(key, entry)
             return
+        started = deadline.clock()
         try:
             async with asyncio.timeout(budget_s):
-                await self._cache.put_many(entries, budget_s)
+                await self._cache.put_many(shared, budget_s)
         except TimeoutError:  # a lost write only costs a later miss
             pass
+        finally:
+            deadline.cache_waits.add(started, deadline.clock())
 
     def _stale_or(self, entry: CacheEntry | None, failure: Failed) -> Failed | Stale:
         now = self._clock()
