@@ -270,7 +270,11 @@ def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
 
 
 def build_cart(
-    settings: Settings, sections: CartSections, downstream: Downstream, batching: BatchingSource
+    settings: Settings,
+    sections: CartSections,
+    downstream: Downstream,
+    batching: BatchingSource,
+    tracing: Tracing = NO_TRACING,
 ) -> RequestCart:
     """The cart routes' use case. Products come through the cached read path, several at once through the batch
     machinery (cached ones not fetched, the misses in one call per chunk); the cart itself never comes from a cache
@@ -283,13 +287,15 @@ def build_cart(
         batches=batching,
         cart_reads=downstream.calls,
         writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
-        idempotent=build_idempotent_writes(settings, downstream.retry_policy),
+        idempotent=build_idempotent_writes(settings, downstream.retry_policy, tracing),
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
     )
 
 
-def build_idempotent_writes(settings: Settings, retry_policy: RetryPolicy) -> IdempotentWrites | None:
+def build_idempotent_writes(
+    settings: Settings, retry_policy: RetryPolicy, tracing: Tracing = NO_TRACING
+) -> IdempotentWrites | None:
     """The idempotency store with explicit timeouts, the HTTP calls' retry policy and a breaker and budget of its
     own; None without a table (writes are then refused)."""
     if not settings.idempotency_table_name:
@@ -302,6 +308,7 @@ def build_idempotent_writes(settings: Settings, retry_policy: RetryPolicy) -> Id
         expires_after_s=settings.idempotency_expires_after_s,
         limits=limits,
         guard=guard_for(STORE_SERVICE, settings),
+        tracing=tracing,
     )
 
 
@@ -326,7 +333,7 @@ def build_app(
             page,
             pages=build_page_service(settings, page, downstream, tracing),
             batches=build_batch_service(settings, page, batching),
-            carts=build_cart(settings, cart_sections(settings, page), downstream, batching),
+            carts=build_cart(settings, cart_sections(settings, page), downstream, batching, tracing),
         ),
     )
     if fleet is not None:

@@ -22,10 +22,11 @@ from bff.snapstart import initialising_for_a_snapshot, register_hooks
 _loop = asyncio.new_event_loop()
 asyncio.set_event_loop(_loop)
 
-# Outside the request path: the services' URLs from their variables or the SSM registry (bff.config.discovery).
-_settings, _registry = discover()
 # Tracing from OpenTelemetry's variables: on when an OTLP endpoint is set (bff.observability.tracing).
-composition = compose(_settings, registry=_registry, tracing=tracing_from(os.environ))
+_tracing = tracing_from(os.environ)
+# Outside the request path: the services' URLs from their variables or the SSM registry (bff.config.discovery).
+_settings, _registry = discover(tracing=_tracing)
+composition = compose(_settings, registry=_registry, tracing=_tracing)
 # The shared cache's client is created and connected now, during init, on the loop that will serve; under
 # SnapStart after each restore instead (bff.snapstart).
 if not initialising_for_a_snapshot():

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import requests
 from botocore.credentials import Credentials
+from moto import mock_aws
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from bff.cache.entry import CacheEntry
+from bff.config.aws_clients import AwsCallLimits, bounded_client
 from bff.config.services import variable
 from bff.observability.otel import OtelTracing, traces_endpoint, xray_auth_for
 from bff.observability.spans import TracedStore
@@ -321,3 +323,38 @@ def test_the_local_waterfall_shows_each_span_under_its_parent_with_what_it_says(
     assert any(line.endswith("    GET inventory [503, retry 1]") for line in lines)
     depths = {span.span_id: depth for depth, span in in_tree_order(spans)}
     assert all(depths[span.span_id] == depths.get(span.parent_id, -1) + 1 for span in spans)
+
+
+def test_each_call_of_a_bounded_aws_client_is_a_client_span_and_a_failed_one_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the idempotency store's kind of client (DynamoDB, one attempt) on moto, tracing on
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    exported = InMemorySpanExporter()
+    spans = OtelTracing.from_environment({}, exporter=exported)
+    with mock_aws():
+        client = bounded_client("dynamodb", AwsCallLimits(0.5, 0.5), spans)
+        # When one call succeeds and one fails, inside an invocation's span
+        with spans.section("cart", "cart"):
+            client.list_tables()
+            with pytest.raises(client.exceptions.ResourceNotFoundException):
+                client.describe_table(TableName="missing")
+    spans.export()
+    # Then each call is a CLIENT span under it, named by its operation; the failed one an error with its type
+    listed, described, section = exported.get_finished_spans()
+    assert (listed.name, described.name) == ("ListTables dynamodb", "DescribeTable dynamodb")
+    for span in (listed, described):
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None
+        assert span.parent.span_id == section.context.span_id
+    assert listed.attributes is not None
+    assert listed.attributes["http.response.status_code"] == 200
+    assert described.status.status_code is StatusCode.ERROR
+    assert described.attributes is not None
+    assert described.attributes["error.type"] == "ResourceNotFoundException"

@@ -32,6 +32,7 @@ from bff.config.settings import Settings, valid_base_url
 from bff.downstream.egress import allowed_hosts_for
 from bff.errors import ConfigurationError
 from bff.observability.logging import logger
+from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.backoff import Backoff
 
 URL_PARAMETER = "url"
@@ -71,19 +72,26 @@ class SsmRegistrySource:
     it at a local endpoint (moto in `make dev`)."""
 
     def __init__(
-        self, path: str, max_age_s: int, provider: Any | None = None, *, limits: RegistryLimits | None = None
+        self,
+        path: str,
+        max_age_s: int,
+        provider: Any | None = None,
+        *,
+        limits: RegistryLimits | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._path = path
         self._max_age_s = max_age_s
         self._provider = provider
         self._limits = limits or RegistryLimits()
+        self._tracing = tracing
 
     def read(self, *, force: bool) -> Mapping[str, str]:
         if self._provider is None:
             # Imported here: boto3 costs cold-start time that a BFF without a registry should not pay.
             from aws_lambda_powertools.utilities.parameters import SSMProvider  # noqa: PLC0415
 
-            self._provider = SSMProvider(boto3_client=bounded_client("ssm", self._limits.call))
+            self._provider = SSMProvider(boto3_client=bounded_client("ssm", self._limits.call, self._tracing))
         values = self._provider.get_multiple(self._path, max_age=self._max_age_s, recursive=True, force_fetch=force)
         return {str(name): str(value) for name, value in values.items()}
 
@@ -181,8 +189,10 @@ def explicit_services(environ: Mapping[str, str]) -> frozenset[str]:
 def discover(
     environ: Mapping[str, str] | None = None,
     source_for: Callable[[str, int], RegistrySource] | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> tuple[Settings, ServiceRegistry]:
-    """The settings, with each service's URL from its variable or the registry, and the registry that keeps them."""
+    """The settings, with each service's URL from its variable or the registry, and the registry that keeps them
+    (its SSM calls are CLIENT spans of `tracing` when tracing is on)."""
     # A blank URL variable is no URL: a template passes "" for a URL parameter left empty (and SAM's local
     # environment for an intrinsic it cannot resolve), and that must leave the service to the registry.
     given = {
@@ -199,7 +209,7 @@ def discover(
         settings = Settings.from_env(given)
         return settings, ServiceRegistry(settings.service_urls(), explicit=explicit)
     limits = RegistryLimits.of(registry_settings)
-    source = (source_for or functools.partial(SsmRegistrySource, limits=limits))(path, max_age_s)
+    source = (source_for or functools.partial(SsmRegistrySource, limits=limits, tracing=tracing))(path, max_age_s)
     discovered = _discovered_urls(source, path, explicit, limits)
     missing = [name for name in SERVICES if name not in explicit and name not in discovered]
     if missing:

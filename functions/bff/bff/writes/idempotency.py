@@ -36,6 +36,7 @@ from bff.config.aws_clients import AwsCallLimits, bounded_client
 from bff.core.deadline import Deadline
 from bff.core.outcomes import JsonValue
 from bff.errors import IdempotencyInProgressError, IdempotencyKeyReusedError, IdempotencyUnavailableError
+from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 
 type Write = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
@@ -79,8 +80,18 @@ def preload_idempotency() -> None:
 class IdempotentWrites:
     """Runs writes at most once per (user, key) within `expires_after_s`; the store is built on first use."""
 
-    def __init__(self, table_name: str, *, expires_after_s: int, limits: StoreLimits, guard: DownstreamGuard) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        expires_after_s: int,
+        limits: StoreLimits,
+        guard: DownstreamGuard,
+        tracing: Tracing = NO_TRACING,
+    ) -> None:
+        """Each call to the store is a CLIENT span of `tracing` when tracing is on."""
         self._table_name = table_name
+        self._tracing = tracing
         self._expires_after_s = expires_after_s
         self._limits = limits
         self._guard = guard
@@ -190,7 +201,8 @@ class IdempotentWrites:
                 self._idempotent = idempotent_function(
                     data_keyword_argument="request",
                     persistence_store=DynamoDBPersistenceLayer(
-                        table_name=self._table_name, boto3_client=bounded_client("dynamodb", self._limits.call)
+                        table_name=self._table_name,
+                        boto3_client=bounded_client("dynamodb", self._limits.call, self._tracing),
                     ),
                     config=self._config,
                 )(add_cart_item)
