@@ -54,6 +54,10 @@ MOCK_VARIABLES = ("MOCK_LATENCY_MS", "MOCK_ERROR_RATE", "MOCK_FAULT", "MOCK_RETR
 _SETTING_ALIAS = re.compile(r"""\balias=["']([A-Z][A-Z0-9_]*)["']""")
 # AWS_ENDPOINT_URL_*: a local DynamoDB (a moto server) for the idempotency and cache tables.
 BFF_SHELL_PREFIXES = ("POWERTOOLS_", "AWS_ENDPOINT_URL_", "OTEL_")
+# With tracing on under `make dev` (an OTEL_EXPORTER_OTLP_ENDPOINT in the shell), every request is traced: the
+# template's sampling ratio is for AWS (and SAM cannot resolve its parameter here, which the SDK would warn about on
+# each worker's start). A shell's own OTEL_TRACES_SAMPLER still wins.
+LOCAL_TRACING = {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
 
 
 class EnvVarsFileError(Exception):
@@ -70,7 +74,9 @@ def local_overrides(
     # (a blank URL is none): the BFF finds the mocks through the local service registry, as it finds the services
     # in AWS, unless the user's file or the shell gives a URL.
     blank_urls = dict.fromkeys(SERVICE_URL_VARIABLES, "")
-    merged: EnvOverrides = {BFF_FUNCTION: {**blank_urls, **(local_aws or {}), "DOWNSTREAM_AUTH": "none"}}
+    merged: EnvOverrides = {
+        BFF_FUNCTION: {**blank_urls, **(local_aws or {}), "DOWNSTREAM_AUTH": "none", **LOCAL_TRACING}
+    }
     layers = (user_overrides, bff_overrides(shell, bff_settings), mock_overrides(shell))
     for layer in layers:
         for section, variables in layer.items():

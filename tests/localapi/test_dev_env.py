@@ -34,7 +34,7 @@ def test_the_bff_finds_its_services_through_the_local_registry_not_through_urls(
     # Then the BFF gets the registry and endpoints, calls to the local API are not signed, and the template's
     # service URLs are blanked (a blank URL is none), so that discovery finds every service
     blank_urls = {variable(name, "base_url"): "" for name in SERVICES}
-    bff = {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none"}
+    bff = {**blank_urls, **LOCAL_AWS, "DOWNSTREAM_AUTH": "none", "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
     assert overrides == {"BffFunction": bff, "CartFunction": bff}
 
 
@@ -137,6 +137,7 @@ def test_the_shells_bff_settings_powertools_and_opentelemetry_variables_reach_th
     assert overrides["BffFunction"] == {
         **{variable(name, "base_url"): "" for name in SERVICES},
         "DOWNSTREAM_AUTH": "none",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # every request traced locally, when tracing is on
         "RETRY_MAX_ATTEMPTS": "2",
         "PAGE_CACHE_MAX_AGE_S": "60",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
