@@ -1,6 +1,6 @@
-"""Our aiohttp transport on real sockets: httpx's exceptions for each way a connection fails, no cookies, no
-redirects, and connections that go back to the pool only when their body was read to the end. Each holds for
-both ways in: httpx's transport interface (`handle_async_request`) and the direct path (`exchange`)."""
+"""The production pool (aiohttp behind `Transport.exchange`) on real sockets: httpx's exceptions for each way a
+connection fails, no cookies, no redirects, and connections that go back to the pool only when their body was read
+to the end."""
 
 from __future__ import annotations
 
@@ -120,21 +120,6 @@ async def transport() -> AsyncIterator[AiohttpTransport]:
     await transport.aclose()
 
 
-async def get(transport: AiohttpTransport, url: str, *, read_timeout_s: float | None = None) -> httpx.Response:
-    request = httpx.Request(
-        "GET",
-        url,
-        headers={"accept-encoding": "identity"},
-        extensions={"timeout": {"connect": 1.0, "read": read_timeout_s, "write": None, "pool": None}},
-    )
-    response = await transport.handle_async_request(request)
-    try:
-        await response.aread()
-    finally:
-        await response.aclose()
-    return response
-
-
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -144,18 +129,14 @@ def closed_port() -> int:
 type Fetch = Callable[[str], Awaitable[Reply]]
 
 
-@pytest.fixture(params=["httpx-interface", "direct"])
-def fetch(request: pytest.FixtureRequest, transport: AiohttpTransport) -> Fetch:
-    """A GET through one of the transport's two ways in, as the `Reply` the client reads."""
+@pytest.fixture
+def fetch(transport: AiohttpTransport) -> Fetch:
+    """A GET through the pool, as the `Reply` the client reads."""
 
-    async def through_httpx(url: str) -> Reply:
-        response = await get(transport, url)
-        return Reply(response.status_code, response.headers, response.content)
-
-    async def direct(url: str) -> Reply:
+    async def get(url: str) -> Reply:
         return await exchange(transport, url)
 
-    return through_httpx if request.param == "httpx-interface" else direct
+    return get
 
 
 async def test_a_full_answer_arrives_with_status_headers_and_body(serve: Serve, fetch: Fetch) -> None:
@@ -224,14 +205,17 @@ async def test_a_read_body_returns_its_connection_to_the_pool(serve: Serve, fetc
     assert (len(server.request_heads), server.connections) == (5, 1)
 
 
-async def test_a_silent_server_is_a_read_timeout(serve: Serve, transport: AiohttpTransport) -> None:
-    _, port = await serve(never_answer)
-    with pytest.raises(httpx.ReadTimeout):
-        await get(transport, f"http://127.0.0.1:{port}/products/P001", read_timeout_s=0.1)
+async def test_a_silent_server_is_bounded_by_the_callers_deadline(serve: Serve, transport: AiohttpTransport) -> None:
+    # The pool arms no read timer of its own: the client bounds each exchange with one asyncio timeout
+    server, port = await serve(never_answer)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await exchange(transport, f"http://127.0.0.1:{port}/products/P001")
+    assert len(server.request_heads) == 1
 
 
-async def test_an_unread_body_closes_its_connection(serve: Serve, transport: AiohttpTransport) -> None:
-    # Given a response whose body is still arriving when the caller gives up on it (a 404, a body over the cap)
+async def test_a_body_over_the_cap_closes_its_connection(serve: Serve, transport: AiohttpTransport) -> None:
+    # Given a 200 that declares a body over the cap, still arriving when the pool refuses it
     first_connection_closed = asyncio.Event()
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -242,13 +226,13 @@ async def test_an_unread_body_closes_its_connection(serve: Serve, transport: Aio
 
     server, port = await serve(first_then_ok(slow))
     url = f"http://127.0.0.1:{port}/products/P001"
-    unread = await transport.handle_async_request(httpx.Request("GET", url, extensions={"timeout": {"connect": 1.0}}))
-    # When the caller closes it without reading
-    await unread.aclose()
+    # When the pool refuses it without reading it
+    with pytest.raises(DownstreamBadResponseError, match="declared body over the size cap"):
+        await exchange(transport, url, max_body_bytes=50)
     # Then its connection is closed, not pooled, and the next request opens a fresh one
     await asyncio.wait_for(first_connection_closed.wait(), timeout=2.0)
-    response = await get(transport, url, read_timeout_s=2.0)
-    assert response.json() == {"ok": True}
+    reply = await exchange(transport, url)
+    assert reply.body == b'{"ok":true}'
     assert server.connections == 2
 
 

@@ -1,6 +1,7 @@
-"""The client's two ways to a pool answer alike on real sockets: aiohttp's pool reached directly, and httpx's own
-transport behind httpx's interface (the way of tests, `HTTP_TRANSPORT=httpx` and signed calls). Repeated headers are
-joined, a compressed body is decoded within the size cap, and a coding we cannot read is a bad response."""
+"""The two pools behind the one `Transport` answer alike on real sockets: aiohttp's (production) and httpx's own
+through `HttpxTransport` (`HTTP_TRANSPORT=httpx`, and the adapter tests use for httpx.MockTransport). Repeated
+headers are joined, a compressed body is decoded within the size cap, and a coding we cannot read is a bad
+response."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from bff.downstream.egress import AllowList
-from bff.downstream.http import OutboundHttp, PerServiceTransport
+from bff.downstream.http import HttpxTransport, OutboundHttp, PerServiceTransport, Transport
 from bff.downstream.reply import Reply
 from bff.downstream.transport import AiohttpTransport
 from bff.errors import DownstreamBadResponseError
@@ -31,10 +32,12 @@ def answer(body: bytes, *headers: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), head, body)
 
 
-@pytest.fixture(params=["direct", "httpx"])
+@pytest.fixture(params=["aiohttp", "httpx"])
 async def get(request: pytest.FixtureRequest) -> AsyncIterator[Get]:
-    pool: httpx.AsyncBaseTransport = (
-        AiohttpTransport(LIMITS) if request.param == "direct" else httpx.AsyncHTTPTransport(limits=LIMITS)
+    pool: Transport = (
+        AiohttpTransport(LIMITS)
+        if request.param == "aiohttp"
+        else HttpxTransport(httpx.AsyncHTTPTransport(limits=LIMITS))
     )
     servers: list[asyncio.Server] = []
     client = OutboundHttp(

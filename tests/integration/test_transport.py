@@ -12,7 +12,6 @@ from bff.config.pages import product_details_page
 from bff.core.outcomes import Failed, FailureReason
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
-from bff.downstream.transport import AiohttpTransport
 from tests.conftest import LambdaHandler, load_event
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess
@@ -80,20 +79,21 @@ async def test_id_reaches_the_wire_percent_encoded_exactly_once(
 async def test_the_production_pool_is_reached_without_httpx_requests(
     request_line_server: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the default (aiohttp) pools, whose httpx entry point would fail if it were used
+    # Given the default (aiohttp) pools, and no httpx Request or Response that could be built on the way
     base_url, request_lines = request_line_server
 
-    async def refuse(_transport: AiohttpTransport, _request: httpx.Request) -> httpx.Response:
-        raise AssertionError("the httpx path was taken")
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("an httpx Request or Response was built")
 
-    monkeypatch.setattr(AiohttpTransport, "handle_async_request", refuse)
+    monkeypatch.setattr(httpx.Request, "__init__", refuse)
+    monkeypatch.setattr(httpx.Response, "__init__", refuse)
     settings = settings_for({"product": base_url, "reviews": base_url, "inventory": base_url})
     product = product_details_page(settings).sections[0]
     # When a call goes out
     async with create_http_client(settings) as http:
         client = DownstreamClient(http, settings.service_urls(), max_response_bytes=1024)
         outcome = await client.fetch_once(product, "P001", 1.0, {})
-    # Then it reached the server (and its 404 came back as such) through the direct path
+    # Then it reached the server (and its 404 came back as such) as plain values
     assert request_lines == [b"GET /products/P001 HTTP/1.1"]
     assert isinstance(outcome, Failed)
     assert outcome.reason is FailureReason.NOT_FOUND

@@ -1,4 +1,5 @@
-"""An in-process stand-in for the downstream services, as an httpx transport (no network)."""
+"""An in-process stand-in for the downstream services, as an httpx.MockTransport behind the outbound `Transport`
+(no network)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from bff.config.services import SERVICES, variable
+from bff.downstream.http import HttpxTransport
 
 type Behaviour = Callable[[httpx.Request], httpx.Response]
 
@@ -69,8 +71,8 @@ class FakeDownstream:
     def script(self, service: str, **kwargs: object) -> None:
         self.scripts[service] = ServiceScript(**kwargs)  # type: ignore[arg-type]
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        return httpx.MockTransport(self._handle)
+    def transport(self) -> HttpxTransport:
+        return HttpxTransport(httpx.MockTransport(self._handle))
 
     def calls_to(self, service: str) -> list[httpx.Request]:
         host = httpx.URL(SERVICE_HOSTS[service]).host

@@ -18,6 +18,7 @@ from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome
 from bff.core.sections import Page, Section
+from bff.downstream.http import HttpxTransport
 from bff.errors import InvalidParameterError
 from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems, item_outcome
 from tests.support.fake_downstream import SERVICE_HOSTS, inventory_body, product_body, reviews_body
@@ -283,7 +284,7 @@ def network() -> FakeBatchNetwork:
 
 async def _client(network: FakeBatchNetwork, **settings: object) -> httpx.AsyncClient:
     config = settings_for(SERVICE_HOSTS, retry_max_attempts=1, **{f"{s}_hedge_delay_ms": 0 for s in BODIES}, **settings)
-    composition = compose(config, httpx.MockTransport(network))
+    composition = compose(config, HttpxTransport(httpx.MockTransport(network)))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=composition.app), base_url="http://bff.test")
 
 

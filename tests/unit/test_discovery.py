@@ -20,7 +20,7 @@ from bff.config.settings import Settings
 from bff.core.sections import Section
 from bff.downstream.client import DownstreamClient
 from bff.downstream.egress import AllowList, allowed_hosts_for
-from bff.downstream.http import OutboundHttp
+from bff.downstream.http import HttpxTransport, OutboundHttp
 from bff.errors import ConfigurationError
 
 PATH = "/product-bff/test/services/"
@@ -273,7 +273,7 @@ async def test_the_allow_list_follows_the_registry_and_still_refuses_anything_el
         return httpx.Response(200)
 
     client = OutboundHttp(
-        httpx.MockTransport(answer), None, connect_timeout_s=1.0, allow_list=AllowList(registry.origins)
+        HttpxTransport(httpx.MockTransport(answer)), None, connect_timeout_s=1.0, allow_list=AllowList(registry.origins)
     )
 
     # When product moves, then its new origin is allowed, its old one and any other are refused
@@ -308,7 +308,10 @@ async def test_the_client_reports_only_calls_that_could_not_connect(
 
     unreachable: list[str] = []
     http = OutboundHttp(
-        httpx.MockTransport(respond), None, connect_timeout_s=1, allow_list=AllowList(allowed_hosts_for(URLS.values()))
+        HttpxTransport(httpx.MockTransport(respond)),
+        None,
+        connect_timeout_s=1,
+        allow_list=AllowList(allowed_hosts_for(URLS.values())),
     )
     client = DownstreamClient(http, URLS, max_response_bytes=1024, on_unreachable=unreachable.append)
     await client.fetch_once(SECTION, "P1", 1.0, {})
@@ -323,7 +326,9 @@ async def test_the_client_reads_the_registry_at_each_call() -> None:
         return httpx.Response(404)
 
     registry = ServiceRegistry(URLS, source=CountingSource(URLS))
-    http = OutboundHttp(httpx.MockTransport(respond), None, connect_timeout_s=1, allow_list=AllowList(registry.origins))
+    http = OutboundHttp(
+        HttpxTransport(httpx.MockTransport(respond)), None, connect_timeout_s=1, allow_list=AllowList(registry.origins)
+    )
     client = DownstreamClient(http, registry, max_response_bytes=1024)
     await client.fetch_once(SECTION, "P1", 1.0, {})
     registry.apply({"product": "http://127.0.0.1:9999"})

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 
@@ -31,7 +30,7 @@ from bff.core.sections import Page
 from bff.core.service import PageService
 from bff.core.shaping import Derivation
 from bff.downstream.client import DownstreamClient
-from bff.downstream.http import OutboundHttp, create_http_client
+from bff.downstream.http import OutboundHttp, Transport, create_http_client
 from bff.observability.logging import logger
 from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
@@ -383,7 +382,7 @@ class Composition:
 
 def compose(
     settings: Settings,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     registry: ServiceRegistry | None = None,
     tracing: Tracing = NO_TRACING,
 ) -> Composition:

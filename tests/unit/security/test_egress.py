@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from bff.downstream.egress import AllowList, allowed_hosts_for, origin_of
-from bff.downstream.http import OutboundHttp
+from bff.downstream.http import HttpxTransport, OutboundHttp
 
 BASE_URLS = ["https://abc123.execute-api.eu-west-1.amazonaws.com", "http://127.0.0.1:8081", "http://Localhost:8082/"]
 ALLOWED = allowed_hosts_for(BASE_URLS)
@@ -70,7 +70,9 @@ async def test_the_client_refuses_other_origins_as_a_connection_error() -> None:
         reached.append(str(request.url))
         return httpx.Response(200)
 
-    client = OutboundHttp(httpx.MockTransport(answer), None, connect_timeout_s=1.0, allow_list=AllowList(ALLOWED))
+    client = OutboundHttp(
+        HttpxTransport(httpx.MockTransport(answer)), None, connect_timeout_s=1.0, allow_list=AllowList(ALLOWED)
+    )
     # When it is asked for the metadata service, then for a configured service
     with pytest.raises(httpx.ConnectError):
         await client.get("http://169.254.169.254/latest/meta-data/", {}, 1.0, service="product", max_body_bytes=64)

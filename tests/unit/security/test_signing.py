@@ -18,7 +18,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from bff.downstream.egress import AllowList
-from bff.downstream.http import OutboundHttp, PerServiceTransport, create_http_client
+from bff.downstream.http import HttpxTransport, OutboundHttp, PerServiceTransport, create_http_client
 from bff.downstream.reply import Reply
 from bff.downstream.signing import downstream_auth
 from bff.errors import ConfigurationError
@@ -60,7 +60,7 @@ def iam_http(host: str, sent: list[httpx.Request], auth: str = "iam") -> Outboun
 
     urls = {"product": f"https://{host}", "reviews": "http://reviews.test", "inventory": "http://inventory.test"}
     settings = settings_for(urls, downstream_auth=auth, aws_region=REGION)
-    return create_http_client(settings, transport=httpx.MockTransport(answer))
+    return create_http_client(settings, transport=HttpxTransport(httpx.MockTransport(answer)))
 
 
 def recomputed(request: httpx.Request, session_token: str | None) -> tuple[str, str]:
@@ -184,11 +184,11 @@ def test_iam_mode_needs_a_region() -> None:
         downstream_auth("iam", region=None)
 
 
-class RecordingPool(httpx.AsyncBaseTransport):
-    """A pool with both ways in (like AiohttpTransport), recording which one each request took and its headers."""
+class RecordingPool:
+    """A pool behind `Transport` (like the production aiohttp one) that records the headers of each request."""
 
     def __init__(self) -> None:
-        self.taken: list[tuple[str, dict[str, str]]] = []
+        self.sent: list[tuple[str, dict[str, str]]] = []
 
     async def exchange(
         self,
@@ -201,27 +201,33 @@ class RecordingPool(httpx.AsyncBaseTransport):
         service: str,
         max_body_bytes: int,
     ) -> Reply:
-        self.taken.append(("direct", dict(headers)))
+        self.sent.append((url, dict(headers)))
         return Reply(200, {}, b"{}")
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.taken.append(("httpx", dict(request.headers)))
-        return httpx.Response(200, json={})
+    async def aclose(self) -> None:
+        pass
 
 
 @pytest.mark.usefixtures("credentials_in_env")
-async def test_signing_is_decided_per_origin_and_only_signed_calls_leave_the_direct_path() -> None:
-    # Given the production client in IAM mode, whose pools can be reached directly
+async def test_signing_is_decided_per_origin_and_signed_calls_take_the_one_path() -> None:
+    # Given the production client in IAM mode over a plain-values pool (no httpx objects on the way)
     pool = RecordingPool()
     signer = downstream_auth("iam", REGION)
     allowed = AllowList({f"https://{API_HOST}:443", "http://reviews.test:80"})
     http = OutboundHttp(PerServiceTransport({"product": pool}, pool), signer, connect_timeout_s=1, allow_list=allowed)
     # When it calls our API Gateway and a service elsewhere, twice each
     for _ in range(2):
-        await http.get(f"https://{API_HOST}/products/P001", {}, 1.0, service="product", max_body_bytes=64)
+        await http.get(f"https://{API_HOST}/products/a%2Fb", {}, 1.0, service="product", max_body_bytes=64)
         await http.get("http://reviews.test/reviews/P001", {}, 1.0, service="product", max_body_bytes=64)
-    # Then the API's calls were signed on the httpx path, the other's went direct with no credentials
-    ways = [way for way, _ in pool.taken]
-    assert ways == ["httpx", "direct", "httpx", "direct"]
-    assert all("authorization" in headers for way, headers in pool.taken if way == "httpx")
-    assert not any("authorization" in headers for way, headers in pool.taken if way == "direct")
+    # Then every call reached the same pool; only the API's carry a signature, for the Host and path they went with
+    assert [url for url, _ in pool.sent] == [
+        f"https://{API_HOST}/products/a%2Fb",
+        "http://reviews.test/reviews/P001",
+    ] * 2
+    for url, headers in pool.sent:
+        if url.startswith("https://"):
+            assert headers["host"] == API_HOST
+            arrived = httpx.Request("GET", url, headers=headers)
+            assert recomputed(arrived, TOKEN)[1] == headers["authorization"].rsplit("=", 1)[1]
+        else:
+            assert not any(name in headers for name in SIGNATURE_HEADERS)

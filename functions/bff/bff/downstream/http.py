@@ -1,21 +1,20 @@
-"""The one outbound HTTP client: httpx requests and transports, built in one place so the transport can be swapped.
+"""The one outbound HTTP path: plain values in, a read `Reply` out, through one `Transport` per service.
 
-Requests go straight to the transport. httpx's AsyncClient layers (URL merging, cookie jar, auth and redirect
-flows, event hooks) cost about as much CPU as the transport itself and give a BFF nothing it wants: it must not
-follow redirects or keep cookies, and it signs with its own role. What stays is httpx's transport interface
-(MockTransport and respx in tests, httpx's own pool with HTTP_TRANSPORT=httpx) and its exceptions.
+Every request goes the same way: allow-list, default headers, SigV4 signature (on the values that are sent), then
+`Transport.exchange`. No httpx Request or Response is built on the way: that conversion cost a fifth of a warm
+invocation's CPU, and httpx's AsyncClient layers (URL merging, cookies, auth and redirect flows) give a BFF
+nothing it wants: it must not follow redirects or keep cookies, and it signs with its own role.
 
-The production pool (aiohttp) is also reached directly, without building an httpx Request and Response per
-call: that conversion cost a fifth of a warm invocation's CPU. Both paths answer with the same `Reply` and
-raise the same exceptions; a request to an origin the signer signs for takes the httpx path, so what is signed is
-what is sent.
+`Transport` is the one seam. Production uses aiohttp's pool (`bff.downstream.transport.AiohttpTransport`);
+`HttpxTransport` runs any httpx transport behind the same protocol: httpx.MockTransport in tests, httpx's own pool
+with HTTP_TRANSPORT=httpx. Every transport raises httpx's exceptions, so callers see one exception tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import Literal, Protocol, Self
 
 import httpx
 
@@ -26,15 +25,13 @@ from bff.downstream.signing import SigV4Signer, downstream_auth
 
 USER_AGENT = "product-bff/0.1"
 DEFAULT_HEADERS = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": "identity"}
-# The request extension that names the service a call is for; the transports ignore keys they do not know.
-SERVICE_EXTENSION = "bff.service"
 KEEPALIVE_EXPIRY_S = 60.0
 type TransportName = Literal["aiohttp", "httpx"]
 
 
-@runtime_checkable
-class DirectTransport(Protocol):
-    """A pool that sends a request given as plain values and answers a read `Reply` (bff.downstream.transport)."""
+class Transport(Protocol):
+    """A connection pool that sends a request given as plain values and answers a `Reply`, the body of a 2xx
+    answer read (within `max_body_bytes`) and decoded. `url` goes out as given: the caller has encoded it."""
 
     async def exchange(
         self,
@@ -48,13 +45,16 @@ class DirectTransport(Protocol):
         max_body_bytes: int,
     ) -> Reply: ...
 
+    async def aclose(self) -> None:
+        """Closes every pooled connection; the transport opens new ones on its next request."""
+
 
 class OutboundHttp:
     """GETs (and JSON POSTs) through one pool per service that reaches only the allowed origins."""
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport,
+        transport: Transport,
         signer: SigV4Signer | None,
         *,
         connect_timeout_s: float,
@@ -64,7 +64,6 @@ class OutboundHttp:
         self._signer = signer
         self._connect_timeout_s = connect_timeout_s
         self._allow_list = allow_list
-        self._direct = _direct_pools(transport)
         self._signed_origins: dict[str, bool] = {}
 
     async def get(
@@ -107,43 +106,30 @@ class OutboundHttp:
     ) -> Reply:
         if not self._allow_list.permits(url):
             raise httpx.ConnectError("destination is not an allowed downstream")
+        if not url.isascii():  # encoded once here, so that what is signed is what every transport sends
+            url = str(httpx.URL(url))
+        headers = {**DEFAULT_HEADERS, **headers}
+        signer = self._signer
+        if signer is not None and self._signs(signer, url):
+            signer.sign(method, url, headers, content)
         # Only the connect timeout here: the caller bounds the whole exchange with one asyncio timeout, and
         # per-read timers in the transport would cost a timer per chunk for nothing.
-        connect_timeout_s = min(self._connect_timeout_s, timeout_s)
-        headers = {**DEFAULT_HEADERS, **headers}
-        direct = self._direct.get(service)
-        if direct is not None and url.isascii() and not self._signs(url):
-            return await direct.exchange(
-                method,
-                url,
-                headers,
-                content,
-                connect_timeout_s=connect_timeout_s,
-                service=service,
-                max_body_bytes=max_body_bytes,
-            )
-        request = httpx.Request(
+        return await self._transport.exchange(
             method,
             url,
-            headers=headers,
-            content=content,
-            extensions={
-                "timeout": {"connect": connect_timeout_s, "read": None, "write": None, "pool": None},
-                SERVICE_EXTENSION: service,
-            },
+            headers,
+            content,
+            connect_timeout_s=min(self._connect_timeout_s, timeout_s),
+            service=service,
+            max_body_bytes=max_body_bytes,
         )
-        if self._signer is not None and self._signer.signs_for(request.url.host):
-            self._signer.sign(request)
-        return await _read_reply(await self._transport.handle_async_request(request), service, max_body_bytes)
 
-    def _signs(self, url: str) -> bool:
+    def _signs(self, signer: SigV4Signer, url: str) -> bool:
         """Whether this URL's origin gets a SigV4 signature (decided once per origin)."""
-        if self._signer is None:
-            return False
         prefix = scheme_and_authority(url)
         signs = self._signed_origins.get(prefix)
         if signs is None:
-            signs = self._signed_origins[prefix] = self._signer.signs_for(httpx.URL(prefix).host)
+            signs = self._signed_origins[prefix] = signer.signs_for(httpx.URL(prefix).host)
         return signs
 
     async def aclose(self) -> None:
@@ -165,6 +151,73 @@ class OutboundHttp:
         await self.aclose()
 
 
+class PerServiceTransport:
+    """One connection pool per service, so a service that hangs can hold only its own connections. Requests
+    that name no known service share a fallback pool."""
+
+    def __init__(self, pools: Mapping[str, Transport], fallback: Transport) -> None:
+        self.pools = dict(pools)
+        self._fallback = fallback
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        *,
+        connect_timeout_s: float,
+        service: str,
+        max_body_bytes: int,
+    ) -> Reply:
+        pool = self.pools.get(service, self._fallback)
+        return await pool.exchange(
+            method,
+            url,
+            headers,
+            content,
+            connect_timeout_s=connect_timeout_s,
+            service=service,
+            max_body_bytes=max_body_bytes,
+        )
+
+    async def aclose(self) -> None:
+        for pool in (*self.pools.values(), self._fallback):
+            await pool.aclose()
+
+
+class HttpxTransport:
+    """Any httpx transport behind `Transport`: httpx.MockTransport in tests, httpx's own pool for
+    HTTP_TRANSPORT=httpx. It builds the httpx Request and reads the httpx Response that the production pool
+    avoids."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.transport = transport
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        *,
+        connect_timeout_s: float,
+        service: str,
+        max_body_bytes: int,
+    ) -> Reply:
+        request = httpx.Request(
+            method,
+            url,
+            headers=headers,
+            content=content,
+            extensions={"timeout": {"connect": connect_timeout_s, "read": None, "write": None, "pool": None}},
+        )
+        return await _read_reply(await self.transport.handle_async_request(request), service, max_body_bytes)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
 async def _read_reply(response: httpx.Response, service: str, max_body_bytes: int) -> Reply:
     try:
         if not response.is_success:
@@ -179,32 +232,9 @@ async def _read_reply(response: httpx.Response, service: str, max_body_bytes: in
         await response.aclose()
 
 
-def _direct_pools(transport: httpx.AsyncBaseTransport) -> dict[str, DirectTransport]:
-    if not isinstance(transport, PerServiceTransport):
-        return {}
-    return {name: pool for name, pool in transport.pools.items() if isinstance(pool, DirectTransport)}
-
-
-class PerServiceTransport(httpx.AsyncBaseTransport):
-    """One connection pool per service, so a service that hangs can hold only its own connections. Requests
-    that name no known service share a fallback pool."""
-
-    def __init__(self, pools: Mapping[str, httpx.AsyncBaseTransport], fallback: httpx.AsyncBaseTransport) -> None:
-        self.pools = dict(pools)
-        self._fallback = fallback
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        pool = self.pools.get(request.extensions.get(SERVICE_EXTENSION) or "", self._fallback)
-        return await pool.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for pool in (*self.pools.values(), self._fallback):
-            await pool.aclose()
-
-
 def create_http_client(
     settings: Settings,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     allowed_origins: Callable[[], Collection[str]] | None = None,
 ) -> OutboundHttp:
     """No redirects (none are followed at all), no proxy variables, no cookies, an allow-list of origins, and
@@ -236,9 +266,9 @@ def _limits(max_connections: int) -> httpx.Limits:
     )
 
 
-def _default_transport(name: TransportName, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+def _default_transport(name: TransportName, limits: httpx.Limits) -> Transport:
     if name == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        return HttpxTransport(httpx.AsyncHTTPTransport(limits=limits, trust_env=False))
     from bff.downstream.transport import AiohttpTransport  # noqa: PLC0415 - aiohttp stays unimported when unused
 
     return AiohttpTransport(limits)
