@@ -159,6 +159,35 @@ def test_an_incoming_traceparent_is_continued(
     assert CLIENT_SPAN_ID not in {span_id for _, span_id in traceparents_sent(fake)}
 
 
+@pytest.mark.parametrize(
+    ("sampler", "argument", "caller_flags", "sampled"),
+    [
+        ("parentbased_traceidratio", "0", "01", False),  # a caller's sampled flag cannot force an export
+        ("parentbased_always_off", None, "01", False),
+        ("parentbased_traceidratio", "1", "00", True),  # nor can its unsampled flag hide an invocation
+        ("parentbased_always_on", None, "00", True),
+        ("traceidratio", "0", "01", False),
+    ],
+)
+def test_a_caller_s_traceparent_flag_never_decides_sampling(
+    sampler: str, argument: str | None, caller_flags: str, sampled: bool
+) -> None:
+    # Given tracing configured with a sampler, and a caller's traceparent with its own flag
+    environ = {"OTEL_TRACES_SAMPLER": sampler, **({"OTEL_TRACES_SAMPLER_ARG": argument} if argument else {})}
+    exported = InMemorySpanExporter()
+    tracing = OtelTracing.from_environment(environ, exporter=exported)
+    event = copy.deepcopy(load_event("bff-v2-P001.json"))
+    event["headers"]["traceparent"] = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-{caller_flags}"
+    # When an invocation's SERVER span starts under it
+    headers: dict[str, str] = {}
+    with tracing.invocation(event) as span:
+        span.inject(headers)
+    # Then the trace is continued, and only the BFF's sampler said whether it is sampled
+    _, trace_id, _, flags = headers["traceparent"].split("-")
+    assert trace_id == CLIENT_TRACE_ID
+    assert (flags == "01") is sampled
+
+
 def test_a_malformed_traceparent_starts_a_trace_of_its_own(handler_module: ModuleType, receiver: Receiver) -> None:
     page(handler_module, "TRACE-FORGED", traceparent=f"00-{'0' * 32}-{CLIENT_SPAN_ID}-01")
     server = server_span(one_trace(receiver))

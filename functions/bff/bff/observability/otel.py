@@ -41,6 +41,7 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -221,7 +222,7 @@ class OtelTracing:
         # The exporter logs each failed export at ERROR, with retries; InvocationBatch's one warning says it instead.
         logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
         batch = InvocationBatch(exporter)
-        provider = TracerProvider(resource=_resource(environ))
+        provider = TracerProvider(resource=_resource(environ), sampler=edge_sampler(environ))
         provider.add_span_processor(batch)
         return cls(provider, batch, propagator_from(environ.get("OTEL_PROPAGATORS")), session)
 
@@ -288,6 +289,35 @@ def propagator_from(names: str | None) -> TextMapPropagator:
             continue
         chosen.append(propagator())
     return CompositePropagator(chosen)
+
+
+def edge_sampler(environ: Mapping[str, str]) -> Sampler:
+    """OTEL_TRACES_SAMPLER / _ARG, except that a remote parent's sampled flag decides nothing.
+
+    The BFF is the edge: a caller's `traceparent` is continued (same trace id, its span as parent) but its flag is
+    the caller's to set, so honouring it would let anyone make every invocation export its spans (latency, backend
+    cost). The `parentbased_*` samplers therefore apply their root sampler to remote parents too; spans under the
+    BFF's own spans follow their parent, as usual. The default (`parentbased_always_on`) samples everything either way.
+    """
+    name = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    root = _root_sampler(name.removeprefix("parentbased_"), environ.get("OTEL_TRACES_SAMPLER_ARG"))
+    if not name.startswith("parentbased_"):
+        return root
+    return ParentBased(root, remote_parent_sampled=root, remote_parent_not_sampled=root)
+
+
+def _root_sampler(name: str, argument: str | None) -> Sampler:
+    match name:
+        case "always_off":
+            return ALWAYS_OFF
+        case "traceidratio":
+            try:
+                ratio = float(argument) if argument is not None else 1.0
+            except ValueError:
+                ratio = 1.0
+            return TraceIdRatioBased(min(max(ratio, 0.0), 1.0))
+        case _:
+            return ALWAYS_ON
 
 
 def _resource(environ: Mapping[str, str]) -> Resource:
