@@ -4,6 +4,7 @@ fails every call. Calls are counted at the mock."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -45,23 +46,28 @@ def event_path(tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-def dynamodb(moto_server: MotoServer) -> dict[str, str]:
-    """The shared store on the moto server's fragment table, emptied first; moto answers in 5-20 ms, so its
-    timeouts are wider than DynamoDB would need."""
+def dynamodb(moto_server: MotoServer) -> Iterator[dict[str, str]]:
+    """The shared store on the moto server's fragment table, emptied before and after (the session's other tests
+    share that table, and must not find reviews open fleet-wide); moto answers in 5-20 ms, so its timeouts are
+    wider than DynamoDB would need."""
     moto_server.reset()
-    return {
+    yield {
         **moto_server.environment(),
         "CACHE_TABLE_NAME": moto_server.table_name(TABLE),
         "CACHE_L2_TIMEOUT_MS": "250",
         "CACHE_L2_WRITE_TIMEOUT_MS": "250",
         "SHARED_BREAKER_TIMEOUT_MS": "250",
     }
+    moto_server.reset()
 
 
 @pytest.fixture
-def redis(redis_server: RedisServer) -> dict[str, str]:
+def redis(redis_server: RedisServer) -> Iterator[dict[str, str]]:
+    """The shared store on the session's redis-server, flushed before and after; a loaded machine's interpreter
+    start can hold a 50 ms read back, so the fleet's reads get 250 ms here."""
     redis_server.command("FLUSHDB")
-    return {"CACHE_URL": redis_server.url}
+    yield {"CACHE_URL": redis_server.url, "SHARED_BREAKER_TIMEOUT_MS": "250"}
+    redis_server.command("FLUSHDB")
 
 
 def reviews_requests(mocks: dict[str, MockProcess]) -> int:
