@@ -18,6 +18,7 @@ from bff.observability.metrics import (
     SectionReport,
     canonical_fields,
     invocation_record,
+    metric_prefix,
     observe_downstream_call,
     record_sections,
 )
@@ -105,11 +106,28 @@ def test_a_degraded_page_is_one_warning_line_that_counts_its_degraded_section(
     reviews = line["sections"]["reviews"]
     assert (reviews["outcome"], reviews["status"], reviews["attempts"]) == ("failed", 503, 1)
     assert set(line["sections"]) == {"reviews"}
-    # And it counts the degraded response, and the degraded section by section and reason, in the same document
+    # And it counts the degraded response, and the degraded section by section and by reason, in the same document
     assert line["DegradedResponses"] == [1]
-    (by_reason,) = [d for d in line["_aws"]["CloudWatchMetrics"] if d["Metrics"] == [{"Name": "DegradedSections"}]]
-    assert by_reason["Dimensions"] == [["section", "reason"], ["reason"]]
-    assert (line["section"], line["reason"], line["DegradedSections"]) == ("reviews", reviews["reason"], [1])
+    assert line["ReviewsDegraded"] == [1]
+    assert line[f"Degraded{metric_prefix(reviews['reason'])}"] == [1]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert {"Name": "ReviewsDegraded"} in directive["Metrics"]
+
+
+def test_a_page_with_two_degraded_sections_is_still_one_line(
+    handler_module: ModuleType, fake: FakeDownstream, emf: Lines
+) -> None:
+    # Given the reviews and the inventory services both fail for an id no cache holds
+    fake.script("reviews", status=503)
+    fake.script("inventory", status=503)
+    handler_module.lambda_handler(page_event("/product-details/DEGRADED2"), FakeLambdaContext())
+    # Then the invocation wrote one line (besides an environment's first invocation's ColdStart), which counts each
+    # degraded section and their reasons
+    (line,) = [line for line in emf() if "ColdStart" not in line]
+    assert set(line["sections"]) == {"reviews", "inventory"}
+    assert (line["ReviewsDegraded"], line["InventoryDegraded"]) == ([1], [1])
+    reasons = {section["reason"] for section in line["sections"].values()}
+    assert sum(line[f"Degraded{metric_prefix(reason)}"][0] for reason in reasons) == 2
 
 
 def test_a_failed_page_is_one_error_line(handler_module: ModuleType, fake: FakeDownstream, emf: Lines) -> None:

@@ -135,15 +135,14 @@ def test_debug_sampling_is_drawn_again_at_each_warm_invocation(monkeypatch: pyte
 
 
 def test_degraded_sections_are_counted_by_section_and_reason_at_once(emf: Lines) -> None:
-    # Given a page served with two degraded sections, outside any invocation
-    record_page([("reviews", "timeout"), ("inventory", "stale")])
-    by_reason = emf()
-    # Then each degraded section was counted by section and reason, and no response was counted here
-    assert [(doc["section"], doc["reason"], doc["DegradedSections"]) for doc in by_reason] == [
-        ("reviews", "timeout", [1.0]),
-        ("inventory", "stale", [1.0]),
-    ]
-    assert dimension_sets(by_reason[0]) == [["section", "reason"], ["reason"]]
+    # Given a page served with three degraded sections, outside any invocation
+    record_page([("reviews", "timeout"), ("inventory", "stale"), ("reviews", "circuit_open")])
+    (document,) = emf()
+    # Then one document counted them by section and by reason, and no response was counted here
+    assert (document["ReviewsDegraded"], document["InventoryDegraded"]) == ([2], [1])
+    assert (document["DegradedTimeout"], document["DegradedStale"], document["DegradedCircuitOpen"]) == ([1], [1], [1])
+    assert "Responses" not in document
+    assert dimension_sets(document) == [["service"]]
 
 
 @pytest.mark.parametrize(
@@ -203,9 +202,9 @@ def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log
     for invocation in (first_invocation, second_invocation):
         (line,) = [doc for doc in invocation if "Responses" in doc]
         assert (line["StatusClass"], line["DegradedResponses"], line["level"]) == ("2xx", [1.0], "WARNING")
-        assert (line["section"], line["reason"], line["DegradedSections"]) == ("reviews", "timeout", [1])
+        assert (line["ReviewsDegraded"], line["DegradedTimeout"]) == ([1], [1])
         assert line["correlation_id"] == "apigw-request-1"
-        assert len([doc for doc in invocation if "DegradedSections" in doc]) == 1
+        assert len([doc for doc in invocation if "ReviewsDegraded" in doc]) == 1
 
 
 def fail_inside(span: tracing.Span, headers: dict[str, str]) -> None:

@@ -108,8 +108,8 @@ def test_a_degraded_page_is_a_2xx_counted_as_degraded(
     assert response["statusCode"] == 200
     (page,) = [document for document in documents if "Responses" in document]
     assert (page["StatusClass"], page["Responses"], page["DegradedResponses"]) == ("2xx", [1.0], [1.0])
-    (section,) = [document for document in documents if "DegradedSections" in document]
-    assert section["section"] == "reviews"
+    assert page["ReviewsDegraded"] == [1.0]
+    assert [document for document in documents if "ReviewsDegraded" in document] == [page]
 
 
 def test_the_catch_all_500_is_counted_as_a_5xx(

@@ -5,11 +5,11 @@ Every invocation, whatever its status, writes one line: its EMF document, which 
 (EMF allows any property beside `_aws`: CloudWatch extracts the metrics and keeps the rest searchable in Logs
 Insights). The handler wrapper (`count_responses`) writes it out of a per-invocation record the app and the page
 service fill as the request goes.
-Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`,
-`ReviewsMisses`…), not a dimension: EMF holds one value per dimension per document, and a dimension per
-service would take a document per service. Only rare events (a degraded section, a cache error, the cold start)
-write documents of their own. Powertools' Metrics is not used: it holds one dimension set per document, and its
-provider objects cost several times the JSON itself.
+Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`, `ReviewsMisses`,
+`ReviewsDegraded`, `DegradedTimeout`…), not a dimension: EMF holds one value per dimension per document, and a
+dimension per service would take a document per service. Only rare events (a cache error, the cold start) write
+documents of their own. Powertools' Metrics is not used: it holds one dimension set per document, and its provider
+objects cost several times the JSON itself.
 """
 
 from __future__ import annotations
@@ -110,24 +110,29 @@ def observe_downstream_call(call: DownstreamCall) -> None:
         logger.debug("downstream call", extra={"downstream": fields})
 
 
-DEGRADED_SECTION_DIMENSIONS = (("section", "reason"), ("reason",))
-
-
 def record_page(degraded: Sequence[tuple[str, str]]) -> None:
-    """Marks this invocation's answer degraded, and counts each degraded section by section and reason
-    (`DegradedSections`). Inside an invocation the handler wrapper writes the counts: the first in the invocation's
-    own line, any other in a document of its own (EMF holds one value per dimension per document)."""
+    """Marks this invocation's answer degraded, and counts its degraded sections by section and by reason
+    (`degradation_metrics`) in the invocation's one document; outside an invocation, in a document of their own."""
     if (invocation := _current_invocation.get()) is not None:
         if degraded:
             invocation.degraded = True
             invocation.degradations.extend(degraded)
         return
-    for section, reason in degraded:
-        _emit(*_degraded_section(section, reason))
+    if degraded:
+        _emit({"service": SERVICE_NAME}, (("service",),), degradation_metrics(degraded))
 
 
-def _degraded_section(section: str, reason: str) -> tuple[dict[str, str], tuple[tuple[str, ...], ...], MetricValues]:
-    return {"section": section, "reason": reason}, DEGRADED_SECTION_DIMENSIONS, {"DegradedSections": _ONE}
+def degradation_metrics(degradations: Sequence[tuple[str, str]]) -> MetricValues:
+    """How many sections were degraded, by section (`<Section>Degraded`) and by reason (`Degraded<Reason>`, e.g.
+    `DegradedCircuitOpen`). Metric names, not dimensions: EMF holds one value per dimension per document, and a
+    page with two degraded sections (or a batch with fifty) still writes one line."""
+    values: MetricValues = {}
+    for section, reason in degradations:
+        for name in (f"{metric_prefix(section)}Degraded", f"Degraded{metric_prefix(reason)}"):
+            count = values.get(name, (Unit.COUNT, 0))[1]
+            assert isinstance(count, int | float)
+            values[name] = (Unit.COUNT, count + 1)
+    return values
 
 
 def record_sections(sections: Mapping[str, SectionReport]) -> None:
@@ -194,8 +199,7 @@ def record_response(
 ) -> None:
     """The one document of an invocation: by service and version, and by those and status class; with
     `log_fields`, it is the invocation's canonical log line as well (bff.observability.metrics's docstring).
-    The first of `degradations` is counted in it too; each other one in a document of its own."""
-    counted = [_degraded_section(section, reason) for section, reason in degradations]
+    Its degraded sections are counted in it too (`degradation_metrics`)."""
     _emit(
         {"service": SERVICE_NAME, "FunctionVersion": function_version, "StatusClass": status_class},
         RESPONSE_DIMENSION_SETS,
@@ -204,12 +208,10 @@ def record_response(
             "DegradedResponses": (Unit.COUNT, 1 if degraded else 0),
             "PageLatency": (Unit.MILLISECONDS, round(latency_ms, 1)),
             **(extra or {}),
+            **degradation_metrics(degradations),
         },
         log_fields,
-        also=counted[0] if counted else None,
     )
-    for other in counted[1:]:
-        _emit(*other)
 
 
 def status_class_of(status: object) -> str:
@@ -427,32 +429,25 @@ def _emit(
     dimension_sets: Sequence[Sequence[str]],
     values: Mapping[str, tuple[Unit, float | list[float]]],
     log_fields: Mapping[str, Any] | None = None,
-    *,
-    also: tuple[Mapping[str, str], Sequence[Sequence[str]], MetricValues] | None = None,
 ) -> None:
     """One EMF document, written directly; `log_fields` go in front of it (with metrics disabled, they are written
-    alone), `also` is a second set of metrics with dimensions of its own, in the same document. A line that might
-    name a credential (a raw path of a route that did not match) is redacted."""
+    alone). A line that might name a credential (a raw path of a route that did not match) is redacted."""
     document: dict[str, Any] = dict(log_fields or {})
     if not METRICS_DISABLED:
-        directives = [(fields, dimension_sets, values), *([also] if also is not None else [])]
         document["_aws"] = {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [list(dimensions) for dimensions in directive_dimensions],
-                    "Metrics": [_definition(name, unit) for name, (unit, _) in directive_values.items()],
+                    "Dimensions": [list(dimensions) for dimensions in dimension_sets],
+                    "Metrics": [_definition(name, unit) for name, (unit, _) in values.items()],
                 }
-                for _, directive_dimensions, directive_values in directives
             ],
         }
-        for directive_fields, _, directive_values in directives:
-            document.update(directive_fields)
-            document.update(
-                (name, amount if isinstance(amount, list) else [amount])
-                for name, (_, amount) in directive_values.items()
-            )
+        document.update(fields)
+        document.update(
+            (name, amount if isinstance(amount, list) else [amount]) for name, (_, amount) in values.items()
+        )
     if not document:
         return
     line = json.dumps(document, separators=(",", ":"))
