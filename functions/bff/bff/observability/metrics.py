@@ -7,9 +7,9 @@ Insights). The handler wrapper (`count_responses`) writes it out of a per-invoca
 service fill as the request goes.
 Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`, `ReviewsMisses`,
 `ReviewsDegraded`, `DegradedTimeout`…), not a dimension: EMF holds one value per dimension per document, and a
-dimension per service would take a document per service. Only rare events (a cache error, the cold start) write
-documents of their own. Powertools' Metrics is not used: it holds one dimension set per document, and its provider
-objects cost several times the JSON itself.
+dimension per service would take a document per service. The cold start is counted in it too (`ColdStart`); only
+a shared-cache error writes a document of its own. Powertools' Metrics is not used: it holds one dimension set per
+document, and its provider objects cost several times the JSON itself.
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def count_responses(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> La
 
 
 def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: Span) -> dict[str, Any]:
-    _count_cold_start(context)
+    cold_start = _first_in_environment()
     started = time.perf_counter()
     status: int | None = None
     response: object = None
@@ -260,7 +260,7 @@ def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: 
             degraded=invocation.degraded,
             latency_ms=latency_ms,
             function_version=function_version_of(context),
-            extra=invocation_metrics(invocation),
+            extra={**invocation_metrics(invocation), **({"ColdStart": _ONE} if cold_start else {})},
             log_fields=canonical_fields(
                 invocation, event, status, status_class, correlation_id=correlation_id, trace_ids=ids
             ),
@@ -406,15 +406,11 @@ def function_version_of(context: Any) -> str:
     return str(version) if version else "$LATEST"
 
 
-def _count_cold_start(context: Any) -> None:
-    """Powertools' ColdStart metric, as it wrote it: by function name and service, once per environment."""
-    if not _environment.cold:
-        return
-    _environment.cold = False
-    function_name = str(getattr(context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""))
-    _emit(
-        {"function_name": function_name, "service": SERVICE_NAME}, (("function_name", "service"),), {"ColdStart": _ONE}
-    )
+def _first_in_environment() -> bool:
+    """True for the environment's first invocation only: its document counts `ColdStart` (by service and version,
+    like every response), so a cold start writes no line of its own."""
+    cold, _environment.cold = _environment.cold, False
+    return cold
 
 
 def _definition(name: str, unit: Unit) -> dict[str, str]:
