@@ -140,6 +140,14 @@ def is_gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
+def is_dead(pid: int) -> bool:
+    """Ended: gone, or a zombie its parent has not reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -167,9 +175,10 @@ def test_a_moto_server_that_dies_is_reaped_and_restarted_and_new_workers_start(
     assert wait_for(lambda: is_gone(dead))
     assert moto_pid(api) != dead
     # And a BFF worker that starts afterwards (its cold start reads the registry again) serves the page
-    for pid, command in children_of(api.process.pid).items():
-        if "--function-name=BffFunction" in command:
-            os.kill(pid, signal.SIGKILL)
+    killed = [pid for pid, command in children_of(api.process.pid).items() if "--function-name=BffFunction" in command]
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: all(is_dead(pid) for pid in killed))  # (a request sent before that would reach one)
     response = httpx.get(f"{api.base_url}/product-details/P001", timeout=15)
     assert response.status_code == 200, (response.text, api.stderr())
     assert response.json()["meta"]["degraded"] == []

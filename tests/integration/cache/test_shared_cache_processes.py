@@ -74,7 +74,9 @@ class Invocation:
         return described
 
     def cache_errors(self) -> list[str]:
-        return [line["Kind"] for line in self.stdout_lines if "CacheErrors" in line]
+        """The kind of each shared-cache error: in the invocation's one line, or (at init) a document of its own."""
+        in_lines = [error.split(":", 1)[1] for line in self.stdout_lines for error in line.get("cache_errors", [])]
+        return in_lines + [line["Kind"] for line in self.stdout_lines if "Kind" in line and "CacheErrors" in line]
 
 
 @pytest.fixture

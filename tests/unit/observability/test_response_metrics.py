@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bff.observability import logging as observed_logging
-from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, count_responses
+from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, count_responses, record_cache_error
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
@@ -85,10 +85,11 @@ def test_every_answer_is_one_response_document_with_its_status_class(
     assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == METRICS_NAMESPACE
     assert dimension_sets(document) == [list(dimensions) for dimensions in RESPONSE_DIMENSION_SETS]
     assert metric_names(document)[:3] == ["Responses", "DegradedResponses", "PageLatency"]
-    # (a page's calls and cache lookups are named in the same document, by service and section)
+    # (a page's calls and cache lookups are named in the same document, by service and section, and so is the
+    # environment's cold start on its first invocation)
     assert set(metric_names(document)[3:]) <= {
         f"{name}{kind}" for name in ("Product", "Reviews", "Inventory") for kind in ("Latency", "Misses", "L1Hits")
-    }
+    } | {"ColdStart"}
     assert document["service"] == observed_logging.SERVICE_NAME
     assert (document["FunctionVersion"], document["StatusClass"]) == ("7", status_class)
     assert (document["Responses"], document["DegradedResponses"]) == ([1.0], [0.0])
@@ -151,3 +152,20 @@ def test_a_handler_that_raises_is_counted_as_a_5xx_and_still_raises(emf: Lines) 
         count_responses(raising)({}, FakeLambdaContext())
     (document,) = response_documents(emf)
     assert document["StatusClass"] == "5xx"
+
+
+def test_shared_cache_errors_during_an_invocation_are_counted_in_its_one_line(emf: Lines, log_lines: Lines) -> None:
+    # Given a handler whose shared cache times out once and is throttled once
+    def with_cache_errors(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        record_cache_error("l2", "timeout")
+        record_cache_error("l2", "throttled")
+        return {"statusCode": 200}
+
+    # When it is invoked
+    count_responses(with_cache_errors)({}, FakeLambdaContext())
+    # Then the invocation wrote one line, a WARNING that names and counts both errors, and nothing else
+    (line,) = emf()
+    assert line["level"] == "WARNING"
+    assert line["cache_errors"] == ["l2:timeout", "l2:throttled"]
+    assert (line["CacheErrors"], line["CacheErrorsTimeout"], line["CacheErrorsThrottled"]) == ([2], [1], [1])
+    assert log_lines() == []

@@ -7,9 +7,10 @@ Insights). The handler wrapper (`count_responses`) writes it out of a per-invoca
 service fill as the request goes.
 Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`, `ReviewsMisses`,
 `ReviewsDegraded`, `DegradedTimeout`…), not a dimension: EMF holds one value per dimension per document, and a
-dimension per service would take a document per service. The cold start is counted in it too (`ColdStart`); only
-a shared-cache error writes a document of its own. Powertools' Metrics is not used: it holds one dimension set per
-document, and its provider objects cost several times the JSON itself.
+dimension per service would take a document per service. The cold start (`ColdStart`) and shared-cache errors
+(`CacheErrors`) are counted in it too; only what happens outside an invocation (init) writes lines of its own.
+Powertools' Metrics is not used: it holds one dimension set per document, and its provider objects cost several
+times the JSON itself.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class _Invocation:
     tiers: dict[str, str] = field(default_factory=dict)
     sections: dict[str, SectionReport] = field(default_factory=dict)
     degradations: list[tuple[str, str]] = field(default_factory=list)
+    cache_errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 # Mangum runs the app in a task that copies this context, so the app writes into the wrapper's record.
@@ -158,9 +160,26 @@ def record_cache_lookup(section: str, tier: str | None) -> None:
 
 
 def record_cache_error(tier: str, kind: str) -> None:
-    """A shared-cache (L2) read or write that failed, timed out or was throttled: it was a miss, not an error."""
+    """A shared-cache (L2) read or write that failed, timed out or was throttled: it was a miss, not an error.
+    Inside an invocation it is counted in the invocation's one line (`cache_errors`, `CacheErrors`,
+    `CacheErrors<Kind>`); outside one (the warm-up at init), in a warning and a document of its own."""
+    if (invocation := _current_invocation.get()) is not None:
+        invocation.cache_errors.append((tier, kind))
+        return
     logger.warning("fragment cache error", extra={"cache": {"tier": tier, "kind": kind}})
     _emit({"service": SERVICE_NAME, "Tier": tier, "Kind": kind}, CACHE_ERROR_DIMENSIONS, {"CacheErrors": _ONE})
+
+
+def cache_error_metrics(errors: Sequence[tuple[str, str]]) -> MetricValues:
+    """How many shared-cache calls failed in the invocation (`CacheErrors`), and by kind (`CacheErrorsTimeout`,
+    `CacheErrorsThrottled`…): metric names, so that they fit in the invocation's one document."""
+    values: MetricValues = {}
+    for _tier, kind in errors:
+        for name in ("CacheErrors", f"CacheErrors{metric_prefix(kind)}"):
+            count = values.get(name, (Unit.COUNT, 0))[1]
+            assert isinstance(count, int | float)
+            values[name] = (Unit.COUNT, count + 1)
+    return values
 
 
 def metric_prefix(name: str) -> str:
@@ -260,7 +279,11 @@ def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: 
             degraded=invocation.degraded,
             latency_ms=latency_ms,
             function_version=function_version_of(context),
-            extra={**invocation_metrics(invocation), **({"ColdStart": _ONE} if cold_start else {})},
+            extra={
+                **invocation_metrics(invocation),
+                **cache_error_metrics(invocation.cache_errors),
+                **({"ColdStart": _ONE} if cold_start else {}),
+            },
             log_fields=canonical_fields(
                 invocation, event, status, status_class, correlation_id=correlation_id, trace_ids=ids
             ),
@@ -317,13 +340,16 @@ def canonical_fields(
     no timestamp, function name, cold start or duration (PageLatency, `<Service>Latency`), and a section only when
     it was not one plain fetch (cached, stale, failed, retried; its metrics tell the rest)."""
     method, path = _method_and_path(event)
-    level = "ERROR" if status_class == "5xx" else "WARNING" if invocation.degraded else "INFO"
+    warned = invocation.degraded or invocation.cache_errors
+    level = "ERROR" if status_class == "5xx" else "WARNING" if warned else "INFO"
     fields: dict[str, Any] = {"level": level}
     if correlation_id is not None:
         fields["correlation_id"] = correlation_id
     if trace_ids is not None:
         fields["trace_id"], fields["span_id"] = trace_ids
     fields.update({"route": invocation.route or path, "method": method, "status": status})
+    if invocation.cache_errors:
+        fields["cache_errors"] = [f"{tier}:{kind}" for tier, kind in invocation.cache_errors]
     if sections := _section_fields(invocation):
         fields["sections"] = sections  # a degraded one says why; the document counts it by section and reason
     return fields
