@@ -41,46 +41,48 @@ def aws_json_error(code: str, message: str) -> bytes:
     return json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
 
 
-class _ThrottlingHandler(BaseHTTPRequestHandler):
-    error_code = "ProvisionedThroughputExceededException"
-    status = 400
+@dataclass
+class AwsEndpoint:
+    url: str
+    requests: list[str] = field(default_factory=list)
+    """The X-Amz-Target of each request received, e.g. "DynamoDB_20120810.GetItem"."""
+    connections: int = 0
+    """Connections accepted, where the endpoint counts them (tests.support.aws_faults.silent_endpoint)."""
+
+
+class _AnsweringHandler(BaseHTTPRequestHandler):
+    """Answers every POST with the class's status, body and content type, and records its X-Amz-Target."""
+
+    status = 500
+    body = b""
+    content_type = "application/x-amz-json-1.0"
+    error_type = ""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.server.requests.append(self.headers.get("x-amz-target", ""))  # type: ignore[attr-defined]
-        body = aws_json_error(
-            self.error_code, "The level of configured provisioned throughput for the table was exceeded."
-        )
+        self.server.endpoint.requests.append(self.headers.get("x-amz-target", ""))  # type: ignore[attr-defined]
         self.send_response(self.status)
-        self.send_header("content-type", "application/x-amz-json-1.0")
-        self.send_header("x-amzn-errortype", f"{self.error_code}:")
-        self.send_header("x-amzn-requestid", "throttled-by-test")
-        self.send_header("content-length", str(len(body)))
+        self.send_header("content-type", self.content_type)
+        if self.error_type:
+            self.send_header("x-amzn-errortype", f"{self.error_type}:")
+        self.send_header("content-length", str(len(self.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.body)
 
     def log_message(self, format: str, *args: object) -> None:
         del format, args
 
 
-@dataclass(frozen=True)
-class ThrottlingEndpoint:
-    url: str
-    requests: list[str] = field(default_factory=list)
-    """The X-Amz-Target of each request received, e.g. "DynamoDB_20120810.GetItem"."""
-
-
 @contextmanager
-def throttling_endpoint(
-    error_code: str = "ProvisionedThroughputExceededException", status: int = 400
-) -> Iterator[ThrottlingEndpoint]:
-    """An AWS JSON endpoint (DynamoDB's protocol) whose every answer is `error_code` with HTTP `status` (e.g.
-    InternalServerError with 500 for a 5xx)."""
-    handler = type("Handler", (_ThrottlingHandler,), {"error_code": error_code, "status": status})
-    server = ThreadingHTTPServer((LOOPBACK, 0), handler)
-    endpoint = ThrottlingEndpoint(f"http://{LOOPBACK}:{server.server_address[1]}")
-    server.requests = endpoint.requests  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name="throttling-endpoint", daemon=True)
+def answering_endpoint(
+    status: int, body: bytes, *, content_type: str = "application/x-amz-json-1.0", error_type: str = ""
+) -> Iterator[AwsEndpoint]:
+    """An endpoint on 127.0.0.1 whose every answer is `status` with `body`, counting the requests it received."""
+    attributes = {"status": status, "body": body, "content_type": content_type, "error_type": error_type}
+    server = ThreadingHTTPServer((LOOPBACK, 0), type("Handler", (_AnsweringHandler,), attributes))
+    endpoint = AwsEndpoint(f"http://{LOOPBACK}:{server.server_address[1]}")
+    server.endpoint = endpoint  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, name="answering-endpoint", daemon=True)
     thread.start()
     try:
         yield endpoint
@@ -88,6 +90,17 @@ def throttling_endpoint(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def throttling_endpoint(
+    error_code: str = "ProvisionedThroughputExceededException", status: int = 400
+) -> Iterator[AwsEndpoint]:
+    """An AWS JSON endpoint (DynamoDB's protocol) whose every answer is `error_code` with HTTP `status` (e.g.
+    InternalServerError with 500 for a 5xx)."""
+    body = aws_json_error(error_code, "injected by the test")
+    with answering_endpoint(status, body, error_type=error_code) as endpoint:
+        yield endpoint
 
 
 @dataclass
