@@ -15,6 +15,7 @@ from bff.config.pages import product_details_page
 from bff.core.outcomes import Fetched
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
+from tests.support.context import NO_CONTEXT
 from tests.support.fake_downstream import reviews_body
 from tests.support.settings import settings_for
 
@@ -86,7 +87,8 @@ async def test_a_hung_service_cannot_take_the_connections_of_another(
 
         # When many product calls are in flight, holding every product connection
         hung = [
-            asyncio.create_task(client.fetch_once(sections["product"], f"P{n}", 30.0, {})) for n in range(HUNG_CALLS)
+            asyncio.create_task(client.fetch_once(sections["product"], f"P{n}", 30.0, NO_CONTEXT))
+            for n in range(HUNG_CALLS)
         ]
         async with asyncio.timeout(10):
             await server.product_requests_seen.wait()
@@ -94,7 +96,7 @@ async def test_a_hung_service_cannot_take_the_connections_of_another(
         # Then calls to the reviews service still complete, every one of them
         async with asyncio.timeout(10):
             outcomes = await asyncio.gather(
-                *(client.fetch_once(sections["reviews"], "P001", 5.0, {}) for _ in range(OTHER_CALLS))
+                *(client.fetch_once(sections["reviews"], "P001", 5.0, NO_CONTEXT) for _ in range(OTHER_CALLS))
             )
         assert sum(isinstance(outcome, Fetched) for outcome in outcomes) == OTHER_CALLS
 

@@ -13,6 +13,7 @@ from bff.core.outcomes import Failed, FailureReason
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import create_http_client
 from tests.conftest import LambdaHandler, load_event
+from tests.support.context import NO_CONTEXT
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.mock_processes import MockProcess
 from tests.support.settings import settings_for
@@ -71,7 +72,7 @@ async def test_id_reaches_the_wire_percent_encoded_exactly_once(
     product = product_details_page(settings).sections[0]
     async with create_http_client(settings) as http:
         client = DownstreamClient(http, settings.service_urls(), max_response_bytes=1024)
-        await client.fetch_once(product, entity_id, 1.0, {})
+        await client.fetch_once(product, entity_id, 1.0, NO_CONTEXT)
     assert request_lines == [b"GET " + expected_path + b" HTTP/1.1"]
 
 
@@ -92,7 +93,7 @@ async def test_the_production_pool_is_reached_without_httpx_requests(
     # When a call goes out
     async with create_http_client(settings) as http:
         client = DownstreamClient(http, settings.service_urls(), max_response_bytes=1024)
-        outcome = await client.fetch_once(product, "P001", 1.0, {})
+        outcome = await client.fetch_once(product, "P001", 1.0, NO_CONTEXT)
     # Then it reached the server (and its 404 came back as such) as plain values
     assert request_lines == [b"GET /products/P001 HTTP/1.1"]
     assert isinstance(outcome, Failed)

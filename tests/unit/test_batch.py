@@ -21,6 +21,7 @@ from bff.core.sections import Page, Section
 from bff.downstream.http import HttpxTransport
 from bff.errors import InvalidParameterError
 from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems, item_outcome
+from tests.support.context import NO_CONTEXT
 from tests.support.fake_downstream import SERVICE_HOSTS, inventory_body, product_body, reviews_body
 from tests.support.settings import settings_for
 
@@ -28,8 +29,6 @@ pytestmark = pytest.mark.anyio
 
 KNOWN = {f"P{number:03d}" for number in range(1, 101)}
 BODIES = {"products": product_body, "reviews": reviews_body, "inventory": inventory_body}
-
-NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
 
 
 # --- parameter rules -------------------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ class FakeBatchSource:
         self.asked: dict[str, list[str]] = {}
 
     async def fetch_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         self.asked[section.name] = list(entity_ids)
         if section.name in self.hang:
@@ -135,7 +134,7 @@ class FakeBatchSource:
         return {entity_id: self.answers[section.name][entity_id] for entity_id in entity_ids}
 
     def fallback_one(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
     ) -> SectionOutcome:
         return failure
 
@@ -193,7 +192,7 @@ class RecordingCaller:
         self.max_in_flight = 0
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> Failed | Fetched:
         self.calls.append((section.path_template, entity_id))
         self.in_flight += 1
@@ -207,12 +206,12 @@ class RecordingCaller:
 
 class OneCachedItem(UncachedItems):
     async def lookup_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         return {"cached": Fetched([], 0.0)} if "cached" in entity_ids else {}
 
 
-def _failure_as_is(section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
+def _failure_as_is(section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
     return failure
 
 
@@ -220,7 +219,7 @@ async def test_only_the_cache_misses_go_into_the_chunk_calls() -> None:
     caller = RecordingCaller(Fetched({"a": [{"rating": 4}], "b": [{"rating": "x"}]}, 2.0))
     endpoints = {"reviews": BatchEndpoint("/reviews", 2)}
     source = BatchingSource(caller, OneCachedItem(_failure_as_is), endpoints, concurrency=4)
-    outcomes = await source.fetch_many(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), {})
+    outcomes = await source.fetch_many(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), NO_CONTEXT)
     # One call per chunk of the misses, in order
     assert caller.calls == [("/reviews?ids={id}", "a,b"), ("/reviews?ids={id}", "c")]
     assert outcomes["a"] == Fetched([{"rating": 4}], 2.0)
@@ -235,7 +234,7 @@ async def test_a_failed_chunk_call_fails_every_item_of_the_chunk() -> None:
     source = BatchingSource(
         caller, UncachedItems(_failure_as_is), {"reviews": BatchEndpoint("/reviews", 50)}, concurrency=4
     )
-    outcomes = await source.fetch_many(SECTION, ["a", "b"], Deadline.after_ms(500), {})
+    outcomes = await source.fetch_many(SECTION, ["a", "b"], Deadline.after_ms(500), NO_CONTEXT)
     assert outcomes == {"a": failure, "b": failure}
 
 
@@ -243,7 +242,7 @@ async def test_without_a_batch_path_per_id_calls_stay_within_the_concurrency_bou
     caller = RecordingCaller(delay_s=0.01)
     source = BatchingSource(caller, UncachedItems(_failure_as_is), {}, concurrency=3)
     ids = [f"P{n:03d}" for n in range(10)]
-    outcomes = await source.fetch_many(SECTION, ids, Deadline.after_ms(500), {})
+    outcomes = await source.fetch_many(SECTION, ids, Deadline.after_ms(500), NO_CONTEXT)
     assert list(outcomes) == ids
     assert sorted(entity_id for _, entity_id in caller.calls) == ids
     assert caller.max_in_flight == 3

@@ -22,6 +22,7 @@ from bff.downstream.client import DownstreamClient
 from bff.downstream.egress import AllowList, allowed_hosts_for
 from bff.downstream.http import HttpxTransport, OutboundHttp
 from bff.errors import ConfigurationError
+from tests.support.context import NO_CONTEXT
 
 PATH = "/product-bff/test/services/"
 URLS = {name: f"https://{name}.internal" for name in SERVICES}
@@ -314,7 +315,7 @@ async def test_the_client_reports_only_calls_that_could_not_connect(
         allow_list=AllowList(allowed_hosts_for(URLS.values())),
     )
     client = DownstreamClient(http, URLS, max_response_bytes=1024, on_unreachable=unreachable.append)
-    await client.fetch_once(SECTION, "P1", 1.0, {})
+    await client.fetch_once(SECTION, "P1", 1.0, NO_CONTEXT)
     assert unreachable == (["product"] if reported else [])
 
 
@@ -330,9 +331,9 @@ async def test_the_client_reads_the_registry_at_each_call() -> None:
         HttpxTransport(httpx.MockTransport(respond)), None, connect_timeout_s=1, allow_list=AllowList(registry.origins)
     )
     client = DownstreamClient(http, registry, max_response_bytes=1024)
-    await client.fetch_once(SECTION, "P1", 1.0, {})
+    await client.fetch_once(SECTION, "P1", 1.0, NO_CONTEXT)
     registry.apply({"product": "http://127.0.0.1:9999"})
-    await client.fetch_once(SECTION, "P1", 1.0, {})
+    await client.fetch_once(SECTION, "P1", 1.0, NO_CONTEXT)
     assert seen == ["https://product.internal/products/P1", "http://127.0.0.1:9999/products/P1"]
 
 

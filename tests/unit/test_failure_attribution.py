@@ -19,6 +19,7 @@ from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.writes import WriteCaller
+from tests.support.context import NO_CONTEXT, request_context
 from tests.support.fake_downstream import SERVICE_HOSTS, FakeDownstream
 from tests.support.settings import settings_for
 
@@ -42,14 +43,17 @@ def cart_guard() -> DownstreamGuard:
 async def fetch_through_a_caller(fake: FakeDownstream, guard: DownstreamGuard, times: int) -> list[Failed | Fetched]:
     client = client_for(fake)
     caller = ResilientCaller(client.fetch_once, {"cart": guard}, POLICY)
-    return [await caller.fetch(CART, "bad.user", Deadline.after_ms(1_000), {}) for _ in range(times)]
+    return [await caller.fetch(CART, "bad.user", Deadline.after_ms(1_000), NO_CONTEXT) for _ in range(times)]
 
 
 async def post_through_a_caller(fake: FakeDownstream, guard: DownstreamGuard, times: int) -> list[Failed | Fetched]:
     client = client_for(fake)
     caller = WriteCaller(client.post_once, {"cart": guard}, POLICY)
     headers = {"idempotency-key": "k1"}
-    return [await caller.write(CART, "bad.user", b"{}", Deadline.after_ms(1_000), headers) for _ in range(times)]
+    return [
+        await caller.write(CART, "bad.user", b"{}", Deadline.after_ms(1_000), request_context(headers))
+        for _ in range(times)
+    ]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 409, 413, 422])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,6 +19,7 @@ from bff.resilience.caller import Attempt, ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
+from tests.support.context import NO_CONTEXT
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio
@@ -27,8 +27,6 @@ PRODUCT = product_details_page(settings_for()).sections[0]
 GOOD = Fetched({"id": "P1"}, duration_ms=1.0)
 UNAVAILABLE_RETRYABLE = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=True)
 SERVER_ERROR = Failed(FailureReason.UNAVAILABLE, 1.0, retryable=False)
-
-NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
 
 
 @dataclass
@@ -41,7 +39,7 @@ class ScriptedAttempts:
     cancelled: int = 0
 
     async def __call__(
-        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int
+        self, section: Section, entity_id: str, timeout_s: float, context: RequestContext, attempt: int
     ) -> Failed | Fetched:
         self.attempt_numbers.append(attempt)
         index = min(len(self.started_at), len(self.script) - 1)
@@ -79,7 +77,7 @@ def caller_for(
 
 
 async def fetch(caller: ResilientCaller, deadline_ms: float = 500) -> Failed | Fetched:
-    return await caller.fetch(PRODUCT, "P1", Deadline.after_ms(deadline_ms), {})
+    return await caller.fetch(PRODUCT, "P1", Deadline.after_ms(deadline_ms), NO_CONTEXT)
 
 
 async def test_retryable_failure_is_retried_until_it_succeeds() -> None:
@@ -218,7 +216,7 @@ async def test_a_first_attempt_that_turns_its_cancellation_into_an_error_still_y
     calls = 0
 
     async def attempt(
-        section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], number: int
+        section: Section, entity_id: str, timeout_s: float, context: RequestContext, number: int
     ) -> Failed | Fetched:
         nonlocal calls
         calls += 1

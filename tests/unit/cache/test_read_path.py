@@ -25,6 +25,7 @@ from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.retry_budget import RetryBudget
+from tests.support.context import NO_CONTEXT, request_context
 from tests.support.settings import settings_for
 from tests.unit.cache.support import FakeClock, FakeL2
 
@@ -38,8 +39,6 @@ GOOD = Fetched({"id": "P1"}, 1.0)
 DOWN = Failed(FailureReason.UNAVAILABLE, 1.0)
 NOT_FOUND = Failed(FailureReason.NOT_FOUND, 1.0)
 
-NO_CONTEXT = RequestContext({}, correlation_id="test", locale="en-US")
-
 
 @dataclass
 class Service:
@@ -50,7 +49,7 @@ class Service:
     calls: list[str] = field(default_factory=list)
 
     async def __call__(
-        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int
+        self, section: Section, entity_id: str, timeout_s: float, context: RequestContext, attempt: int
     ) -> Failed | Fetched:
         self.calls.append(entity_id)
         await asyncio.sleep(min(self.delay_s, timeout_s))
@@ -77,7 +76,7 @@ class Subject:
         self, section: Section = PRODUCT, entity_id: str = "P1", *, deadline_ms: float = 500, language: str = ""
     ) -> SectionOutcome:
         headers = {"accept-language": language} if language else {}
-        return await self.source.fetch(section, entity_id, Deadline.after_ms(deadline_ms), headers)
+        return await self.source.fetch(section, entity_id, Deadline.after_ms(deadline_ms), request_context(headers))
 
 
 def subject(
@@ -297,12 +296,12 @@ async def test_the_fallback_answers_a_fresh_l1_entry_and_skips_ttl_0_and_not_fou
     it = subject()
     await it.fetch()
     cut = Failed(FailureReason.TIMEOUT, 100.0)
-    fresh = it.source.fallback(PRODUCT, "P1", cut, {})
+    fresh = it.source.fallback(PRODUCT, "P1", cut, NO_CONTEXT)
     assert isinstance(fresh, Fetched)
     assert fresh.cache == "hit"
-    assert it.source.fallback(CART, "P1", cut, {}) == cut
-    assert it.source.fallback(PRODUCT, "P2", cut, {}) == cut
-    assert it.source.fallback(PRODUCT, "P1", NOT_FOUND, {}) == NOT_FOUND
+    assert it.source.fallback(CART, "P1", cut, NO_CONTEXT) == cut
+    assert it.source.fallback(PRODUCT, "P2", cut, NO_CONTEXT) == cut
+    assert it.source.fallback(PRODUCT, "P1", NOT_FOUND, NO_CONTEXT) == NOT_FOUND
 
 
 @dataclass
@@ -368,11 +367,11 @@ async def test_the_page_reports_each_sections_cache_status_and_remaining_freshne
 
 
 async def lookup(it: Subject, section: Section, entity_id: str, deadline: Deadline) -> SectionOutcome | None:
-    return (await it.source.lookup_many(section, [entity_id], deadline)).get(entity_id)
+    return (await it.source.lookup_many(section, [entity_id], deadline, NO_CONTEXT)).get(entity_id)
 
 
 async def settle(it: Subject, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline) -> object:
-    return (await it.source.settle_many(section, {entity_id: live}, deadline))[entity_id]
+    return (await it.source.settle_many(section, {entity_id: live}, deadline, NO_CONTEXT))[entity_id]
 
 
 async def test_a_batch_looks_up_and_settles_per_id_as_a_single_fetch_would() -> None:
@@ -412,8 +411,8 @@ async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None
     deadline = Deadline.after_ms(500)
     ids = ["P1", "P2", "P3"]
     # When a batch looks the three up, then settles the two misses
-    hits = await it.source.lookup_many(PRODUCT, ids, deadline)
-    await it.source.settle_many(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline)
+    hits = await it.source.lookup_many(PRODUCT, ids, deadline, NO_CONTEXT)
+    await it.source.settle_many(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline, NO_CONTEXT)
     # Then L2 saw one read for the three keys and one write for the good answer (a not-found stays in L1)
     keys = tuple(cache_key("product", entity_id) for entity_id in ids)
     assert list(hits) == ["P2"]
@@ -499,8 +498,8 @@ async def test_a_slow_l2_costs_a_batch_at_most_its_read_timeout() -> None:
     sections = [SECTIONS[name] for name in ("product", "reviews", "inventory")]
 
     async def one_section(section: Section) -> None:
-        await it.source.lookup_many(section, ids, deadline)
-        await it.source.settle_many(section, dict.fromkeys(ids, GOOD), deadline)
+        await it.source.lookup_many(section, ids, deadline, NO_CONTEXT)
+        await it.source.settle_many(section, dict.fromkeys(ids, GOOD), deadline, NO_CONTEXT)
 
     await asyncio.gather(*(one_section(section) for section in sections))
     # Then one read, and writes that share what it left of the allowance
@@ -527,12 +526,12 @@ async def test_not_found_answers_stay_in_l1_so_made_up_ids_never_reach_l2() -> N
     ids = [f"ZF{index}" for index in range(50)]
     for section in (SECTIONS["product"], SECTIONS["reviews"], SECTIONS["inventory"]):
         # When a batch looks them up and settles the 404s
-        assert await it.source.lookup_many(section, ids, deadline) == {}
-        await it.source.settle_many(section, dict.fromkeys(ids, NOT_FOUND), deadline)
+        assert await it.source.lookup_many(section, ids, deadline, NO_CONTEXT) == {}
+        await it.source.settle_many(section, dict.fromkeys(ids, NOT_FOUND), deadline, NO_CONTEXT)
     # Then L2 was read, never written, and holds nothing; L1 answers the next lookup without a call
     assert [kind for kind, _ in l2.calls] == ["get", "get", "get"]
     assert l2.entries == {}
-    again = await it.source.lookup_many(PRODUCT, ids, deadline)
+    again = await it.source.lookup_many(PRODUCT, ids, deadline, NO_CONTEXT)
     assert len(again) == 50
     assert all(isinstance(outcome, Failed) and outcome.cache == "hit" for outcome in again.values())
 

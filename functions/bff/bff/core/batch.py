@@ -29,11 +29,11 @@ class BatchSectionSource(Protocol):
     """Where a batch's sections come from: every id's outcome for one section, and a fallback per id."""
 
     async def fetch_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]: ...
 
     def fallback_one(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
     ) -> SectionOutcome: ...
 
 
@@ -94,7 +94,7 @@ class BatchService:
         page = select_sections(self._page, options.include)
         ids = unique_in_order(entity_ids)
         deadline = Deadline.after_ms(page_budget_ms(self._deadline_ms, context.lambda_remaining_ms(), self._reserve_ms))
-        by_section, timings_ms = await self._fetch_sections(page, ids, deadline, context.headers)
+        by_section, timings_ms = await self._fetch_sections(page, ids, deadline, context)
         items = tuple(self._item(page, entity_id, by_section, options) for entity_id in ids)
         timings_ms["total"] = (time.perf_counter() - started) * 1000
         return RenderedBatch(items, timings_ms)
@@ -112,11 +112,11 @@ class BatchService:
         return BatchItem(entity_id, page_decision(page, outcomes, options, self._derivation), freshness, cache)
 
     async def _fetch_sections(
-        self, page: Page, ids: list[str], deadline: Deadline, headers: Mapping[str, str]
+        self, page: Page, ids: list[str], deadline: Deadline, context: RequestContext
     ) -> tuple[dict[str, dict[str, SectionOutcome]], dict[str, float]]:
         started = time.perf_counter()
         tasks = {
-            section.name: asyncio.create_task(self._source.fetch_many(section, ids, deadline, headers))
+            section.name: asyncio.create_task(self._source.fetch_many(section, ids, deadline, context))
             for section in page.sections
         }
         try:
@@ -132,7 +132,7 @@ class BatchService:
             task = tasks[section.name]
             fetched = task.result() if task.done() and not task.cancelled() else {}
             timings_ms[section.name] = (time.perf_counter() - started) * 1000
-            by_section[section.name] = self._complete(section, ids, fetched, timings_ms[section.name], headers)
+            by_section[section.name] = self._complete(section, ids, fetched, timings_ms[section.name], context)
         return by_section, timings_ms
 
     def _complete(
@@ -141,13 +141,13 @@ class BatchService:
         ids: list[str],
         fetched: Mapping[str, SectionOutcome],
         elapsed_ms: float,
-        headers: Mapping[str, str],
+        context: RequestContext,
     ) -> dict[str, SectionOutcome]:
         """Every id's outcome: what the source answered, else a timeout handed to the fallback."""
         timed_out = Failed(FailureReason.TIMEOUT, duration_ms=elapsed_ms)
         return {
             entity_id: fetched[entity_id]
             if entity_id in fetched
-            else self._source.fallback_one(section, entity_id, timed_out, headers)
+            else self._source.fallback_one(section, entity_id, timed_out, context)
             for entity_id in ids
         }

@@ -21,11 +21,11 @@ class SectionSource(Protocol):
     stopped waiting for, and the order in which to launch the calls."""
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> SectionOutcome: ...
 
     def fallback(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
     ) -> SectionOutcome: ...
 
     def slowest_first(self, sections: Sequence[Section]) -> list[Section]: ...
@@ -68,13 +68,12 @@ class PageService:
         started = time.perf_counter()
         budget_ms = page_budget_ms(self._deadline_ms, context.lambda_remaining_ms(), self._reserve_ms)
         deadline = Deadline.after_ms(budget_ms)
-        headers = context.headers
 
         async def fetch(section: Section, section_deadline: Deadline) -> SectionOutcome:
-            return await self._caller.fetch(section, entity_id, section_deadline, headers)
+            return await self._caller.fetch(section, entity_id, section_deadline, context)
 
         def on_timeout(section: Section, failure: Failed) -> SectionOutcome:
-            return self._caller.fallback(section, entity_id, failure, headers)
+            return self._caller.fallback(section, entity_id, failure, context)
 
         page = select_sections(self._page, options.include)
         launch_order = self._caller.slowest_first(page.sections)

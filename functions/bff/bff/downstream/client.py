@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from pydantic import ValidationError
 
+from bff.core.context import RequestContext
 from bff.core.encoding import percent_encoded
 from bff.core.outcomes import Failed, Fetched, JsonValue
 from bff.core.sections import Section
@@ -70,26 +71,26 @@ class DownstreamClient:
         return self._service_urls[section.service] + section.path_for(encode_path_segment(entity_id))
 
     async def fetch_once(
-        self, section: Section, entity_id: str, timeout_s: float, headers: Mapping[str, str], attempt: int = 1
+        self, section: Section, entity_id: str, timeout_s: float, context: RequestContext, attempt: int = 1
     ) -> Failed | Fetched:
         """One attempt, traced as its own span and reported as one log line and one metrics record."""
         url = self.url_for(section, entity_id)
-        return await self._observed(section, url, timeout_s, headers, attempt=attempt, body=None)
+        return await self._observed(section, url, timeout_s, context, attempt=attempt, body=None)
 
     async def post_once(  # noqa: PLR0917 - positional, as the write caller's WriteAttempt calls it
-        self, section: Section, entity_id: str, body: bytes, timeout_s: float, headers: Mapping[str, str], attempt: int
+        self, section: Section, entity_id: str, body: bytes, timeout_s: float, context: RequestContext, attempt: int
     ) -> Failed | Fetched:
         """One POST of a JSON body to the section's path; its answer is parsed with the section's shape.
         `retryable` on the outcome says whether the write may be sent again (with its Idempotency-Key)."""
         url = self.url_for(section, entity_id)
-        return await self._observed(section, url, timeout_s, headers, attempt=attempt, body=body)
+        return await self._observed(section, url, timeout_s, context, attempt=attempt, body=body)
 
     async def _observed(
         self,
         section: Section,
         url: str,
         timeout_s: float,
-        headers: Mapping[str, str],
+        context: RequestContext,
         *,
         attempt: int,
         body: bytes | None,
@@ -98,7 +99,7 @@ class DownstreamClient:
         method = "GET" if body is None else "POST"
         try:
             with self._tracing.client(section.service, method, url, attempt=attempt, hedge=is_hedge()) as span:
-                call_headers = dict(headers)
+                call_headers = dict(context.headers)
                 span.inject(call_headers)
                 status, outcome = await self._classified(
                     section, url, timeout_s, call_headers, started=started, write=body

@@ -14,6 +14,7 @@ from typing import Any
 
 from bff.cache.entry import CacheEntry, FragmentStore
 from bff.cache.tiered import Tier
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, SectionOutcome, Stale, cache_status_of
 from bff.core.sections import Section
@@ -43,12 +44,12 @@ class TracedSections:
         self._tracing = tracing
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> SectionOutcome:
         with self._tracing.section(section.name, section.service) as span:
             token = _open_section.set(span)
             try:
-                outcome = await self._inner.fetch(section, entity_id, deadline, headers)
+                outcome = await self._inner.fetch(section, entity_id, deadline, context)
             except asyncio.CancelledError:
                 span.set("bff.degradation.reason", PAGE_DEADLINE_REASON)
                 raise
@@ -57,8 +58,8 @@ class TracedSections:
             describe_section(span, outcome)
             return outcome
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
-        return self._inner.fallback(section, entity_id, failure, headers)
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
+        return self._inner.fallback(section, entity_id, failure, context)
 
     def slowest_first(self, sections: Sequence[Section]) -> list[Section]:
         return self._inner.slowest_first(sections)

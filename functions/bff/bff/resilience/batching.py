@@ -21,20 +21,21 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from bff.core.batch import chunks
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, JsonValue, SectionOutcome
 from bff.core.sections import Section
 
 _MAPPING = TypeAdapter(dict[str, Any])
 
-type FallbackOne = Callable[[Section, str, Failed, Mapping[str, str]], SectionOutcome]
+type FallbackOne = Callable[[Section, str, Failed, RequestContext], SectionOutcome]
 
 
 class Caller(Protocol):
     """The resilient caller: one id's section, or a chunk call (a section fetch whose value is the mapping)."""
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> Failed | Fetched: ...
 
 
@@ -42,15 +43,15 @@ class ItemCache(Protocol):
     """The fragment cache for many ids: the fresh answers before the calls, and the live answers settled after."""
 
     async def lookup_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]: ...
 
     async def settle_many(
-        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]: ...
 
     def fallback(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
     ) -> SectionOutcome: ...
 
 
@@ -77,38 +78,38 @@ class BatchingSource:
         self._concurrency = concurrency
 
     async def fetch_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
-        outcomes = await self._items.lookup_many(section, entity_ids, deadline)
+        outcomes = await self._items.lookup_many(section, entity_ids, deadline, context)
         misses = [entity_id for entity_id in entity_ids if entity_id not in outcomes]
         endpoint = self._endpoints.get(section.service)
         if endpoint is None:
-            outcomes.update(await self._one_by_one(section, misses, deadline, headers))
+            outcomes.update(await self._one_by_one(section, misses, deadline, context))
             return outcomes
         answered = await asyncio.gather(
-            *(self._chunk(section, endpoint, chunk, deadline, headers) for chunk in chunks(misses, endpoint.max_ids))
+            *(self._chunk(section, endpoint, chunk, deadline, context) for chunk in chunks(misses, endpoint.max_ids))
         )
         for chunk_outcomes in answered:
             outcomes.update(chunk_outcomes)
         return outcomes
 
     def fallback_one(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
     ) -> SectionOutcome:
-        return self._items.fallback(section, entity_id, failure, headers)
+        return self._items.fallback(section, entity_id, failure, context)
 
     async def _one_by_one(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """Per-id calls through the resilient caller, at most `concurrency` at a time, settled together."""
         slots = asyncio.Semaphore(self._concurrency)
 
         async def one(entity_id: str) -> Failed | Fetched:
             async with slots:
-                return await self._caller.fetch(section, entity_id, deadline, headers)
+                return await self._caller.fetch(section, entity_id, deadline, context)
 
         live = await asyncio.gather(*(one(entity_id) for entity_id in entity_ids))
-        return await self._items.settle_many(section, dict(zip(entity_ids, live, strict=True)), deadline)
+        return await self._items.settle_many(section, dict(zip(entity_ids, live, strict=True)), deadline, context)
 
     async def _chunk(
         self,
@@ -116,12 +117,12 @@ class BatchingSource:
         endpoint: BatchEndpoint,
         chunk: list[str],
         deadline: Deadline,
-        headers: Mapping[str, str],
+        context: RequestContext,
     ) -> dict[str, SectionOutcome]:
         call = batch_section(section, endpoint.path)
-        answer = await self._caller.fetch(call, ",".join(chunk), deadline, headers)
+        answer = await self._caller.fetch(call, ",".join(chunk), deadline, context)
         live = {entity_id: item_outcome(section, answer, entity_id) for entity_id in chunk}
-        return await self._items.settle_many(section, live, deadline)
+        return await self._items.settle_many(section, live, deadline, context)
 
 
 @cache
@@ -160,19 +161,19 @@ class UncachedItems:
         self._fallback = fallback
 
     async def lookup_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
-        del section, entity_ids, deadline
+        del section, entity_ids, deadline, context
         return {}
 
     async def settle_many(
-        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         del deadline
         return {
-            entity_id: outcome if isinstance(outcome, Fetched) else self.fallback(section, entity_id, outcome, {})
+            entity_id: outcome if isinstance(outcome, Fetched) else self.fallback(section, entity_id, outcome, context)
             for entity_id, outcome in live.items()
         }
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
-        return self._fallback(section, entity_id, failure, headers)
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
+        return self._fallback(section, entity_id, failure, context)

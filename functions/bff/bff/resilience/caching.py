@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from bff.cache.entry import CacheEntry, Clock, age_s, cache_key, freshness_s, is_fresh, is_usable_stale, may_serve_stale
 from bff.cache.tiered import Found, Tier, TieredCache
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
@@ -79,18 +80,18 @@ class CachingSource:
         self._clock = clock
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> SectionOutcome:
         if self._ttl_s(section) <= 0:
-            return _uncached(await self._inner.fetch(section, entity_id, deadline, headers))
-        hit = (await self.lookup_many(section, [entity_id], deadline)).get(entity_id)
+            return _uncached(await self._inner.fetch(section, entity_id, deadline, context))
+        hit = (await self.lookup_many(section, [entity_id], deadline, context)).get(entity_id)
         if hit is not None:
             return hit
-        live = await self._inner.fetch(section, entity_id, deadline, headers)
-        return (await self.settle_many(section, {entity_id: live}, deadline))[entity_id]
+        live = await self._inner.fetch(section, entity_id, deadline, context)
+        return (await self.settle_many(section, {entity_id: live}, deadline, context))[entity_id]
 
     async def lookup_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """Each fresh entry's answer by id (a 404 entry answers not found); an id left out must be fetched live.
         L2 is asked once for all the ids L1 cannot answer: a batch sends only the misses downstream."""
@@ -111,7 +112,7 @@ class CachingSource:
         return outcomes
 
     async def settle_many(
-        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline
+        self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """The live answers after a miss: good ones and not-founds are stored (in one L2 write), a failure is
         answered stale when an entry (L1 holds any usable one L2 gave) is inside its stale window."""
@@ -128,9 +129,9 @@ class CachingSource:
         await self._put(entries, deadline)
         return outcomes
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]) -> SectionOutcome:
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
         """A section the page stopped waiting for: answered from L1 (synchronously) when it has the id."""
-        del headers
+        del context
         if failure.reason is FailureReason.NOT_FOUND or self._ttl_s(section) <= 0:
             return failure
         entry = self._cache.l1.get_now(_key(section, entity_id))

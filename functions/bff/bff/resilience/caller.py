@@ -20,12 +20,13 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, is_definitive
 from bff.core.sections import Section
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 
-type Attempt = Callable[[Section, str, float, Mapping[str, str], int], Coroutine[Any, Any, Failed | Fetched]]
+type Attempt = Callable[[Section, str, float, RequestContext, int], Coroutine[Any, Any, Failed | Fetched]]
 
 _MIN_ATTEMPT_S = 0.005
 # Set only in a hedge's own task (its context is a copy), so the attempt's span says it is the hedge.
@@ -49,12 +50,12 @@ class ResilientCaller:
         self._retry_policy = retry_policy
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
     ) -> Failed | Fetched:
         guard = self._guards[section.service]
         if not guard.breaker.allow():
             return Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
-        call = _Call(section, entity_id, deadline, headers, guard)
+        call = _Call(section, entity_id, deadline, context, guard)
         started = time.perf_counter()
         try:
             outcome = await self._with_retries(call)
@@ -105,7 +106,7 @@ class ResilientCaller:
         if call.guard.bulkhead.locked():
             return Failed(FailureReason.BULKHEAD_FULL, 0.0)
         async with call.guard.bulkhead:
-            return await self._attempt(call.section, call.entity_id, timeout_s, call.headers, attempt)
+            return await self._attempt(call.section, call.entity_id, timeout_s, call.context, attempt)
 
     def _record(self, guard: DownstreamGuard, outcome: Failed | Fetched) -> None:
         if is_definitive(outcome):  # a 404 is a healthy service's answer too
@@ -125,11 +126,9 @@ class ResilientCaller:
         else:
             guard.breaker.record_abandoned()
 
-    def fallback(
-        self, section: Section, entity_id: str, failure: Failed, headers: Mapping[str, str]
-    ) -> Failed | Fetched:
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> Failed | Fetched:
         """A section the page stopped waiting for stays failed here (the fragment cache may still answer it)."""
-        del section, entity_id, headers
+        del section, entity_id, context
         return failure
 
 
@@ -138,7 +137,7 @@ class _Call:
     section: Section
     entity_id: str
     deadline: Deadline
-    headers: Mapping[str, str]
+    context: RequestContext
     guard: DownstreamGuard
     attempts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 

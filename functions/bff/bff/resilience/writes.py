@@ -13,14 +13,13 @@ import itertools
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, is_definitive
 from bff.core.sections import Section
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 
-type WriteAttempt = Callable[
-    [Section, str, bytes, float, Mapping[str, str], int], Coroutine[Any, Any, Failed | Fetched]
-]
+type WriteAttempt = Callable[[Section, str, bytes, float, RequestContext, int], Coroutine[Any, Any, Failed | Fetched]]
 
 IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 _MIN_ATTEMPT_S = 0.005
@@ -33,17 +32,17 @@ class WriteCaller:
         self._retry_policy = retry_policy
 
     async def write(
-        self, section: Section, entity_id: str, body: bytes, deadline: Deadline, headers: Mapping[str, str]
+        self, section: Section, entity_id: str, body: bytes, deadline: Deadline, context: RequestContext
     ) -> Failed | Fetched:
         guard = self._guards[section.service]
         if not guard.breaker.allow():
             return Failed(FailureReason.CIRCUIT_OPEN, 0.0, retry_after_s=guard.breaker.retry_after_s())
-        may_retry = bool(headers.get(IDEMPOTENCY_KEY_HEADER))
+        may_retry = bool(context.headers.get(IDEMPOTENCY_KEY_HEADER))
         attempts = itertools.count(1)
         retry = 0
         while True:
             outcome = await self._one_attempt(
-                section, entity_id, body, deadline, headers=headers, guard=guard, attempt=next(attempts)
+                section, entity_id, body, deadline, context=context, guard=guard, attempt=next(attempts)
             )
             _record(guard, outcome)
             if not (may_retry and isinstance(outcome, Failed) and outcome.retryable):
@@ -66,7 +65,7 @@ class WriteCaller:
         body: bytes,
         deadline: Deadline,
         *,
-        headers: Mapping[str, str],
+        context: RequestContext,
         guard: DownstreamGuard,
         attempt: int,
     ) -> Failed | Fetched:
@@ -76,7 +75,7 @@ class WriteCaller:
         if guard.bulkhead.locked():
             return Failed(FailureReason.BULKHEAD_FULL, 0.0)
         async with guard.bulkhead:
-            return await self._attempt(section, entity_id, body, timeout_s, headers, attempt)
+            return await self._attempt(section, entity_id, body, timeout_s, context, attempt)
 
 
 def _record(guard: DownstreamGuard, outcome: Failed | Fetched) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bff.core.batch import BatchSectionSource
@@ -45,7 +45,7 @@ class _Ports:
     cart_reads: SectionSource
     writes: WriteCaller
     sub: str
-    headers: Mapping[str, str]
+    context: RequestContext
     idempotency_key: str | None = None
 
     async def read_cart(self, deadline: Deadline) -> SectionOutcome:
@@ -53,20 +53,20 @@ class _Ports:
 
     async def add_item(self, item: NewItem, deadline: Deadline) -> Failed | Fetched:
         body = json.dumps({"productId": item.product_id, "quantity": item.quantity}).encode()
-        headers = self._as_shopper()
-        if self.idempotency_key is not None:
-            headers[IDEMPOTENCY_KEY_HEADER] = self.idempotency_key
-        return await self.writes.write(self.sections.add_item, self.sub, body, deadline, headers)
+        extra = {} if self.idempotency_key is None else {IDEMPOTENCY_KEY_HEADER: self.idempotency_key}
+        return await self.writes.write(self.sections.add_item, self.sub, body, deadline, self._as_shopper(extra))
 
     async def product(self, product_id: str, deadline: Deadline) -> SectionOutcome:
         # Product data is the same for every shopper: no user header travels with it.
-        return await self.reads.fetch(self.sections.product, product_id, deadline, self.headers)
+        return await self.reads.fetch(self.sections.product, product_id, deadline, self.context)
 
     async def products(self, product_ids: Sequence[str], deadline: Deadline) -> Mapping[str, SectionOutcome]:
-        return await self.batches.fetch_many(self.sections.product, product_ids, deadline, self.headers)
+        return await self.batches.fetch_many(self.sections.product, product_ids, deadline, self.context)
 
-    def _as_shopper(self) -> dict[str, str]:
-        return {**self.headers, USER_SUB_HEADER: self.sub}
+    def _as_shopper(self, extra: Mapping[str, str] | None = None) -> RequestContext:
+        """The request's context with the shopper's headers (and `extra`) added to those that travel."""
+        headers = {**self.context.headers, USER_SUB_HEADER: self.sub, **(extra or {})}
+        return replace(self.context, headers=headers)
 
 
 class RequestCart:
@@ -137,7 +137,7 @@ class RequestCart:
             self._cart_reads,
             self._writes,
             shopper,
-            context.headers,
+            context,
             idempotency_key,
         )
 
