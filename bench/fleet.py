@@ -1,16 +1,21 @@
 """A fleet of Lambda environments against a dead reviews service, then a recovered one: today's per-environment
-breaker beside the fleet's shared breaker, on a real redis-server and a real moto DynamoDB server.
+breaker beside the fleet's shared breaker, on a real redis-server and a real moto DynamoDB server; and the shared
+breaker against a healthy service that fails a share of its calls at random (noise), which must never trip it.
 
 Each environment is the project's own breaker objects (a CircuitBreaker, and for the shared breaker a FleetBreakers
 copy over a real store client); the environments share one client per store, as they would share the store. Time
 is virtual: every environment serves 5 pages a second (intervals drawn from 0.16-0.24 s), one reviews call a page,
 no retries or hedges. A dead call fails after 0.1 s (a short call timeout, so that an environment, which serves one
-request at a time, never has two pages in flight); a recovered one answers in 0.08 s. As in production, a page
-decides on its call with the copy it has, and the copy's sync (when due) starts beside it: every sync due in the
-same 10 ms of virtual time runs concurrently against the real store, and the clock waits for them.
+request at a time, never has two pages in flight); a recovered one answers in 0.08 s, and a noisy failure comes
+after 0.08 s too. As in production, a page decides on its call with the copy it has, and the copy's sync (when due,
+or when a call failed) starts beside it: every sync due in the same 10 ms of virtual time runs concurrently against
+the real store, and the clock waits for them.
 
-Phases: healthy for 30 s, reviews dead for 60 s, recovered for 20 s. Run alone with
-`.venv/bin/python -m bench.fleet [--environments 100,1000] [--out FILE] [--chart FILE]`.
+Outage rows: healthy for 30 s, reviews dead for 3 minutes, recovered for 20 s; calls to the dead service are
+counted per minute, beside the physical lower bound of the first minute (the calls the fleet sends while the first
+failure cannot exist yet: fleet rate x a dead call's failure time). Noise rows: 2 minutes of a healthy service failing
+0.1 % or 1 % of calls. `--read-with-l2` adds a row where each page also reads the fleet's record with its L2 read.
+Run alone with `.venv/bin/python -m bench.fleet [--environments 100,1000] [--out FILE] [--chart FILE]`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import heapq
 import json
 import os
@@ -33,10 +39,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from bff.cache.dynamodb import DynamoDbConnection
 from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
 from bff.cache.fleet_state import FleetStore
@@ -54,9 +61,6 @@ from tools.local_aws import LOCAL_CREDENTIALS, create_tables
 
 SERVICE = "reviews"
 PAGES_PER_S = 5.0
-HEALTHY_S, DEAD_S, RECOVERED_S = 30.0, 60.0, 20.0
-DEAD_AT, RECOVERED_AT = HEALTHY_S, HEALTHY_S + DEAD_S
-END = HEALTHY_S + DEAD_S + RECOVERED_S
 FAIL_AFTER_S, ANSWER_AFTER_S = 0.1, 0.08
 SLICE_S = 0.01
 START = 2_000_000_000.0  # the virtual clock's epoch: far from any real record
@@ -68,7 +72,38 @@ SUBJECT_STYLES: dict[str, dict[str, Any]] = {
     "shared, store down": {"color": "tab:orange", "linestyle": "--"},
     "shared (redis)": {"color": "tab:blue"},
     "shared (dynamodb)": {"color": "tab:green", "linestyle": ":"},
+    "shared (redis), read with every L2 read": {"color": "tab:purple", "linestyle": "-."},
+    "shared (redis), read with the L2 after a failure": {"color": "tab:brown", "linestyle": "-."},
 }
+NOISE_SHARES = (0.001, 0.01)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The service's phases in virtual seconds, and the share of its calls that fail while it is up."""
+
+    healthy_s: float
+    dead_s: float
+    recovered_s: float
+    noise: float = 0.0
+
+    @property
+    def dead_at(self) -> float:
+        return self.healthy_s
+
+    @property
+    def recovered_at(self) -> float:
+        return self.healthy_s + self.dead_s
+
+    @property
+    def end(self) -> float:
+        return self.healthy_s + self.dead_s + self.recovered_s
+
+    def is_dead(self, at: float) -> bool:
+        return self.dead_at <= at < self.recovered_at
+
+
+OUTAGE = Scenario(30.0, 180.0, 20.0)
 PAGE_SERVICE_DELAY_S = 0.02
 
 type Kind = str  # "per-environment", "shared (redis)", ...
@@ -87,6 +122,7 @@ class Environment:
     breaker: CircuitBreaker | FleetBreaker
     fleet: FleetBreakers | None
     last_ordinary_call: float = 0.0
+    suspect_until: float = 0.0  # a call failed within the last window: "after a failure" pages read with the L2
 
 
 @dataclass
@@ -97,7 +133,9 @@ class Tally:
     probes: list[float] = field(default_factory=list)
     recovered_calls: list[float] = field(default_factory=list)
     first_trip: float | None = None
-    store_errors: int = 0
+    healthy_calls: int = 0
+    healthy_refused: int = 0
+    noise_failures: int = 0
 
 
 class WatchedStore:
@@ -107,18 +145,22 @@ class WatchedStore:
         self.store = store
         self.clock = clock
         self.first_trip: float | None = None
+        self.trips = 0
         self.errors: Counter[str] = Counter()
 
     async def read(self, timeout_s: float | None = None) -> Any:
         return await self._watch("read", self.store.read(timeout_s))
 
-    async def report_failures(self, service: str, count: int, window: int) -> Any:
-        return await self._watch("report_failures", self.store.report_failures(service, count, window))
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> Any:
+        return await self._watch("report_failures", self.store.report_failures(service, failures, repeats, window))
 
     async def trip(self, service: str, now: float, until: float) -> Any:
-        if self.first_trip is None:
-            self.first_trip = now - START
-        return await self._watch("trip", self.store.trip(service, now, until))
+        records = await self._watch("trip", self.store.trip(service, now, until))
+        if records.get(service) is not None and records[service].since == now:  # this call opened it
+            self.trips += 1
+            if self.first_trip is None:
+                self.first_trip = now - START
+        return records
 
     async def take_lease(self, service: str, now: float, lease_until: float) -> Any:
         return await self._watch("take_lease", self.store.take_lease(service, now, lease_until))
@@ -137,19 +179,40 @@ class WatchedStore:
             raise
 
 
-type Event = tuple[float, int, int, bool | None]  # (at, sequence, environment, outcome: None for a page)
+PAGE, DECIDE, ANSWERED, FAILED = range(4)
+type ReadWithL2 = Literal["never", "always", "after a failure"]
+
+
+async def _read_then_sync(fleet: FleetBreakers) -> None:
+    await fleet.refresh(STORE_TIMEOUT_S)
+    if fleet.is_due():
+        await fleet.sync()
+
+
+type Event = tuple[float, int, int, int]  # (at, sequence, environment, kind)
 
 
 class Fleet:
-    def __init__(self, count: int, store: WatchedStore | None, clock: VirtualClock, seed: int) -> None:
+    def __init__(
+        self,
+        count: int,
+        store: WatchedStore | None,
+        clock: VirtualClock,
+        seed: int,
+        scenario: Scenario,
+        *,
+        read_with_l2: ReadWithL2 = "never",
+    ) -> None:
         self.clock = clock
         self.store = store
+        self.scenario = scenario
+        self.read_with_l2 = read_with_l2
         self.rng = random.Random(seed)
         self.tally = Tally()
         self.environments: list[Environment] = []
         self.operations_at: dict[str, Counter[str]] = {}
         for _ in range(count):
-            local = CircuitBreaker(SERVICE, failure_threshold=5, open_s=POLICY.open_s, clock=clock)
+            local = CircuitBreaker(SERVICE, failure_threshold=POLICY.solo_streak, open_s=POLICY.open_s, clock=clock)
             if store is None:
                 self.environments.append(Environment(local, None))
                 continue
@@ -157,19 +220,20 @@ class Fleet:
             self.environments.append(Environment(fleet.breaker(local), fleet))
 
     async def run(self) -> None:
+        scenario = self.scenario
         for env in self.environments:  # every environment reads the state at init, as the handler does
             if env.fleet is not None:
                 await env.fleet.refresh(STORE_TIMEOUT_S)
         events: list[Event] = []
         self._sequence = iter(range(1 << 62))
         for index in range(len(self.environments)):
-            heapq.heappush(events, (self.rng.uniform(0, 1 / PAGES_PER_S), next(self._sequence), index, None))
-        syncs: dict[int, Callable[[], Awaitable[None]]] = {}
+            heapq.heappush(events, (self.rng.uniform(0, 1 / PAGES_PER_S), next(self._sequence), index, PAGE))
+        syncs: dict[int, Callable[[], Awaitable[Any]]] = {}
         slice_end = SLICE_S
-        marks = [(DEAD_AT, "dead"), (RECOVERED_AT, "recovered"), (END, "end")]
+        marks = [(scenario.dead_at, "dead"), (scenario.recovered_at, "recovered"), (scenario.end, "end")]
         self.operations_at["healthy"] = self._operations()
-        while events and events[0][0] < END:
-            at, _, index, outcome = heapq.heappop(events)
+        while events and events[0][0] < scenario.end:
+            at, _, index, kind = heapq.heappop(events)
             if at >= slice_end:
                 await self._run_syncs(syncs)
                 slice_end = (at // SLICE_S + 1) * SLICE_S
@@ -177,12 +241,15 @@ class Fleet:
                     self.operations_at[marks.pop(0)[1]] = self._operations()
             self.clock.now = START + at
             env = self.environments[index]
-            if outcome is None:
+            if kind == PAGE:
                 self._page(env, index, at, events, syncs)
-            elif outcome:
+            elif kind == DECIDE:
+                self._call(env, index, at, events, syncs)
+            elif kind == ANSWERED:
                 env.breaker.record_success()
             else:
                 env.breaker.record_failure()
+                env.suspect_until = at + POLICY.window_s
                 self._note_local_trip(env, at)
                 if env.fleet is not None and env.fleet.is_due():  # reported during the request, as in production
                     syncs[index] = env.fleet.sync
@@ -196,33 +263,57 @@ class Fleet:
         index: int,
         at: float,
         events: list[Event],
-        syncs: dict[int, Callable[[], Awaitable[None]]],
+        syncs: dict[int, Callable[[], Awaitable[Any]]],
     ) -> None:
-        heapq.heappush(events, (at + self.rng.uniform(0.8, 1.2) / PAGES_PER_S, next(self._sequence), index, None))
+        heapq.heappush(events, (at + self.rng.uniform(0.8, 1.2) / PAGES_PER_S, next(self._sequence), index, PAGE))
+        if env.fleet is not None and self._reads_with_l2(env, at):
+            # The page's L2 read carries the fleet's record: the call waits for that read, as it waits for the L2.
+            syncs[index] = functools.partial(_read_then_sync, env.fleet)
+            heapq.heappush(events, (at + SLICE_S, next(self._sequence), index, DECIDE))
+            return
+        self._call(env, index, at, events, syncs)
+
+    def _reads_with_l2(self, env: Environment, at: float) -> bool:
+        return self.read_with_l2 == "always" or (self.read_with_l2 == "after a failure" and at < env.suspect_until)
+
+    def _call(
+        self,
+        env: Environment,
+        index: int,
+        at: float,
+        events: list[Event],
+        syncs: dict[int, Callable[[], Awaitable[Any]]],
+    ) -> None:
         # The page decides with the copy it has; the sync (when due) starts beside it and ends within the slice.
+        scenario = self.scenario
         allowed = env.breaker.allow()
-        if env.fleet is not None and env.fleet.is_due():
+        if env.fleet is not None and env.fleet.is_due() and index not in syncs:
             syncs[index] = env.fleet.sync
+        dead = scenario.is_dead(at)
+        if not dead:
+            self.tally.healthy_calls += 1
+            self.tally.healthy_refused += not allowed
         if not allowed:
             return
-        dead = DEAD_AT <= at < RECOVERED_AT
         if dead:
             self.tally.dead_calls.append(at)
             if _is_probe(env.breaker):
                 self.tally.probes.append(at)
             else:
                 env.last_ordinary_call = at
-        elif at >= RECOVERED_AT:
+        elif at >= scenario.recovered_at:
             self.tally.recovered_calls.append(at)
+        fails = dead or (scenario.noise > 0 and self.rng.random() < scenario.noise)
+        self.tally.noise_failures += fails and not dead
         after = FAIL_AFTER_S if dead else ANSWER_AFTER_S
-        heapq.heappush(events, (at + after, next(self._sequence), index, not dead))
+        heapq.heappush(events, (at + after, next(self._sequence), index, FAILED if fails else ANSWERED))
 
     def _note_local_trip(self, env: Environment, at: float) -> None:
         opened = isinstance(env.breaker, CircuitBreaker) and env.breaker.state is BreakerState.OPEN
         if self.tally.first_trip is None and opened:
             self.tally.first_trip = at
 
-    async def _run_syncs(self, syncs: dict[int, Callable[[], Awaitable[None]]]) -> None:
+    async def _run_syncs(self, syncs: dict[int, Callable[[], Awaitable[Any]]]) -> None:
         if syncs:
             due = list(syncs.values())
             syncs.clear()
@@ -244,43 +335,89 @@ def _is_probe(breaker: CircuitBreaker | FleetBreaker) -> bool:
 
 
 def summarise(fleet: Fleet, subject: str, wall_s: float) -> dict[str, Any]:
+    scenario = fleet.scenario
+    if scenario.dead_s == 0:
+        return _summarise_noise(fleet, subject, wall_s)
     tally = fleet.tally
     count = len(fleet.environments)
     trip = fleet.store.first_trip if fleet.store is not None else tally.first_trip
-    callers = [env.last_ordinary_call for env in fleet.environments if env.last_ordinary_call >= DEAD_AT]
-    last_stop = max(callers, default=DEAD_AT)
+    if trip is not None and trip < scenario.dead_at:
+        trip = None  # a trip before the death (noise) says nothing about detection
+    callers = [env.last_ordinary_call for env in fleet.environments if env.last_ordinary_call >= scenario.dead_at]
+    last_stop = max(callers, default=scenario.dead_at)
     after_stop = [at for at in tally.dead_calls if at > last_stop]
-    per_second = Counter(int(at - RECOVERED_AT) for at in tally.recovered_calls)
+    per_second = Counter(int(at - scenario.recovered_at) for at in tally.recovered_calls)
     offered = count * PAGES_PER_S
-    load = [round(per_second.get(second, 0) / offered, 3) for second in range(int(RECOVERED_S))]
+    load = [round(per_second.get(second, 0) / offered, 3) for second in range(int(scenario.recovered_s))]
+    per_minute = Counter(int((at - scenario.dead_at) // 60) for at in tally.dead_calls)
+    minutes = [per_minute.get(minute, 0) for minute in range(int(scenario.dead_s // 60))]
     result: dict[str, Any] = {
         "subject": subject,
         "environments": count,
-        "dead_calls_in_the_dead_minute": len(tally.dead_calls),
-        "dead_calls_per_minute_once_all_stopped": round(len(after_stop) / max(RECOVERED_AT - last_stop, 1e-9) * 60, 1),
-        "first_trip_s_after_death": None if trip is None else round(trip - DEAD_AT, 2),
+        "dead_minutes": len(minutes),
+        "dead_calls_per_minute": minutes,
+        "dead_calls_first_minute": minutes[0],
+        "dead_calls_per_minute_after_the_first": round(sum(minutes[1:]) / max(len(minutes) - 1, 1), 1),
+        "first_minute_physical_lower_bound": round(offered * FAIL_AFTER_S),
+        "dead_calls_per_minute_once_all_stopped": round(
+            len(after_stop) / max(scenario.recovered_at - last_stop, 1e-9) * 60, 1
+        ),
+        "first_trip_s_after_death": None if trip is None else round(trip - scenario.dead_at, 3),
         "all_stopped_s_after_first_trip": None if trip is None else round(max(last_stop - trip, 0.0), 2),
         "environments_that_called_the_dead_service": len(callers),
-        "probes_per_s": round(len(tally.probes) / DEAD_S, 2),
+        "probes_per_s": round(len(tally.probes) / scenario.dead_s, 2),
         "full_load_after_recovery_s": next((second for second, share in enumerate(load) if share >= 0.95), None),
         "recovered_load_share_per_s": load,
         "wall_s": round(wall_s, 1),
     }
     if fleet.store is not None:
         result["store_errors"] = sum(fleet.store.errors.values())
-        spans = (("healthy", "dead", HEALTHY_S), ("dead", "recovered", DEAD_S), ("recovered", "end", RECOVERED_S))
+        spans = (
+            ("healthy", "dead", scenario.healthy_s),
+            ("dead", "recovered", scenario.dead_s),
+            ("recovered", "end", scenario.recovered_s),
+        )
         for phase, until, span in spans:
             done = fleet.operations_at[until] - fleet.operations_at[phase]
-            minutes = span / 60 * count
-            result[f"store_reads_per_env_per_min_{phase}"] = round(done["read"] / minutes, 2)
-            result[f"store_writes_per_env_per_min_{phase}"] = round(done["write"] / minutes, 2)
+            env_minutes = span / 60 * count
+            result[f"store_reads_per_env_per_min_{phase}"] = round(done["read"] / env_minutes, 2)
+            result[f"store_writes_per_env_per_min_{phase}"] = round(done["write"] / env_minutes, 2)
     return result
 
 
-async def simulate(count: int, subject: str, make_store: Callable[[], FleetStore] | None, seed: int) -> dict[str, Any]:
+def _summarise_noise(fleet: Fleet, subject: str, wall_s: float) -> dict[str, Any]:
+    """A healthy service failing a share of its calls: how often the fleet opened it, and what that cost."""
+    scenario, tally = fleet.scenario, fleet.tally
+    count = len(fleet.environments)
+    done = fleet.operations_at["end"] - fleet.operations_at["healthy"]
+    env_minutes = scenario.healthy_s / 60 * count
+    return {
+        "subject": subject,
+        "environments": count,
+        "noise": scenario.noise,
+        "minutes": round(scenario.healthy_s / 60, 1),
+        "failures_seen_per_s": round(tally.noise_failures / scenario.healthy_s, 1),
+        "false_trips": fleet.store.trips if fleet.store is not None else None,
+        "calls_refused_share": round(tally.healthy_refused / max(tally.healthy_calls, 1), 5),
+        "store_reads_per_env_per_min": round(done["read"] / env_minutes, 2),
+        "store_writes_per_env_per_min": round(done["write"] / env_minutes, 2),
+        "store_errors": sum(fleet.store.errors.values()) if fleet.store is not None else None,
+        "wall_s": round(wall_s, 1),
+    }
+
+
+async def simulate(
+    count: int,
+    subject: str,
+    make_store: Callable[[], FleetStore] | None,
+    seed: int,
+    scenario: Scenario = OUTAGE,
+    *,
+    read_with_l2: ReadWithL2 = "never",
+) -> dict[str, Any]:
     clock = VirtualClock()
     store = WatchedStore(make_store(), clock) if make_store is not None else None
-    fleet = Fleet(count, store, clock, seed)
+    fleet = Fleet(count, store, clock, seed, scenario, read_with_l2=read_with_l2)
     started = time.perf_counter()
     try:
         await fleet.run()
@@ -318,29 +455,53 @@ def moto_process() -> Iterator[str]:
 def store_makers(redis_url: str, moto_endpoint: str) -> dict[str, Callable[[], FleetStore]]:
     tables = create_tables(moto_endpoint, region_name=REGION)
     table = tables["FragmentCacheTable"]
+
+    def dynamodb() -> FleetStore:
+        connection = DynamoDbConnection(region_name=REGION, endpoint_url=moto_endpoint)
+        return DynamoDbFleetStore(table, connection, timeout_s=STORE_TIMEOUT_S, item_key=uuid.uuid4().hex)
+
     return {
         "shared (redis)": lambda: RedisFleetStore(
             redis_url, timeout_s=STORE_TIMEOUT_S, key=f"bench:{uuid.uuid4().hex}"
         ),
-        "shared (dynamodb)": lambda: DynamoDbFleetStore(
-            table, timeout_s=STORE_TIMEOUT_S, region_name=REGION, endpoint_url=moto_endpoint, item_key=uuid.uuid4().hex
-        ),
+        "shared (dynamodb)": dynamodb,
         # A store that refuses every connection: each environment falls back to its local breaker.
         "shared, store down": lambda: RedisFleetStore(f"redis://127.0.0.1:{free_port()}/0", timeout_s=STORE_TIMEOUT_S),
     }
 
 
-async def run_all(
-    counts: Sequence[int], makers: dict[str, Callable[[], FleetStore]], dynamodb_counts: Sequence[int]
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which rows to run: the fleet sizes, those also run on DynamoDB, the noise rows' sizes and length, and
+    whether to add the row that reads the fleet's record with each page's L2 read."""
+
+    counts: Sequence[int]
+    dynamodb_counts: Sequence[int]
+    noise_counts: Sequence[int]
+    noise_minutes: float = 2.0
+    read_with_l2: bool = False
+
+
+async def run_all(plan: Plan, makers: dict[str, Callable[[], FleetStore]]) -> list[dict[str, Any]]:
     rows = []
-    for count in counts:
-        rows.append(await simulate(count, "per-environment (today)", None, seed=count))
+
+    async def row(count: int, subject: str, make: Callable[[], FleetStore] | None, **options: Any) -> None:
+        rows.append(await simulate(count, subject, make, seed=count, **options))
+        print(f"fleet {count} {subject}: {rows[-1]['wall_s']} s", file=sys.stderr)
+
+    for count in plan.counts:
+        await row(count, "per-environment (today)", None)
         for subject, make in makers.items():
-            if "dynamodb" in subject and count not in dynamodb_counts:
-                continue
-            rows.append(await simulate(count, subject, make, seed=count))
-            print(f"fleet {count} {subject}: {rows[-1]['wall_s']} s", file=sys.stderr)
+            if "dynamodb" not in subject or count in plan.dynamodb_counts:
+                await row(count, subject, make)
+        if plan.read_with_l2:
+            redis = makers["shared (redis)"]
+            await row(count, "shared (redis), read with every L2 read", redis, read_with_l2="always")
+            await row(count, "shared (redis), read with the L2 after a failure", redis, read_with_l2="after a failure")
+    for count in plan.noise_counts:
+        for noise in NOISE_SHARES:
+            scenario = Scenario(plan.noise_minutes * 60, 0.0, 0.0, noise)
+            await row(count, "shared (redis)", makers["shared (redis)"], scenario=scenario)
     return rows
 
 
@@ -350,6 +511,7 @@ def write_chart(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
+    rows = [row for row in rows if "recovered_load_share_per_s" in row]
     counts = sorted({row["environments"] for row in rows})
     figure, axes = plt.subplots(1, len(counts), figsize=(6 * len(counts), 3.8), squeeze=False)
     for axis, count in zip(axes.flat, counts, strict=True):
@@ -418,12 +580,12 @@ async def latency_rows(redis_port: int, pages: int = 300) -> list[dict[str, Any]
     return rows
 
 
-def measure(counts: Sequence[int], dynamodb_counts: Sequence[int]) -> dict[str, Any]:
+def measure(plan: Plan) -> dict[str, Any]:
     os.environ.update({**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": REGION})
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-fleet-") as work_dir:
         redis = stack.enter_context(running_redis_server(require_redis_server(), Path(work_dir)))
         moto = stack.enter_context(moto_process())
-        rows = asyncio.run(run_all(counts, store_makers(redis.url, moto), dynamodb_counts))
+        rows = asyncio.run(run_all(plan, store_makers(redis.url, moto)))
         latency = asyncio.run(latency_rows(redis.port))
     return {"rows": rows, "latency": latency}
 
@@ -437,13 +599,23 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--environments", default="100,1000")
     parser.add_argument(
         "--dynamodb-environments",
-        default="100",
-        help="the fleet sizes also run on moto DynamoDB (1,000 takes about 4 minutes there: moto answers ~110 ops/s)",
+        default="100,1000",
+        help="the fleet sizes also run on moto DynamoDB (moto answers a few hundred operations a second)",
     )
+    parser.add_argument("--noise-environments", default="1000", help="fleet sizes of the noise rows")
+    parser.add_argument("--noise-minutes", type=float, default=2.0)
+    parser.add_argument("--read-with-l2", action="store_true", help="add the row reading the record with the L2")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--chart", type=Path, default=Path("bench/results/fleet-recovery.png"))
     args = parser.parse_args(argv)
-    document = measure(_counts(args.environments), _counts(args.dynamodb_environments))
+    plan = Plan(
+        _counts(args.environments),
+        _counts(args.dynamodb_environments),
+        _counts(args.noise_environments),
+        args.noise_minutes,
+        args.read_with_l2,
+    )
+    document = measure(plan)
     document["chart"] = str(write_chart(document["rows"], args.chart))
     document["policy"] = dataclasses.asdict(POLICY)
     text = json.dumps(document, indent=2)

@@ -21,6 +21,9 @@ DEPENDENCY_CONDITION = "added after the handler:"
 HIT_RATIO_CONDITION = "1,000 pages over 100 ids, 10 at a time"
 FLEET_LATENCY_CONDITION = "page latency beside the shared breaker's store"
 FLEET_SHARED_REDIS = "shared (redis)"
+# The fleet case's noise rows: a healthy service failing this share of its calls, at N environments.
+FLEET_NOISE_CONDITION = "noise {share:.1%} of calls failing, {count} environments"
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
 type Metric = float | int | str
 
@@ -37,6 +40,7 @@ class Settings:
     go: GoBinaries | None
     load_seconds: float = 3.0
     import_repeats: int = 3
+    results: Path = DEFAULT_RESULTS
 
     def require_go(self) -> GoBinaries:
         if self.go is None:

@@ -64,6 +64,7 @@ def main(argv: list[str]) -> None:
         build_go(),
         load_seconds=args.load_seconds,
         import_repeats=args.import_repeats,
+        results=args.results,
     )
     outcomes = [run_case(name, settings) for name in args.only.split(",")]
     args.results.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bff.cache.fleet_state import MemoryFleetStore, ServiceRecord, parse_records
+from bff.cache.fleet_state import MemoryFleetStore, ServiceRecord, WindowTally, parse_records
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers, FleetPolicy, ramp_share
 from bff.resilience.fleet_sync import FleetSyncMiddleware
@@ -44,7 +44,7 @@ class FailingStore(MemoryFleetStore):
     async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
         raise ConnectionRefusedError("store down")
 
-    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
         raise ConnectionRefusedError("store down")
 
 
@@ -75,7 +75,7 @@ async def trip_from(env: FleetBreaker, failures: int) -> None:
 
 
 async def test_a_fresh_environment_skips_a_service_the_fleet_opened() -> None:
-    # Given one environment whose calls to reviews failed five times in a row (reported after its streak of 2)
+    # Given one environment whose calls to reviews failed five times in a row (its own breaker's threshold)
     store, clock = MemoryFleetStore(), FakeClock()
     failing = environment(store, clock)
     await trip_from(failing, 5)
@@ -88,22 +88,59 @@ async def test_a_fresh_environment_skips_a_service_the_fleet_opened() -> None:
     assert fresh.retry_after_s() == pytest.approx(POLICY.open_s)
 
 
-async def test_a_few_failures_spread_over_environments_trip_everywhere() -> None:
-    # Given three environments that each saw two failures in a row (6 reports, threshold 5), none tripping locally
+async def test_four_failures_in_a_row_alone_do_not_open_the_fleet() -> None:
     store, clock = MemoryFleetStore(), FakeClock()
-    envs = [environment(store, clock) for _ in range(3)]
-    for env in envs:
-        await trip_from(env, 2)
-        assert env.local.state is BreakerState.CLOSED
-    # Then the fleet's record is open, and a fourth environment skips the service
+    await trip_from(environment(store, clock), POLICY.solo_streak - 1)
+    assert await store.read() == {}
+
+
+async def test_repeated_failures_spread_over_environments_trip_everywhere() -> None:
+    # Given four environments that each saw three failures in a row (8 repeats, threshold 8), none tripping locally
+    store, clock = MemoryFleetStore(), FakeClock()
+    envs = [environment(store, clock) for _ in range(4)]
+    for env in envs[:3]:
+        await trip_from(env, 3)
+    assert await store.read() == {}  # 6 repeats: not yet
+    await trip_from(envs[3], 3)
+    assert all(env.local.state is BreakerState.CLOSED for env in envs)
+    # Then the fleet's record is open, and a fifth environment skips the service
     assert (await store.read())["reviews"].is_open(clock())
     other = environment(store, clock)
     await fleet_of(other).refresh(1.0)
     assert not other.allow()
 
 
+async def test_a_burst_of_first_failures_across_the_fleet_trips_at_the_burst_threshold() -> None:
+    # Given as many environments as the burst threshold, each seeing one failure (no repeat anywhere)
+    store, clock = MemoryFleetStore(), FakeClock()
+    envs = [environment(store, clock) for _ in range(POLICY.burst_threshold)]
+    for env in envs[:-1]:
+        await trip_from(env, 1)
+    assert await store.read() == {}
+    # When the last one reports its failure
+    last = envs[-1]
+    await trip_from(last, 1)
+    # Then the fleet opened, and the last reporter learnt it from its report's answer (no separate read)
+    assert (await store.read())["reviews"].is_open(clock())
+    assert not last.allow()
+    assert fleet_of(last).operations == {"write": 2}
+
+
+async def test_a_reporter_obeys_the_fleet_state_its_report_returns() -> None:
+    # Given a fleet that opened reviews after this environment's last read
+    store, clock = MemoryFleetStore(), FakeClock()
+    env = environment(store, clock)
+    await fleet_of(env).refresh(1.0)
+    await trip_from(environment(store, clock), 5)
+    # When its next call fails and it reports the failure
+    await trip_from(env, 1)
+    # Then the report's answer stopped it: no further call, with one write and no extra read
+    assert not env.allow()
+    assert fleet_of(env).operations == {"read": 1, "write": 1}
+
+
 async def test_isolated_failures_do_not_trip_the_fleet() -> None:
-    # Given ten environments with one failure each between successes (no streak of 2)
+    # Given ten environments with one failure each between successes (no repeat)
     store, clock = MemoryFleetStore(), FakeClock()
     for _ in range(10):
         env = environment(store, clock)
@@ -111,21 +148,21 @@ async def test_isolated_failures_do_not_trip_the_fleet() -> None:
         env.record_failure()
         env.record_success()
         await fleet_of(env).sync()
-    # Then nothing was reported or opened
+    # Then each failure was reported, and nothing opened
     assert await store.read() == {}
-    assert "reviews_fails" not in store.fields
+    assert (store.fields["reviews_fails"], store.fields["reviews_repeats"]) == ("10", "0")
 
 
 async def test_failures_in_an_earlier_window_do_not_count() -> None:
-    # Given 4 reports, then the window passes, then 2 more: 2 < 5 in the new window
+    # Given 6 repeats, then the window passes, then 2 more: 2 < 8 in the new window
     store, clock = MemoryFleetStore(), FakeClock()
-    envs = [environment(store, clock) for _ in range(3)]
-    await trip_from(envs[0], 2)
-    await trip_from(envs[1], 2)
+    envs = [environment(store, clock) for _ in range(4)]
+    for env in envs[:3]:
+        await trip_from(env, 3)
     clock.advance(POLICY.window_s)
-    await trip_from(envs[2], 2)
+    await trip_from(envs[3], 3)
     assert await store.read() == {}
-    assert store.fields["reviews_fails"] == "2"
+    assert store.fields["reviews_repeats"] == "2"
 
 
 async def half_open_fleet(count: int) -> tuple[MemoryFleetStore, FakeClock, list[FleetBreaker]]:
@@ -328,10 +365,10 @@ class RecoveringStore(MemoryFleetStore):
             raise ConnectionRefusedError("store down")
         return await super().read(timeout_s)
 
-    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
         if not self.up:
             raise ConnectionRefusedError("store down")
-        return await super().report_failures(service, count, window)
+        return await super().report_failures(service, failures, repeats, window)
 
 
 async def test_failures_kept_back_by_a_store_outage_are_dropped_once_too_old() -> None:
@@ -351,8 +388,9 @@ async def test_failures_kept_back_by_a_store_outage_are_dropped_once_too_old() -
 
 
 async def test_failures_kept_back_briefly_are_sent_when_the_store_answers_again() -> None:
+    # Given a window longer than the back-off after a store error, and five failures while the store is down
     store, clock = RecoveringStore(), FakeClock()
-    env = environment(store, clock)
+    env = environment(store, clock, FleetPolicy(window_s=2 * POLICY.error_backoff_s))
     for _ in range(5):
         env.record_failure()
     await fleet_of(env).sync()  # fails: the store is down

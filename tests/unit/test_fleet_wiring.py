@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
 
+from bff.cache.fleet_dynamodb import DynamoDbFleetStore
+from bff.cache.fleet_redis import RedisFleetStore
 from bff.cache.fleet_state import MemoryFleetStore
 from bff.composition import build_app, build_fleet, compose, guard_for
 from bff.downstream.http import create_http_client
@@ -25,6 +28,19 @@ def test_the_shared_breaker_is_on_whenever_a_shared_store_is_configured() -> Non
     assert build_fleet(settings_for(cache_url="redis://127.0.0.1:9/0")) is not None
     assert build_fleet(settings_for(cache_table_name="fragments", aws_region="eu-west-1")) is not None
     assert build_fleet(settings_for(cache_url="redis://127.0.0.1:9/0", shared_breaker="off")) is None
+
+
+@pytest.mark.parametrize(
+    "store", [{"cache_url": "redis://127.0.0.1:9/0"}, {"cache_table_name": "fragments", "aws_region": "eu-west-1"}]
+)
+def test_the_fleet_state_uses_the_l2s_client(store: dict[str, Any]) -> None:
+    # Given an environment composed with a shared store
+    composition = compose(settings_for(**store), transport=FakeDownstream().transport())
+    # Then the fleet's store and the L2 hold one and the same client (one connection pool, not two)
+    assert composition.fleet is not None
+    fleet_store = composition.fleet.store
+    assert isinstance(fleet_store, RedisFleetStore | DynamoDbFleetStore)
+    assert fleet_store.connection is getattr(composition.cache.l2, "connection", None)
 
 
 def test_a_guard_obeys_the_fleet_only_when_there_is_one() -> None:

@@ -8,7 +8,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
@@ -48,7 +48,12 @@ from bff.resilience.writes import WriteCaller
 from bff.writes.cart_requests import RequestCart
 from bff.writes.idempotency import STORE_SERVICE, IdempotentWrites, StoreLimits, preload_idempotency
 
+if TYPE_CHECKING:
+    from bff.cache.dynamodb import DynamoDbConnection
+    from bff.cache.redis import RedisConnection
+
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+type SharedConnection = DynamoDbConnection | RedisConnection
 
 
 def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -> None:
@@ -79,9 +84,11 @@ def guard_for(service: str, settings: Settings, fleet: FleetBreakers | None = No
     )
 
 
-def build_fragment_cache(settings: Settings, tracing: Tracing = NO_TRACING) -> TieredCache:
+def build_fragment_cache(
+    settings: Settings, tracing: Tracing = NO_TRACING, connection: SharedConnection | None = None
+) -> TieredCache:
     """L1 in memory, over the shared L2 the settings name, if any (each of its calls a span when tracing is on)."""
-    l2 = shared_store(settings)
+    l2 = shared_store(settings, connection)
     if l2 is not None and tracing.enabled:
         system, target = (
             ("aws.dynamodb", settings.cache_table_name) if settings.cache_table_name else ("redis", "fragments")
@@ -90,22 +97,37 @@ def build_fragment_cache(settings: Settings, tracing: Tracing = NO_TRACING) -> T
     return TieredCache(MemoryStore(settings.cache_l1_max_entries), l2)
 
 
-def shared_store(settings: Settings) -> FragmentStore | None:
-    """The L2 the settings name, if any, on a connection of its own: one client for the execution environment.
-    Its sockets wait at most a page's deadline; each call at most the L2's timeout, cut to what the request has
-    left; botocore and redis-py make one attempt."""
+def shared_connection(settings: Settings) -> SharedConnection | None:
+    """The one client of the shared store the settings name, if any, for the execution environment: the L2 and
+    the fleet's breaker state use it. Its sockets wait at most a page's deadline; botocore and redis-py make one
+    attempt; each operation is bounded more tightly by its user."""
+    socket_timeout_s = settings.page_deadline_ms / 1000
+    # Imported here: the product page's import path stays light when no shared cache is configured.
+    if settings.cache_table_name:
+        from bff.cache.dynamodb import DynamoDbConnection  # noqa: PLC0415
+
+        return DynamoDbConnection(
+            connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s, region_name=settings.aws_region
+        )
+    if settings.cache_url:
+        from bff.cache.redis import RedisConnection  # noqa: PLC0415
+
+        return RedisConnection(settings.cache_url, connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s)
+    return None
+
+
+def shared_store(settings: Settings, connection: SharedConnection | None = None) -> FragmentStore | None:
+    """The L2 the settings name, if any, over `connection` (by default the environment's shared connection, made
+    here). Each call waits at most the L2's timeout, cut to what the request has left."""
+    connection = connection or shared_connection(settings)
     get_timeout_s = settings.cache_l2_timeout_ms / 1000
     put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
-    socket_timeout_s = settings.page_deadline_ms / 1000
     cool_off_s = settings.cache_l2_cool_off_ms / 1000
     on_error = functools.partial(record_cache_error, "l2")
-    # Imported here: the product page's import path stays light when no shared cache is configured.
     if settings.cache_table_name:
         from bff.cache.dynamodb import DynamoDbConnection, DynamoDbStore  # noqa: PLC0415
 
-        connection = DynamoDbConnection(
-            connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s, region_name=settings.aws_region
-        )
+        assert isinstance(connection, DynamoDbConnection)
         return DynamoDbStore(
             settings.cache_table_name,
             connection,
@@ -117,10 +139,10 @@ def shared_store(settings: Settings) -> FragmentStore | None:
     if settings.cache_url:
         from bff.cache.redis import RedisConnection, RedisStore  # noqa: PLC0415
 
-        redis = RedisConnection(settings.cache_url, connect_timeout_s=socket_timeout_s, read_timeout_s=socket_timeout_s)
+        assert isinstance(connection, RedisConnection)
         return RedisStore(
             settings.cache_url,
-            redis,
+            connection,
             get_timeout_s=get_timeout_s,
             put_timeout_s=put_timeout_s,
             cool_off_s=cool_off_s,
@@ -129,21 +151,25 @@ def shared_store(settings: Settings) -> FragmentStore | None:
     return None
 
 
-def build_fleet(settings: Settings) -> FleetBreakers | None:
-    """The fleet's shared breaker state, in the shared cache's store; None when there is none or SHARED_BREAKER=off."""
+def build_fleet(settings: Settings, connection: SharedConnection | None = None) -> FleetBreakers | None:
+    """The fleet's shared breaker state, in the shared cache's store over `connection` (the L2's); None when there
+    is none or SHARED_BREAKER=off. Each operation waits at most SHARED_BREAKER_TIMEOUT_MS."""
     if settings.shared_breaker == "off":
         return None
+    connection = connection or shared_connection(settings)
     timeout_s = settings.shared_breaker_timeout_ms / 1000
     if settings.cache_table_name:
+        from bff.cache.dynamodb import DynamoDbConnection  # noqa: PLC0415
         from bff.cache.fleet_dynamodb import DynamoDbFleetStore  # noqa: PLC0415
 
-        store: FleetStore = DynamoDbFleetStore(
-            settings.cache_table_name, timeout_s=timeout_s, region_name=settings.aws_region
-        )
+        assert isinstance(connection, DynamoDbConnection)
+        store: FleetStore = DynamoDbFleetStore(settings.cache_table_name, connection, timeout_s=timeout_s)
     elif settings.cache_url:
         from bff.cache.fleet_redis import RedisFleetStore  # noqa: PLC0415
+        from bff.cache.redis import RedisConnection  # noqa: PLC0415
 
-        store = RedisFleetStore(settings.cache_url, timeout_s=timeout_s)
+        assert isinstance(connection, RedisConnection)
+        store = RedisFleetStore(settings.cache_url, connection, timeout_s=timeout_s)
     else:
         return None
     return FleetBreakers(store, fleet_policy(settings), on_transition=log_fleet_transition)
@@ -152,6 +178,8 @@ def build_fleet(settings: Settings) -> FleetBreakers | None:
 def fleet_policy(settings: Settings) -> FleetPolicy:
     return FleetPolicy(
         failure_threshold=settings.shared_breaker_failures,
+        burst_threshold=settings.shared_breaker_burst_failures,
+        solo_streak=settings.breaker_failure_threshold,
         window_s=settings.shared_breaker_window_ms / 1000,
         open_s=settings.breaker_open_ms / 1000,
         ramp_s=settings.shared_breaker_ramp_ms / 1000,
@@ -390,8 +418,9 @@ def compose(
     the services' URLs and the egress allow-list follow a moved service; `tracing` is the environment's (from
     OpenTelemetry's variables) unless given."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
-    cache = build_fragment_cache(settings, tracing)
-    fleet = build_fleet(settings)
+    connection = shared_connection(settings)
+    cache = build_fragment_cache(settings, tracing, connection)
+    fleet = build_fleet(settings, connection)
     app = build_app(settings, http_client, cache, registry, tracing, fleet=fleet)
     return Composition(settings, http_client, app, cache, tracing, fleet)
 

@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from botocore.exceptions import BotoCoreError
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bff.cache.dynamodb import DynamoDbConnection
 from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
 from bff.cache.fleet_state import FleetStore, MemoryFleetStore
+from bff.cache.redis import RedisConnection, RedisStore
 from tests.support.fault_servers import black_hole_port, refusing_port
 from tests.support.moto_server import MotoServer
 from tests.support.redis_server import RedisServer
@@ -53,22 +56,34 @@ async def test_an_empty_record_reads_as_every_service_closed(store: FleetStore) 
     assert await store.read() == {}
 
 
-async def test_failures_add_up_within_a_window_and_restart_in_the_next(store: FleetStore) -> None:
-    assert (await store.report_failures("reviews", 2, window=7))[0] == 2
-    assert (await store.report_failures("reviews", 3, window=7))[0] == 5
-    assert (await store.report_failures("inventory", 1, window=7))[0] == 1
-    assert (await store.report_failures("reviews", 1, window=8))[0] == 1
+async def totals(store: FleetStore, service: str, failures: int, repeats: int, window: int) -> tuple[int, int]:
+    tally = await store.report_failures(service, failures, repeats, window)
+    return tally.failures, tally.repeats
+
+
+async def test_failures_and_repeats_add_up_within_a_window_and_restart_in_the_next(store: FleetStore) -> None:
+    assert await totals(store, "reviews", 2, 1, window=7) == (2, 1)
+    assert await totals(store, "reviews", 3, 0, window=7) == (5, 1)
+    assert await totals(store, "inventory", 1, 0, window=7) == (1, 0)
+    assert await totals(store, "reviews", 1, 1, window=8) == (1, 1)
+
+
+async def test_a_report_answers_with_every_record(store: FleetStore) -> None:
+    await store.trip("inventory", NOW, NOW + 5)
+    tally = await store.report_failures("reviews", 1, 0, window=7)
+    assert tally.records["inventory"].is_open(NOW)
+    assert "reviews" not in tally.records
 
 
 async def test_a_trip_opens_once_and_every_environment_reads_it(store: FleetStore, make_store: MakeStore) -> None:
-    await store.report_failures("reviews", 5, window=1)
+    await store.report_failures("reviews", 5, 4, window=1)
     records = await store.trip("reviews", NOW, NOW + 5)
     assert records["reviews"].is_open(NOW)
     # A second trip while open changes nothing (its later `until` is ignored)
     again = await store.trip("reviews", NOW + 1, NOW + 6)
     assert again["reviews"].until == pytest.approx(NOW + 5)
-    # The trip restarted the failure count
-    assert (await store.report_failures("reviews", 1, window=1))[0] == 1
+    # The trip restarted both counts
+    assert await totals(store, "reviews", 1, 0, window=1) == (1, 0)
     other = make_store()
     try:
         assert (await other.read())["reviews"].is_open(NOW)
@@ -116,15 +131,14 @@ async def test_a_store_that_is_down_or_hung_raises_within_its_timeout(
         if kind == "redis":
             subject = RedisFleetStore(f"redis://127.0.0.1:{port}/0", timeout_s=0.05)
         else:
-            subject = DynamoDbFleetStore(
-                "any", timeout_s=0.05, region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}"
-            )
+            connection = DynamoDbConnection(region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}")
+            subject = DynamoDbFleetStore("any", connection, timeout_s=0.05)
             monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
             monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
         try:
             operations: list[Callable[[], Awaitable[object]]] = [
                 subject.read,
-                lambda: subject.report_failures("reviews", 1, 1),
+                lambda: subject.report_failures("reviews", 1, 0, 1),
             ]
             for operation in operations:
                 started = time.monotonic()
@@ -135,3 +149,23 @@ async def test_a_store_that_is_down_or_hung_raises_within_its_timeout(
                 assert time.monotonic() - started < 5.0
         finally:
             await subject.close()
+
+
+async def test_the_fleet_state_and_the_l2_share_one_redis_connection(redis_server: RedisServer) -> None:
+    # Given the L2 and the fleet's store over one RedisConnection, as the composition root wires them
+    observer = Redis.from_url(redis_server.url)
+    try:
+        before = len(await observer.client_list())
+        connection = RedisConnection(redis_server.url)
+        l2 = RedisStore(redis_server.url, connection)
+        fleet = RedisFleetStore(redis_server.url, connection, timeout_s=2.0, key=f"fleet-{uuid.uuid4().hex}")
+        # When a page's L2 read, a fleet read and a failure report run one after another
+        assert await l2.get_many(["fragment:reviews:1"], within_s=2.0) == {}
+        assert await fleet.read() == {}
+        assert (await fleet.report_failures("reviews", 1, 0, window=1)).failures == 1
+        # Then the server saw one connection from them, not one per store
+        assert len(await observer.client_list()) - before == 1
+        await fleet.close()
+        await l2.close()
+    finally:
+        await observer.aclose()

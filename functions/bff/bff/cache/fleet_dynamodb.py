@@ -2,86 +2,86 @@
 every service's fields, so that a refresh is one eventually consistent GetItem (half a read unit). Changes are
 conditional UpdateItems that return the new item, so a failure report also refreshes the environment's copy.
 
-The client follows the L2 store's rules: created once in the running loop, botocore retries off, second-scale
-connect and read timeouts, and every operation cut to `timeout_s`."""
+The client is the L2 store's (bff.cache.dynamodb.DynamoDbConnection: one per environment, created once in the
+running loop, one attempt, the page's deadline as its socket timeouts); every operation here is cut to the fleet's
+own `timeout_s`."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from bff.cache.dynamodb import DynamoDbConnection
 from bff.cache.fleet_state import (
     FAILURES,
+    FIELDS,
     LEASE,
-    SINCE,
+    REPEATS,
     STATE,
     UNTIL,
     WINDOW,
     FleetStateName,
     ServiceRecord,
+    WindowTally,
     field_name,
     parse_records,
 )
-
-if TYPE_CHECKING:
-    from types_aiobotocore_dynamodb import DynamoDBClient
 
 ITEM_KEY = "fleet-breaker"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoDbFleetStore:
-    """A FleetStore in one item of `table_name`; the endpoint comes from botocore's configuration unless given."""
+    """A FleetStore in one item of `table_name`, over `connection` (the L2's, so that an environment keeps one
+    DynamoDB client; by default one of its own)."""
 
     def __init__(
         self,
         table_name: str,
+        connection: DynamoDbConnection | None = None,
         *,
         timeout_s: float = 0.05,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
         item_key: str = ITEM_KEY,
     ) -> None:
         self.table_name = table_name
         self.timeout_s = timeout_s
-        self._region_name = region_name
-        self._endpoint_url = endpoint_url
+        self.connection = connection or DynamoDbConnection()
         self._key = {"pk": {"S": item_key}}
-        self._exit_stack = AsyncExitStack()
-        self._client_task: asyncio.Task[DynamoDBClient] | None = None
 
     async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
         async with asyncio.timeout(timeout_s or self.timeout_s):
-            client = await self._client()
+            client = await self.connection.client()
             response = await client.get_item(TableName=self.table_name, Key=self._key)
         return parse_records(_strings(response.get("Item", {})))
 
-    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
-        names = {"#w": field_name(service, WINDOW), "#f": field_name(service, FAILURES)}
-        values = {":w": {"N": str(window)}, ":n": {"N": str(count)}}
-        # The window's counter grows while it is the current one; the first report of a later window restarts it.
-        # Two reporters may race to restart it: the loser adds to the winner's counter on its third try.
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
+        names = {
+            "#w": field_name(service, WINDOW),
+            "#f": field_name(service, FAILURES),
+            "#r": field_name(service, REPEATS),
+        }
+        values = {":w": {"N": str(window)}, ":n": {"N": str(failures)}, ":r": {"N": str(repeats)}}
+        # The window's counters grow while it is the current one; the first report of a later window restarts them.
+        # Two reporters may race to restart them: the loser adds to the winner's counters on its third try.
         for expression, condition in (
-            ("ADD #f :n", "#w = :w"),
-            ("SET #w = :w, #f = :n", "attribute_not_exists(#w) OR #w < :w"),
-            ("ADD #f :n", "#w = :w"),
+            ("ADD #f :n, #r :r", "#w = :w"),
+            ("SET #w = :w, #f = :n, #r = :r", "attribute_not_exists(#w) OR #w < :w"),
+            ("ADD #f :n, #r :r", "#w = :w"),
         ):
             item = await self._update(expression, condition, names, values)
             if item is not None:
                 fields = _strings(item)
-                return int(fields.get(names["#f"], "0")), parse_records(fields)
-        return 0, await self.read()
+                failed, repeated = (int(fields.get(names[name], "0")) for name in ("#f", "#r"))
+                return WindowTally(failed, repeated, parse_records(fields))
+        return WindowTally(0, 0, await self.read())
 
     async def trip(self, service: str, now: float, until: float) -> dict[str, ServiceRecord]:
         names = _state_names(service)
         values = {":open": {"S": "open"}, ":since": {"N": repr(now)}, ":until": {"N": repr(until)}}
         item = await self._update(
-            "SET #st = :open, #since = :since, #until = :until REMOVE #lease, #win, #fails",
+            "SET #st = :open, #since = :since, #until = :until REMOVE #lease, #win, #fails, #repeats",
             "attribute_not_exists(#st) OR #st <> :open",
             names,
             values,
@@ -111,17 +111,15 @@ class DynamoDbFleetStore:
             ":until": {"N": repr(until)},
         }
         await self._update(
-            "SET #st = :verdict, #since = :since, #until = :until REMOVE #lease, #win, #fails",
+            "SET #st = :verdict, #since = :since, #until = :until REMOVE #lease, #win, #fails, #repeats",
             "#st = :open",
             _state_names(service),
             values,
         )
 
     async def close(self) -> None:
-        if self._client_task is not None and not self._client_task.done():
-            self._client_task.cancel()
-        self._client_task = None
-        await self._exit_stack.aclose()
+        """Closes the client (shared with the L2, which closes it too: both reopen on first use)."""
+        await self.connection.close()
 
     async def _update(
         self, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
@@ -129,7 +127,7 @@ class DynamoDbFleetStore:
         """The item after the update, or None when the condition did not hold."""
         try:
             async with asyncio.timeout(self.timeout_s):
-                client = await self._client()
+                client = await self.connection.client()
                 response = await client.update_item(
                     TableName=self.table_name,
                     Key=self._key,
@@ -145,33 +143,11 @@ class DynamoDbFleetStore:
             raise
         return dict(response.get("Attributes", {}))
 
-    async def _client(self) -> DynamoDBClient:
-        if self._client_task is None or _failed(self._client_task):
-            self._client_task = asyncio.get_running_loop().create_task(self._create_client())
-            self._client_task.add_done_callback(_failed)
-        return await asyncio.shield(self._client_task)
-
-    async def _create_client(self) -> DynamoDBClient:
-        config = AioConfig(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=1,
-            read_timeout=2,
-            tcp_keepalive=True,
-        )
-        creator = get_session().create_client(
-            "dynamodb", region_name=self._region_name, endpoint_url=self._endpoint_url, config=config
-        )
-        return await self._exit_stack.enter_async_context(creator)
-
 
 def _state_names(service: str) -> dict[str, str]:
-    return {f"#{field}": field_name(service, field) for field in (STATE, SINCE, UNTIL, LEASE, WINDOW, FAILURES)}
+    return {f"#{field}": field_name(service, field) for field in FIELDS}
 
 
 def _strings(item: dict[str, Any]) -> dict[str, str]:
     """DynamoDB's typed attributes as plain strings (the record holds only S and N)."""
     return {name: str(value.get("S", value.get("N", ""))) for name, value in item.items() if isinstance(value, dict)}
-
-
-def _failed(task: asyncio.Task[DynamoDBClient]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)

@@ -2,7 +2,8 @@
 
 A service with no entry is closed. An entry is either `open` (no call until `until`; then one probe, by the
 environment holding the probe lease) or `ramp` (a probe succeeded at `since`; a growing share of calls goes through
-until `until`, when the service is closed again). Failures are counted per service in fixed windows.
+until `until`, when the service is closed again). Failures are counted per service in fixed windows, twice: every
+failure (`fails`), and the failures that continue an environment's streak (`repeats`).
 
 The record is flat (`{service}_st`, `{service}_since`, ...), so that DynamoDB's conditional updates and Redis's
 scripts change one service's fields without reading the others. This module holds the layout and a store in memory
@@ -23,7 +24,9 @@ UNTIL = "until"
 LEASE = "lease"
 WINDOW = "win"
 FAILURES = "fails"
-FIELDS = (STATE, SINCE, UNTIL, LEASE, WINDOW, FAILURES)
+REPEATS = "repeats"
+FIELDS = (STATE, SINCE, UNTIL, LEASE, WINDOW, FAILURES, REPEATS)
+COUNTERS = (WINDOW, FAILURES, REPEATS)
 
 
 def field_name(service: str, field: str) -> str:
@@ -58,6 +61,15 @@ class ServiceRecord:
 type FleetRecords = Mapping[str, ServiceRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class WindowTally:
+    """A failure report's answer: the window's totals for the service after the report, and every record."""
+
+    failures: int
+    repeats: int
+    records: dict[str, ServiceRecord]
+
+
 def parse_records(fields: Mapping[str, str]) -> dict[str, ServiceRecord]:
     """Every service's record from the flat fields; a service whose fields are missing or malformed is closed
     (a garbled record must never keep a healthy service shut)."""
@@ -85,9 +97,9 @@ class FleetStore(Protocol):
         creates the client and connects)."""
         ...
 
-    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
-        """Adds `count` failures to the service's counter for fixed window number `window` (a later window starts
-        again from `count`); returns the window's total and every record."""
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
+        """Adds `failures` (of which `repeats` continued a streak) to the service's counters for fixed window number
+        `window` (a later window starts again from these); returns the window's totals and every record."""
         ...
 
     async def trip(self, service: str, now: float, until: float) -> dict[str, ServiceRecord]:
@@ -118,11 +130,14 @@ class MemoryFleetStore:
         del timeout_s
         return parse_records(self.fields)
 
-    async def report_failures(self, service: str, count: int, window: int) -> tuple[int, dict[str, ServiceRecord]]:
-        window_field, failures_field = field_name(service, WINDOW), field_name(service, FAILURES)
-        total = int(self.fields[failures_field]) + count if self.fields.get(window_field) == str(window) else count
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
+        window_field, failures_field, repeats_field = (field_name(service, name) for name in COUNTERS)
+        same = self.fields.get(window_field) == str(window)
+        total = int(self.fields[failures_field]) + failures if same else failures
+        repeated = int(self.fields.get(repeats_field, "0")) + repeats if same else repeats
         self.fields[window_field], self.fields[failures_field] = str(window), str(total)
-        return total, parse_records(self.fields)
+        self.fields[repeats_field] = str(repeated)
+        return WindowTally(total, repeated, parse_records(self.fields))
 
     async def trip(self, service: str, now: float, until: float) -> dict[str, ServiceRecord]:
         if self.fields.get(field_name(service, STATE)) != "open":
@@ -147,5 +162,5 @@ class MemoryFleetStore:
         self.fields[field_name(service, STATE)] = state
         self.fields[field_name(service, SINCE)] = repr(since)
         self.fields[field_name(service, UNTIL)] = repr(until)
-        for field in (LEASE, WINDOW, FAILURES):
+        for field in (LEASE, *COUNTERS):
             self.fields.pop(field_name(service, field), None)

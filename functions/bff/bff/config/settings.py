@@ -116,8 +116,9 @@ class Settings(BaseModel):
     breaker_open_ms: Milliseconds = Field(default=5_000, alias="BREAKER_OPEN_MS")
     # The fleet's shared breaker (bff.resilience.fleet_breaker), on whenever a shared store is configured.
     shared_breaker: Literal["on", "off"] = Field(default="on", alias="SHARED_BREAKER")
-    shared_breaker_failures: int = Field(default=5, ge=1, alias="SHARED_BREAKER_FAILURES")
-    shared_breaker_window_ms: Milliseconds = Field(default=10_000, alias="SHARED_BREAKER_WINDOW_MS")
+    shared_breaker_failures: int = Field(default=8, ge=1, alias="SHARED_BREAKER_FAILURES")
+    shared_breaker_burst_failures: int = Field(default=200, ge=1, alias="SHARED_BREAKER_BURST_FAILURES")
+    shared_breaker_window_ms: Milliseconds = Field(default=2_000, alias="SHARED_BREAKER_WINDOW_MS")
     shared_breaker_ramp_ms: Milliseconds = Field(default=10_000, alias="SHARED_BREAKER_RAMP_MS")
     shared_breaker_refresh_ms: Milliseconds = Field(default=10_000, ge=1_000, alias="SHARED_BREAKER_REFRESH_MS")
     shared_breaker_timeout_ms: Milliseconds = Field(default=50, alias="SHARED_BREAKER_TIMEOUT_MS")

@@ -7,10 +7,15 @@ the fleet's state, kept in the shared store the fragment cache uses (bff.cache.f
 - Healthy operation reads the store once every `healthy_refresh_s` (10 s: 6 reads a minute) and writes nothing.
   While a service is half-open or ramping the copy is refreshed every `busy_refresh_s` (1 s); while it is open, once
   just after the open period ends (spread over `busy_refresh_s`, so the fleet does not read at the same instant).
-- An environment reports failures that come in a local streak (`report_streak` in a row: a dead service fails every
-  call, a healthy one rarely twice running). When `failure_threshold` reports reach the store within one fixed
-  window of `window_s`, the service opens fleet-wide for `open_s`. A report's answer carries the whole fleet state,
-  so the reporter learns at once.
+- An environment reports every failure of a service its copy says is closed (or ramping), during the request that
+  saw it; the report's answer carries the whole fleet state, so the reporter obeys an open service at once. The
+  store counts, per fixed window of `window_s`, every failure and the repeats (an environment's second, third...
+  failure in a row). The service opens fleet-wide for `open_s` when
+  - one environment's failures in a row reach `solo_streak` (its local breaker's threshold: it opens anyway);
+  - or the window's repeats reach `failure_threshold` (a few environments failing again and again: a healthy
+    service rarely fails twice running);
+  - or the window's failures reach `burst_threshold` (a large fleet's first failures, all at once). Set it above
+    twice the failures a healthy service's error rate makes across the fleet in a window.
 - When the open period ends, the first environment to take the probe lease (a conditional write that lapses after
   `lease_s`) sends the one probe; every other environment keeps failing fast.
 - A probe that answers starts the ramp: for `ramp_s` a share of calls `ramp_floor + (1 - ramp_floor) * t / ramp_s`
@@ -30,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord
+from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord, WindowTally
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.tasks import cut_off
 
@@ -51,9 +56,10 @@ _MAX_PASSES = 3
 
 @dataclass(frozen=True, slots=True)
 class FleetPolicy:
-    failure_threshold: int = 5
-    window_s: float = 10.0
-    report_streak: int = 2
+    failure_threshold: int = 8
+    burst_threshold: int = 200
+    solo_streak: int = 5
+    window_s: float = 2.0
     open_s: float = 5.0
     ramp_s: float = 10.0
     ramp_floor: float = 0.1
@@ -99,6 +105,8 @@ class FleetBreakers:
         self._cut_syncs = 0
         self._next_read_at = 0.0
         self._pending_failures: Counter[str] = Counter()
+        self._pending_repeats: Counter[str] = Counter()
+        self._pending_streaks: Counter[str] = Counter()
         self._failures_since: dict[str, float] = {}
         self._verdicts: dict[str, bool] = {}
         self._leases: dict[str, float] = {}
@@ -129,21 +137,19 @@ class FleetBreakers:
         lease_until = self._leases.pop(service, 0.0)
         return lease_until > now
 
-    def report_failures(self, service: str, count: int) -> None:
+    def report_failure(self, service: str, streak: int) -> None:
+        """A call failed (the `streak`th in a row) while the copy says the service is closed or ramping: reported
+        by the next sync, which starts now when a request is running (its answer is the fleet's state, so the
+        report is also a read)."""
         self._failures_since.setdefault(service, self._clock())
-        self._pending_failures[service] += count
+        self._pending_failures[service] += 1
+        self._pending_repeats[service] += int(streak >= 2)
+        self._pending_streaks[service] = max(self._pending_streaks[service], streak)
         self._start_sync_in_request()
 
     def report_probe(self, service: str, answered: bool) -> None:
         self._verdicts[service] = answered
         self._start_sync_in_request()
-
-    def request_read(self) -> None:
-        """A call failed while the copy says the service is closed: read the fleet's state as soon as reads may
-        be made (at most once a second), since it may have opened already. The read replaces the scheduled one."""
-        if not self._failing:
-            self._next_read_at = min(self._next_read_at, (self._fresh_at or 0.0) + self.policy.busy_refresh_s)
-            self._start_sync_in_request()
 
     def begin_request(self) -> None:
         """A request starts: a sync starts beside it when one is due, and whatever falls due during the request
@@ -187,6 +193,8 @@ class FleetBreakers:
         SnapStart snapshot must carry neither a connection nor a state read before it; `refresh` reads it again."""
         self._records, self._fresh_at, self._next_read_at = {}, None, 0.0
         self._pending_failures.clear()
+        self._pending_repeats.clear()
+        self._pending_streaks.clear()
         self._failures_since.clear()
         self._verdicts.clear()
         self._leases.clear()
@@ -245,16 +253,27 @@ class FleetBreakers:
                 self._forget_failures(service)  # kept back by a store outage: too old to open anything now
                 continue
             self.operations["write"] += 1
-            total, records = await self.store.report_failures(service, count, window)
+            tally = await self.store.report_failures(service, count, self._pending_repeats[service], window)
+            streak = self._pending_streaks[service]
             self._forget_failures(service)
-            self._accept(records, now)
-            record = records.get(service)
-            if total >= self.policy.failure_threshold and (record is None or record.state != "open"):
+            self._accept(tally.records, now)
+            record = tally.records.get(service)
+            if self._trips(tally, streak) and (record is None or record.state != "open"):
                 self.operations["write"] += 1
                 self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
 
+    def _trips(self, tally: WindowTally, streak: int) -> bool:
+        policy = self.policy
+        return (
+            streak >= policy.solo_streak
+            or tally.repeats >= policy.failure_threshold
+            or tally.failures >= policy.burst_threshold
+        )
+
     def _forget_failures(self, service: str) -> None:
         del self._pending_failures[service]
+        self._pending_repeats.pop(service, None)
+        self._pending_streaks.pop(service, None)
         self._failures_since.pop(service, None)
 
     async def _read(self, now: float) -> None:
@@ -305,7 +324,8 @@ class FleetBreakers:
         (capped at the threshold each); probe verdicts are dropped, since the probe's lease lapses anyway."""
         self._failing = True
         for service, count in self._pending_failures.items():
-            self._pending_failures[service] = min(count, self.policy.failure_threshold)
+            self._pending_failures[service] = min(count, self.policy.burst_threshold)
+            self._pending_repeats[service] = min(self._pending_repeats[service], self.policy.failure_threshold)
         self._verdicts.clear()
         self._next_read_at = now + self.policy.error_backoff_s
 
@@ -371,10 +391,7 @@ class FleetBreaker:
         self._streak += 1
         record = self._fleet.record_for(self.service, self._fleet.now())
         if record is None or record.state == "ramp":
-            self._fleet.request_read()
-        streak = self._fleet.policy.report_streak
-        if self._streak >= streak:  # the streak's first failures are reported with the one that completes it
-            self._fleet.report_failures(self.service, streak if self._streak == streak else 1)
+            self._fleet.report_failure(self.service, self._streak)
         self.local.record_failure()
 
     def record_abandoned(self) -> None:
