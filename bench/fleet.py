@@ -73,7 +73,6 @@ SUBJECT_STYLES: dict[str, dict[str, Any]] = {
     "shared (redis)": {"color": "tab:blue"},
     "shared (dynamodb)": {"color": "tab:green", "linestyle": ":"},
     "shared (redis), read with every L2 read": {"color": "tab:purple", "linestyle": "-."},
-    "shared (redis), read with the L2 after a failure": {"color": "tab:brown", "linestyle": "-."},
 }
 NOISE_SHARES = (0.001, 0.01)
 
@@ -122,7 +121,6 @@ class Environment:
     breaker: CircuitBreaker | FleetBreaker
     fleet: FleetBreakers | None
     last_ordinary_call: float = 0.0
-    suspect_until: float = 0.0  # a call failed within the last window: "after a failure" pages read with the L2
 
 
 @dataclass
@@ -180,13 +178,13 @@ class WatchedStore:
 
 
 PAGE, DECIDE, ANSWERED, FAILED = range(4)
-type ReadWithL2 = Literal["never", "always", "after a failure"]
+type ReadWithL2 = Literal["never", "always"]
 
 
 async def _read_then_sync(fleet: FleetBreakers) -> None:
+    """The record read with the page's L2 read, then the sync's other work (reports, verdicts, the probe lease)."""
     await fleet.refresh(STORE_TIMEOUT_S)
-    if fleet.is_due():
-        await fleet.sync()
+    await fleet.sync()
 
 
 type Event = tuple[float, int, int, int]  # (at, sequence, environment, kind)
@@ -249,7 +247,6 @@ class Fleet:
                 env.breaker.record_success()
             else:
                 env.breaker.record_failure()
-                env.suspect_until = at + POLICY.window_s
                 self._note_local_trip(env, at)
                 if env.fleet is not None and env.fleet.is_due():  # reported during the request, as in production
                     syncs[index] = env.fleet.sync
@@ -266,15 +263,15 @@ class Fleet:
         syncs: dict[int, Callable[[], Awaitable[Any]]],
     ) -> None:
         heapq.heappush(events, (at + self.rng.uniform(0.8, 1.2) / PAGES_PER_S, next(self._sequence), index, PAGE))
-        if env.fleet is not None and self._reads_with_l2(env, at):
-            # The page's L2 read carries the fleet's record: the call waits for that read, as it waits for the L2.
-            syncs[index] = functools.partial(_read_then_sync, env.fleet)
+        fleet = env.fleet
+        if fleet is not None and (fleet.wants_recheck or self.read_with_l2 == "always"):
+            # The fleet's record is read at the page's start, beside its L2 read (a recheck, or every page in the
+            # "always" row): the call, which waits for the L2 read, is decided after it.
+            recheck = fleet.due_at_request_start()
+            syncs[index] = fleet.sync if recheck else functools.partial(_read_then_sync, fleet)
             heapq.heappush(events, (at + SLICE_S, next(self._sequence), index, DECIDE))
             return
         self._call(env, index, at, events, syncs)
-
-    def _reads_with_l2(self, env: Environment, at: float) -> bool:
-        return self.read_with_l2 == "always" or (self.read_with_l2 == "after a failure" and at < env.suspect_until)
 
     def _call(
         self,
@@ -497,7 +494,6 @@ async def run_all(plan: Plan, makers: dict[str, Callable[[], FleetStore]]) -> li
         if plan.read_with_l2:
             redis = makers["shared (redis)"]
             await row(count, "shared (redis), read with every L2 read", redis, read_with_l2="always")
-            await row(count, "shared (redis), read with the L2 after a failure", redis, read_with_l2="after a failure")
     for count in plan.noise_counts:
         for noise in NOISE_SHARES:
             scenario = Scenario(plan.noise_minutes * 60, 0.0, 0.0, noise)

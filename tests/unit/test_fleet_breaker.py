@@ -139,6 +139,35 @@ async def test_a_reporter_obeys_the_fleet_state_its_report_returns() -> None:
     assert fleet_of(env).operations == {"read": 1, "write": 1}
 
 
+async def test_a_report_that_left_the_service_closed_makes_the_next_request_read_the_state() -> None:
+    # Given an environment whose one failure was reported while the fleet still had reviews closed
+    store, clock = MemoryFleetStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    await fleet.refresh(1.0)
+    await trip_from(env, 1)
+    assert fleet.wants_recheck
+    # When other environments open reviews a moment later, and this environment's next request starts
+    await trip_from(environment(store, clock), 5)
+    clock.advance(0.1)
+    assert fleet.due_at_request_start()
+    await fleet.sync()
+    # Then that request read the state (within the second of the last read) and makes no call
+    assert fleet.operations == {"read": 2, "write": 1}
+    assert not env.allow()
+    assert not fleet.wants_recheck
+
+
+async def test_a_report_answered_with_an_open_service_wants_no_recheck() -> None:
+    store, clock = MemoryFleetStore(), FakeClock()
+    await trip_from(environment(store, clock), 5)
+    env = environment(store, clock)
+    await trip_from(env, 1)  # its copy was empty (never read): the report's answer shows reviews open
+    assert not env.allow()
+    assert not fleet_of(env).wants_recheck
+    assert not fleet_of(env).due_at_request_start()
+
+
 async def test_isolated_failures_do_not_trip_the_fleet() -> None:
     # Given ten environments with one failure each between successes (no repeat)
     store, clock = MemoryFleetStore(), FakeClock()

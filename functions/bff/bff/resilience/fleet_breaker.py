@@ -16,6 +16,8 @@ the fleet's state, kept in the shared store the fragment cache uses (bff.cache.f
     service rarely fails twice running);
   - or the window's failures reach `burst_threshold` (a large fleet's first failures, all at once). Set it above
     twice the failures a healthy service's error rate makes across the fleet in a window.
+  A report whose answer still shows the service closed makes the next request read the state at its start, beside
+  its own L2 read, since the other environments' reports may have opened it meanwhile (one read per such failure).
 - When the open period ends, the first environment to take the probe lease (a conditional write that lapses after
   `lease_s`) sends the one probe; every other environment keeps failing fast.
 - A probe that answers starts the ramp: for `ramp_s` a share of calls `ramp_floor + (1 - ramp_floor) * t / ramp_s`
@@ -113,6 +115,7 @@ class FleetBreakers:
         self._in_request = False
         self._task: asyncio.Task[None] | None = None
         self._quiet_until = 0.0
+        self._recheck = False
 
     def breaker(self, local: CircuitBreaker) -> FleetBreaker:
         return FleetBreaker(local, self)
@@ -151,12 +154,25 @@ class FleetBreakers:
         self._verdicts[service] = answered
         self._start_sync_in_request()
 
+    @property
+    def wants_recheck(self) -> bool:
+        """Whether the next request reads the fleet's state at its start, beside its own L2 read: a failure this
+        environment reported left the service closed, and the fleet may have opened it since."""
+        return self._recheck
+
     def begin_request(self) -> None:
-        """A request starts: a sync starts beside it when one is due, and whatever falls due during the request
-        (a failure to report, a probe's verdict) is sent during it."""
+        """A request starts: a sync starts beside it when one is due (or a recheck is wanted), and whatever falls
+        due during the request (a failure to report, a probe's verdict) is sent during it."""
         self._in_request = True
-        if self.is_due():
+        if self.due_at_request_start():
             self._start_sync()
+
+    def due_at_request_start(self) -> bool:
+        """Whether a request starting now starts a sync: one is due, or a recheck is wanted (its read is due now)."""
+        if self._recheck:
+            self._recheck = False
+            self._next_read_at = min(self._next_read_at, self._clock())
+        return self.is_due()
 
     async def end_request(self) -> None:
         """The response is ready: cuts off a sync still running, so nothing runs after the response."""
@@ -198,6 +214,7 @@ class FleetBreakers:
         self._failures_since.clear()
         self._verdicts.clear()
         self._leases.clear()
+        self._recheck = False
         await self.store.close()
 
     async def sync(self) -> None:
@@ -258,9 +275,13 @@ class FleetBreakers:
             self._forget_failures(service)
             self._accept(tally.records, now)
             record = tally.records.get(service)
-            if self._trips(tally, streak) and (record is None or record.state != "open"):
+            if record is not None and record.state == "open":
+                continue
+            if self._trips(tally, streak):
                 self.operations["write"] += 1
                 self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
+            else:  # the fleet had not opened it when this report landed; others' reports may open it soon
+                self._recheck = True
 
     def _trips(self, tally: WindowTally, streak: int) -> bool:
         policy = self.policy
