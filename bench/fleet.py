@@ -46,7 +46,7 @@ import httpx
 from bff.cache.dynamodb import DynamoDbConnection
 from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
-from bff.cache.fleet_state import FleetStore
+from bff.cache.fleet_state import FleetStore, StoreBusyError
 from bff.composition import build_app
 from bff.config.services import SERVICES
 from bff.downstream.http import create_http_client
@@ -67,12 +67,14 @@ START = 2_000_000_000.0  # the virtual clock's epoch: far from any real record
 STORE_TIMEOUT_S = 0.5  # loopback servers shared by a whole simulated fleet: generous, and errors are counted
 REGION = "eu-west-1"
 POLICY = FleetPolicy()
+ITEM_LIMITED = "shared (redis, with DynamoDB's limits on one item)"
 SUBJECT_STYLES: dict[str, dict[str, Any]] = {
     "per-environment (today)": {"color": "tab:red"},
     "shared, store down": {"color": "tab:orange", "linestyle": "--"},
     "shared (redis)": {"color": "tab:blue"},
     "shared (dynamodb)": {"color": "tab:green", "linestyle": ":"},
     "shared (redis), read with every L2 read": {"color": "tab:purple", "linestyle": "-."},
+    ITEM_LIMITED: {"color": "tab:olive", "linestyle": "--"},
 }
 NOISE_SHARES = (0.001, 0.01)
 
@@ -185,6 +187,51 @@ async def _read_then_sync(fleet: FleetBreakers) -> None:
     """The record read with the page's L2 read, then the sync's other work (reports, verdicts, the probe lease)."""
     await fleet.refresh(STORE_TIMEOUT_S)
     await fleet.sync()
+
+
+class ItemLimitedStore:
+    """A store with DynamoDB's limits on one item: 1,000 writes (write units of an item under 1 KB) and 6,000
+    eventually consistent reads (3,000 read units) a second; beyond them it throttles, per `bucket_s` of virtual
+    time (1 s; 0.1 s, i.e. 100 writes, is stricter than DynamoDB, which also keeps some burst capacity)."""
+
+    WRITES_PER_S, READS_PER_S = 1000, 6000
+
+    def __init__(self, store: FleetStore, clock: VirtualClock, bucket_s: float = 1.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.bucket_s = bucket_s
+        self.used: Counter[tuple[str, int]] = Counter()
+        self.throttled = 0
+
+    async def read(self, timeout_s: float | None = None) -> Any:
+        self._spend("read", self.READS_PER_S)
+        return await self.store.read(timeout_s)
+
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> Any:
+        self._spend("write", self.WRITES_PER_S)
+        return await self.store.report_failures(service, failures, repeats, window)
+
+    async def trip(self, service: str, now: float, until: float) -> Any:
+        self._spend("write", self.WRITES_PER_S)
+        return await self.store.trip(service, now, until)
+
+    async def take_lease(self, service: str, now: float, lease_until: float) -> Any:
+        self._spend("write", self.WRITES_PER_S)
+        return await self.store.take_lease(service, now, lease_until)
+
+    async def settle_probe(self, service: str, verdict: Any, now: float, until: float) -> Any:
+        self._spend("write", self.WRITES_PER_S)
+        return await self.store.settle_probe(service, verdict, now, until)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def _spend(self, kind: str, per_s: int) -> None:
+        bucket, limit = int(self.clock.now / self.bucket_s), int(per_s * self.bucket_s)
+        self.used[kind, bucket] += 1
+        if self.used[kind, bucket] > limit:
+            self.throttled += 1
+            raise StoreBusyError(f"{kind}s above {per_s}/s on one item")
 
 
 type Event = tuple[float, int, int, int]  # (at, sequence, environment, kind)
@@ -411,9 +458,15 @@ async def simulate(
     scenario: Scenario = OUTAGE,
     *,
     read_with_l2: ReadWithL2 = "never",
+    item_limits_s: float | None = None,
 ) -> dict[str, Any]:
+    """One row; `item_limits_s` puts DynamoDB's limits on one item in front of the store, enforced per that many
+    seconds (ItemLimitedStore)."""
     clock = VirtualClock()
-    store = WatchedStore(make_store(), clock) if make_store is not None else None
+    limited = None
+    if make_store is not None and item_limits_s is not None:
+        limited = ItemLimitedStore(make_store(), clock, item_limits_s)
+    store = WatchedStore(limited or make_store(), clock) if make_store is not None else None
     fleet = Fleet(count, store, clock, seed, scenario, read_with_l2=read_with_l2)
     started = time.perf_counter()
     try:
@@ -421,7 +474,10 @@ async def simulate(
     finally:
         if store is not None:
             await store.close()
-    return summarise(fleet, subject, time.perf_counter() - started)
+    result = summarise(fleet, subject, time.perf_counter() - started)
+    if limited is not None:
+        result["store_throttled"] = limited.throttled
+    return result
 
 
 @contextmanager
@@ -477,6 +533,7 @@ class Plan:
     noise_counts: Sequence[int]
     noise_minutes: float = 2.0
     read_with_l2: bool = False
+    item_limited_counts: Sequence[int] = ()
 
 
 async def run_all(plan: Plan, makers: dict[str, Callable[[], FleetStore]]) -> list[dict[str, Any]]:
@@ -491,6 +548,8 @@ async def run_all(plan: Plan, makers: dict[str, Callable[[], FleetStore]]) -> li
         for subject, make in makers.items():
             if "dynamodb" not in subject or count in plan.dynamodb_counts:
                 await row(count, subject, make)
+        if count in plan.item_limited_counts:
+            await row(count, ITEM_LIMITED, makers["shared (redis)"], item_limits_s=1.0)
         if plan.read_with_l2:
             redis = makers["shared (redis)"]
             await row(count, "shared (redis), read with every L2 read", redis, read_with_l2="always")
@@ -601,6 +660,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--noise-environments", default="1000", help="fleet sizes of the noise rows")
     parser.add_argument("--noise-minutes", type=float, default=2.0)
     parser.add_argument("--read-with-l2", action="store_true", help="add the row reading the record with the L2")
+    parser.add_argument(
+        "--item-limited-environments", default="1000", help="fleet sizes also run with DynamoDB's one-item limits"
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--chart", type=Path, default=Path("bench/results/fleet-recovery.png"))
     args = parser.parse_args(argv)
@@ -610,6 +672,7 @@ def main(argv: list[str]) -> None:
         _counts(args.noise_environments),
         args.noise_minutes,
         args.read_with_l2,
+        _counts(args.item_limited_environments),
     )
     document = measure(plan)
     document["chart"] = str(write_chart(document["rows"], args.chart))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bff.cache.fleet_state import MemoryFleetStore, ServiceRecord, WindowTally, parse_records
+from bff.cache.fleet_state import MemoryFleetStore, ServiceRecord, StoreBusyError, WindowTally, parse_records
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.fleet_breaker import FleetBreaker, FleetBreakers, FleetPolicy, ramp_share
 from bff.resilience.fleet_sync import FleetSyncMiddleware
@@ -46,6 +46,16 @@ class FailingStore(MemoryFleetStore):
 
     async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
         raise ConnectionRefusedError("store down")
+
+
+class ThrottlingStore(MemoryFleetStore):
+    """Throttles every write, as DynamoDB does beyond 1,000 writes a second on one item; reads pass."""
+
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
+        raise StoreBusyError("ProvisionedThroughputExceededException")
+
+    async def trip(self, service: str, now: float, until: float) -> dict[str, ServiceRecord]:
+        raise StoreBusyError("ProvisionedThroughputExceededException")
 
 
 class HungStore(MemoryFleetStore):
@@ -166,6 +176,21 @@ async def test_a_report_answered_with_an_open_service_wants_no_recheck() -> None
     assert not env.allow()
     assert not fleet_of(env).wants_recheck
     assert not fleet_of(env).due_at_request_start()
+
+
+async def test_a_throttled_report_is_dropped_and_the_state_read_at_once() -> None:
+    # Given a fleet that has opened reviews, and a store that now throttles every write
+    store, clock = ThrottlingStore(), FakeClock()
+    await MemoryFleetStore.trip(store, "reviews", clock(), clock() + POLICY.open_s)
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    fleet._fresh_at = clock()  # a copy read just before the outage, with reviews still closed
+    # When its call fails and the sync's report is throttled
+    await trip_from(env, 1)
+    # Then the report was dropped and the state read in the same sync: the copy is trusted and obeyed
+    assert fleet.operations == {"write": 1, "throttled": 1, "read": 1}
+    assert not env.allow()
+    assert not fleet._pending_failures
 
 
 async def test_isolated_failures_do_not_trip_the_fleet() -> None:

@@ -16,9 +16,9 @@ from redis.exceptions import RedisError
 from bff.cache.dynamodb import DynamoDbConnection
 from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
-from bff.cache.fleet_state import FleetStore, MemoryFleetStore
+from bff.cache.fleet_state import FleetStore, MemoryFleetStore, StoreBusyError
 from bff.cache.redis import RedisConnection, RedisStore
-from tests.support.fault_servers import black_hole_port, refusing_port
+from tests.support.fault_servers import black_hole_port, refusing_port, throttling_endpoint
 from tests.support.moto_server import MotoServer
 from tests.support.redis_server import RedisServer
 
@@ -169,3 +169,25 @@ async def test_the_fleet_state_and_the_l2_share_one_redis_connection(redis_serve
         await l2.close()
     finally:
         await observer.aclose()
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
+async def test_a_throttled_dynamodb_write_raises_store_busy_after_one_request(
+    code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a DynamoDB endpoint that throttles every request
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with throttling_endpoint(code) as endpoint:
+        connection = DynamoDbConnection(region_name="eu-west-1", endpoint_url=endpoint.url)
+        subject = DynamoDbFleetStore("any", connection, timeout_s=5.0)
+        try:
+            # When a failure is reported and a trip attempted
+            with pytest.raises(StoreBusyError):
+                await subject.report_failures("reviews", 1, 0, window=1)
+            with pytest.raises(StoreBusyError):
+                await subject.trip("reviews", NOW, NOW + 5)
+        finally:
+            await subject.close()
+        # Then each was one request: botocore did not retry the throttle
+        assert endpoint.requests == ["DynamoDB_20120810.UpdateItem"] * 2

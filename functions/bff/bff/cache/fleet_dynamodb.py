@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bff.cache.dynamodb import DynamoDbConnection
+from bff.cache.dynamodb import THROTTLING_CODES, DynamoDbConnection
 from bff.cache.fleet_state import (
     FAILURES,
     FIELDS,
@@ -24,6 +24,7 @@ from bff.cache.fleet_state import (
     WINDOW,
     FleetStateName,
     ServiceRecord,
+    StoreBusyError,
     WindowTally,
     field_name,
     parse_records,
@@ -124,7 +125,7 @@ class DynamoDbFleetStore:
     async def _update(
         self, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """The item after the update, or None when the condition did not hold."""
+        """The item after the update, or None when the condition did not hold; StoreBusyError when throttled."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 client = await self.connection.client()
@@ -138,8 +139,11 @@ class DynamoDbFleetStore:
                     ReturnValues="ALL_NEW",
                 )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+            code = error.response.get("Error", {}).get("Code")
+            if code == _CONDITION_FAILED:
                 return None
+            if code in THROTTLING_CODES:
+                raise StoreBusyError(code) from error
             raise
         return dict(response.get("Attributes", {}))
 

@@ -88,9 +88,15 @@ def parse_records(fields: Mapping[str, str]) -> dict[str, ServiceRecord]:
     return records
 
 
+class StoreBusyError(Exception):
+    """The store throttled a write: DynamoDB takes at most 1,000 writes a second on one item, and a large fleet's
+    first failures all report within a fraction of a second. Reads (3,000 read units a second on the item, half a
+    unit each) still pass."""
+
+
 class FleetStore(Protocol):
     """The shared store's five operations, each one round trip, bounded by the store's own timeout; any error
-    raises (the caller falls back to its local breaker)."""
+    raises (the caller falls back to its local breaker), a throttled write as StoreBusyError."""
 
     async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
         """Every service's record; `timeout_s` replaces the store's own timeout (a first read, during init, also

@@ -18,6 +18,8 @@ the fleet's state, kept in the shared store the fragment cache uses (bff.cache.f
     twice the failures a healthy service's error rate makes across the fleet in a window.
   A report whose answer still shows the service closed makes the next request read the state at its start, beside
   its own L2 read, since the other environments' reports may have opened it meanwhile (one read per such failure).
+- A report the store throttles (DynamoDB takes 1,000 writes a second on one item) is dropped, and the state read
+  at once instead: many environments are reporting, and their reports open the service.
 - When the open period ends, the first environment to take the probe lease (a conditional write that lapses after
   `lease_s`) sends the one probe; every other environment keeps failing fast.
 - A probe that answers starts the ramp: for `ramp_s` a share of calls `ramp_floor + (1 - ramp_floor) * t / ramp_s`
@@ -37,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord, WindowTally
+from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord, StoreBusyError, WindowTally
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.tasks import cut_off
 
@@ -270,7 +272,15 @@ class FleetBreakers:
                 self._forget_failures(service)  # kept back by a store outage: too old to open anything now
                 continue
             self.operations["write"] += 1
-            tally = await self.store.report_failures(service, count, self._pending_repeats[service], window)
+            try:
+                tally = await self.store.report_failures(service, count, self._pending_repeats[service], window)
+            except StoreBusyError:
+                # Throttled: many environments are reporting at once, and their reports open the service. The
+                # report is dropped and the state read now instead (reads pass where writes are throttled).
+                self.operations["throttled"] += 1
+                self._forget_failures(service)
+                self._next_read_at = now
+                continue
             streak = self._pending_streaks[service]
             self._forget_failures(service)
             self._accept(tally.records, now)
@@ -279,7 +289,11 @@ class FleetBreakers:
                 continue
             if self._trips(tally, streak):
                 self.operations["write"] += 1
-                self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
+                try:
+                    self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
+                except StoreBusyError:  # as for a report: others trip it; read instead
+                    self.operations["throttled"] += 1
+                    self._next_read_at = now
             else:  # the fleet had not opened it when this report landed; others' reports may open it soon
                 self._recheck = True
 
