@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,15 +13,25 @@ import pytest
 from pydantic import TypeAdapter
 
 from bff.api.batch import parse_batch_ids, strictest
+from bff.cache.entry import CacheEntry, cache_key
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import TieredCache
 from bff.composition import compose
-from bff.core.batch import BatchService, chunks, unique_in_order
+from bff.core.batch import chunks, unique_in_order
 from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome
 from bff.core.sections import Page, Section
+from bff.core.service import PageService
 from bff.downstream.http import HttpxTransport
 from bff.errors import InvalidParameterError
-from bff.resilience.batching import BatchEndpoint, BatchingSource, UncachedItems, item_outcome
+from bff.resilience.backoff import Backoff
+from bff.resilience.caching import CachePolicy, ReadCache
+from bff.resilience.caller import ResilientCaller
+from bff.resilience.circuit_breaker import CircuitBreaker
+from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.reads import BatchEndpoint, SectionReads, item_outcome
+from bff.resilience.retry_budget import RetryBudget
 from tests.support.context import NO_CONTEXT
 from tests.support.fake_downstream import SERVICE_HOSTS, inventory_body, product_body, reviews_body
 from tests.support.settings import settings_for
@@ -108,7 +119,7 @@ def test_cache_control_is_the_strictest_of_the_items(values: list[str], expected
     assert strictest(values) == expected
 
 
-# --- the batch service (pure, with a fake source) ------------------------------------------------------------
+# --- the page service for many ids (pure, with a fake source) ------------------------------------------------
 
 _ANY = TypeAdapter(object)
 PAGE = Page(
@@ -119,13 +130,15 @@ PAGE = Page(
 )
 
 
-class FakeBatchSource:
+class FakeSource:
+    """Answers each section for every id from `answers`; hangs the sections named in `hang`; records the ids."""
+
     def __init__(self, answers: Mapping[str, Mapping[str, SectionOutcome]], hang: Sequence[str] = ()) -> None:
         self.answers = answers
         self.hang = set(hang)
         self.asked: dict[str, list[str]] = {}
 
-    async def fetch_many(
+    async def fetch(
         self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         self.asked[section.name] = list(entity_ids)
@@ -133,10 +146,11 @@ class FakeBatchSource:
             await asyncio.sleep(10)
         return {entity_id: self.answers[section.name][entity_id] for entity_id in entity_ids}
 
-    def fallback_one(
-        self, section: Section, entity_id: str, failure: Failed, context: RequestContext
-    ) -> SectionOutcome:
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
         return failure
+
+    def slowest_first(self, sections: Sequence[Section]) -> list[Section]:
+        return list(sections)
 
 
 def _fetched(value: object) -> Fetched:
@@ -149,10 +163,10 @@ async def test_items_come_in_request_order_each_with_its_own_status() -> None:
         "product": {"A": _fetched({"id": "A"}), "B": Failed(FailureReason.NOT_FOUND, 1.0), "C": _fetched({"id": "C"})},
         "reviews": {"A": _fetched([]), "B": _fetched([]), "C": Failed(FailureReason.UNAVAILABLE, 1.0)},
     }
-    source = FakeBatchSource(answers)
-    service = BatchService(PAGE, source, deadline_ms=500, reserve_ms=0)
+    source = FakeSource(answers)
+    service = PageService(PAGE, source, deadline_ms=500, reserve_ms=0)
     # When the batch names them out of order, with a duplicate
-    rendered = await service.render(["C", "A", "B", "C"], NO_CONTEXT)
+    rendered = await service.render_many(["C", "A", "B", "C"], NO_CONTEXT)
     # Then each section was asked once for the distinct ids, and the items keep the request's order
     assert source.asked == {"product": ["C", "A", "B"], "reviews": ["C", "A", "B"]}
     assert [item.entity_id for item in rendered.items] == ["C", "A", "B"]
@@ -164,8 +178,8 @@ async def test_items_come_in_request_order_each_with_its_own_status() -> None:
 
 async def test_a_section_past_the_one_deadline_times_out_for_every_item() -> None:
     answers = {"product": {"A": _fetched({"id": "A"}), "B": _fetched({"id": "B"})}, "reviews": {}}
-    service = BatchService(PAGE, FakeBatchSource(answers, hang=["reviews"]), deadline_ms=50, reserve_ms=0)
-    rendered = await service.render(["A", "B"], NO_CONTEXT)
+    service = PageService(PAGE, FakeSource(answers, hang=["reviews"]), deadline_ms=50, reserve_ms=0)
+    rendered = await service.render_many(["A", "B"], NO_CONTEXT)
     assert rendered.timings_ms["total"] < 1000
     for item in rendered.items:
         assert getattr(item.decision, "degradations", None) == (("reviews", "timeout"),)
@@ -173,28 +187,63 @@ async def test_a_section_past_the_one_deadline_times_out_for_every_item() -> Non
 
 async def test_a_critical_section_past_the_deadline_is_each_items_504() -> None:
     answers: dict[str, dict[str, SectionOutcome]] = {"product": {}, "reviews": {"A": _fetched([])}}
-    service = BatchService(PAGE, FakeBatchSource(answers, hang=["product"]), deadline_ms=50, reserve_ms=0)
-    rendered = await service.render(["A"], NO_CONTEXT)
+    service = PageService(PAGE, FakeSource(answers, hang=["product"]), deadline_ms=50, reserve_ms=0)
+    rendered = await service.render_many(["A"], NO_CONTEXT)
     assert getattr(rendered.items[0].decision, "status", None) == 504
 
 
-# --- the batching source (pure, with fake callers) -----------------------------------------------------------
+async def test_a_page_is_a_batch_of_one_decided_as_its_batch_item() -> None:
+    # Given a product whose reviews failed
+    answers: dict[str, dict[str, SectionOutcome]] = {
+        "product": {"A": _fetched({"id": "A"})},
+        "reviews": {"A": Failed(FailureReason.UNAVAILABLE, 2.0)},
+    }
+    source = FakeSource(answers)
+    service = PageService(PAGE, source, deadline_ms=500, reserve_ms=0)
+    # When it is rendered as a page, then as a batch naming it alone
+    page = await service.render("A", NO_CONTEXT)
+    asked_by_page = dict(source.asked)
+    batch = await service.render_many(["A"], NO_CONTEXT)
+    # Then the page asked each section for that one id, as the batch did, and both decided alike
+    assert asked_by_page == source.asked == {"product": ["A"], "reviews": ["A"]}
+    assert page.decision == batch.items[0].decision
+    assert page.freshness_s == batch.items[0].freshness_s == (None, 0.0)
+    # And the page times each section by its own outcome
+    assert (page.timings_ms["product"], page.timings_ms["reviews"]) == (1.0, 2.0)
+
+
+async def test_a_batch_whose_critical_section_failed_for_every_id_stops_waiting() -> None:
+    answers: dict[str, dict[str, SectionOutcome]] = {
+        "product": {"A": Failed(FailureReason.UNAVAILABLE, 1.0), "B": Failed(FailureReason.NOT_FOUND, 1.0)},
+        "reviews": {},
+    }
+    service = PageService(PAGE, FakeSource(answers, hang=["reviews"]), deadline_ms=2000, reserve_ms=0)
+    rendered = await service.render_many(["A", "B"], NO_CONTEXT)
+    assert rendered.timings_ms["total"] < 1000
+    assert [getattr(item.decision, "status", None) for item in rendered.items] == [502, 404]
+
+
+# --- the section reads (the resilient caller and the fragment cache in memory, over a recording service) ------
 
 SECTION = Section("reviews", "reviews", "/reviews/{id}", 100, TypeAdapter(list[dict[str, int]]), critical=False)
 
 
-class RecordingCaller:
+class RecordingService:
+    """The downstream attempt: answers `answer` (or one review) after `delay_s`, recording each call and its task."""
+
     def __init__(self, answer: Failed | Fetched | None = None, delay_s: float = 0.0) -> None:
         self.answer = answer
         self.delay_s = delay_s
         self.calls: list[tuple[str, str]] = []
+        self.tasks: list[asyncio.Task[Any] | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
+    async def __call__(
+        self, section: Section, entity_id: str, timeout_s: float, context: RequestContext, attempt: int
     ) -> Failed | Fetched:
         self.calls.append((section.path_template, entity_id))
+        self.tasks.append(asyncio.current_task())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(self.delay_s)
@@ -204,48 +253,77 @@ class RecordingCaller:
         return Fetched([{"rating": 5}], 1.0)
 
 
-class OneCachedItem(UncachedItems):
-    async def lookup_many(
-        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
-    ) -> dict[str, SectionOutcome]:
-        return {"cached": Fetched([], 0.0)} if "cached" in entity_ids else {}
-
-
-def _failure_as_is(section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
-    return failure
+def reads_over(
+    service: RecordingService,
+    endpoints: Mapping[str, BatchEndpoint] | None = None,
+    *,
+    concurrency: int = 4,
+    cached: Sequence[str] = (),
+) -> SectionReads:
+    """Reads of the reviews section, cached for 60 s in memory, with a fresh entry for each id of `cached`."""
+    guard = DownstreamGuard(CircuitBreaker("reviews"), RetryBudget(), asyncio.Semaphore(16), hedge_delay_s=None)
+    caller = ResilientCaller(service, {"reviews": guard}, RetryPolicy(1, Backoff(0.001, 0.002)))
+    tiers = TieredCache(MemoryStore(100), None)
+    for entity_id in cached:
+        entry = CacheEntry.create([], status=200, now=time.time(), fresh_s=60, stale_s=0)
+        tiers.l1.put_now(cache_key("reviews", entity_id), entry)
+    policy = CachePolicy(ttl_s={"reviews": 60.0}, stale_s=0.0, negative_ttl_s=30.0, write_timeout_s=0.05)
+    return SectionReads(caller, ReadCache(tiers, policy), endpoints, concurrency=concurrency)
 
 
 async def test_only_the_cache_misses_go_into_the_chunk_calls() -> None:
-    caller = RecordingCaller(Fetched({"a": [{"rating": 4}], "b": [{"rating": "x"}]}, 2.0))
-    endpoints = {"reviews": BatchEndpoint("/reviews", 2)}
-    source = BatchingSource(caller, OneCachedItem(_failure_as_is), endpoints, concurrency=4)
-    outcomes = await source.fetch_many(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), NO_CONTEXT)
+    service = RecordingService(Fetched({"a": [{"rating": 4}], "b": [{"rating": "x"}]}, 2.0))
+    reads = reads_over(service, {"reviews": BatchEndpoint("/reviews", 2)}, cached=["cached"])
+    outcomes = await reads.fetch(SECTION, ["a", "cached", "b", "c"], Deadline.after_ms(500), NO_CONTEXT)
     # One call per chunk of the misses, in order
-    assert caller.calls == [("/reviews?ids={id}", "a,b"), ("/reviews?ids={id}", "c")]
-    assert outcomes["a"] == Fetched([{"rating": 4}], 2.0)
-    assert outcomes["cached"] == Fetched([], 0.0)
+    assert service.calls == [("/reviews?ids={id}", "a,b"), ("/reviews?ids={id}", "c")]
+    assert outcomes["a"] == Fetched([{"rating": 4}], 2.0, cache="miss", fresh_for_s=60.0)
+    cached = outcomes["cached"]
+    assert isinstance(cached, Fetched)
+    assert (cached.value, cached.cache) == ([], "hit")
     assert outcomes["b"] == Failed(FailureReason.BAD_RESPONSE, 2.0)  # not of the section's shape
-    assert outcomes["c"] == Failed(FailureReason.NOT_FOUND, 2.0)  # left out of the answer
+    assert outcomes["c"] == Failed(FailureReason.NOT_FOUND, 2.0, cache="miss")  # left out of the answer
 
 
 async def test_a_failed_chunk_call_fails_every_item_of_the_chunk() -> None:
     failure = Failed(FailureReason.UNAVAILABLE, 3.0)
-    caller = RecordingCaller(failure)
-    source = BatchingSource(
-        caller, UncachedItems(_failure_as_is), {"reviews": BatchEndpoint("/reviews", 50)}, concurrency=4
-    )
-    outcomes = await source.fetch_many(SECTION, ["a", "b"], Deadline.after_ms(500), NO_CONTEXT)
+    reads = reads_over(RecordingService(failure), {"reviews": BatchEndpoint("/reviews", 50)})
+    outcomes = await reads.fetch(SECTION, ["a", "b"], Deadline.after_ms(500), NO_CONTEXT)
     assert outcomes == {"a": failure, "b": failure}
 
 
 async def test_without_a_batch_path_per_id_calls_stay_within_the_concurrency_bound() -> None:
-    caller = RecordingCaller(delay_s=0.01)
-    source = BatchingSource(caller, UncachedItems(_failure_as_is), {}, concurrency=3)
+    service = RecordingService(delay_s=0.01)
+    reads = reads_over(service, concurrency=3)
     ids = [f"P{n:03d}" for n in range(10)]
-    outcomes = await source.fetch_many(SECTION, ids, Deadline.after_ms(500), NO_CONTEXT)
+    outcomes = await reads.fetch(SECTION, ids, Deadline.after_ms(500), NO_CONTEXT)
     assert list(outcomes) == ids
-    assert sorted(entity_id for _, entity_id in caller.calls) == ids
-    assert caller.max_in_flight == 3
+    assert sorted(entity_id for _, entity_id in service.calls) == ids
+    assert service.max_in_flight == 3
+
+
+async def test_one_id_without_a_batch_endpoint_is_called_by_id_in_the_callers_own_task() -> None:
+    # Given reads whose service has no batch endpoint (a page's)
+    service = RecordingService()
+    reads = reads_over(service)
+    # When one id is read
+    outcomes = await reads.fetch(SECTION, ["P1"], Deadline.after_ms(500), NO_CONTEXT)
+    # Then one call by id went out, from this task (no task of its own), and the answer was settled
+    assert service.calls == [("/reviews/{id}", "P1")]
+    assert service.tasks == [asyncio.current_task()]
+    assert outcomes == {"P1": Fetched([{"rating": 5}], 1.0, cache="miss", fresh_for_s=60.0)}
+    # And the next read of it is answered by the cache
+    again = (await reads.fetch(SECTION, ["P1"], Deadline.after_ms(500), NO_CONTEXT))["P1"]
+    assert isinstance(again, Fetched)
+    assert (len(service.calls), again.cache) == (1, "hit")
+
+
+async def test_one_id_with_a_batch_endpoint_is_one_chunk_call() -> None:
+    service = RecordingService(Fetched({"P1": [{"rating": 3}]}, 1.0))
+    reads = reads_over(service, {"reviews": BatchEndpoint("/reviews", 50)})
+    outcomes = await reads.fetch(SECTION, ["P1"], Deadline.after_ms(500), NO_CONTEXT)
+    assert service.calls == [("/reviews?ids={id}", "P1")]
+    assert outcomes["P1"] == Fetched([{"rating": 3}], 1.0, cache="miss", fresh_for_s=60.0)
 
 
 def test_a_stale_or_odd_answer_is_a_bad_response_for_the_item() -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bff.cache.memory import MemoryStore
+from bff.cache.tiered import TieredCache
 from bff.config.pages import product_details_page
 from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
@@ -15,9 +17,11 @@ from bff.core.outcomes import Failed, FailureReason, Fetched
 from bff.core.sections import Section
 from bff.core.service import PageService
 from bff.resilience.backoff import Backoff
+from bff.resilience.caching import CachePolicy, ReadCache
 from bff.resilience.caller import Attempt, ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.reads import SectionReads
 from bff.resilience.retry_budget import RetryBudget
 from tests.support.context import NO_CONTEXT
 from tests.support.settings import settings_for
@@ -345,7 +349,10 @@ async def test_sections_launch_slowest_first_once_their_services_have_answered()
 
     guards = {section.service: guard_for_service(section.service) for section in sections}
     caller = ResilientCaller(answer, guards, RetryPolicy(1, Backoff(0.001, 0.002)))
-    page = PageService(product_details_page(settings_for()), caller, deadline_ms=500, reserve_ms=0)
+    uncached = ReadCache(TieredCache(MemoryStore(10), None), CachePolicy({}, 0.0, 0.0, 0.0))
+    page = PageService(
+        product_details_page(settings_for()), SectionReads(caller, uncached), deadline_ms=500, reserve_ms=0
+    )
     await page.render("P1", NO_CONTEXT)
     # When it renders again
     await page.render("P1", NO_CONTEXT)

@@ -24,10 +24,9 @@ from bff.config.discovery import ServiceRegistry
 from bff.config.locales import format_price, preload_locales
 from bff.config.pages import cart_sections, product_details_page
 from bff.config.settings import Settings
-from bff.core.batch import BatchService
 from bff.core.cart import CartSections, CartService
 from bff.core.sections import Page
-from bff.core.service import PageService
+from bff.core.service import PageService, SectionSource
 from bff.core.shaping import Derivation
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, Transport, create_http_client
@@ -36,13 +35,13 @@ from bff.observability.metrics import count_responses, record_cache_error, recor
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
 from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.backoff import Backoff
-from bff.resilience.batching import BatchEndpoint, BatchingSource
-from bff.resilience.caching import CachePolicy, CachingSource
+from bff.resilience.caching import CachePolicy, ReadCache
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
 from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy
 from bff.resilience.fleet_sync import FleetSyncMiddleware
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.reads import BatchEndpoint, SectionReads
 from bff.resilience.retry_budget import RetryBudget
 from bff.resilience.writes import WriteCaller
 from bff.writes.cart_requests import RequestCart
@@ -200,13 +199,16 @@ def cache_policy(settings: Settings) -> CachePolicy:
 @dataclass(frozen=True, slots=True)
 class Downstream:
     """One environment's downstream state, shared by every use case: per-service guards (breakers, budgets,
-    bulkheads), the resilient calls, and the cached read path in front of them."""
+    bulkheads), the resilient calls, and the cached reads in front of them: `reads` one call per id (a page),
+    `batch_reads` one call per chunk of ids where the service has a batch endpoint (a batch, the cart's products).
+    Both share one fragment cache, one caller and so one set of breakers, budgets and bulkheads."""
 
     client: DownstreamClient
     guards: dict[str, DownstreamGuard]
     retry_policy: RetryPolicy
     calls: ResilientCaller
-    reads: CachingSource
+    reads: SectionReads
+    batch_reads: SectionReads
 
 
 def build_downstream(
@@ -233,22 +235,23 @@ def build_downstream(
         Backoff(settings.retry_base_delay_ms / 1000, settings.retry_max_delay_ms / 1000),
     )
     calls = ResilientCaller(client.fetch_once, guards, retry_policy)
-    reads = CachingSource(
-        calls,
+    fragments = ReadCache(
         cache if cache is not None else build_fragment_cache(settings, tracing),
         cache_policy(settings),
         on_lookup=traced_cache_lookup if tracing.enabled else record_cache_lookup,
     )
-    return Downstream(client, guards, retry_policy, calls, reads)
+    reads = SectionReads(calls, fragments, concurrency=settings.batch_concurrency)
+    batch_reads = SectionReads(calls, fragments, batch_endpoints(settings), concurrency=settings.batch_concurrency)
+    return Downstream(client, guards, retry_policy, calls, reads, batch_reads)
 
 
 def build_page_service(
-    settings: Settings, page: Page, downstream: Downstream, tracing: Tracing = NO_TRACING
+    settings: Settings, page: Page, source: SectionSource, tracing: Tracing = NO_TRACING
 ) -> PageService:
-    """Each section fetch of a page is a span of its own when tracing is on."""
+    """The page pipeline over `source`; with tracing on, each section fetch is a span of its own."""
     return PageService(
         page,
-        TracedSections(downstream.reads, tracing) if tracing.enabled else downstream.reads,
+        TracedSections(source, tracing) if tracing.enabled else source,
         deadline_ms=settings.page_deadline_ms,
         reserve_ms=settings.response_reserve_ms,
         derivation=derivation_for(settings),
@@ -263,28 +266,6 @@ def batch_endpoints(settings: Settings) -> dict[str, BatchEndpoint]:
     }
 
 
-def build_batching(settings: Settings, downstream: Downstream) -> BatchingSource:
-    """Many ids of one section at once, sharing the single page's downstream state: its breakers, budgets,
-    bulkheads and fragments. Chunk and per-id calls go through the resilient calls; lookups and stores through
-    the cached reads."""
-    return BatchingSource(
-        downstream.calls,
-        downstream.reads,
-        batch_endpoints(settings),
-        concurrency=settings.batch_concurrency,
-    )
-
-
-def build_batch_service(settings: Settings, page: Page, batching: BatchingSource) -> BatchService:
-    return BatchService(
-        page,
-        batching,
-        deadline_ms=settings.page_deadline_ms,
-        reserve_ms=settings.response_reserve_ms,
-        derivation=derivation_for(settings),
-    )
-
-
 def derivation_for(settings: Settings) -> Derivation:
     return Derivation(format_price, settings.default_currency, settings.low_stock_threshold)
 
@@ -297,21 +278,17 @@ def cart_price_formatter(settings: Settings) -> Callable[[int], str]:
 
 
 def build_cart(
-    settings: Settings,
-    sections: CartSections,
-    downstream: Downstream,
-    batching: BatchingSource,
-    tracing: Tracing = NO_TRACING,
+    settings: Settings, sections: CartSections, downstream: Downstream, tracing: Tracing = NO_TRACING
 ) -> RequestCart:
-    """The cart routes' use case. Products come through the cached read path, several at once through the batch
-    machinery (cached ones not fetched, the misses in one call per chunk); the cart itself never comes from a cache
-    or a stale copy (per-user data: its cache_ttl_s is 0, and it is read with the bare resilient calls), and writes
-    go through the write caller, which retries only keyed writes."""
+    """The cart routes' use case. Products come through the pages' reads: one id as a page reads it, the cart's
+    products as a batch does (cached ones not fetched, the misses in one call per chunk); the cart itself never
+    comes from a cache or a stale copy (per-user data: it is read with the bare resilient calls), and writes go
+    through the write caller, which retries only keyed writes."""
     return RequestCart(
         CartService(sections.cart, sections.product, price_formatter=cart_price_formatter(settings)),
         sections,
         reads=downstream.reads,
-        batches=batching,
+        batches=downstream.batch_reads,
         cart_reads=downstream.calls,
         writes=WriteCaller(downstream.client.post_once, downstream.guards, downstream.retry_policy),
         idempotent=build_idempotent_writes(settings, downstream.retry_policy, tracing),
@@ -351,16 +328,15 @@ def build_app(
     """The app, with every service its routes call (bff.api.deps), each built once."""
     downstream = build_downstream(settings, http_client, cache, registry, tracing, fleet=fleet)
     page = product_details_page(settings)
-    batching = build_batching(settings, downstream)
     app = create_app(settings)
     provide(
         app,
         Services(
             settings,
             page,
-            pages=build_page_service(settings, page, downstream, tracing),
-            batches=build_batch_service(settings, page, batching),
-            carts=build_cart(settings, cart_sections(settings, page), downstream, batching, tracing),
+            pages=build_page_service(settings, page, downstream.reads, tracing),
+            batches=build_page_service(settings, page, downstream.batch_reads),
+            carts=build_cart(settings, cart_sections(settings, page), downstream, tracing),
         ),
     )
     if fleet is not None:

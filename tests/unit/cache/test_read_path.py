@@ -1,5 +1,6 @@
-"""The fragment cache on the read path (CachingSource around the resilient caller): hits, misses, stale-if-error,
-negative caching, Cache-Control, per-service TTLs, the page deadline, and what the page learns from it."""
+"""The fragment cache on the read path (ReadCache, in the section reads around the resilient caller): hits, misses,
+stale-if-error, negative caching, Cache-Control, per-service TTLs, the page deadline, and what the page learns
+from it."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, St
 from bff.core.sections import Section
 from bff.core.service import PageService
 from bff.resilience.backoff import Backoff
-from bff.resilience.caching import CachePolicy, CachingSource
+from bff.resilience.caching import CachePolicy, ReadCache
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import CircuitBreaker
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
+from bff.resilience.reads import SectionReads
 from bff.resilience.retry_budget import RetryBudget
 from tests.support.context import NO_CONTEXT, request_context
 from tests.support.settings import settings_for
@@ -66,7 +68,8 @@ class Lookups:
 
 @dataclass
 class Subject:
-    source: CachingSource
+    reads: SectionReads
+    fragments: ReadCache
     service: Service
     clock: FakeClock
     cache: TieredCache
@@ -75,8 +78,9 @@ class Subject:
     async def fetch(
         self, section: Section = PRODUCT, entity_id: str = "P1", *, deadline_ms: float = 500, language: str = ""
     ) -> SectionOutcome:
-        headers = {"accept-language": language} if language else {}
-        return await self.source.fetch(section, entity_id, Deadline.after_ms(deadline_ms), request_context(headers))
+        context = request_context({"accept-language": language} if language else {})
+        outcomes = await self.reads.fetch(section, (entity_id,), Deadline.after_ms(deadline_ms), context)
+        return outcomes[entity_id]
 
 
 def subject(
@@ -94,8 +98,8 @@ def subject(
     }
     caller = ResilientCaller(service, guards, RetryPolicy(1, Backoff(0.001, 0.002)))
     cache = TieredCache(MemoryStore(max_entries, clock), l2, clock)
-    source = CachingSource(caller, cache, policy, on_lookup=lookups, clock=clock)
-    return Subject(source, service, clock, cache, lookups)
+    fragments = ReadCache(cache, policy, on_lookup=lookups, clock=clock)
+    return Subject(SectionReads(caller, fragments), fragments, service, clock, cache, lookups)
 
 
 async def test_a_miss_calls_the_service_and_the_next_read_is_an_l1_hit_with_no_call() -> None:
@@ -167,7 +171,7 @@ async def test_an_open_breaker_is_answered_from_the_stale_entry() -> None:
     it = subject()
     await it.fetch()
     it.clock.advance(301)
-    breaker = it.source._inner._guards["product"].breaker
+    breaker = it.reads._caller._guards["product"].breaker
     assert isinstance(breaker, CircuitBreaker)
     for _ in range(breaker.failure_threshold):
         breaker.record_failure()
@@ -281,7 +285,7 @@ async def test_the_fallback_at_the_page_deadline_answers_from_the_l1_stale_entry
     await it.fetch()
     it.clock.advance(301)
     it.service.delay_s = 5.0
-    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=100, reserve_ms=0)
+    page = PageService(product_details_page(settings_for()), it.reads, deadline_ms=100, reserve_ms=0)
     started = time.perf_counter()
     # When the page is rendered
     rendered = await page.render("P1", NO_CONTEXT)
@@ -296,12 +300,12 @@ async def test_the_fallback_answers_a_fresh_l1_entry_and_skips_ttl_0_and_not_fou
     it = subject()
     await it.fetch()
     cut = Failed(FailureReason.TIMEOUT, 100.0)
-    fresh = it.source.fallback(PRODUCT, "P1", cut, NO_CONTEXT)
+    fresh = it.fragments.fallback(PRODUCT, "P1", cut, NO_CONTEXT)
     assert isinstance(fresh, Fetched)
     assert fresh.cache == "hit"
-    assert it.source.fallback(CART, "P1", cut, NO_CONTEXT) == cut
-    assert it.source.fallback(PRODUCT, "P2", cut, NO_CONTEXT) == cut
-    assert it.source.fallback(PRODUCT, "P1", NOT_FOUND, NO_CONTEXT) == NOT_FOUND
+    assert it.fragments.fallback(CART, "P1", cut, NO_CONTEXT) == cut
+    assert it.fragments.fallback(PRODUCT, "P2", cut, NO_CONTEXT) == cut
+    assert it.fragments.fallback(PRODUCT, "P1", NOT_FOUND, NO_CONTEXT) == NOT_FOUND
 
 
 @dataclass
@@ -353,7 +357,7 @@ async def test_an_l2_write_is_cut_to_what_is_left_of_the_page_deadline() -> None
 
 async def test_the_page_reports_each_sections_cache_status_and_remaining_freshness() -> None:
     it = subject()
-    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    page = PageService(product_details_page(settings_for()), it.reads, deadline_ms=500, reserve_ms=0)
     first = await page.render("P1", NO_CONTEXT)
     it.clock.advance(2)
     second = await page.render("P1", NO_CONTEXT)
@@ -367,11 +371,11 @@ async def test_the_page_reports_each_sections_cache_status_and_remaining_freshne
 
 
 async def lookup(it: Subject, section: Section, entity_id: str, deadline: Deadline) -> SectionOutcome | None:
-    return (await it.source.lookup_many(section, [entity_id], deadline, NO_CONTEXT)).get(entity_id)
+    return (await it.fragments.read_fresh(section, [entity_id], deadline, NO_CONTEXT)).get(entity_id)
 
 
 async def settle(it: Subject, section: Section, entity_id: str, live: Failed | Fetched, deadline: Deadline) -> object:
-    return (await it.source.settle_many(section, {entity_id: live}, deadline, NO_CONTEXT))[entity_id]
+    return (await it.fragments.settle(section, {entity_id: live}, deadline, NO_CONTEXT))[entity_id]
 
 
 async def test_a_batch_looks_up_and_settles_per_id_as_a_single_fetch_would() -> None:
@@ -411,8 +415,8 @@ async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None
     deadline = Deadline.after_ms(500)
     ids = ["P1", "P2", "P3"]
     # When a batch looks the three up, then settles the two misses
-    hits = await it.source.lookup_many(PRODUCT, ids, deadline, NO_CONTEXT)
-    await it.source.settle_many(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline, NO_CONTEXT)
+    hits = await it.fragments.read_fresh(PRODUCT, ids, deadline, NO_CONTEXT)
+    await it.fragments.settle(PRODUCT, {"P1": GOOD, "P3": NOT_FOUND}, deadline, NO_CONTEXT)
     # Then L2 saw one read for the three keys and one write for the good answer (a not-found stays in L1)
     keys = tuple(cache_key("product", entity_id) for entity_id in ids)
     assert list(hits) == ["P2"]
@@ -423,7 +427,7 @@ async def test_many_ids_are_one_l2_read_and_their_answers_one_l2_write() -> None
 async def test_a_page_reads_l2_once_for_all_its_sections() -> None:
     l2 = FakeL2()
     it = subject(l2=l2)
-    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    page = PageService(product_details_page(settings_for()), it.reads, deadline_ms=500, reserve_ms=0)
     await page.render("P1", NO_CONTEXT)
     reads = [keys for kind, keys in l2.calls if kind == "get"]
     assert len(reads) == 1
@@ -478,7 +482,7 @@ async def test_a_slow_l2_costs_a_page_at_most_its_read_timeout_reads_and_writes_
     # Given an L2 whose read takes 60 ms of an 80 ms read timeout, and whose writes hang (write timeout 100 ms)
     l2 = TimedL2(get_delay_s=0.06)
     it = subject(l2=l2, policy=SLOW_POLICY)
-    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=1_000, reserve_ms=0)
+    page = PageService(product_details_page(settings_for()), it.reads, deadline_ms=1_000, reserve_ms=0)
     # When a page misses
     rendered = await page.render("P1", NO_CONTEXT)
     # Then each section's write was given only what the read left of the allowance (not the write timeout),
@@ -498,8 +502,8 @@ async def test_a_slow_l2_costs_a_batch_at_most_its_read_timeout() -> None:
     sections = [SECTIONS[name] for name in ("product", "reviews", "inventory")]
 
     async def one_section(section: Section) -> None:
-        await it.source.lookup_many(section, ids, deadline, NO_CONTEXT)
-        await it.source.settle_many(section, dict.fromkeys(ids, GOOD), deadline, NO_CONTEXT)
+        await it.fragments.read_fresh(section, ids, deadline, NO_CONTEXT)
+        await it.fragments.settle(section, dict.fromkeys(ids, GOOD), deadline, NO_CONTEXT)
 
     await asyncio.gather(*(one_section(section) for section in sections))
     # Then one read, and writes that share what it left of the allowance
@@ -526,12 +530,12 @@ async def test_not_found_answers_stay_in_l1_so_made_up_ids_never_reach_l2() -> N
     ids = [f"ZF{index}" for index in range(50)]
     for section in (SECTIONS["product"], SECTIONS["reviews"], SECTIONS["inventory"]):
         # When a batch looks them up and settles the 404s
-        assert await it.source.lookup_many(section, ids, deadline, NO_CONTEXT) == {}
-        await it.source.settle_many(section, dict.fromkeys(ids, NOT_FOUND), deadline, NO_CONTEXT)
+        assert await it.fragments.read_fresh(section, ids, deadline, NO_CONTEXT) == {}
+        await it.fragments.settle(section, dict.fromkeys(ids, NOT_FOUND), deadline, NO_CONTEXT)
     # Then L2 was read, never written, and holds nothing; L1 answers the next lookup without a call
     assert [kind for kind, _ in l2.calls] == ["get", "get", "get"]
     assert l2.entries == {}
-    again = await it.source.lookup_many(PRODUCT, ids, deadline, NO_CONTEXT)
+    again = await it.fragments.read_fresh(PRODUCT, ids, deadline, NO_CONTEXT)
     assert len(again) == 50
     assert all(isinstance(outcome, Failed) and outcome.cache == "hit" for outcome in again.values())
 
@@ -539,6 +543,6 @@ async def test_not_found_answers_stay_in_l1_so_made_up_ids_never_reach_l2() -> N
 async def test_a_page_for_a_product_that_does_not_exist_writes_nothing_to_l2() -> None:
     l2 = FakeL2()
     it = subject(Service(NOT_FOUND), l2=l2)
-    page = PageService(product_details_page(settings_for()), it.source, deadline_ms=500, reserve_ms=0)
+    page = PageService(product_details_page(settings_for()), it.reads, deadline_ms=500, reserve_ms=0)
     await page.render("ZF1", NO_CONTEXT)
     assert [kind for kind, _ in l2.calls] == ["get"]

@@ -28,8 +28,9 @@ from bff.api.server_timing import SERVER_TIMING_HEADER, server_timing
 from bff.api.validation import PRODUCT_ID_PATTERN, QUERY_PARAMETERS, validate_product_id
 from bff.api.validators import ETAG_HEADER, strong_etag
 from bff.config.settings import Settings
-from bff.core.batch import MAX_BATCH_IDS, BatchItem, RenderedBatch, unique_in_order
+from bff.core.batch import MAX_BATCH_IDS, unique_in_order
 from bff.core.policy import PageFailure
+from bff.core.service import BatchItem, RenderedBatch
 from bff.errors import InvalidParameterError
 
 IDS = "ids"

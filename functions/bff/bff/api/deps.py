@@ -17,7 +17,6 @@ from bff.api.middleware import correlation_id_of
 from bff.api.propagation import downstream_headers
 from bff.config.locales import negotiate_locale
 from bff.config.settings import Settings
-from bff.core.batch import BatchService
 from bff.core.cart import CartWrite, NewItem
 from bff.core.context import RequestContext
 from bff.core.policy import PageDecision
@@ -44,7 +43,9 @@ class Services:
     page: Page
     """The product page's declaration: its sections' names and services."""
     pages: PageService
-    batches: BatchService
+    """One page per request (`render`): each section read by id."""
+    batches: PageService
+    """Many pages per request (`render_many`): each section read in chunks where its service has a batch endpoint."""
     carts: CartRequests
     section_names: tuple[str, ...] = field(init=False)
     """The page's sections, as `include` names them."""

@@ -1,8 +1,9 @@
-"""Concurrent fan-out of a page's sections under one deadline.
+"""Concurrent fan-out of a page's sections for one or many ids, under one deadline.
 
-Every section starts at once. The fan-out stops waiting as soon as a critical section has failed (the page is
-lost anyway) or the deadline passes; whatever is still running then is cancelled, counted as a timeout and
-handed to `on_timeout`, which may still answer it (from the fragment cache).
+Each section is one task that fetches every id at once. The fan-out stops waiting as soon as a critical section has
+failed for every id (no page can be answered) or the deadline passes; whatever is still running then is cancelled,
+counted as a timeout for each of its ids, and handed to `fallback`, which may still answer it (from the fragment
+cache).
 """
 
 from __future__ import annotations
@@ -10,68 +11,94 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, SectionOutcome
-from bff.core.sections import Page, Section
+from bff.core.sections import Section
 
-type FetchSection = Callable[[Section, Deadline], Coroutine[Any, Any, SectionOutcome]]
-type OnTimeout = Callable[[Section, Failed], SectionOutcome]
+type FetchSection = Callable[[Section], Coroutine[Any, Any, dict[str, SectionOutcome]]]
+"""Every id's outcome for one section."""
+type Fallback = Callable[[Section, str, Failed], SectionOutcome]
+"""One id's answer for a section the fan-out stopped waiting for."""
 
 
-def _as_is(_section: Section, failure: Failed) -> SectionOutcome:
+def keep_failure(_section: Section, _entity_id: str, failure: Failed) -> SectionOutcome:
     return failure
 
 
+@dataclass(slots=True)
+class FannedOut:
+    outcomes: dict[str, dict[str, SectionOutcome]] = field(default_factory=dict)
+    """Each section's outcome for each id, by section name, then id."""
+    elapsed_ms: dict[str, float] = field(default_factory=dict)
+    """How long each section's task ran, from the fan-out's start to its answer or its cancellation."""
+
+
 async def fan_out(
-    page: Page,
+    sections: Sequence[Section],
+    entity_ids: Sequence[str],
     fetch: FetchSection,
     deadline: Deadline,
-    on_timeout: OnTimeout = _as_is,
-    launch_order: Sequence[Section] | None = None,
-) -> dict[str, SectionOutcome]:
-    """Outcomes by section name; calls start in `launch_order`, a reordering of the page's sections."""
-    sections = page.sections if launch_order is None else tuple(launch_order)
-    if sorted(section.name for section in sections) != sorted(section.name for section in page.sections):
-        raise ValueError("launch_order must hold each of the page's sections once")
+    fallback: Fallback = keep_failure,
+) -> FannedOut:
+    """Tasks start in the order of `sections` (the caller's launch order); every id gets an outcome."""
     started = time.perf_counter()
-    outcomes: dict[str, SectionOutcome] = {}
-    pending: dict[asyncio.Task[SectionOutcome], Section] = {}
+    fanned = FannedOut()
+    pending: dict[asyncio.Task[dict[str, SectionOutcome]], Section] = {}
     for section in sections:
         if deadline.cap_s(section.timeout_ms) <= 0:
-            outcomes[section.name] = on_timeout(section, Failed(FailureReason.TIMEOUT, duration_ms=0.0))
+            timed_out = Failed(FailureReason.TIMEOUT, duration_ms=0.0)
+            fanned.outcomes[section.name] = {
+                entity_id: fallback(section, entity_id, timed_out) for entity_id in entity_ids
+            }
+            fanned.elapsed_ms[section.name] = 0.0
         else:
-            pending[asyncio.create_task(fetch(section, deadline))] = section
+            pending[asyncio.create_task(fetch(section))] = section
     try:
-        await _collect_until_settled(pending, outcomes, deadline)
+        await _collect_until_settled(pending, fanned, deadline, started)
     finally:
         await _cancel(pending)
     for task, section in pending.items():
+        fanned.elapsed_ms[section.name] = _elapsed_ms(started)
         if task.cancelled():
-            timed_out = Failed(FailureReason.TIMEOUT, duration_ms=(time.perf_counter() - started) * 1000)
-            outcomes[section.name] = on_timeout(section, timed_out)
+            timed_out = Failed(FailureReason.TIMEOUT, duration_ms=fanned.elapsed_ms[section.name])
+            fanned.outcomes[section.name] = {
+                entity_id: fallback(section, entity_id, timed_out) for entity_id in entity_ids
+            }
         else:
-            outcomes[section.name] = task.result()
-    return outcomes
+            fanned.outcomes[section.name] = task.result()
+    return fanned
 
 
 async def _collect_until_settled(
-    pending: dict[asyncio.Task[SectionOutcome], Section],
-    outcomes: dict[str, SectionOutcome],
+    pending: dict[asyncio.Task[dict[str, SectionOutcome]], Section],
+    fanned: FannedOut,
     deadline: Deadline,
+    started: float,
 ) -> None:
     while pending and not deadline.expired():
         done, _ = await asyncio.wait(pending, timeout=deadline.remaining_s(), return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             section = pending.pop(task)
-            outcome = outcomes[section.name] = task.result()
-            if section.critical and isinstance(outcome, Failed):
+            by_id = fanned.outcomes[section.name] = task.result()
+            fanned.elapsed_ms[section.name] = _elapsed_ms(started)
+            if section.critical and failed_for_every_id(by_id):
                 return
 
 
-async def _cancel(pending: dict[asyncio.Task[SectionOutcome], Section]) -> None:
+def failed_for_every_id(by_id: dict[str, SectionOutcome]) -> bool:
+    """No id has an answer: a critical section like this leaves no page to answer."""
+    return all(isinstance(outcome, Failed) for outcome in by_id.values())
+
+
+async def _cancel(pending: dict[asyncio.Task[dict[str, SectionOutcome]], Section]) -> None:
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -37,26 +37,30 @@ def traced_cache_lookup(section: str, tier: Tier | None) -> None:
 class TracedSections:
     """A SectionSource whose every section fetch is a span: its cache outcome (hit, miss, stale), the tier that
     answered, and why it is degraded (the failure's reason, `stale`, or `page_deadline` when the page stopped
-    waiting)."""
+    waiting). Around a page's source, whose fetches are for one id: a fetch for many ids gets the span and the
+    number of ids, not one id's outcome."""
 
     def __init__(self, inner: SectionSource, tracing: Tracing) -> None:
         self._inner = inner
         self._tracing = tracing
 
     async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
-    ) -> SectionOutcome:
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
+    ) -> dict[str, SectionOutcome]:
         with self._tracing.section(section.name, section.service) as span:
             token = _open_section.set(span)
             try:
-                outcome = await self._inner.fetch(section, entity_id, deadline, context)
+                outcomes = await self._inner.fetch(section, entity_ids, deadline, context)
             except asyncio.CancelledError:
                 span.set("bff.degradation.reason", PAGE_DEADLINE_REASON)
                 raise
             finally:
                 _open_section.reset(token)
-            describe_section(span, outcome)
-            return outcome
+            if len(outcomes) == 1:
+                describe_section(span, next(iter(outcomes.values())))
+            else:
+                span.set("bff.batch.ids", len(outcomes))
+            return outcomes
 
     def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
         return self._inner.fallback(section, entity_id, failure, context)

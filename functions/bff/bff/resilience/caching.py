@@ -5,7 +5,7 @@ do not depend on the caller's language (the BFF sends none downstream), and what
 it) is rendered after the cache, from the negotiated locale (bff.core.shaping). A caller who varies its headers
 therefore neither bypasses the cache nor fills it.
 
-One section (or, for a batch, one section of many ids at once), in order:
+One section of one or many ids (bff.resilience.reads calls it before and after the live calls), in order:
 1. A service whose TTL is 0 (the cart) is never cached: the live call alone answers.
 2. The tiered cache is read: L1, then L2 once for every id L1 cannot answer (one round trip per chunk of keys,
    within the store's own tight timeout, never past the page's deadline). A fresh 200 entry answers ("hit"), a
@@ -37,7 +37,6 @@ from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, Stale
 from bff.core.sections import Section
-from bff.resilience.caller import ResilientCaller
 
 type OnLookup = Callable[[str, Tier | None], None]
 """Counts one section's cache lookup: the section's name and the tier that had a fresh entry (None: a miss)."""
@@ -61,36 +60,24 @@ class CachePolicy:
     """The most one request may wait on L2, reads and writes together (the L2's read timeout)."""
 
 
-class CachingSource:
-    """A SectionSource: the resilient caller behind the fragment cache."""
+class ReadCache:
+    """The fragment cache as the read path uses it (bff.resilience.reads): the fresh answers before the calls, the
+    live answers settled after them, and an answer for a section the page stopped waiting for."""
 
     def __init__(
         self,
-        inner: ResilientCaller,
         cache: TieredCache,
         policy: CachePolicy,
         *,
         on_lookup: OnLookup = _ignore_lookup,
         clock: Clock = time.time,
     ) -> None:
-        self._inner = inner
         self._cache = cache
         self._policy = policy
         self._on_lookup = on_lookup
         self._clock = clock
 
-    async def fetch(
-        self, section: Section, entity_id: str, deadline: Deadline, context: RequestContext
-    ) -> SectionOutcome:
-        if self._ttl_s(section) <= 0:
-            return _uncached(await self._inner.fetch(section, entity_id, deadline, context))
-        hit = (await self.lookup_many(section, [entity_id], deadline, context)).get(entity_id)
-        if hit is not None:
-            return hit
-        live = await self._inner.fetch(section, entity_id, deadline, context)
-        return (await self.settle_many(section, {entity_id: live}, deadline, context))[entity_id]
-
-    async def lookup_many(
+    async def read_fresh(
         self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """Each fresh entry's answer by id (a 404 entry answers not found); an id left out must be fetched live.
@@ -111,7 +98,7 @@ class CachingSource:
                 self._on_lookup(section.name, None)
         return outcomes
 
-    async def settle_many(
+    async def settle(
         self, section: Section, live: Mapping[str, Failed | Fetched], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """The live answers after a miss: good ones and not-founds are stored (in one L2 write), a failure is
@@ -123,7 +110,7 @@ class CachingSource:
         entries: dict[str, CacheEntry] = {}
         for entity_id, outcome in live.items():
             key = _key(section, entity_id)
-            outcomes[entity_id], stored = self._settled(key, outcome, ttl_s)
+            outcomes[entity_id], stored = self._settle_one(key, outcome, ttl_s)
             if stored is not None:
                 entries[key] = stored
         await self._put(entries, deadline)
@@ -138,10 +125,7 @@ class CachingSource:
         now = self._clock()
         if entry is not None and is_fresh(entry, now):
             return _from_fresh_entry(entry, now, failure.duration_ms)
-        return self._stale_or(entry, failure)
-
-    def slowest_first(self, sections: Sequence[Section]) -> list[Section]:
-        return self._inner.slowest_first(sections)
+        return self._serve_stale(entry, failure)
 
     def _ttl_s(self, section: Section) -> float:
         return self._policy.ttl_s.get(section.service, 0.0)
@@ -162,7 +146,7 @@ class CachingSource:
                 deadline.cache_waits.add(started, deadline.clock())
         return {key: (local, "l1") for key in keys if (local := self._cache.l1.get_now(key)) is not None}
 
-    def _settled(self, key: str, live: Failed | Fetched, ttl_s: float) -> tuple[SectionOutcome, CacheEntry | None]:
+    def _settle_one(self, key: str, live: Failed | Fetched, ttl_s: float) -> tuple[SectionOutcome, CacheEntry | None]:
         """The answer for one live outcome, and the entry to store for it (None: nothing to store)."""
         now = self._clock()
         if isinstance(live, Fetched):
@@ -179,7 +163,7 @@ class CachingSource:
             return replace(live, cache="miss"), CacheEntry.create(
                 None, status=404, now=now, fresh_s=negative_s, stale_s=0
             )
-        return self._stale_or(self._cache.l1.get_now(key), live), None
+        return self._serve_stale(self._cache.l1.get_now(key), live), None
 
     async def _put(self, entries: dict[str, CacheEntry], deadline: Deadline) -> None:
         """L1 at once; L2 (good answers only) in one batched write within its write timeout, what is left of the
@@ -204,7 +188,8 @@ class CachingSource:
         finally:
             deadline.cache_waits.add(started, deadline.clock())
 
-    def _stale_or(self, entry: CacheEntry | None, failure: Failed) -> Failed | Stale:
+    def _serve_stale(self, entry: CacheEntry | None, failure: Failed) -> Failed | Stale:
+        """The entry's answer, marked stale, when it is inside its stale window; else the failure."""
         now = self._clock()
         if entry is None or entry.status != 200 or not is_usable_stale(entry, now):
             return failure

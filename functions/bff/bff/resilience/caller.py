@@ -126,11 +126,6 @@ class ResilientCaller:
         else:
             guard.breaker.record_abandoned()
 
-    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> Failed | Fetched:
-        """A section the page stopped waiting for stays failed here (the fragment cache may still answer it)."""
-        del section, entity_id, context
-        return failure
-
 
 @dataclass(slots=True)
 class _Call:

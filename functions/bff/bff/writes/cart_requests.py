@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bff.core.batch import BatchSectionSource
 from bff.core.cart import CartSections, CartService, CartWrite, NewItem
 from bff.core.context import RequestContext
 from bff.core.deadline import Deadline, page_budget_ms
@@ -21,6 +20,7 @@ from bff.core.outcomes import Failed, Fetched, JsonValue, SectionOutcome
 from bff.core.policy import PageAnswer, PageDecision, PageFailure
 from bff.core.service import SectionSource
 from bff.errors import IdempotencyUnavailableError
+from bff.resilience.caller import ResilientCaller
 from bff.resilience.writes import IDEMPOTENCY_KEY_HEADER, WriteCaller
 from bff.writes.idempotency import IdempotentWrites
 
@@ -41,8 +41,8 @@ class _Ports:
 
     sections: CartSections
     reads: SectionSource
-    batches: BatchSectionSource
-    cart_reads: SectionSource
+    batches: SectionSource
+    cart_reads: ResilientCaller
     writes: WriteCaller
     sub: str
     context: RequestContext
@@ -58,10 +58,11 @@ class _Ports:
 
     async def product(self, product_id: str, deadline: Deadline) -> SectionOutcome:
         # Product data is the same for every shopper: no user header travels with it.
-        return await self.reads.fetch(self.sections.product, product_id, deadline, self.context)
+        outcomes = await self.reads.fetch(self.sections.product, (product_id,), deadline, self.context)
+        return outcomes[product_id]
 
     async def products(self, product_ids: Sequence[str], deadline: Deadline) -> Mapping[str, SectionOutcome]:
-        return await self.batches.fetch_many(self.sections.product, product_ids, deadline, self.context)
+        return await self.batches.fetch(self.sections.product, product_ids, deadline, self.context)
 
     def _as_shopper(self, extra: Mapping[str, str] | None = None) -> RequestContext:
         """The request's context with the shopper's headers (and `extra`) added to those that travel."""
@@ -76,8 +77,8 @@ class RequestCart:
         sections: CartSections,
         *,
         reads: SectionSource,
-        batches: BatchSectionSource,
-        cart_reads: SectionSource,
+        batches: SectionSource,
+        cart_reads: ResilientCaller,
         writes: WriteCaller,
         idempotent: IdempotentWrites | None,
         deadline_ms: int,

@@ -29,7 +29,7 @@ async def product_details_batch(request: Request, context: RequestContextDep, se
     entity_ids, rest = split_batch_query(request.url.query)
     query = parse_page_query(rest, services.section_names)
     options = PageOptions(query.include, query.reviews_limit, context.locale)
-    rendered = await services.batches.render(entity_ids, context, options)
+    rendered = await services.batches.render_many(entity_ids, context, options)
     # The canonical line tells each section's whole batch fetch (its time across every id).
     record_sections(
         {
