@@ -30,7 +30,8 @@ SEED_BYTES = 32
 
 
 class Environment(Protocol):
-    """What the composition root built: its connections and what it loads lazily."""
+    """What the composition root built: its connections and what it loads lazily. A Protocol so that the hooks
+    never import the composition root, and tests drive them with a recording environment."""
 
     async def reset(self) -> None: ...
 
@@ -40,6 +41,8 @@ class Environment(Protocol):
 
 
 class Schema(Protocol):
+    """The app as the hooks use it (its OpenAPI document, built before the snapshot), without importing FastAPI."""
+
     def openapi(self) -> dict[str, Any]: ...
 
 

@@ -97,7 +97,8 @@ class NewItem:
 
 
 class CartPorts(Protocol):
-    """One request's view of the services, already bound to its shopper, headers and idempotency key."""
+    """One request's view of the services, already bound to its shopper, headers and idempotency key. A Protocol
+    because this pure use case may not import the layer that binds them (bff.writes.cart_requests)."""
 
     async def read_cart(self, deadline: Deadline) -> SectionOutcome: ...
 

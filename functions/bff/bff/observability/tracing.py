@@ -55,6 +55,9 @@ class Span(Protocol):
 
 
 class Tracing(Protocol):
+    """The tracing the composition root wires. A Protocol because there are two: OpenTelemetry's, imported only
+    when an exporter is configured, and NoTracing, which costs nothing."""
+
     enabled: bool
 
     def invocation(self, event: object) -> Span: ...

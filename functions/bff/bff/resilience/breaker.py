@@ -9,6 +9,9 @@ from bff.resilience.circuit_breaker import BreakerState
 
 
 class Breaker(Protocol):
+    """What a guard asks of a breaker. A Protocol because there are two: the environment's own (CircuitBreaker) and
+    the one that also obeys the fleet's shared state (bff.resilience.fleet_breaker.FleetBreaker)."""
+
     @property
     def state(self) -> BreakerState: ...
 
