@@ -79,6 +79,24 @@ async def test_get_cart_enriches_each_item_and_is_private() -> None:
     assert all("x-user-sub" not in call.headers for call in fake.calls_to("product"))
 
 
+async def test_the_cart_reads_products_through_the_pages_source_and_its_fragments() -> None:
+    # Given a product page for P001 already served, so its product is in the fragment cache
+    fake = FakeDownstream()
+    fake.script("cart", body=cart_of(("P001", 2), ("P002", 1)))
+    async with cart_client(fake) as client:
+        assert (await client.get("/product-details/P001")).status_code == 200
+        (page_call,) = fake.calls_to("product")
+        fake.requests.clear()
+        # When alice's cart holds P001 and P002
+        response = await client.get("/cart", headers=ALICE)
+    # Then the page read P001 by id, and the cart asked the product service for the miss alone, in one batch call
+    assert page_call.url.path == "/products/P001"
+    assert response.status_code == 200
+    (product_call,) = fake.calls_to("product")
+    assert (product_call.url.path, product_call.url.params["ids"]) == ("/products", "P002")
+    assert [line["product"]["id"] for line in response.json()["items"]] == ["P001", "P002"]
+
+
 async def test_the_subject_travels_as_one_encoded_path_segment() -> None:
     fake = FakeDownstream()
     async with cart_client(fake) as client:
