@@ -349,10 +349,10 @@ def test_a_failure_inside_mangum_answers_500_problem_json(
     logged: Callable[[str], list[dict[str, Any]]],
 ) -> None:
     # Given Mangum itself fails on a servable event
-    def broken(event: object, context: object) -> dict[str, Any]:
+    def broken(event: object, context: object, record: object) -> dict[str, Any]:
         raise RuntimeError("adapter bug")
 
-    monkeypatch.setattr(in_process_handler, "_mangum", broken)
+    monkeypatch.setattr(in_process_handler, "_serve", broken)
     event = adapt(json.loads((EXTERNAL_DIR / "sam-cli" / "apigateway-aws-proxy.json").read_text()))
     # When the handler gets it
     response = in_process_handler.lambda_handler(event, FakeLambdaContext())

@@ -15,8 +15,10 @@ from bff.core.policy import PageDecision, PageFailure
 from bff.core.service import RenderedPage
 from bff.core.shaping import PageOptions
 from bff.downstream.http import create_http_client
+from bff.observability.metrics import InvocationRecord
 from tests.support.fake_downstream import FakeDownstream, inventory_body, product_body, reviews_body
 from tests.support.overrides import override_pages
+from tests.support.recording import recorded_client
 from tests.support.settings import settings_for
 
 pytestmark = pytest.mark.anyio
@@ -262,21 +264,21 @@ class FixedPages:
         return RenderedPage(self.decision, {"total": 1.0})
 
 
-async def test_the_app_answers_what_its_page_service_decides(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given an app whose page service's critical section's breaker is open, and a recorder of degradations
+async def test_the_app_answers_what_its_page_service_decides() -> None:
+    # Given an app whose page service's critical section's breaker is open, serving an invocation's record
     pages = FixedPages(PageFailure(503, "product", FailureReason.CIRCUIT_OPEN, retry_after_s=7))
-    recorded: list[list[tuple[str, str]]] = []
-    monkeypatch.setattr("bff.api.routes.pages.record_page", lambda degraded: recorded.append(list(degraded)))
+    record = InvocationRecord()
     settings = settings_for()
     app = build_app(settings, create_http_client(settings))
     override_pages(app, pages)
     # When a page is requested
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test") as client:
+    async with recorded_client(app, record) as client:
         response = await client.get("/product-details/P001", headers={"x-correlation-id": "corr-1"})
     # Then the failure is a 503 problem with Retry-After (no degradation: the handler wrapper counts the
-    # response), for the id and correlation id asked for
+    # response), for the id and correlation id asked for, and the record names the route
     problem = assert_problem(response, 503)
     assert problem["type"].endswith(":upstream-unavailable")
     assert response.headers["retry-after"] == "7"
-    assert recorded == []
+    assert (record.degradations, record.degraded) == ([], False)
+    assert record.route == "/product-details/{productId}"
     assert [(entity_id, headers["x-correlation-id"]) for entity_id, headers in pages.requests] == [("P001", "corr-1")]

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import snapshot_restore_py
 
+from bff.cache.entry import OnStoreError, ignore_store_error
 from bff.config.locales import _babel_locale, format_price
 from bff.config.services import SERVICES, variable
 from bff.downstream.signing import SigV4Signer
@@ -219,10 +220,12 @@ class CountingStore:
         self.closed = 0
         self.warmed = 0
 
-    async def get_many(self, keys: object, within_s: float) -> dict[str, object]:
+    async def get_many(
+        self, keys: object, within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, object]:
         return {}
 
-    async def put_many(self, entries: object, within_s: float) -> None:
+    async def put_many(self, entries: object, within_s: float, on_error: OnStoreError = ignore_store_error) -> None:
         return None
 
     async def close(self) -> None:

@@ -5,7 +5,6 @@ FastAPI app. The shared cache's client library (aiobotocore, redis) is imported 
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from bff.core.shaping import Derivation
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, Transport, create_http_client
 from bff.observability.logging import logger
-from bff.observability.metrics import count_responses, record_cache_error, record_cache_lookup
+from bff.observability.metrics import RecordedHandler, count_responses
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
 from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.backoff import Backoff
@@ -122,7 +121,6 @@ def shared_store(settings: Settings, connection: SharedConnection | None = None)
     get_timeout_s = settings.cache_l2_timeout_ms / 1000
     put_timeout_s = settings.cache_l2_write_timeout_ms / 1000
     cool_off_s = settings.cache_l2_cool_off_ms / 1000
-    on_error = functools.partial(record_cache_error, "l2")
     if settings.cache_table_name:
         from bff.cache.dynamodb import DynamoDbConnection, DynamoDbStore  # noqa: PLC0415
 
@@ -133,7 +131,6 @@ def shared_store(settings: Settings, connection: SharedConnection | None = None)
             get_timeout_s=get_timeout_s,
             put_timeout_s=put_timeout_s,
             cool_off_s=cool_off_s,
-            on_error=on_error,
         )
     if settings.cache_url:
         from bff.cache.redis import RedisConnection, RedisStore  # noqa: PLC0415
@@ -145,7 +142,6 @@ def shared_store(settings: Settings, connection: SharedConnection | None = None)
             get_timeout_s=get_timeout_s,
             put_timeout_s=put_timeout_s,
             cool_off_s=cool_off_s,
-            on_error=on_error,
         )
     return None
 
@@ -238,7 +234,7 @@ def build_downstream(
     fragments = ReadCache(
         cache if cache is not None else build_fragment_cache(settings, tracing),
         cache_policy(settings),
-        on_lookup=traced_cache_lookup if tracing.enabled else record_cache_lookup,
+        on_lookup=traced_cache_lookup if tracing.enabled else None,
     )
     reads = SectionReads(calls, fragments, concurrency=settings.batch_concurrency)
     batch_reads = SectionReads(calls, fragments, batch_endpoints(settings), concurrency=settings.batch_concurrency)
@@ -405,10 +401,11 @@ async def _nothing_to_warm() -> bool:
     return True
 
 
-def instrument_handler(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
+def instrument_handler(handler: RecordedHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
     """Logger outermost, so every line carries the Lambda context (and debug sampling is drawn again for each
     invocation); inside it the invocation's SERVER span, its canonical log line and EMF document, from the status
-    the handler answered, whatever it was; the spans are exported when the answer is ready."""
+    the handler answered, whatever it was, and from the record it hands `handler` (bff.handler puts it in the ASGI
+    scope); the spans are exported when the answer is ready."""
     wrapped: LambdaHandler = count_responses(handler, tracing)
     instrumented: LambdaHandler = logger.inject_lambda_context(
         wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True

@@ -20,10 +20,11 @@ from bff.cache.tiered import TieredCache
 from tests.support.fault_servers import black_hole_port, refusing_port, throttling_endpoint
 from tests.support.moto_server import MotoServer
 from tests.support.redis_server import RedisServer
+from tests.support.reporting_store import ReportingStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-type Store = DynamoDbStore | RedisStore
+type Store = ReportingStore
 TABLE = "FragmentCacheTable"
 LIVE_TIMEOUT_S = 2.0
 
@@ -63,14 +64,10 @@ def dynamodb_backend(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -
         if address is not None:
             # botocore's own variable, as in Lambda configuration: the store passes no endpoint itself.
             monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://{address}")
-        return DynamoDbStore(
-            moto_server.table_name(TABLE),
-            get_timeout_s=timeout_s,
-            put_timeout_s=timeout_s,
-            cool_off_s=0.0,
-            on_error=errors,
-            clock=clock,
+        store = DynamoDbStore(
+            moto_server.table_name(TABLE), get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=0.0, clock=clock
         )
+        return ReportingStore(store, errors)
 
     return Backend("dynamodb", make, lambda key: moto_server.raw_item(TABLE, key) is not None)
 
@@ -78,8 +75,8 @@ def dynamodb_backend(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -
 def redis_backend(redis_server: RedisServer) -> Backend:
     def make(address: str | None, timeout_s: float, errors: Recorder, clock: Clock) -> Store:
         url = f"redis://{address}/0" if address is not None else redis_server.url
-        return RedisStore(
-            url, get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=0.0, on_error=errors, clock=clock
+        return ReportingStore(
+            RedisStore(url, get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=0.0, clock=clock), errors
         )
 
     return Backend("redis", make, lambda key: redis_server.command("EXISTS", key) == b":1\r\n")
@@ -245,8 +242,8 @@ async def test_dynamodb_throttling_is_a_miss_reported_as_throttled_and_not_retri
     errors = Recorder()
     with throttling_endpoint(code) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint.url)
-        store = DynamoDbStore(
-            TABLE, get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, cool_off_s=0.0, on_error=errors
+        store = ReportingStore(
+            DynamoDbStore(TABLE, get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, cool_off_s=0.0), errors
         )
         async with opened(store):
             assert await get(store, unique_key()) is None
@@ -257,8 +254,9 @@ async def test_dynamodb_throttling_is_a_miss_reported_as_throttled_and_not_retri
 
 async def test_the_dynamodb_client_is_created_once_and_reused(aws_environment: MotoServer) -> None:
     errors = Recorder()
-    store = DynamoDbStore(
-        aws_environment.table_name(TABLE), get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S, on_error=errors
+    store = ReportingStore(
+        DynamoDbStore(aws_environment.table_name(TABLE), get_timeout_s=LIVE_TIMEOUT_S, put_timeout_s=LIVE_TIMEOUT_S),
+        errors,
     )
     key = unique_key()
     async with opened(store):

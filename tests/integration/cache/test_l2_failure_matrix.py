@@ -27,6 +27,7 @@ import pytest
 from bff.cache.entry import StoreErrorKind, cache_key
 from bff.composition import build_app, build_fragment_cache
 from bff.downstream.http import create_http_client
+from bff.observability.metrics import InvocationRecord
 from tests.support.fault_servers import (
     black_hole_port,
     delaying_proxy,
@@ -36,6 +37,7 @@ from tests.support.fault_servers import (
 )
 from tests.support.mock_processes import MockProcess
 from tests.support.moto_server import MotoServer
+from tests.support.recording import recorded_client
 from tests.support.redis_server import RedisServer
 from tests.support.resilience import NO_HEDGING, requests_seen_by
 from tests.support.settings import settings_for
@@ -170,21 +172,15 @@ def put_malformed_items(moto: MotoServer) -> None:
         client.put_item(TableName=moto.table_name(TABLE), Item=item)
 
 
-@contextmanager
-def recorded_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[StoreErrorKind]]:
-    """The L2 errors each store built from now on reports (through the CacheErrors metric's hook)."""
-    errors: Counter[StoreErrorKind] = Counter()
-
-    def record(tier: str, kind: StoreErrorKind) -> None:
-        del tier
-        errors[kind] += 1
-
-    monkeypatch.setattr("bff.composition.record_cache_error", record)
-    yield errors
+def error_kinds(record: InvocationRecord) -> Counter[str]:
+    """The L2 errors the requests recorded (their CacheErrors), by kind."""
+    return Counter(kind for _tier, kind in record.cache_errors)
 
 
-async def serve(urls: dict[str, str], cache: dict[str, object], fault: Fault, *paths: str) -> list[httpx.Response]:
-    """A fresh app (fresh L1, a new L2 client) serving `paths` one after another."""
+async def serve(
+    urls: dict[str, str], cache: dict[str, object], fault: Fault, record: InvocationRecord, *paths: str
+) -> list[httpx.Response]:
+    """A fresh app (fresh L1, a new L2 client) serving `paths` one after another, each recording into `record`."""
     settings = settings_for(
         urls,
         page_deadline_ms=DEADLINE_MS,
@@ -200,8 +196,7 @@ async def serve(urls: dict[str, str], cache: dict[str, object], fault: Fault, *p
     try:
         async with create_http_client(settings) as downstream:
             app = build_app(settings, downstream, cache_tiers)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bff.test") as client:
+            async with recorded_client(app, record) as client:
                 responses = []
                 for path in paths:
                     started = time.perf_counter()
@@ -236,20 +231,15 @@ async def test_l2_failure_matrix(
     fault: Fault,
 ) -> None:
     urls = {name: mock.base_url for name, mock in reference_mocks.items()}
-    with (
-        recorded_errors(monkeypatch) as errors,
-        faulty_l2(fault, moto_server, redis_server, monkeypatch) as (
-            cache,
-            counters,
-        ),
-    ):
+    record = InvocationRecord()
+    with faulty_l2(fault, moto_server, redis_server, monkeypatch) as (cache, counters):
         # When a page is served twice, then (by a fresh environment) a batch of 50 ids
         before = calls_by_service(reference_mocks)
-        first, second = await serve(urls, cache, fault, "/product-details/P001", "/product-details/P001")
+        first, second = await serve(urls, cache, fault, record, "/product-details/P001", "/product-details/P001")
         after_pages = calls_by_service(reference_mocks)
         reads_after_pages, writes_after_pages = counters.snapshot()
-        page_errors = sum(errors.values())
-        (batch,) = await serve(urls, cache, fault, "/product-details?ids=" + ",".join(BATCH_IDS))
+        page_errors = len(record.cache_errors)
+        (batch,) = await serve(urls, cache, fault, record, "/product-details?ids=" + ",".join(BATCH_IDS))
         after_batch = calls_by_service(reference_mocks)
         reads_after_batch, writes_after_batch = counters.snapshot()
 
@@ -266,6 +256,7 @@ async def test_l2_failure_matrix(
     assert {name: after_batch[name] - after_pages[name] for name in SECTIONS} == dict.fromkeys(SECTIONS, 1)
     # And the L2 failed as the row says, a bounded number of times
     # (a refusal or an error may come after the read timeout on a loaded machine: then it is a timeout)
+    errors = error_kinds(record)
     assert fault.error_kind in errors
     assert set(errors) <= {fault.error_kind, "timeout"}
     if fault.error_kind == "malformed":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bff.cache.entry import CacheEntry
+from bff.cache.entry import CacheEntry, OnStoreError, ignore_store_error
 
 
 @dataclass
@@ -26,11 +26,15 @@ class FakeL2:
     entries: dict[str, CacheEntry] = field(default_factory=dict)
     calls: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         self.calls.append(("get", tuple(keys)))
         return {key: self.entries[key] for key in keys if key in self.entries}
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         self.calls.append(("put", tuple(entries)))
         self.entries.update(entries)
 

@@ -18,6 +18,7 @@ from bff.cache.dynamodb import DynamoDbStore
 from bff.cache.entry import CacheEntry, StoreErrorKind, dumps
 from bff.cache.redis import RedisStore
 from bff.composition import shared_store
+from tests.support.reporting_store import ReportingStore
 from tests.support.settings import settings_for
 from tests.unit.cache.support import FakeClock, entry_at
 
@@ -107,9 +108,10 @@ def dynamodb_store(
     *,
     timeout_s: float = 0.05,
     cool_off_s: float = 0.0,
-) -> tuple[DynamoDbStore, list[int]]:
-    store = DynamoDbStore(
-        "cache", get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=cool_off_s, on_error=errors, clock=clock
+) -> tuple[ReportingStore, list[int]]:
+    store = ReportingStore(
+        DynamoDbStore("cache", get_timeout_s=timeout_s, put_timeout_s=timeout_s, cool_off_s=cool_off_s, clock=clock),
+        errors,
     )
     created: list[int] = []
 
@@ -121,11 +123,11 @@ def dynamodb_store(
     return store, created
 
 
-async def get(store: DynamoDbStore | RedisStore, key: str) -> CacheEntry | None:
+async def get(store: ReportingStore | DynamoDbStore | RedisStore, key: str) -> CacheEntry | None:
     return (await store.get_many([key], WITHIN_S)).get(key)
 
 
-async def put(store: DynamoDbStore | RedisStore, key: str, entry: CacheEntry) -> None:
+async def put(store: ReportingStore | DynamoDbStore | RedisStore, key: str, entry: CacheEntry) -> None:
     await store.put_many({key: entry}, WITHIN_S)
 
 
@@ -262,7 +264,7 @@ async def test_dynamodb_creates_one_client_for_concurrent_first_reads(monkeypatc
 async def test_a_slow_client_creation_outlives_the_read_that_timed_out(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a client that takes longer to create than one read may wait
     clock, fake, errors = FakeClock(), FakeDynamoDb(), Recorder()
-    store = DynamoDbStore("cache", get_timeout_s=0.02, cool_off_s=0.0, on_error=errors, clock=clock)
+    store = ReportingStore(DynamoDbStore("cache", get_timeout_s=0.02, cool_off_s=0.0, clock=clock), errors)
     created: list[int] = []
 
     async def slow_create_client() -> FakeDynamoDb:
@@ -282,7 +284,7 @@ async def test_a_slow_client_creation_outlives_the_read_that_timed_out(monkeypat
 
 async def test_a_failed_client_creation_is_retried_on_the_next_read(monkeypatch: pytest.MonkeyPatch) -> None:
     clock, fake, errors = FakeClock(), FakeDynamoDb(), Recorder()
-    store = DynamoDbStore("cache", cool_off_s=0.0, on_error=errors, clock=clock)
+    store = ReportingStore(DynamoDbStore("cache", cool_off_s=0.0, clock=clock), errors)
     attempts: list[int] = []
 
     async def flaky_create_client() -> FakeDynamoDb:
@@ -331,10 +333,10 @@ class FakeRedis:
         return FakePipeline(self)
 
 
-def redis_store(fake: FakeRedis, clock: FakeClock, errors: Recorder) -> RedisStore:
-    store = RedisStore("redis://127.0.0.1:9/0", cool_off_s=0.0, on_error=errors, clock=clock)
+def redis_store(fake: FakeRedis, clock: FakeClock, errors: Recorder) -> ReportingStore:
+    store = ReportingStore(RedisStore("redis://127.0.0.1:9/0", cool_off_s=0.0, clock=clock), errors)
     client: Callable[[], FakeRedis] = lambda: fake  # noqa: E731
-    store.connection.client = client  # type: ignore[method-assign,assignment]
+    store.store.connection.client = client  # type: ignore[method-assign,assignment]
     return store
 
 

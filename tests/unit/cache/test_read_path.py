@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bff.cache.entry import CacheEntry, cache_key
+from bff.cache.entry import CacheEntry, OnStoreError, cache_key, ignore_store_error
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import Tier, TieredCache
 from bff.config.pages import product_details_page
@@ -315,11 +315,15 @@ class SlowL2(FakeL2):
     get_delay_s: float = 0.0
     put_delay_s: float = 0.0
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         await asyncio.sleep(self.get_delay_s)
         return await super().get_many(keys, within_s)
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         await asyncio.sleep(self.put_delay_s)
         await super().put_many(entries, within_s)
 
@@ -446,7 +450,9 @@ class TimedL2(FakeL2):
     spans: list[tuple[float, float]] = field(default_factory=list)
     write_budgets_s: list[float] = field(default_factory=list)
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         started = time.monotonic()
         try:
             await asyncio.sleep(min(self.get_delay_s, within_s))
@@ -454,7 +460,9 @@ class TimedL2(FakeL2):
         finally:
             self.spans.append((started, time.monotonic()))
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         started = time.monotonic()
         self.write_budgets_s.append(within_s)
         try:

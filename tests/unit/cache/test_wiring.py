@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from bff.api.server_timing import server_timing
 from bff.composition import build_app, build_fragment_cache, cache_policy, shared_store
 from bff.config.settings import Settings
 from bff.downstream.http import create_http_client
 from bff.errors import ConfigurationError
-from bff.observability.metrics import invocation_metrics, invocation_record, record_cache_error, record_cache_lookup
+from bff.observability.metrics import OUTSIDE_INVOCATION, InvocationRecord, invocation_metrics
 from tests.support.fake_downstream import FakeDownstream
 from tests.support.log_lines import Lines, dimension_sets, json_lines
+from tests.support.recording import recorded_client
 from tests.support.settings import settings_for
 from tests.support.tooling import REPO_ROOT
 
@@ -33,9 +35,13 @@ def emf(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     return lambda: [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
 
 
-async def app_client(fake: FakeDownstream, **overrides: object) -> httpx.AsyncClient:
+def page_app(fake: FakeDownstream, **overrides: object) -> FastAPI:
     settings = settings_for(None, page_cache_max_age_s=60, **overrides)
-    app = build_app(settings, create_http_client(settings, transport=fake.transport()))
+    return build_app(settings, create_http_client(settings, transport=fake.transport()))
+
+
+async def app_client(fake: FakeDownstream, **overrides: object) -> httpx.AsyncClient:
+    app = page_app(fake, **overrides)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bff.test")
 
 
@@ -113,11 +119,12 @@ async def test_an_unknown_product_is_negatively_cached(client: httpx.AsyncClient
 
 
 @pytest.mark.anyio
-async def test_each_lookup_is_counted_by_section_and_tier(client: httpx.AsyncClient, emf: Lines) -> None:
-    # Given two requests for the same page, each in its invocation's record
-    with invocation_record() as first:
+async def test_each_lookup_is_counted_by_section_and_tier(fake: FakeDownstream, emf: Lines) -> None:
+    # Given two requests for the same page, each recording into its invocation's record
+    app, first, second = page_app(fake), InvocationRecord(), InvocationRecord()
+    async with recorded_client(app, first) as client:
         await client.get(PAGE)
-    with invocation_record() as second:
+    async with recorded_client(app, second) as client:
         await client.get(PAGE)
     # Then the first missed every section and the second hit each in L1, by section in the invocation's document
     sections = ("product", "reviews", "inventory")
@@ -135,9 +142,9 @@ async def test_each_lookup_is_counted_by_section_and_tier(client: httpx.AsyncCli
 
 
 def test_a_lookup_is_named_by_section_and_tier_in_the_invocations_document(emf: Lines) -> None:
-    with invocation_record() as invocation:
-        record_cache_lookup("reviews", "l2")
-        record_cache_lookup("gift-cards", None)
+    invocation = InvocationRecord()
+    invocation.record_cache_lookup("reviews", "l2")
+    invocation.record_cache_lookup("gift-cards", None)
     assert {name: amount for name, (_, amount) in invocation_metrics(invocation).items()} == {
         "ReviewsL2Hits": 1,
         "GiftCardsMisses": 1,
@@ -145,8 +152,8 @@ def test_a_lookup_is_named_by_section_and_tier_in_the_invocations_document(emf: 
     assert emf() == []
 
 
-def test_a_store_error_is_counted_by_tier_and_kind(emf: Lines) -> None:
-    record_cache_error("l2", "throttled")
+def test_a_store_error_outside_an_invocation_is_a_document_of_its_own_by_tier_and_kind(emf: Lines) -> None:
+    OUTSIDE_INVOCATION.record_cache_error("throttled")
     (document,) = emf()
     assert dimension_sets(document) == [["service", "Tier", "Kind"]]
     assert (document["Tier"], document["Kind"], document["CacheErrors"]) == ("l2", "throttled", [1.0])

@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from bff.observability.metrics import (
-    DownstreamCall,
-    SectionReport,
-    canonical_fields,
-    invocation_record,
-    metric_prefix,
-    observe_downstream_call,
-    record_sections,
-)
+from bff.core.recording import DownstreamCall, SectionReport
+from bff.observability.metrics import InvocationRecord, canonical_fields, metric_prefix
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
@@ -275,14 +268,14 @@ def feeds(line: dict[str, Any], name: str, dimensions: dict[str, object]) -> boo
 
 def test_a_section_whose_service_is_not_its_name_names_its_service() -> None:
     # Given a section "details" that the product service answers after a retry, and a plain "reviews" section
-    with invocation_record() as invocation:
-        observe_downstream_call(DownstreamCall("product", "timeout", 3.0, status=None))
-        observe_downstream_call(DownstreamCall("product", "fetched", 3.0, status=200, attempt=2))
-        record_sections(
-            {"details": SectionReport("product", 6.0, cache="miss"), "reviews": SectionReport("reviews", 0.5)}
-        )
-        # When the invocation's fields are made
-        fields = canonical_fields(invocation, page_event(), 200, "2xx")
+    invocation = InvocationRecord()
+    invocation.record_call(DownstreamCall("product", "timeout", 3.0, status=None))
+    invocation.record_call(DownstreamCall("product", "fetched", 3.0, status=200, attempt=2))
+    invocation.record_sections(
+        {"details": SectionReport("product", 6.0, cache="miss"), "reviews": SectionReport("reviews", 0.5)}
+    )
+    # When the invocation's fields are made
+    fields = canonical_fields(invocation, page_event(), 200, "2xx")
     # Then the first section names its service and its two attempts; the plain one is left to its metrics
     sections = fields["sections"]
     assert sections["details"]["service"] == "product"

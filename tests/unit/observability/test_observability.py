@@ -10,17 +10,12 @@ import httpx
 import pytest
 
 from bff.composition import instrument_handler
+from bff.core.recording import DownstreamCall
 from bff.observability import logging as observed_logging
 from bff.observability import metrics as observed_metrics
 from bff.observability import tracing
 from bff.observability.logging import bind_request
-from bff.observability.metrics import (
-    DownstreamCall,
-    invocation_metrics,
-    invocation_record,
-    observe_downstream_call,
-    record_page,
-)
+from bff.observability.metrics import OUTSIDE_INVOCATION, InvocationRecord, invocation_metrics
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.log_lines import Lines, dimension_sets
 
@@ -64,10 +59,10 @@ def test_downstream_calls_are_no_line_at_info_and_kept_for_the_invocations_docum
     log_lines: Lines, emf: Lines
 ) -> None:
     # Given an invocation at INFO
-    with invocation_record() as invocation:
-        # When two calls finish, one fetched and one timed out
-        observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
-        observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
+    invocation = InvocationRecord()
+    # When two calls finish, one fetched and one timed out
+    invocation.record_call(DownstreamCall("product", "fetched", 51.234, status=200))
+    invocation.record_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
     # Then neither writes a line or a document of its own
     assert (log_lines(), emf()) == ([], [])
     # And the invocation's document names each service's latency (one value per call) and its failures
@@ -83,8 +78,9 @@ def test_a_sampled_invocation_logs_each_call_at_debug(log_lines: Lines) -> None:
     # Given a request bound to a correlation id, in a sampled invocation
     bind_request("req-42")
     # When two calls finish, one fetched and one timed out
-    observe_downstream_call(DownstreamCall("product", "fetched", 51.234, status=200))
-    observe_downstream_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
+    invocation = InvocationRecord()
+    invocation.record_call(DownstreamCall("product", "fetched", 51.234, status=200))
+    invocation.record_call(DownstreamCall("reviews", "timeout", 450.0, attempt=2))
     # Then each has one DEBUG line with the call's fields and the correlation id
     product_line, reviews_line = log_lines()
     assert (product_line["level"], product_line["message"]) == ("DEBUG", "downstream call")
@@ -104,9 +100,9 @@ def test_a_sampled_invocation_logs_each_call_at_debug(log_lines: Lines) -> None:
 
 def test_a_cancelled_call_is_a_normal_end_of_a_hedge_not_a_failure() -> None:
     # Given a hedge that lost its race and was cancelled, and a call that failed
-    with invocation_record() as invocation:
-        observe_downstream_call(DownstreamCall("reviews", "cancelled", 80.0, attempt=2))
-        observe_downstream_call(DownstreamCall("reviews", "http_error", 12.0, status=503))
+    invocation = InvocationRecord()
+    invocation.record_call(DownstreamCall("reviews", "cancelled", 80.0, attempt=2))
+    invocation.record_call(DownstreamCall("reviews", "http_error", 12.0, status=503))
     # Then both are latency samples (two calls), and only the failure counts as one
     metrics = invocation_metrics(invocation)
     assert metrics["ReviewsLatency"][1] == [80.0, 12.0]
@@ -122,7 +118,7 @@ def test_debug_sampling_is_drawn_again_at_each_warm_invocation(monkeypatch: pyte
     monkeypatch.setattr("aws_lambda_powertools.logging.logger.is_cold_start", False)
     levels: list[int] = []
 
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: Any, record: InvocationRecord) -> dict[str, Any]:
         levels.append(logger.log_level)
         return {"statusCode": 200}
 
@@ -136,7 +132,9 @@ def test_debug_sampling_is_drawn_again_at_each_warm_invocation(monkeypatch: pyte
 
 def test_degraded_sections_are_counted_by_section_and_reason_at_once(emf: Lines) -> None:
     # Given a page served with three degraded sections, outside any invocation
-    record_page([("reviews", "timeout"), ("inventory", "stale"), ("reviews", "circuit_open")])
+    OUTSIDE_INVOCATION.record_degradations(
+        [("reviews", "timeout"), ("inventory", "stale"), ("reviews", "circuit_open")]
+    )
     (document,) = emf()
     # Then one document counted them by section and by reason, and no response was counted here
     assert (document["ReviewsDegraded"], document["InventoryDegraded"]) == ([2], [1])
@@ -171,9 +169,9 @@ def cold_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("cold_environment")
 def test_instrumented_handler_logs_lambda_context_and_counts_each_invocation(log_lines: Lines, emf: Lines) -> None:
     # Given a handler that logs and records a degraded page
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def handle(event: dict[str, Any], context: Any, record: InvocationRecord) -> dict[str, Any]:
         observed_logging.logger.info("page served")
-        record_page([("reviews", "timeout")])
+        record.record_degradations([("reviews", "timeout")])
         return {"statusCode": 200}
 
     handler = instrument_handler(handle)

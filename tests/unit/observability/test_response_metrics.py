@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bff.observability import logging as observed_logging
-from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, count_responses, record_cache_error
+from bff.observability.metrics import METRICS_NAMESPACE, RESPONSE_DIMENSION_SETS, InvocationRecord, count_responses
 from tests.conftest import load_event
 from tests.support.fake_downstream import FakeDownstream, handler_over
 from tests.support.lambda_context import FakeLambdaContext
@@ -135,17 +135,17 @@ def test_the_event_guards_500_is_counted_as_a_5xx(
     handler_module: ModuleType, emf: Lines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given Mangum itself fails
-    def broken(event: object, context: object) -> dict[str, Any]:
+    def broken(event: object, context: object, record: object) -> dict[str, Any]:
         raise RuntimeError("adapter bug")
 
-    monkeypatch.setattr(handler_module, "_mangum", broken)
+    monkeypatch.setattr(handler_module, "_serve", broken)
     # When the page is requested  Then the guard's 500 is counted as a 5xx
     answered, document = invoke(handler_module, page_event(), emf)
     assert (answered, document["StatusClass"]) == (500, "5xx")
 
 
 def test_a_handler_that_raises_is_counted_as_a_5xx_and_still_raises(emf: Lines) -> None:
-    def raising(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def raising(event: dict[str, Any], context: Any, record: InvocationRecord) -> dict[str, Any]:
         raise RuntimeError("escaped")
 
     with pytest.raises(RuntimeError, match="escaped"):
@@ -156,9 +156,9 @@ def test_a_handler_that_raises_is_counted_as_a_5xx_and_still_raises(emf: Lines) 
 
 def test_shared_cache_errors_during_an_invocation_are_counted_in_its_one_line(emf: Lines, log_lines: Lines) -> None:
     # Given a handler whose shared cache times out once and is throttled once
-    def with_cache_errors(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        record_cache_error("l2", "timeout")
-        record_cache_error("l2", "throttled")
+    def with_cache_errors(event: dict[str, Any], context: Any, record: InvocationRecord) -> dict[str, Any]:
+        record.record_cache_error("timeout")
+        record.record_cache_error("throttled")
         return {"statusCode": 200}
 
     # When it is invoked

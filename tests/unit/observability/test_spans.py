@@ -17,7 +17,7 @@ from moto import mock_aws
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from bff.cache.entry import CacheEntry
+from bff.cache.entry import CacheEntry, OnStoreError, ignore_store_error
 from bff.config.aws_clients import AwsCallLimits, bounded_client
 from bff.config.services import variable
 from bff.observability.otel import OtelTracing, traces_endpoint, xray_auth_for
@@ -277,10 +277,14 @@ class DictStore:
     def __init__(self) -> None:
         self.entries: dict[str, Any] = {}
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, Any]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, Any]:
         return {key: self.entries[key] for key in keys if key in self.entries}
 
-    async def put_many(self, entries: Mapping[str, Any], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, Any], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         self.entries.update(entries)
 
 

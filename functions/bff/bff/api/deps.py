@@ -13,7 +13,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI, Request
 
-from bff.api.middleware import correlation_id_of
+from bff.api.middleware import correlation_id_of, recorder_of
 from bff.api.propagation import downstream_headers
 from bff.config.locales import negotiate_locale
 from bff.config.settings import Settings
@@ -71,8 +71,8 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 
 async def request_context(request: Request) -> RequestContext:
-    """The headers that travel downstream, the correlation id, the negotiated locale and the Lambda context (the
-    trace travels in OpenTelemetry's context: bff.observability.tracing)."""
+    """The headers that travel downstream, the correlation id, the negotiated locale, the Lambda context and the
+    invocation's recorder (the trace travels in OpenTelemetry's context: bff.observability.tracing)."""
     scope = request.scope
     correlation_id = correlation_id_of(scope)
     headers = request.headers
@@ -82,6 +82,7 @@ async def request_context(request: Request) -> RequestContext:
         correlation_id,
         negotiate_locale(headers.get("accept-language"), composed.settings.locales()),
         scope.get("aws.context"),
+        recorder_of(scope),
     )
 
 

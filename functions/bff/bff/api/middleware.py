@@ -18,18 +18,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.api.failures import failure_response
 from bff.api.freshness import shared_cache_may_reuse
+from bff.core.recording import Recorder
 from bff.observability.correlation import CORRELATION_HEADER, correlation_id_for, own_request_id
 from bff.observability.logging import bind_request, logger
-from bff.observability.metrics import note_route
+from bff.observability.metrics import OUTSIDE_INVOCATION
 
 _STATE_KEY = "correlation_id"
 _OWN_ID_KEY = "own_request_id"
+RECORDER_SCOPE_KEY = "bff.recorder"
+"""Where the handler puts the invocation's recorder in the ASGI scope (bff.handler)."""
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
 
 
 def correlation_id_of(scope: MutableMapping[str, Any]) -> str:
     correlation_id: str = scope["state"][_STATE_KEY]
     return correlation_id
+
+
+def recorder_of(scope: MutableMapping[str, Any]) -> Recorder:
+    """The invocation's recorder, which the handler put in the scope; an app served without the handler (uvicorn,
+    a test's ASGI client) records as code outside an invocation does (bff.observability.metrics)."""
+    recorder: Recorder = scope.get(RECORDER_SCOPE_KEY, OUTSIDE_INVOCATION)
+    return recorder
 
 
 def correlation_id_for_answer(scope: MutableMapping[str, Any], cache_control: str | None) -> str:
@@ -70,20 +80,21 @@ class EdgeMiddleware:
         try:
             await self.app(scope, receive, send_with_edge_headers)
         except Exception as error:
-            note_route(_route_template(scope))
+            note_route(scope)
             logger.exception("unhandled error", extra={"correlation_id": correlation_id})
             if response_started:
                 raise
             response = failure_response(error, correlation_id=correlation_id, instance=scope.get("path"))
             await response(scope, receive, send_with_edge_headers)
         else:
-            note_route(_route_template(scope))
+            note_route(scope)
 
 
-def _route_template(scope: Scope) -> str | None:
-    """The matched route's template (`/product-details/{productId}`), for the canonical log line."""
+def note_route(scope: Scope) -> None:
+    """The matched route's template (`/product-details/{productId}`), noted for the canonical log line."""
     template = getattr(scope.get("route"), "path_format", None)
-    return template if isinstance(template, str) else None
+    if isinstance(template, str):
+        recorder_of(scope).note_route(template)
 
 
 class TimingAllowOriginMiddleware:

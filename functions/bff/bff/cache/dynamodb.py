@@ -109,7 +109,6 @@ class DynamoDbStore:
         get_timeout_s: float = 0.025,
         put_timeout_s: float = 0.05,
         cool_off_s: float = 1.0,
-        on_error: OnStoreError = ignore_store_error,
         clock: Clock = time.time,
     ) -> None:
         self.table_name = table_name
@@ -117,10 +116,11 @@ class DynamoDbStore:
         self.put_timeout_s = put_timeout_s
         self.connection = connection or DynamoDbConnection()
         self.outage = Outage(cool_off_s)
-        self._on_error = on_error
         self._clock = clock
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         unique = list(dict.fromkeys(keys))
         timeout_s = min(self.get_timeout_s, within_s)
         if not unique or timeout_s <= 0 or not self.outage.allows_calls():
@@ -132,19 +132,21 @@ class DynamoDbStore:
                     *(self._get_chunk(client, chunk) for chunk in chunks(unique, BATCH_GET_MAX_KEYS))
                 )
         except Exception as error:  # the cache never fails a page: any failure is a miss
-            self._report(classify(error))
+            self._report(classify(error), on_error)
             return {}
         raw: dict[str, str | bytes | None] = {}
         for items, throttled in answers:
             raw.update(items)
             if throttled:
-                self._report("throttled")
+                self._report("throttled", on_error)
         entries, malformed = decode_entries(raw, self._clock())
         for _ in range(malformed):
-            self._report("malformed")
+            self._report("malformed", on_error)
         return entries
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         now = self._clock()
         items = [_item(key, entry) for key, entry in entries.items() if is_usable_stale(entry, now)]
         timeout_s = min(self.put_timeout_s, within_s)
@@ -157,10 +159,10 @@ class DynamoDbStore:
                     *(self._put_chunk(client, chunk) for chunk in chunks(items, BATCH_WRITE_MAX_ITEMS))
                 )
         except Exception as error:  # a lost write only costs a later miss
-            self._report(classify(error))
+            self._report(classify(error), on_error)
             return
         if any(unprocessed):
-            self._report("throttled")
+            self._report("throttled", on_error)
 
     async def open(self) -> None:
         """Creates the client now (e.g. during init) instead of on the first read."""
@@ -206,9 +208,9 @@ class DynamoDbStore:
         )
         return bool(answer.get("UnprocessedItems"))
 
-    def _report(self, kind: StoreErrorKind) -> None:
+    def _report(self, kind: StoreErrorKind, on_error: OnStoreError) -> None:
         self.outage.record(kind)
-        self._on_error(kind)
+        on_error(kind)
 
 
 def _item(key: str, entry: CacheEntry) -> dict[str, Any]:

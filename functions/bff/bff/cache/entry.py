@@ -112,15 +112,20 @@ def _is_token(name: str) -> bool:
 
 
 class FragmentStore(Protocol):
-    """A shared store (L2). It never raises: a failure is a miss, or a lost write, reported through `on_error`.
-    Each call makes one round trip per chunk of keys (chunks in parallel), all under one timeout: the store's own,
-    cut to `within_s`, what is left of the request's deadline."""
+    """A shared store (L2). It never raises: a failure is a miss, or a lost write, reported to the call's `on_error`
+    (the request's recorder, bff.resilience.caching), so that it is counted in that request's line. Each call makes
+    one round trip per chunk of keys (chunks in parallel), all under one timeout: the store's own, cut to
+    `within_s`, what is left of the request's deadline."""
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         """The usable entries (inside their stale window) among `keys`; a key that is absent is left out."""
         ...
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None: ...
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None: ...
 
 
 def dumps(entry: CacheEntry) -> str:

@@ -1,5 +1,6 @@
 """L2 on Redis or Valkey (e.g. ElastiCache) through redis-py's asyncio client, with the DynamoDB store's rules:
-tight timeouts, no retries, one round trip per read or write, and every failure a miss reported through `on_error`.
+tight timeouts, no retries, one round trip per read or write, and every failure a miss reported to the call's
+`on_error`.
 
 Keys are the cache keys, values the entry's JSON, expiring (PX) at the entry's stale_until. A read is one MGET; a
 write is one pipeline of SET ... PX (no transaction: each entry stands alone), sent in one round trip.
@@ -75,17 +76,17 @@ class RedisStore:
         get_timeout_s: float = 0.025,
         put_timeout_s: float = 0.05,
         cool_off_s: float = 1.0,
-        on_error: OnStoreError = ignore_store_error,
         clock: Clock = time.time,
     ) -> None:
         self.get_timeout_s = get_timeout_s
         self.put_timeout_s = put_timeout_s
         self.connection = connection or RedisConnection(url)
         self.outage = Outage(cool_off_s)
-        self._on_error = on_error
         self._clock = clock
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         unique = list(dict.fromkeys(keys))
         timeout_s = min(self.get_timeout_s, within_s)
         if not unique or timeout_s <= 0 or not self.outage.allows_calls():
@@ -94,14 +95,16 @@ class RedisStore:
             async with asyncio.timeout(timeout_s):
                 values: list[bytes | str | None] = await self.connection.client().mget(unique)
         except Exception as error:  # the cache never fails a page: any failure is a miss
-            self._report(classify(error))
+            self._report(classify(error), on_error)
             return {}
         entries, malformed = decode_entries(dict(zip(unique, values, strict=True)), self._clock())
         for _ in range(malformed):
-            self._report("malformed")
+            self._report("malformed", on_error)
         return entries
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         now = self._clock()
         expiring = {key: math.ceil((entry.stale_until - now) * 1000) for key, entry in entries.items()}
         writes = [(key, dumps(entries[key]), px) for key, px in expiring.items() if px > 0]
@@ -115,7 +118,7 @@ class RedisStore:
                     pipeline.set(key, text, px=px)
                 await pipeline.execute()
         except Exception as error:  # a lost write only costs a later miss
-            self._report(classify(error))
+            self._report(classify(error), on_error)
 
     async def open(self) -> None:
         """Creates the client now; it connects on its first command."""
@@ -133,9 +136,9 @@ class RedisStore:
     async def close(self) -> None:
         await self.connection.close()
 
-    def _report(self, kind: StoreErrorKind) -> None:
+    def _report(self, kind: StoreErrorKind, on_error: OnStoreError) -> None:
         self.outage.record(kind)
-        self._on_error(kind)
+        on_error(kind)
 
 
 def classify(error: BaseException) -> StoreErrorKind:

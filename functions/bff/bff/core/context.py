@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bff.core.recording import NO_RECORDING, Recorder
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -14,6 +16,7 @@ class RequestContext:
     `headers` are the ones that travel downstream (bff.api.propagation): the correlation id, never the caller's
     Authorization, cookies or language; each call adds its own span's trace headers when tracing is on.
     `locale` is the caller's language as negotiated among the supported ones.
+    `recorder` takes what the layers record for the request's one canonical log line (bff.core.recording).
     """
 
     headers: Mapping[str, str]
@@ -21,6 +24,7 @@ class RequestContext:
     locale: str
     lambda_context: Any = None
     """The Lambda context object, or None outside Lambda (tests, uvicorn)."""
+    recorder: Recorder = NO_RECORDING
 
     def lambda_remaining_ms(self) -> int | None:
         """The invocation's remaining time now (each call reads it again), or None outside Lambda."""

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from bff.core.context import RequestContext
 from bff.core.encoding import percent_encoded
 from bff.core.outcomes import Failed, Fetched, JsonValue
+from bff.core.recording import DownstreamCall
 from bff.core.sections import Section
 from bff.downstream.http import OutboundHttp
 from bff.downstream.reply import Reply
@@ -28,7 +29,6 @@ from bff.errors import (
     DownstreamTimeoutError,
     DownstreamUnavailableError,
 )
-from bff.observability.metrics import DownstreamCall, observe_downstream_call
 from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.caller import is_hedge
 
@@ -73,7 +73,7 @@ class DownstreamClient:
     async def fetch_once(
         self, section: Section, entity_id: str, timeout_s: float, context: RequestContext, attempt: int = 1
     ) -> Failed | Fetched:
-        """One attempt, traced as its own span and reported as one log line and one metrics record."""
+        """One attempt, traced as its own span and recorded by the request's recorder (its canonical line)."""
         url = self.url_for(section, entity_id)
         return await self._observed(section, url, timeout_s, context, attempt=attempt, body=None)
 
@@ -108,9 +108,13 @@ class DownstreamClient:
                 if isinstance(outcome, Failed):
                     span.fail(outcome.reason.value)
         except asyncio.CancelledError:
-            observe_downstream_call(DownstreamCall(section.service, "cancelled", _elapsed_ms(started), None, attempt))
+            context.recorder.record_call(
+                DownstreamCall(section.service, "cancelled", _elapsed_ms(started), None, attempt)
+            )
             raise
-        observe_downstream_call(DownstreamCall(section.service, _label(outcome), outcome.duration_ms, status, attempt))
+        context.recorder.record_call(
+            DownstreamCall(section.service, _label(outcome), outcome.duration_ms, status, attempt)
+        )
         return outcome
 
     async def _classified(

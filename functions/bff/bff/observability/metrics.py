@@ -3,12 +3,15 @@ invocation's canonical log line.
 
 Every invocation, whatever its status, writes one line: its EMF document, which is also its canonical log line
 (EMF allows any property beside `_aws`: CloudWatch extracts the metrics and keeps the rest searchable in Logs
-Insights). The handler wrapper (`count_responses`) writes it out of a per-invocation record the app and the page
-service fill as the request goes.
+Insights). The handler wrapper (`count_responses`) creates the invocation's record (`InvocationRecord`), hands it to
+the handler, which hands it to the app, and writes the line from it once the answer is ready. The layers that record
+(routes, edge middleware, fragment cache, downstream client) receive it in the request's context
+(bff.core.recording): no module state, so concurrent requests on one loop keep their own lines.
 Per-service and per-section figures are metric NAMES in that one document (`ProductLatency`, `ReviewsMisses`,
 `ReviewsDegraded`, `DegradedTimeout`…), not a dimension: EMF holds one value per dimension per document, and a
 dimension per service would take a document per service. The cold start (`ColdStart`) and shared-cache errors
-(`CacheErrors`) are counted in it too; only what happens outside an invocation (init) writes lines of its own.
+(`CacheErrors`) are counted in it too; only what runs outside an invocation (`OutsideInvocation`) writes lines of
+its own.
 Powertools' Metrics is not used: it holds one dimension set per document, and its provider objects cost several
 times the JSON itself.
 """
@@ -21,13 +24,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bff.core.recording import DownstreamCall, SectionReport
 from bff.observability.correlation import CORRELATION_HEADER
 from bff.observability.logging import SERVICE_NAME, bind_trace, logger
 from bff.observability.redaction import might_hold_credentials, redact
@@ -48,33 +50,16 @@ class Unit(StrEnum):
 _ONE = (Unit.COUNT, 1)
 
 type LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+type RecordedHandler = Callable[[dict[str, Any], Any, InvocationRecord], dict[str, Any]]
+"""A handler that answers an event and records into the invocation's record (bff.handler hands it to the app)."""
 type MetricValues = dict[str, tuple[Unit, float | list[float]]]
 
 
-@dataclass(frozen=True, slots=True)
-class DownstreamCall:
-    service: str
-    outcome: str
-    duration_ms: float
-    status: int | None = None
-    attempt: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class SectionReport:
-    """How one section of a page ended, as the page service saw it."""
-
-    service: str
-    duration_ms: float
-    cache: str | None = None
-    """hit | miss | stale, None when the fragment cache took no part."""
-    reason: str | None = None
-    """Why the section is degraded, stale or failed the page; None for a good answer."""
-
-
 @dataclass(slots=True)
-class _Invocation:
-    """What the app and the page service tell the handler wrapper about the answer (it reads the status itself)."""
+class InvocationRecord:
+    """One invocation's Recorder (bff.core.recording): what the app tells the handler wrapper about the answer (it
+    reads the status itself). The wrapper creates it and hands it to the app explicitly (bff.handler puts it in the
+    ASGI scope, bff.api.deps in the RequestContext), and writes the invocation's one line from it."""
 
     degraded: bool = False
     route: str | None = None
@@ -84,9 +69,65 @@ class _Invocation:
     degradations: list[tuple[str, str]] = field(default_factory=list)
     cache_errors: list[tuple[str, str]] = field(default_factory=list)
 
+    def record_call(self, call: DownstreamCall) -> None:
+        """Kept for the canonical line and document; its own line only at DEBUG (sampled)."""
+        self.calls.append(call)
+        if logger.log_level <= logging.DEBUG:
+            log_call(call)
 
-# Mangum runs the app in a task that copies this context, so the app writes into the wrapper's record.
-_current_invocation: ContextVar[_Invocation | None] = ContextVar("bff_invocation", default=None)
+    def record_cache_lookup(self, section: str, tier: str | None) -> None:
+        """Counted as `<Section>L1Hits`, `<Section>L2Hits` or `<Section>Misses`."""
+        self.tiers[section] = tier or "none"
+
+    def record_cache_error(self, kind: str) -> None:
+        """Counted in the line (`cache_errors`, `CacheErrors`, `CacheErrors<Kind>`), which it makes a WARNING."""
+        self.cache_errors.append(("l2", kind))
+
+    def record_sections(self, sections: Mapping[str, SectionReport]) -> None:
+        self.sections.update(sections)
+
+    def record_degradations(self, degraded: Sequence[tuple[str, str]]) -> None:
+        """Marks the answer degraded; its sections are counted by section and by reason (`degradation_metrics`)."""
+        if degraded:
+            self.degraded = True
+            self.degradations.extend(degraded)
+
+    def note_route(self, template: str) -> None:
+        self.route = template
+
+
+class OutsideInvocation:
+    """The Recorder of what runs outside an invocation (the init warm-up, an app served without the handler, such as
+    uvicorn): there is no line to count in, so a shared-cache error is a warning and a document of its own, and
+    degraded sections a document of their own; the rest is not kept."""
+
+    __slots__ = ()
+
+    def record_call(self, call: DownstreamCall) -> None:
+        if logger.log_level <= logging.DEBUG:
+            log_call(call)
+
+    def record_cache_lookup(self, section: str, tier: str | None) -> None:
+        del section, tier
+
+    def record_cache_error(self, kind: str) -> None:
+        logger.warning("fragment cache error", extra={"cache": {"tier": "l2", "kind": kind}})
+        _emit({"service": SERVICE_NAME, "Tier": "l2", "Kind": kind}, CACHE_ERROR_DIMENSIONS, {"CacheErrors": _ONE})
+
+    def record_sections(self, sections: Mapping[str, SectionReport]) -> None:
+        del sections
+
+    def record_degradations(self, degraded: Sequence[tuple[str, str]]) -> None:
+        if degraded:
+            _emit({"service": SERVICE_NAME}, (("service",),), degradation_metrics(degraded))
+
+    def note_route(self, template: str) -> None:
+        del template
+
+
+OUTSIDE_INVOCATION = OutsideInvocation()
+"""The recorder of code outside an invocation, and of an app served without the handler (bff.api.deps)."""
+CACHE_ERROR_DIMENSIONS = (("service", "Tier", "Kind"),)
 
 
 @dataclass(slots=True)
@@ -97,31 +138,16 @@ class _Environment:
 _environment = _Environment()
 
 
-def observe_downstream_call(call: DownstreamCall) -> None:
-    """Kept for the invocation's canonical line and document; its own line only at DEBUG (sampled)."""
-    if (invocation := _current_invocation.get()) is not None:
-        invocation.calls.append(call)
-    if logger.log_level <= logging.DEBUG:
-        fields = {
-            "service": call.service,
-            "status": call.status,
-            "duration_ms": round(call.duration_ms, 1),
-            "attempt": call.attempt,
-            "outcome": call.outcome,
-        }
-        logger.debug("downstream call", extra={"downstream": fields})
-
-
-def record_page(degraded: Sequence[tuple[str, str]]) -> None:
-    """Marks this invocation's answer degraded, and counts its degraded sections by section and by reason
-    (`degradation_metrics`) in the invocation's one document; outside an invocation, in a document of their own."""
-    if (invocation := _current_invocation.get()) is not None:
-        if degraded:
-            invocation.degraded = True
-            invocation.degradations.extend(degraded)
-        return
-    if degraded:
-        _emit({"service": SERVICE_NAME}, (("service",),), degradation_metrics(degraded))
+def log_call(call: DownstreamCall) -> None:
+    """A downstream call's own line, written at DEBUG only (sampled): the canonical line tells every call."""
+    fields = {
+        "service": call.service,
+        "status": call.status,
+        "duration_ms": round(call.duration_ms, 1),
+        "attempt": call.attempt,
+        "outcome": call.outcome,
+    }
+    logger.debug("downstream call", extra={"downstream": fields})
 
 
 def degradation_metrics(degradations: Sequence[tuple[str, str]]) -> MetricValues:
@@ -135,39 +161,6 @@ def degradation_metrics(degradations: Sequence[tuple[str, str]]) -> MetricValues
             assert isinstance(count, int | float)
             values[name] = (Unit.COUNT, count + 1)
     return values
-
-
-def record_sections(sections: Mapping[str, SectionReport]) -> None:
-    """The page's sections, by name, for the canonical line."""
-    if (invocation := _current_invocation.get()) is not None:
-        invocation.sections.update(sections)
-
-
-def note_route(template: str | None) -> None:
-    """The route template the app matched (the canonical line falls back to the raw path)."""
-    if template and (invocation := _current_invocation.get()) is not None:
-        invocation.route = template
-
-
-CACHE_ERROR_DIMENSIONS = (("service", "Tier", "Kind"),)
-
-
-def record_cache_lookup(section: str, tier: str | None) -> None:
-    """One section's fragment-cache lookup: a hit by the tier that had it (l1, l2), or a miss (None). Counted in
-    the invocation's document as `<Section>L1Hits`, `<Section>L2Hits` or `<Section>Misses`."""
-    if (invocation := _current_invocation.get()) is not None:
-        invocation.tiers[section] = tier or "none"
-
-
-def record_cache_error(tier: str, kind: str) -> None:
-    """A shared-cache (L2) read or write that failed, timed out or was throttled: it was a miss, not an error.
-    Inside an invocation it is counted in the invocation's one line (`cache_errors`, `CacheErrors`,
-    `CacheErrors<Kind>`); outside one (the warm-up at init), in a warning and a document of its own."""
-    if (invocation := _current_invocation.get()) is not None:
-        invocation.cache_errors.append((tier, kind))
-        return
-    logger.warning("fragment cache error", extra={"cache": {"tier": tier, "kind": kind}})
-    _emit({"service": SERVICE_NAME, "Tier": tier, "Kind": kind}, CACHE_ERROR_DIMENSIONS, {"CacheErrors": _ONE})
 
 
 def cache_error_metrics(errors: Sequence[tuple[str, str]]) -> MetricValues:
@@ -187,7 +180,7 @@ def metric_prefix(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-"))
 
 
-def invocation_metrics(invocation: _Invocation) -> MetricValues:
+def invocation_metrics(invocation: InvocationRecord) -> MetricValues:
     """Per service: `<Service>Latency` (one value per attempt; its SampleCount counts the calls) and
     `<Service>Failures` when an attempt failed; per cached section, the cache lookup's count."""
     values: MetricValues = {}
@@ -240,7 +233,7 @@ def status_class_of(status: object) -> str:
     return "5xx"
 
 
-def count_responses(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
+def count_responses(handler: RecordedHandler, tracing: Tracing = NO_TRACING) -> LambdaHandler:
     """Writes every invocation's canonical log line and its one document, and counts the first of the environment
     as a cold start. A handler that raises is a 5xx before the error goes on to Lambda. The invocation is the
     SERVER span of `tracing`; its spans are exported once the answer is complete (bff.observability.otel)."""
@@ -256,16 +249,16 @@ def count_responses(handler: LambdaHandler, tracing: Tracing = NO_TRACING) -> La
     return counted
 
 
-def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: Span) -> dict[str, Any]:
+def _counted(handler: RecordedHandler, event: dict[str, Any], context: Any, span: Span) -> dict[str, Any]:
     cold_start = _first_in_environment()
     started = time.perf_counter()
     status: int | None = None
     response: object = None
     ids = span.ids()
     bind_trace(ids)
+    invocation = InvocationRecord()
     try:
-        with invocation_record() as invocation:
-            response = handler(event, context)
+        response = handler(event, context, invocation)
         answered = response.get("statusCode") if isinstance(response, dict) else None
         status = answered if isinstance(answered, int) and not isinstance(answered, bool) else None
         return response
@@ -292,7 +285,7 @@ def _counted(handler: LambdaHandler, event: dict[str, Any], context: Any, span: 
 
 
 def describe_server_span(
-    span: Span, invocation: _Invocation, event: object, status: int | None, correlation_id: str | None
+    span: Span, invocation: InvocationRecord, event: object, status: int | None, correlation_id: str | None
 ) -> None:
     """HTTP semantic conventions on the invocation's span: `{method} {route}`, the route, the status (a 5xx is an
     error), and the correlation id."""
@@ -315,19 +308,8 @@ def _correlation_id_of(response: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@contextmanager
-def invocation_record() -> Iterator[_Invocation]:
-    """The record the app and the page service fill during one invocation (tests open one around an app call)."""
-    invocation = _Invocation()
-    token = _current_invocation.set(invocation)
-    try:
-        yield invocation
-    finally:
-        _current_invocation.reset(token)
-
-
 def canonical_fields(
-    invocation: _Invocation,
+    invocation: InvocationRecord,
     event: object,
     status: int | None,
     status_class: str,
@@ -355,7 +337,7 @@ def canonical_fields(
     return fields
 
 
-def _section_fields(invocation: _Invocation) -> dict[str, dict[str, Any]]:
+def _section_fields(invocation: InvocationRecord) -> dict[str, dict[str, Any]]:
     """Each section the page had (and each service called outside one): how it ended, the calls it took, and how
     the fragment cache answered it. Absent fields are left out: a healthy page's line stays short."""
     calls: dict[str, list[DownstreamCall]] = {}
@@ -389,7 +371,7 @@ def _is_plain_fetch(fields: Mapping[str, Any]) -> bool:
 
 
 def _section_field(
-    name: str, report: SectionReport, calls: Sequence[DownstreamCall], invocation: _Invocation
+    name: str, report: SectionReport, calls: Sequence[DownstreamCall], invocation: InvocationRecord
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {} if report.service == name else {"service": report.service}
     fields["outcome"] = _outcome_of(report)

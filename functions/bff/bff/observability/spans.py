@@ -12,14 +12,13 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from bff.cache.entry import CacheEntry, FragmentStore
+from bff.cache.entry import CacheEntry, FragmentStore, OnStoreError, ignore_store_error
 from bff.cache.tiered import Tier
 from bff.core.context import RequestContext
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, SectionOutcome, Stale, cache_status_of
 from bff.core.sections import Section
 from bff.core.service import SectionSource
-from bff.observability.metrics import record_cache_lookup
 from bff.observability.tracing import NO_SPAN, Span, Tracing
 
 PAGE_DEADLINE_REASON = "page_deadline"
@@ -28,9 +27,9 @@ _open_section: ContextVar[Span] = ContextVar("bff_section_span", default=NO_SPAN
 
 
 def traced_cache_lookup(section: str, tier: Tier | None) -> None:
-    """One section's fragment-cache lookup, counted (bff.observability.metrics) and set on the running section's
-    span: the tier that had it (l1, l2), or none (a miss)."""
-    record_cache_lookup(section, tier)
+    """One section's fragment-cache lookup on the running section's span: the tier that had it (l1, l2), or none
+    (a miss). The request's recorder counts it for the canonical line (bff.resilience.caching)."""
+    del section
     _open_section.get().set("bff.cache.tier", tier or "none")
 
 
@@ -89,17 +88,21 @@ class TracedStore:
         self._system = system
         self._target = target
 
-    async def get_many(self, keys: Sequence[str], within_s: float) -> dict[str, CacheEntry]:
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
         with self._tracing.store(self._system, "get", self._target) as span:
             span.set("bff.cache.keys", len(keys))
-            entries = await self._inner.get_many(keys, within_s)
+            entries = await self._inner.get_many(keys, within_s, on_error)
             span.set("bff.cache.found", len(entries))
             return entries
 
-    async def put_many(self, entries: Mapping[str, CacheEntry], within_s: float) -> None:
+    async def put_many(
+        self, entries: Mapping[str, CacheEntry], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> None:
         with self._tracing.store(self._system, "put", self._target) as span:
             span.set("bff.cache.keys", len(entries))
-            await self._inner.put_many(entries, within_s)
+            await self._inner.put_many(entries, within_s, on_error)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

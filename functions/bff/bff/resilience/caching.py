@@ -39,11 +39,8 @@ from bff.core.outcomes import Failed, FailureReason, Fetched, SectionOutcome, St
 from bff.core.sections import Section
 
 type OnLookup = Callable[[str, Tier | None], None]
-"""Counts one section's cache lookup: the section's name and the tier that had a fresh entry (None: a miss)."""
-
-
-def _ignore_lookup(section: str, tier: Tier | None) -> None:
-    del section, tier
+"""Hears of one section's cache lookup beside the request's recorder (its span, when tracing is on): the section's
+name and the tier that had a fresh entry (None: a miss)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +66,7 @@ class ReadCache:
         cache: TieredCache,
         policy: CachePolicy,
         *,
-        on_lookup: OnLookup = _ignore_lookup,
+        on_lookup: OnLookup | None = None,
         clock: Clock = time.time,
     ) -> None:
         self._cache = cache
@@ -81,21 +78,25 @@ class ReadCache:
         self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
     ) -> dict[str, SectionOutcome]:
         """Each fresh entry's answer by id (a 404 entry answers not found); an id left out must be fetched live.
-        L2 is asked once for all the ids L1 cannot answer: a batch sends only the misses downstream."""
+        L2 is asked once for all the ids L1 cannot answer: a batch sends only the misses downstream. Each lookup, and
+        a failed L2 read, is recorded by the request's recorder."""
         if self._ttl_s(section) <= 0:
             return {}
         started = time.perf_counter()
         keys = {entity_id: _key(section, entity_id) for entity_id in entity_ids}
-        found = await self._lookup(list(keys.values()), deadline)
+        found = await self._lookup(list(keys.values()), deadline, context)
         now, elapsed_ms = self._clock(), _elapsed_ms(started)
         outcomes: dict[str, SectionOutcome] = {}
+        recorder, on_lookup = context.recorder, self._on_lookup
         for entity_id, key in keys.items():
             entry, tier = found.get(key, (None, None))
-            if entry is not None and is_fresh(entry, now):
-                self._on_lookup(section.name, tier)
-                outcomes[entity_id] = _from_fresh_entry(entry, now, elapsed_ms)
+            if entry is None or not is_fresh(entry, now):
+                tier = None
             else:
-                self._on_lookup(section.name, None)
+                outcomes[entity_id] = _from_fresh_entry(entry, now, elapsed_ms)
+            recorder.record_cache_lookup(section.name, tier)
+            if on_lookup is not None:
+                on_lookup(section.name, tier)
         return outcomes
 
     async def settle(
@@ -113,7 +114,7 @@ class ReadCache:
             outcomes[entity_id], stored = self._settle_one(key, outcome, ttl_s)
             if stored is not None:
                 entries[key] = stored
-        await self._put(entries, deadline)
+        await self._put(entries, deadline, context)
         return outcomes
 
     def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
@@ -130,7 +131,7 @@ class ReadCache:
     def _ttl_s(self, section: Section) -> float:
         return self._policy.ttl_s.get(section.service, 0.0)
 
-    async def _lookup(self, keys: list[str], deadline: Deadline) -> Found:
+    async def _lookup(self, keys: list[str], deadline: Deadline, context: RequestContext) -> Found:
         """Both tiers within what is left of the page's deadline (the L2 store's own timeout is the tighter)."""
         if self._cache.l2 is None:  # memory alone: nothing to wait for, so no timer to arm
             return await self._cache.get_many(keys, 0.0)
@@ -139,7 +140,7 @@ class ReadCache:
             started = deadline.clock()
             try:
                 async with asyncio.timeout(remaining_s):
-                    return await self._cache.get_many(keys, remaining_s)
+                    return await self._cache.get_many(keys, remaining_s, context.recorder.record_cache_error)
             except TimeoutError:  # the page's deadline, not the store's: L1 alone answers
                 pass
             finally:
@@ -165,7 +166,7 @@ class ReadCache:
             )
         return self._serve_stale(self._cache.l1.get_now(key), live), None
 
-    async def _put(self, entries: dict[str, CacheEntry], deadline: Deadline) -> None:
+    async def _put(self, entries: dict[str, CacheEntry], deadline: Deadline, context: RequestContext) -> None:
         """L1 at once; L2 (good answers only) in one batched write within its write timeout, what is left of the
         request's L2 allowance and of the page's deadline, never after it (Lambda freezes the environment once the
         handler returns)."""
@@ -182,7 +183,7 @@ class ReadCache:
         started = deadline.clock()
         try:
             async with asyncio.timeout(budget_s):
-                await self._cache.put_many(shared, budget_s)
+                await self._cache.put_many(shared, budget_s, context.recorder.record_cache_error)
         except TimeoutError:  # a lost write only costs a later miss
             pass
         finally:

@@ -12,8 +12,8 @@ from bff.api.openapi import batch_responses
 from bff.api.routes.pages import SECTION_NAMES
 from bff.api.validation import page_query_openapi, parse_page_query
 from bff.core.models import BatchDetails
+from bff.core.recording import SectionReport
 from bff.core.shaping import PageOptions
-from bff.observability.metrics import SectionReport, record_page, record_sections
 
 router = APIRouter()
 
@@ -31,14 +31,14 @@ async def product_details_batch(request: Request, context: RequestContextDep, se
     options = PageOptions(query.include, query.reviews_limit, context.locale)
     rendered = await services.batches.render_many(entity_ids, context, options)
     # The canonical line tells each section's whole batch fetch (its time across every id).
-    record_sections(
+    context.recorder.record_sections(
         {
             name: SectionReport(services.section_services.get(name, name), duration_ms)
             for name, duration_ms in rendered.timings_ms.items()
             if name != "total"
         }
     )
-    record_page(batch_degradations(rendered))
+    context.recorder.record_degradations(batch_degradations(rendered))
     return batch_response(
         rendered, services.settings, correlation_id_for=lambda cc: correlation_id_for_answer(request.scope, cc)
     )

@@ -19,9 +19,9 @@ from bff.api.validation import PRODUCT_ID_PATTERN, page_query_openapi, parse_pag
 from bff.api.validators import ETAG_HEADER, strong_etag
 from bff.core.models import ProductDetails
 from bff.core.policy import PageAnswer, PageFailure
+from bff.core.recording import SectionReport
 from bff.core.service import RenderedPage
 from bff.core.shaping import PageOptions
-from bff.observability.metrics import SectionReport, record_page, record_sections
 
 SECTION_NAMES = ("product", "reviews", "inventory")
 """The page's sections, as `include` names them in the OpenAPI document (requests are parsed against the page
@@ -68,7 +68,7 @@ async def product_details(
     query = parse_page_query(request.url.query, services.section_names)
     options = PageOptions(query.include, query.reviews_limit, context.locale)
     rendered = await services.pages.render(product_id, context, options)
-    record_sections(section_reports(rendered, services.section_services))
+    context.recorder.record_sections(section_reports(rendered, services.section_services))
     decision = rendered.decision
     response: Response
     if isinstance(decision, PageFailure) and decision.status == 404:
@@ -80,7 +80,7 @@ async def product_details(
     elif isinstance(decision, PageFailure):
         response = failure_response(decision, correlation_id=context.correlation_id, instance=request.url.path)
     else:
-        record_page(decision.degradations)
+        context.recorder.record_degradations(decision.degradations)
         cache_control = page_cache_control(
             rendered.freshness_s, settings.page_cache_max_age_s, degraded=decision.degraded
         )
