@@ -65,6 +65,10 @@ FAIL_AFTER_S, ANSWER_AFTER_S = 0.1, 0.08
 SLICE_S = 0.01
 START = 2_000_000_000.0  # the virtual clock's epoch: far from any real record
 STORE_TIMEOUT_S = 0.5  # loopback servers shared by a whole simulated fleet: generous, and errors are counted
+# moto answers about a hundred operations a second, one at a time, where DynamoDB serves a fleet's concurrent
+# requests in milliseconds each: a slice's burst of a thousand reports would time out against moto alone. Virtual
+# time stands still while a slice's syncs run, so a longer wait changes no simulated figure, only the wall time.
+MOTO_TIMEOUT_S = 30.0
 REGION = "eu-west-1"
 POLICY = FleetPolicy()
 ITEM_LIMITED = "shared (redis, with DynamoDB's limits on one item)"
@@ -510,8 +514,13 @@ def store_makers(redis_url: str, moto_endpoint: str) -> dict[str, Callable[[], F
     table = tables["FragmentCacheTable"]
 
     def dynamodb() -> FleetStore:
-        connection = DynamoDbConnection(region_name=REGION, endpoint_url=moto_endpoint)
-        return DynamoDbFleetStore(table, connection, timeout_s=STORE_TIMEOUT_S, item_key=uuid.uuid4().hex)
+        connection = DynamoDbConnection(
+            connect_timeout_s=MOTO_TIMEOUT_S,
+            read_timeout_s=MOTO_TIMEOUT_S,
+            region_name=REGION,
+            endpoint_url=moto_endpoint,
+        )
+        return DynamoDbFleetStore(table, connection, timeout_s=MOTO_TIMEOUT_S, item_key=uuid.uuid4().hex)
 
     return {
         "shared (redis)": lambda: RedisFleetStore(
