@@ -492,3 +492,35 @@ async def test_each_change_of_the_fleets_state_is_heard_once_per_environment() -
     clock.advance(POLICY.ramp_s)
     await fleet.refresh(1.0)
     assert heard == [("reviews", "closed", "open"), ("reviews", "open", "ramp"), ("reviews", "ramp", "closed")]
+
+
+async def test_a_change_learnt_during_a_request_is_heard_by_that_requests_listener() -> None:
+    # Given an environment whose own listener hears changes learnt outside a request, and a request with its own
+    store, clock = MemoryFleetStore(), FakeClock()
+    outside: list[tuple[str, str, str]] = []
+    in_request: list[tuple[str, str, str]] = []
+    fleet = FleetBreakers(
+        store, POLICY, clock=clock, draw=Draws(), on_transition=lambda *change: outside.append(change)
+    )
+    env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
+    await fleet.refresh(1.0)
+
+    async def page(scope: object, receive: object, send: object) -> None:
+        for _ in range(5):  # the page's calls fail, one after another: the fifth opens the fleet
+            assert env.allow()
+            env.record_failure()
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    middleware = FleetSyncMiddleware(page, fleet, listener_of=lambda scope: lambda *change: in_request.append(change))
+    # When the request's failures open the fleet
+    await middleware({"type": "http"}, None, None)  # type: ignore[arg-type]
+    # Then the change is the request's to count, once, and not the environment's
+    assert in_request == [("reviews", "closed", "open")]
+    assert outside == []
+    # And a change learnt later outside any request is the environment's
+    clock.advance(POLICY.open_s)
+    await MemoryFleetStore.settle_probe(store, "reviews", "ramp", clock(), clock() + POLICY.ramp_s)
+    await fleet.refresh(1.0)
+    assert outside == [("reviews", "open", "ramp")]
+    assert in_request == [("reviews", "closed", "open")]

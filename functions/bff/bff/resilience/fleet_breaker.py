@@ -96,9 +96,11 @@ class FleetBreakers:
         on_transition: FleetTransitionListener = _ignore,
     ) -> None:
         """`on_transition(service, old, new)` hears each change of a service's state in this copy (closed, open,
-        ramp), as this environment learns it."""
+        ramp), as this environment learns it, outside a request (init, a SnapStart restore); during a request the
+        request's own listener hears it (`begin_request`), so that it is counted in the request's one line."""
         self.store = store
         self._on_transition = on_transition
+        self._request_listener: FleetTransitionListener | None = None
         self.policy = policy
         self.operations: Counter[str] = Counter()
         self._clock = clock
@@ -162,10 +164,12 @@ class FleetBreakers:
         environment reported left the service closed, and the fleet may have opened it since."""
         return self._recheck
 
-    def begin_request(self) -> None:
+    def begin_request(self, on_transition: FleetTransitionListener | None = None) -> None:
         """A request starts: a sync starts beside it when one is due (or a recheck is wanted), and whatever falls
-        due during the request (a failure to report, a probe's verdict) is sent during it."""
+        due during the request (a failure to report, a probe's verdict) is sent during it; `on_transition` hears
+        the changes learnt meanwhile."""
         self._in_request = True
+        self._request_listener = on_transition
         if self.due_at_request_start():
             self._start_sync()
 
@@ -182,6 +186,7 @@ class FleetBreakers:
         task, self._task = self._task, None
         if task is not None:
             await cut_off(task)
+        self._request_listener = None
 
     def is_due(self) -> bool:
         """Whether `sync()` has anything to do now; cheap, so the request path asks before starting one."""
@@ -340,7 +345,7 @@ class FleetBreakers:
             old = _state_of(self._records.get(service), self._fresh_at or now)
             new = _state_of(records.get(service), now)
             if old != new:
-                self._on_transition(service, old, new)
+                (self._request_listener or self._on_transition)(service, old, new)
 
     def _schedule_read(self, now: float) -> None:
         policy = self.policy

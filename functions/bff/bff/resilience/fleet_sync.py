@@ -9,21 +9,33 @@ environment then).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bff.resilience.fleet_breaker import FleetBreakers
+from bff.resilience.fleet_breaker import FleetBreakers, FleetTransitionListener
+
+type ListenerOf = Callable[[Scope], FleetTransitionListener | None]
+
+
+def _no_listener(scope: Scope) -> None:
+    del scope
 
 
 class FleetSyncMiddleware:
-    def __init__(self, app: ASGIApp, fleet: FleetBreakers) -> None:
+    """`listener_of(scope)` is the request's own hearer of the fleet's state changes (its recorder's), so that a
+    change learnt during a request is counted in that request's one line."""
+
+    def __init__(self, app: ASGIApp, fleet: FleetBreakers, listener_of: ListenerOf = _no_listener) -> None:
         self.app = app
         self.fleet = fleet
+        self.listener_of = listener_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.fleet.begin_request()
+        self.fleet.begin_request(self.listener_of(scope))
         try:
             await self.app(scope, receive, send)
         finally:
