@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
-from bff.cache.entry import CacheEntry
+from bff.cache.entry import CacheEntry, OnStoreError, StoreErrorKind, ignore_store_error
 from bff.cache.memory import MemoryStore
 from bff.cache.tiered import Tier, TieredCache
 from tests.unit.cache.support import FakeClock, FakeL2, entry_at
@@ -142,3 +143,32 @@ async def test_reads_that_start_together_are_one_l2_call() -> None:
     # And a read that starts later is a call of its own
     await cache.get_many(["d"], 1.0)
     assert l2.calls[1:] == [("get", ("d",))]
+
+
+class FailingL2(FakeL2):
+    """An L2 whose every read times out, reported to the read's `on_error` as a store does."""
+
+    async def get_many(
+        self, keys: Sequence[str], within_s: float, on_error: OnStoreError = ignore_store_error
+    ) -> dict[str, CacheEntry]:
+        self.calls.append(("get", tuple(keys)))
+        on_error("timeout")
+        return {}
+
+
+async def test_a_failed_shared_read_is_reported_once_to_each_request_that_waited_for_it() -> None:
+    # Given an L2 that times out, and two requests whose sections read in the same turn of the loop: the first
+    # request's three sections share its recorder, the second request has one section
+    clock = FakeClock()
+    l2 = FailingL2()
+    cache = TieredCache(MemoryStore(max_entries=10, clock=clock), l2, clock=clock)
+    first: list[StoreErrorKind] = []
+    second: list[StoreErrorKind] = []
+    # When they read together
+    await asyncio.gather(
+        *(cache.get_many([key], 1.0, first.append) for key in ("product", "reviews", "inventory")),
+        cache.get_many(["other"], 1.0, second.append),
+    )
+    # Then L2 was asked once, and each request heard of its failure once
+    assert l2.calls == [("get", ("product", "reviews", "inventory", "other"))]
+    assert (first, second) == (["timeout"], ["timeout"])
