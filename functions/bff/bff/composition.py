@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from bff.api.app import create_app
 from bff.api.deps import Services, provide
+from bff.api.middleware import recorder_of
 from bff.cache.entry import FragmentStore
 from bff.cache.fleet_state import FleetStore
 from bff.cache.memory import MemoryStore
@@ -30,14 +32,14 @@ from bff.core.shaping import Derivation
 from bff.downstream.client import DownstreamClient
 from bff.downstream.http import OutboundHttp, Transport, create_http_client
 from bff.observability.logging import logger
-from bff.observability.metrics import RecordedHandler, count_responses
+from bff.observability.metrics import OUTSIDE_INVOCATION, RecordedHandler, count_responses
 from bff.observability.spans import TracedSections, TracedStore, traced_cache_lookup
 from bff.observability.tracing import NO_TRACING, Tracing
 from bff.resilience.backoff import Backoff
 from bff.resilience.caching import CachePolicy, ReadCache
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
-from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy
+from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy, FleetTransitionListener
 from bff.resilience.fleet_sync import FleetSyncMiddleware
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.reads import BatchEndpoint, SectionReads
@@ -58,8 +60,10 @@ def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -
     logger.warning("circuit breaker state changed", service=service, old_state=old, new_state=new)
 
 
-def log_fleet_transition(service: str, old: str, new: str) -> None:
-    logger.warning("fleet breaker state changed", service=service, old_state=old, new_state=new)
+def fleet_listener_of(scope: Scope) -> FleetTransitionListener:
+    """Who hears a change of the fleet's breaker state learnt during a request: the request's recorder, which counts
+    it in the request's one line."""
+    return recorder_of(scope).record_fleet_transition
 
 
 def guard_for(service: str, settings: Settings, fleet: FleetBreakers | None = None) -> DownstreamGuard:
@@ -167,7 +171,7 @@ def build_fleet(settings: Settings, connection: SharedConnection | None = None) 
         store = RedisFleetStore(settings.cache_url, connection, timeout_s=timeout_s)
     else:
         return None
-    return FleetBreakers(store, fleet_policy(settings), on_transition=log_fleet_transition)
+    return FleetBreakers(store, fleet_policy(settings), on_transition=OUTSIDE_INVOCATION.record_fleet_transition)
 
 
 def fleet_policy(settings: Settings) -> FleetPolicy:
@@ -336,7 +340,7 @@ def build_app(
         ),
     )
     if fleet is not None:
-        app.add_middleware(FleetSyncMiddleware, fleet=fleet)
+        app.add_middleware(FleetSyncMiddleware, fleet=fleet, listener_of=fleet_listener_of)
     return app
 
 

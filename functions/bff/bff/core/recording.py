@@ -58,6 +58,10 @@ class Recorder(Protocol):
     def note_route(self, template: str) -> None:
         """The route template the app matched (the line falls back to the raw path without one)."""
 
+    def record_fleet_transition(self, service: str, old: str, new: str) -> None:
+        """The fleet's shared breaker state of a service changed in this environment's copy (closed, open, ramp),
+        learnt during the request."""
+
 
 class _NoRecording:
     """A Recorder that keeps nothing: the default of a context built outside the app (tests, tools)."""
@@ -81,6 +85,9 @@ class _NoRecording:
 
     def note_route(self, template: str) -> None:
         del template
+
+    def record_fleet_transition(self, service: str, old: str, new: str) -> None:
+        del service, old, new
 
 
 NO_RECORDING: Recorder = _NoRecording()

@@ -68,6 +68,7 @@ class InvocationRecord:
     sections: dict[str, SectionReport] = field(default_factory=dict)
     degradations: list[tuple[str, str]] = field(default_factory=list)
     cache_errors: list[tuple[str, str]] = field(default_factory=list)
+    fleet_transitions: list[tuple[str, str]] = field(default_factory=list)
 
     def record_call(self, call: DownstreamCall) -> None:
         """Kept for the canonical line and document; its own line only at DEBUG (sampled)."""
@@ -94,6 +95,11 @@ class InvocationRecord:
 
     def note_route(self, template: str) -> None:
         self.route = template
+
+    def record_fleet_transition(self, service: str, old: str, new: str) -> None:
+        """Counted in the line (`fleet`, `FleetTransitions`, `Fleet<Service><State>`), which it makes a WARNING."""
+        del old
+        self.fleet_transitions.append((service, new))
 
 
 class OutsideInvocation:
@@ -123,6 +129,12 @@ class OutsideInvocation:
 
     def note_route(self, template: str) -> None:
         del template
+
+    def record_fleet_transition(self, service: str, old: str, new: str) -> None:
+        """Learnt outside an invocation (init, a SnapStart restore): one document of its own, a WARNING line."""
+        fields = {"level": "WARNING", "message": "fleet breaker state changed", "fleet": [f"{service}:{new}"]}
+        _emit({"service": SERVICE_NAME}, (("service",),), fleet_transition_metrics([(service, new)]), fields)
+        del old
 
 
 OUTSIDE_INVOCATION = OutsideInvocation()
@@ -157,6 +169,20 @@ def degradation_metrics(degradations: Sequence[tuple[str, str]]) -> MetricValues
     values: MetricValues = {}
     for section, reason in degradations:
         for name in (f"{metric_prefix(section)}Degraded", f"Degraded{metric_prefix(reason)}"):
+            count = values.get(name, (Unit.COUNT, 0))[1]
+            assert isinstance(count, int | float)
+            values[name] = (Unit.COUNT, count + 1)
+    return values
+
+
+def fleet_transition_metrics(transitions: Sequence[tuple[str, str]]) -> MetricValues:
+    """How many of the fleet's breaker states changed in this environment's copy (`FleetTransitions`), and by
+    service and new state (`FleetReviewsOpen`, `FleetReviewsRamp`, `FleetReviewsClosed`): metric names, so that
+    they fit in one document. Summed over the fleet, `Fleet<Service>Open` is about the number of environments that
+    learnt of an opening."""
+    values: MetricValues = {}
+    for service, state in transitions:
+        for name in ("FleetTransitions", f"Fleet{metric_prefix(service)}{metric_prefix(state)}"):
             count = values.get(name, (Unit.COUNT, 0))[1]
             assert isinstance(count, int | float)
             values[name] = (Unit.COUNT, count + 1)
@@ -275,6 +301,7 @@ def _counted(handler: RecordedHandler, event: dict[str, Any], context: Any, span
             extra={
                 **invocation_metrics(invocation),
                 **cache_error_metrics(invocation.cache_errors),
+                **fleet_transition_metrics(invocation.fleet_transitions),
                 **({"ColdStart": _ONE} if cold_start else {}),
             },
             log_fields=canonical_fields(
@@ -322,7 +349,7 @@ def canonical_fields(
     no timestamp, function name, cold start or duration (PageLatency, `<Service>Latency`), and a section only when
     it was not one plain fetch (cached, stale, failed, retried; its metrics tell the rest)."""
     method, path = _method_and_path(event)
-    warned = invocation.degraded or invocation.cache_errors
+    warned = invocation.degraded or invocation.cache_errors or invocation.fleet_transitions
     level = "ERROR" if status_class == "5xx" else "WARNING" if warned else "INFO"
     fields: dict[str, Any] = {"level": level}
     if correlation_id is not None:
@@ -332,6 +359,8 @@ def canonical_fields(
     fields.update({"route": invocation.route or path, "method": method, "status": status})
     if invocation.cache_errors:
         fields["cache_errors"] = [f"{tier}:{kind}" for tier, kind in invocation.cache_errors]
+    if invocation.fleet_transitions:
+        fields["fleet"] = [f"{service}:{state}" for service, state in invocation.fleet_transitions]
     if sections := _section_fields(invocation):
         fields["sections"] = sections  # a degraded one says why; the document counts it by section and reason
     return fields
