@@ -25,6 +25,9 @@ from tests.support.redis_server import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 TABLE = "FragmentCacheTable"
+# Bounds that only a hang reaches: on a loaded 2-core machine, five clients racing against moto take seconds.
+LOADED_S = 10.0
+
 NOW = 1_000_000.0
 type MakeStore = Callable[[], FleetStore]
 
@@ -40,9 +43,19 @@ def make_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         moto: MotoServer = request.getfixturevalue("moto_server")
         for name, value in moto.environment().items():
             monkeypatch.setenv(name, value)
-        return lambda: DynamoDbFleetStore(moto.table_name(TABLE), timeout_s=2.0, item_key=record)
+        return lambda: DynamoDbFleetStore(
+            moto.table_name(TABLE),
+            DynamoDbConnection(connect_timeout_s=LOADED_S, read_timeout_s=LOADED_S),
+            timeout_s=LOADED_S,
+            item_key=record,
+        )
     redis: RedisServer = request.getfixturevalue("redis_server")
-    return lambda: RedisFleetStore(redis.url, timeout_s=2.0, key=record)
+    return lambda: RedisFleetStore(
+        redis.url,
+        RedisConnection(redis.url, connect_timeout_s=LOADED_S, read_timeout_s=LOADED_S),
+        timeout_s=LOADED_S,
+        key=record,
+    )
 
 
 @pytest.fixture
