@@ -9,12 +9,14 @@ no retries or hedges. A dead call fails after 0.1 s (a short call timeout, so th
 request at a time, never has two pages in flight); a recovered one answers in 0.08 s, and a noisy failure comes
 after 0.08 s too. As in production, a page decides on its call with the copy it has, and the copy's sync (when due,
 or when a call failed) starts beside it: every sync due in the same 10 ms of virtual time runs concurrently against
-the real store, and the clock waits for them.
+the real store, and the clock waits for them. A page whose environment wants a recheck (its last report left the
+service closed) reads the record at its start and decides its call 10 ms later, as it would after its L2 read.
 
 Outage rows: healthy for 30 s, reviews dead for 3 minutes, recovered for 20 s; calls to the dead service are
 counted per minute, beside the physical lower bound of the first minute (the calls the fleet sends while the first
 failure cannot exist yet: fleet rate x a dead call's failure time). Noise rows: 2 minutes of a healthy service failing
-0.1 % or 1 % of calls. `--read-with-l2` adds a row where each page also reads the fleet's record with its L2 read.
+0.1 % or 1 % of calls. At 1,000 environments a row runs the Redis store behind DynamoDB's limits on one item
+(ItemLimitedStore). `--read-with-l2` adds a row where each page also reads the fleet's record with its L2 read.
 Run alone with `.venv/bin/python -m bench.fleet [--environments 100,1000] [--out FILE] [--chart FILE]`.
 """
 
