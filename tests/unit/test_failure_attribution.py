@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from pydantic import TypeAdapter
 
+from bff.cache.fleet_state import MemoryFleetStore
 from bff.composition import guard_for
 from bff.core.deadline import Deadline
 from bff.core.outcomes import Failed, FailureReason, Fetched
@@ -17,6 +18,7 @@ from bff.downstream.http import create_http_client
 from bff.resilience.backoff import Backoff
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
+from bff.resilience.fleet_breaker import FleetBreakers
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.writes import WriteCaller
 from tests.support.context import NO_CONTEXT, request_context
@@ -100,3 +102,20 @@ async def test_a_refused_call_frees_a_half_open_probe() -> None:
     await asyncio.sleep(0)
     # Then the probe is released: the next caller may probe the service
     assert guard.breaker.allow()
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_refusals_of_the_callers_input_are_never_reported_to_the_fleet(status: int) -> None:
+    # Given a cart guard whose breaker is the fleet's shared one, and a service refusing one shopper with a 4xx
+    fleet = FleetBreakers(MemoryFleetStore())
+    assert await fleet.refresh(1.0)
+    guard = guard_for("cart", settings_for(breaker_failure_threshold=5), fleet)
+    fake = FakeDownstream()
+    fake.script("cart", status=status, body={"title": "refused"})
+    # When that shopper is refused 25 times
+    await fetch_through_a_caller(fake, guard, REFUSALS)
+    await fleet.sync()
+    # Then nothing was reported to the fleet: no write, and the fleet's window counted nothing
+    assert len(fake.calls_to("cart")) == REFUSALS
+    assert fleet.operations["write"] == 0
+    assert fleet.record_for("cart", fleet.now()) is None

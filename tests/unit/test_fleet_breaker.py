@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -78,10 +79,22 @@ def local_state(env: FleetBreaker) -> BreakerState:
 
 
 async def trip_from(env: FleetBreaker, failures: int) -> None:
+    """`failures` in a row in `env`; a streak that reaches the solo threshold is preceded by one failure in another
+    environment, since a streak alone (one caller, one environment) never trips the fleet."""
+    if failures >= POLICY.solo_streak:
+        await witness_failure(env)
     for _ in range(failures):
         assert env.allow()
         env.record_failure()
     await fleet_of(env).sync()
+
+
+async def witness_failure(env: FleetBreaker) -> None:
+    """One failure of the service in another environment of the same fleet, reported."""
+    fleet = fleet_of(env)
+    other = FleetBreakers(fleet.store, fleet.policy, clock=fleet.now, draw=Draws())
+    other.breaker(CircuitBreaker("reviews", clock=fleet.now)).record_failure()
+    await other.sync()
 
 
 async def test_a_fresh_environment_skips_a_service_the_fleet_opened() -> None:
@@ -385,6 +398,7 @@ async def test_the_middleware_never_waits_for_a_hung_store() -> None:
 
     async def app(scope: object, receive: object, send: object) -> None:
         await asyncio.sleep(0)  # the page awaits its services: the sync starts meanwhile
+        clock.advance(POLICY.slow_store_s)  # long enough for a store that answers
         answered.append("page")
 
     middleware = FleetSyncMiddleware(app, fleet)
@@ -450,25 +464,26 @@ async def test_failures_kept_back_briefly_are_sent_when_the_store_answers_again(
     await fleet_of(env).sync()  # fails: the store is down
     store.up = True
     clock.advance(POLICY.error_backoff_s)
+    await witness_failure(env)
     await fleet_of(env).sync()
     assert (await store.read())["reviews"].is_open(clock())
 
 
 async def test_failures_are_reported_during_the_request_that_saw_them() -> None:
-    # Given an environment that has just read the fleet's state (no sync due at the request's start)
+    # Given an environment that has just read the fleet's state (no sync due at the request's start), in a fleet
+    # whose first failure trips it
     store, clock = MemoryFleetStore(), FakeClock()
-    env = environment(store, clock)
+    env = environment(store, clock, FleetPolicy(burst_threshold=1))
     assert await fleet_of(env).refresh(1.0)
     assert not fleet_of(env).is_due()
 
     async def page(scope: object, receive: object, send: object) -> None:
-        for _ in range(5):  # the page's calls fail, one after another
-            assert env.allow()
-            env.record_failure()
-            await asyncio.sleep(0)
+        assert env.allow()
+        env.record_failure()
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
 
-    # When one request through the middleware sees five failures
+    # When one request through the middleware sees a failure
     await FleetSyncMiddleware(page, fleet_of(env))({"type": "http"}, None, None)  # type: ignore[arg-type]
     # Then the fleet opened before the response: another environment skips the service
     other = environment(store, clock)
@@ -500,16 +515,19 @@ async def test_a_change_learnt_during_a_request_is_heard_by_that_requests_listen
     outside: list[tuple[str, str, str]] = []
     in_request: list[tuple[str, str, str]] = []
     fleet = FleetBreakers(
-        store, POLICY, clock=clock, draw=Draws(), on_transition=lambda *change: outside.append(change)
+        store,
+        FleetPolicy(burst_threshold=1),
+        clock=clock,
+        draw=Draws(),
+        on_transition=lambda *change: outside.append(change),
     )
     env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
     await fleet.refresh(1.0)
 
     async def page(scope: object, receive: object, send: object) -> None:
-        for _ in range(5):  # the page's calls fail, one after another: the fifth opens the fleet
-            assert env.allow()
-            env.record_failure()
-            await asyncio.sleep(0)
+        assert env.allow()
+        env.record_failure()  # opens the fleet
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
 
     middleware = FleetSyncMiddleware(page, fleet, listener_of=lambda scope: lambda *change: in_request.append(change))
@@ -524,3 +542,204 @@ async def test_a_change_learnt_during_a_request_is_heard_by_that_requests_listen
     await fleet.refresh(1.0)
     assert outside == [("reviews", "open", "ramp")]
     assert in_request == [("reviews", "closed", "open")]
+
+
+class CountingStore(MemoryFleetStore):
+    """Counts each operation; `hold_reports` keeps report_failures waiting until it is cleared (a store slower than
+    the page); `refuse` refuses every operation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+        self.hold_reports = asyncio.Event()
+        self.hold_reports.set()
+        self.refuse = False
+
+    async def read(self, timeout_s: float | None = None) -> dict[str, ServiceRecord]:
+        self.calls["read"] += 1
+        if self.refuse:
+            raise ConnectionRefusedError("store down")
+        return await super().read(timeout_s)
+
+    async def report_failures(self, service: str, failures: int, repeats: int, window: int) -> WindowTally:
+        self.calls["report_failures"] += 1
+        if self.refuse:
+            raise ConnectionRefusedError("store down")
+        await self.hold_reports.wait()
+        return await super().report_failures(service, failures, repeats, window)
+
+
+def failing_page(env: FleetBreaker, calls: int = 1) -> Callable[[object, object, object], Awaitable[None]]:
+    """A page whose `calls` concurrent calls to reviews fail, after which its response is ready at once."""
+
+    async def page(scope: object, receive: object, send: object) -> None:
+        async def call() -> None:
+            assert env.allow()
+            await asyncio.sleep(0)
+            env.record_failure()
+
+        await asyncio.gather(*(call() for _ in range(calls)))
+
+    return page
+
+
+async def serve(middleware: FleetSyncMiddleware) -> None:
+    await middleware({"type": "http"}, None, None)  # type: ignore[arg-type]
+
+
+async def test_a_report_cut_off_by_the_response_is_sent_at_the_next_requests_start() -> None:
+    # Given an environment whose copy is fresh, and a store slower than the page's end for the first report
+    store, clock = CountingStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    assert await fleet.refresh(1.0)
+    store.hold_reports.clear()
+    # When a request's call fails and its response is ready before the store answers the report
+    await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    # Then the report was tried and cut off, yet it is neither lost nor held against the store: the copy is still
+    # trusted, and the next request's start is due to send it (no quiet period)
+    assert store.calls["report_failures"] == 1
+    assert "reviews_fails" not in store.fields
+    assert fleet.is_due()
+    store.fields["reviews_st"] = "closed"  # a record the copy shows, to prove it is still believed
+    # And when the next request starts, with the store answering again, the report lands once
+    store.hold_reports.set()
+
+    async def quiet_page(scope: object, receive: object, send: object) -> None:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    await serve(FleetSyncMiddleware(quiet_page, fleet))
+    assert store.calls["report_failures"] == 2
+    tally = await MemoryFleetStore.report_failures(store, "reviews", 0, 0, int(clock() // POLICY.window_s))
+    assert tally.failures == 1
+    assert fleet._cut_syncs == 0
+
+
+async def test_a_failure_seen_as_the_page_is_cancelled_starts_no_sync() -> None:
+    # Given an environment whose copy is fresh
+    store, clock = CountingStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    assert await fleet.refresh(1.0)
+    cancelled = asyncio.Event()
+
+    async def page(scope: object, receive: object, send: object) -> None:
+        async def hung_call() -> None:
+            assert env.allow()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:  # the page's deadline: recorded as the caller does, then re-raised
+                env.record_failure()
+                cancelled.set()
+                raise
+
+        task = asyncio.get_running_loop().create_task(hung_call())
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait((task,))
+
+    # When a call fails because the page's deadline cancels it
+    await serve(FleetSyncMiddleware(page, fleet))
+    # Then no report was started at that moment (it would be cut off), and the failure waits for the next request
+    assert cancelled.is_set()
+    assert store.calls["report_failures"] == 0
+    assert fleet.is_due()
+
+
+async def test_concurrent_failures_of_one_request_are_one_step_and_one_report() -> None:
+    # Given an environment whose copy is fresh
+    store, clock = CountingStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    assert await fleet.refresh(1.0)
+    # When one request's 16 concurrent calls fail (a batch cut off by its deadline)
+    await serve(FleetSyncMiddleware(failing_page(env, calls=16), fleet))
+    # Then the fleet heard one failure and no repeat, and the streak is one step; the local breaker heard all 16
+    window = int(clock() // POLICY.window_s)
+    tally = await MemoryFleetStore.report_failures(store, "reviews", 0, 0, window)
+    assert (tally.failures, tally.repeats) == (1, 0)
+    assert env._streak == 1
+    assert local_state(env) is BreakerState.OPEN
+
+
+async def test_one_environments_streak_alone_never_trips_the_fleet() -> None:
+    # Given an environment whose copy is fresh, in a fleet where no other environment fails
+    store, clock = CountingStore(), FakeClock()
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    assert await fleet.refresh(1.0)
+    # When five requests in a row fail (one caller's requests, sent to one warm environment)
+    for _ in range(POLICY.solo_streak):
+        await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    # Then its own breaker opened, the fleet did not
+    assert env._streak == POLICY.solo_streak
+    assert local_state(env) is BreakerState.OPEN
+    assert await store.read() == {}
+    # And with one failure from another environment in the window, the next streak report trips it
+    await witness_failure(env)
+    env.local = CircuitBreaker("reviews", failure_threshold=5, open_s=5.0, clock=clock)
+    await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    assert (await store.read())["reviews"].is_open(clock())
+
+
+async def test_reports_wait_for_the_store_back_off() -> None:
+    # Given an environment whose store refuses connections, and a service that fails every page
+    store, clock = CountingStore(), FakeClock()
+    store.refuse = True
+    env = environment(store, clock)
+    fleet = fleet_of(env)
+    assert not await fleet.refresh(1.0)
+    # When 20 pages fail over 4 s (within the 5 s back-off after the store's error)
+    for _ in range(20):
+        env.local = CircuitBreaker("reviews", failure_threshold=100, open_s=5.0, clock=clock)
+        await serve(FleetSyncMiddleware(failing_page(env), fleet))
+        clock.advance(0.2)
+    # Then the store was not asked again: one read at init, no report
+    assert store.calls == Counter({"read": 1})
+    # And once the back-off is over, the next page's sync tries the store once (its reports too old are dropped)
+    clock.advance(POLICY.error_backoff_s)
+    await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    assert store.calls["read"] + store.calls["report_failures"] == 2
+
+
+async def test_two_requests_at_once_each_keep_their_listener_and_their_sync() -> None:
+    # Given an environment serving two requests on one loop, each with its own listener, in a fleet whose first
+    # failure trips it, and a store that holds reports until released
+    store, clock = CountingStore(), FakeClock()
+    fleet = FleetBreakers(store, FleetPolicy(burst_threshold=1), clock=clock, draw=Draws())
+    env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
+    assert await fleet.refresh(1.0)
+    heard: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": []}
+    a_may_end, b_failed = asyncio.Event(), asyncio.Event()
+    store.hold_reports.clear()
+
+    async def page(scope: dict[str, str], receive: object, send: object) -> None:
+        if scope["name"] == "a":
+            await a_may_end.wait()
+            return
+        assert env.allow()
+        env.record_failure()  # B's report starts, and waits for the store
+        b_failed.set()
+        await asyncio.sleep(0)
+        a_may_end.set()  # A ends while B's report is still out
+        for _ in range(5):
+            await asyncio.sleep(0)
+        store.hold_reports.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    def listener_of(scope: dict[str, str]) -> Callable[[str, str, str], None]:
+        return lambda *change: heard[scope["name"]].append(change)
+
+    middleware = FleetSyncMiddleware(page, fleet, listener_of=listener_of)  # type: ignore[arg-type]
+    # When A ends while B's report is being sent
+    await asyncio.gather(
+        middleware({"type": "http", "name": "a"}, None, None),  # type: ignore[arg-type]
+        middleware({"type": "http", "name": "b"}, None, None),  # type: ignore[arg-type]
+    )
+    # Then B's report was sent once and landed, and the change it learnt is B's alone
+    assert b_failed.is_set()
+    assert store.calls["report_failures"] == 1
+    assert (await store.read())["reviews"].is_open(clock())
+    assert heard == {"a": [], "b": [("reviews", "closed", "open")]}

@@ -32,12 +32,13 @@ the fleet's state, kept in the shared store the fragment cache uses (bff.cache.f
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bff.cache.fleet_state import FleetStateName, FleetStore, ServiceRecord, StoreBusyError, WindowTally
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
@@ -52,7 +53,8 @@ def _ignore(_service: str, _old: str, _new: str) -> None:
     return None
 
 
-# A sync that the response cut off this many times in a row means the store is too slow to be believed.
+# A sync that the response cut off this many times in a row, each after waiting `slow_store_s`, means the store is
+# too slow to be believed.
 _MAX_CUT_SYNCS = 3
 # Rounds of one sync: a failure recorded while a sync runs is sent by that sync's next round.
 _MAX_PASSES = 3
@@ -72,6 +74,29 @@ class FleetPolicy:
     lease_s: float = 2.0
     max_view_age_s: float = 30.0
     error_backoff_s: float = 5.0
+    slow_store_s: float = 0.025
+
+
+@dataclass(eq=False, slots=True)
+class FleetRequest:
+    """One request's part in the fleet's exchange: who hears the changes learnt during it, and the sync it started
+    (cut off when its response is ready, and only then). Bound to the request's context, so two requests served at
+    once on one loop never share either."""
+
+    fleet: FleetBreakers
+    listener: FleetTransitionListener | None
+    token: contextvars.Token[FleetRequest | None] | None = None
+    task: asyncio.Task[None] | None = field(default=None)
+
+
+_CURRENT_REQUEST: contextvars.ContextVar[FleetRequest | None] = contextvars.ContextVar("fleet_request", default=None)
+
+
+def _page_is_ending() -> bool:
+    """Whether the running task is being cancelled (its page's deadline passed, or the page no longer waits for
+    it): a sync started now would be cut off before the store answers."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def ramp_share(elapsed_s: float, policy: FleetPolicy) -> float:
@@ -100,7 +125,6 @@ class FleetBreakers:
         request's own listener hears it (`begin_request`), so that it is counted in the request's one line."""
         self.store = store
         self._on_transition = on_transition
-        self._request_listener: FleetTransitionListener | None = None
         self.policy = policy
         self.operations: Counter[str] = Counter()
         self._clock = clock
@@ -114,10 +138,9 @@ class FleetBreakers:
         self._pending_repeats: Counter[str] = Counter()
         self._pending_streaks: Counter[str] = Counter()
         self._failures_since: dict[str, float] = {}
+        self._own_failures: dict[str, tuple[int, int]] = {}
         self._verdicts: dict[str, bool] = {}
         self._leases: dict[str, float] = {}
-        self._in_request = False
-        self._task: asyncio.Task[None] | None = None
         self._quiet_until = 0.0
         self._recheck = False
 
@@ -145,9 +168,10 @@ class FleetBreakers:
         return lease_until > now
 
     def report_failure(self, service: str, streak: int) -> None:
-        """A call failed (the `streak`th in a row) while the copy says the service is closed or ramping: reported
-        by the next sync, which starts now when a request is running (its answer is the fleet's state, so the
-        report is also a read)."""
+        """A request's call failed (that request being the `streak`th in a row to fail it) while the copy says the
+        service is closed or ramping: reported by the next sync (its answer is the fleet's state, so the report is
+        also a read). That sync starts now, beside the request, unless the store is backing off or the page is
+        ending (its sync would be cut off); else the next request's start sends it."""
         self._failures_since.setdefault(service, self._clock())
         self._pending_failures[service] += 1
         self._pending_repeats[service] += int(streak >= 2)
@@ -158,20 +182,26 @@ class FleetBreakers:
         self._verdicts[service] = answered
         self._start_sync_in_request()
 
+    def current_request(self) -> FleetRequest | None:
+        """The request of this environment whose context the caller runs in, or None outside one."""
+        request = _CURRENT_REQUEST.get()
+        return request if request is not None and request.fleet is self else None
+
     @property
     def wants_recheck(self) -> bool:
         """Whether the next request reads the fleet's state at its start, beside its own L2 read: a failure this
         environment reported left the service closed, and the fleet may have opened it since."""
         return self._recheck
 
-    def begin_request(self, on_transition: FleetTransitionListener | None = None) -> None:
-        """A request starts: a sync starts beside it when one is due (or a recheck is wanted), and whatever falls
-        due during the request (a failure to report, a probe's verdict) is sent during it; `on_transition` hears
-        the changes learnt meanwhile."""
-        self._in_request = True
-        self._request_listener = on_transition
+    def begin_request(self, on_transition: FleetTransitionListener | None = None) -> FleetRequest:
+        """A request starts, in the caller's context: a sync starts beside it when one is due (a recheck, or reports
+        a previous response left unsent), and whatever falls due during the request (a failure to report, a probe's
+        verdict) is sent during it; `on_transition` hears the changes learnt meanwhile. `end_request` ends it."""
+        request = FleetRequest(self, on_transition)
+        request.token = _CURRENT_REQUEST.set(request)
         if self.due_at_request_start():
-            self._start_sync()
+            self._start_sync(request)
+        return request
 
     def due_at_request_start(self) -> bool:
         """Whether a request starting now starts a sync: one is due, or a recheck is wanted (its read is due now)."""
@@ -180,13 +210,15 @@ class FleetBreakers:
             self._next_read_at = min(self._next_read_at, self._clock())
         return self.is_due()
 
-    async def end_request(self) -> None:
-        """The response is ready: cuts off a sync still running, so nothing runs after the response."""
-        self._in_request = False
-        task, self._task = self._task, None
+    async def end_request(self, request: FleetRequest) -> None:
+        """The request's response is ready: cuts off the sync it started, if still running, so nothing runs after
+        the response; what that sync had not sent stays pending. Another request's sync runs on."""
+        task, request.task = request.task, None
         if task is not None:
             await cut_off(task)
-        self._request_listener = None
+        if request.token is not None:
+            _CURRENT_REQUEST.reset(request.token)
+            request.token = None
 
     def is_due(self) -> bool:
         """Whether `sync()` has anything to do now; cheap, so the request path asks before starting one."""
@@ -227,7 +259,7 @@ class FleetBreakers:
     async def sync(self) -> None:
         """Sends the probe verdicts and failure reports, refreshes the copy when due, and tries for the probe lease
         of a half-open service; again while something fell due meanwhile. Cancelled by the request path when the
-        response is ready; then whatever was not sent is sent by the next sync."""
+        response is ready; then whatever was not sent stays pending, for the next request's start."""
         for _ in range(_MAX_PASSES):
             now = self._clock()
             try:
@@ -237,10 +269,7 @@ class FleetBreakers:
                     await self._read(now)
                 await self._take_leases(now)
             except asyncio.CancelledError:
-                # The response came first: the store is slower than the page. The next try waits a second, so
-                # a hung store costs one connection attempt a second, not one a page.
-                self._cut_syncs += 1
-                self._quiet_until = now + self.policy.busy_refresh_s
+                self._cut(now)
                 raise
             except Exception:  # a shared breaker never fails a page: the local breakers decide meanwhile
                 self._failed(now)
@@ -249,13 +278,24 @@ class FleetBreakers:
             if not self.is_due():
                 return
 
-    def _start_sync_in_request(self) -> None:
-        if self._in_request:
-            self._start_sync()
+    def _cut(self, started: float) -> None:
+        """A response cut this sync off. A store that had `slow_store_s` and did not answer is slow: the next try
+        waits a second (a hung store costs one connection attempt a second, not one a page), and a few such cuts in
+        a row stop the copy being trusted. A sync cut sooner (the page was quicker than the store) says nothing
+        about the store: nothing is held against it, and its reports go at the next request's start."""
+        if self._clock() - started < self.policy.slow_store_s:
+            return
+        self._cut_syncs += 1
+        self._quiet_until = self._clock() + self.policy.busy_refresh_s
 
-    def _start_sync(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.sync())
+    def _start_sync_in_request(self) -> None:
+        request = self.current_request()
+        if request is not None and not _page_is_ending() and self.is_due():
+            self._start_sync(request)
+
+    def _start_sync(self, request: FleetRequest) -> None:
+        if request.task is None or request.task.done():
+            request.task = asyncio.get_running_loop().create_task(self.sync())
 
     async def _send_verdicts(self, now: float) -> None:
         while self._verdicts:
@@ -276,23 +316,27 @@ class FleetBreakers:
             if now - self._failures_since.get(service, now) > self.policy.window_s:
                 self._forget_failures(service)  # kept back by a store outage: too old to open anything now
                 continue
+            # Taken out while it is being sent, so that another request's sync does not send it too; put back if
+            # this one is cut off or fails.
+            report = self._take_report(service)
             self.operations["write"] += 1
             try:
-                tally = await self.store.report_failures(service, count, self._pending_repeats[service], window)
+                tally = await self.store.report_failures(service, count, report.repeats, window)
             except StoreBusyError:
                 # Throttled: many environments are reporting at once, and their reports open the service. The
                 # report is dropped and the state read now instead (reads pass where writes are throttled).
                 self.operations["throttled"] += 1
-                self._forget_failures(service)
                 self._next_read_at = now
                 continue
-            streak = self._pending_streaks[service]
-            self._forget_failures(service)
+            except BaseException:
+                self._put_back(service, report)
+                raise
+            own = self._count_own(service, window, count)
             self._accept(tally.records, now)
             record = tally.records.get(service)
             if record is not None and record.state == "open":
                 continue
-            if self._trips(tally, streak):
+            if self._trips(tally, report.streak, others=tally.failures - own):
                 self.operations["write"] += 1
                 try:
                     self._accept(await self.store.trip(service, now, now + self.policy.open_s), now)
@@ -302,16 +346,41 @@ class FleetBreakers:
             else:  # the fleet had not opened it when this report landed; others' reports may open it soon
                 self._recheck = True
 
-    def _trips(self, tally: WindowTally, streak: int) -> bool:
+    def _trips(self, tally: WindowTally, streak: int, *, others: int) -> bool:
+        """`others`: the window's failures reported by other environments. A streak alone never trips the fleet
+        (one caller sending bad requests to one warm environment opens that environment's local breaker only)."""
         policy = self.policy
         return (
-            streak >= policy.solo_streak
+            (streak >= policy.solo_streak and others >= 1)
             or tally.repeats >= policy.failure_threshold
             or tally.failures >= policy.burst_threshold
         )
 
+    def _count_own(self, service: str, window: int, count: int) -> int:
+        """This environment's failures of `service` reported in `window`, this report's `count` included."""
+        last_window, reported = self._own_failures.get(service, (window, 0))
+        own = (reported if last_window == window else 0) + count
+        self._own_failures[service] = (window, own)
+        return own
+
+    def _take_report(self, service: str) -> _Report:
+        report = _Report(
+            self._pending_failures[service],
+            self._pending_repeats[service],
+            self._pending_streaks[service],
+            self._failures_since.get(service, self._clock()),
+        )
+        self._forget_failures(service)
+        return report
+
+    def _put_back(self, service: str, report: _Report) -> None:
+        self._pending_failures[service] += report.failures
+        self._pending_repeats[service] += report.repeats
+        self._pending_streaks[service] = max(self._pending_streaks[service], report.streak)
+        self._failures_since[service] = min(self._failures_since.get(service, report.since), report.since)
+
     def _forget_failures(self, service: str) -> None:
-        del self._pending_failures[service]
+        self._pending_failures.pop(service, None)
         self._pending_repeats.pop(service, None)
         self._pending_streaks.pop(service, None)
         self._failures_since.pop(service, None)
@@ -345,7 +414,9 @@ class FleetBreakers:
             old = _state_of(self._records.get(service), self._fresh_at or now)
             new = _state_of(records.get(service), now)
             if old != new:
-                (self._request_listener or self._on_transition)(service, old, new)
+                request = self.current_request()
+                listener = request.listener if request is not None else None
+                (listener or self._on_transition)(service, old, new)
 
     def _schedule_read(self, now: float) -> None:
         policy = self.policy
@@ -370,6 +441,14 @@ class FleetBreakers:
         self._next_read_at = now + self.policy.error_backoff_s
 
 
+@dataclass(frozen=True, slots=True)
+class _Report:
+    failures: int
+    repeats: int
+    streak: int
+    since: float
+
+
 def _state_of(record: ServiceRecord | None, now: float) -> str:
     return "closed" if record is None or record.is_closed(now) else record.state
 
@@ -383,6 +462,7 @@ class FleetBreaker:
         self.service = local.service
         self._fleet = fleet
         self._streak = 0
+        self._streak_request: FleetRequest | None = None
         self._probing = False
         self._ramp_seen: float | None = None
 
@@ -419,6 +499,7 @@ class FleetBreaker:
 
     def record_success(self) -> None:
         self._streak = 0
+        self._streak_request = None
         if self._probing:
             self._probing = False
             self._fleet.report_probe(self.service, answered=True)
@@ -428,11 +509,21 @@ class FleetBreaker:
         if self._probing:
             self._probing = False
             self._fleet.report_probe(self.service, answered=False)
-        self._streak += 1
-        record = self._fleet.record_for(self.service, self._fleet.now())
-        if record is None or record.state == "ramp":
-            self._fleet.report_failure(self.service, self._streak)
+        if self._counts_a_step():
+            record = self._fleet.record_for(self.service, self._fleet.now())
+            if record is None or record.state == "ramp":
+                self._fleet.report_failure(self.service, self._streak)
         self.local.record_failure()
+
+    def _counts_a_step(self) -> bool:
+        """Whether this failure is a new step of the streak: the first of its request (the calls of one request that
+        fail together, e.g. a batch's per-id calls cut off by its deadline, are one step and one report)."""
+        request = self._fleet.current_request()
+        if request is not None and request is self._streak_request:
+            return False
+        self._streak_request = request
+        self._streak += 1
+        return True
 
     def record_abandoned(self) -> None:
         """Says nothing about the service; an abandoned probe's lease lapses by itself."""

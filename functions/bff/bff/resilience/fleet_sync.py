@@ -3,8 +3,8 @@
 When the environment's copy is due (bff.resilience.fleet_breaker), a sync starts as the request starts and runs
 while the page waits for its services; a call that fails during the request starts one too, so the failure is
 reported (and the fleet's answer read) before the next page. When the response is ready a sync still running is
-cancelled: the page never waits for the store, and nothing runs after the response (Lambda freezes the
-environment then).
+cancelled (that request's, never another's): the page never waits for the store, and nothing runs after the
+response (Lambda freezes the environment then). Reports it had not sent go at the next request's start.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class FleetSyncMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.fleet.begin_request(self.listener_of(scope))
+        request = self.fleet.begin_request(self.listener_of(scope))
         try:
             await self.app(scope, receive, send)
         finally:
-            await self.fleet.end_request()
+            await self.fleet.end_request(request)
