@@ -223,6 +223,40 @@ async def test_a_batch_whose_critical_section_failed_for_every_id_stops_waiting(
     assert [getattr(item.decision, "status", None) for item in rendered.items] == [502, 404]
 
 
+class LeavingOutSource(FakeSource):
+    """Answers only the ids it has, leaving the others out; records each fallback it is handed."""
+
+    def __init__(self, answers: Mapping[str, Mapping[str, SectionOutcome]]) -> None:
+        super().__init__(answers)
+        self.fallbacks: list[tuple[str, str, FailureReason]] = []
+
+    async def fetch(
+        self, section: Section, entity_ids: Sequence[str], deadline: Deadline, context: RequestContext
+    ) -> dict[str, SectionOutcome]:
+        known = self.answers[section.name]
+        return {entity_id: known[entity_id] for entity_id in entity_ids if entity_id in known}
+
+    def fallback(self, section: Section, entity_id: str, failure: Failed, context: RequestContext) -> SectionOutcome:
+        self.fallbacks.append((section.name, entity_id, failure.reason))
+        return failure
+
+
+async def test_an_id_a_source_leaves_out_is_a_timeout_handed_to_the_fallback() -> None:
+    # Given a source whose reviews answer leaves out B
+    answers: dict[str, dict[str, SectionOutcome]] = {
+        "product": {"A": _fetched({"id": "A"}), "B": _fetched({"id": "B"})},
+        "reviews": {"A": _fetched([])},
+    }
+    source = LeavingOutSource(answers)
+    service = PageService(PAGE, source, deadline_ms=500, reserve_ms=0)
+    # When a batch names A and B
+    rendered = await service.render_many(["A", "B"], NO_CONTEXT)
+    # Then B's reviews were handed to the fallback once, as a timeout, and B is a degraded 200, not an error
+    assert source.fallbacks == [("reviews", "B", FailureReason.TIMEOUT)]
+    assert [getattr(item.decision, "status", None) for item in rendered.items] == [200, 200]
+    assert getattr(rendered.items[1].decision, "degradations", None) == (("reviews", "timeout"),)
+
+
 # --- the section reads (the resilient caller and the fragment cache in memory, over a recording service) ------
 
 SECTION = Section("reviews", "reviews", "/reviews/{id}", 100, TypeAdapter(list[dict[str, int]]), critical=False)

@@ -57,7 +57,7 @@ async def fan_out(
         else:
             pending[asyncio.create_task(fetch(section))] = section
     try:
-        await _collect_until_settled(pending, fanned, deadline, started)
+        await _collect_until_settled(pending, fanned, deadline, started, _EveryId(entity_ids, fallback))
     finally:
         await _cancel(pending)
     for task, section in pending.items():
@@ -68,8 +68,24 @@ async def fan_out(
                 entity_id: fallback(section, entity_id, timed_out) for entity_id in entity_ids
             }
         else:
-            fanned.outcomes[section.name] = task.result()
+            fanned.outcomes[section.name] = _EveryId(entity_ids, fallback).of(section, task.result(), started)
     return fanned
+
+
+@dataclass(frozen=True, slots=True)
+class _EveryId:
+    """Completes a section's answer: an id its source left out is a timeout handed to `fallback`, as for a
+    section the fan-out stopped waiting for, so that every id has an outcome (never a missing key)."""
+
+    entity_ids: Sequence[str]
+    fallback: Fallback
+
+    def of(self, section: Section, by_id: dict[str, SectionOutcome], started: float) -> dict[str, SectionOutcome]:
+        missing = [entity_id for entity_id in self.entity_ids if entity_id not in by_id]
+        if not missing:
+            return by_id
+        left_out = Failed(FailureReason.TIMEOUT, duration_ms=_elapsed_ms(started))
+        return {**by_id, **{entity_id: self.fallback(section, entity_id, left_out) for entity_id in missing}}
 
 
 async def _collect_until_settled(
@@ -77,12 +93,13 @@ async def _collect_until_settled(
     fanned: FannedOut,
     deadline: Deadline,
     started: float,
+    every_id: _EveryId,
 ) -> None:
     while pending and not deadline.expired():
         done, _ = await asyncio.wait(pending, timeout=deadline.remaining_s(), return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             section = pending.pop(task)
-            by_id = fanned.outcomes[section.name] = task.result()
+            by_id = fanned.outcomes[section.name] = every_id.of(section, task.result(), started)
             fanned.elapsed_ms[section.name] = _elapsed_ms(started)
             if section.critical and failed_for_every_id(by_id):
                 return
