@@ -9,8 +9,13 @@ no retries or hedges. A dead call fails after 0.1 s (a short call timeout, so th
 request at a time, never has two pages in flight); a recovered one answers in 0.08 s, and a noisy failure comes
 after 0.08 s too. As in production, a page decides on its call with the copy it has, and the copy's sync (when due,
 or when a call failed) starts beside it: every sync due in the same 10 ms of virtual time runs concurrently against
-the real store, and the clock waits for them. A page whose environment wants a recheck (its last report left the
-service closed) reads the record at its start and decides its call 10 ms later, as it would after its L2 read.
+the real store, and the clock waits for them. Each store operation is modelled to take STORE_LATENCY_S (5 ms) of the
+page's time, and a sync is cut off, as the request path cuts it, when its page's response is ready: an operation
+whose answer would come after the response is not sent, and the sync ends there (what it had not sent stays pending).
+A report started by a failing call has PAGE_TAIL_S (1 ms) before the response, so it is cut and sent at the
+environment's next page's start; a sync started at a page's start has the page's length. A page whose environment
+wants a recheck (its last report left the service closed) reads the record at its start and decides its call 10 ms
+later, as it would after its L2 read.
 
 Outage rows: healthy for 30 s, reviews dead for 3 minutes, recovered for 20 s; calls to the dead service are
 counted per minute, beside the physical lower bound of the first minute (the calls the fleet sends while the first
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import heapq
@@ -112,6 +118,10 @@ class Scenario:
 
 OUTAGE = Scenario(30.0, 180.0, 20.0)
 PAGE_SERVICE_DELAY_S = 0.02
+STORE_LATENCY_S = 0.005  # a fleet-store operation's modelled answer time (DynamoDB single-digit ms; Redis less)
+PAGE_TAIL_S = 0.001  # from a page's last answer to its response
+# What is left of the running sync's page before its response (None: no page, e.g. the init read).
+_PAGE_TIME_LEFT: contextvars.ContextVar[float | None] = contextvars.ContextVar("page_time_left", default=None)
 
 type Kind = str  # "per-environment", "shared (redis)", ...
 
@@ -153,6 +163,7 @@ class WatchedStore:
         self.first_trip: float | None = None
         self.trips = 0
         self.errors: Counter[str] = Counter()
+        self.cut: Counter[str] = Counter()
 
     async def read(self, timeout_s: float | None = None) -> Any:
         return await self._watch("read", self.store.read(timeout_s))
@@ -178,6 +189,14 @@ class WatchedStore:
         await self.store.close()
 
     async def _watch(self, name: str, operation: Awaitable[Any]) -> Any:
+        left = _PAGE_TIME_LEFT.get()
+        if left is not None:
+            if left < STORE_LATENCY_S:  # the response comes first: the request path cuts the sync off here
+                self.cut[name] += 1
+                if asyncio.iscoroutine(operation):
+                    operation.close()
+                raise asyncio.CancelledError
+            _PAGE_TIME_LEFT.set(left - STORE_LATENCY_S)
         try:
             return await operation
         except Exception:
@@ -241,6 +260,7 @@ class ItemLimitedStore:
 
 
 type Event = tuple[float, int, int, int]  # (at, sequence, environment, kind)
+type Sync = tuple[Callable[[], Awaitable[Any]], float]  # (the sync, its page's time left)
 
 
 class Fleet:
@@ -279,7 +299,7 @@ class Fleet:
         self._sequence = iter(range(1 << 62))
         for index in range(len(self.environments)):
             heapq.heappush(events, (self.rng.uniform(0, 1 / PAGES_PER_S), next(self._sequence), index, PAGE))
-        syncs: dict[int, Callable[[], Awaitable[Any]]] = {}
+        syncs: dict[int, Sync] = {}
         slice_end = SLICE_S
         marks = [(scenario.dead_at, "dead"), (scenario.recovered_at, "recovered"), (scenario.end, "end")]
         self.operations_at["healthy"] = self._operations()
@@ -301,8 +321,9 @@ class Fleet:
             else:
                 env.breaker.record_failure()
                 self._note_local_trip(env, at)
-                if env.fleet is not None and env.fleet.is_due():  # reported during the request, as in production
-                    syncs[index] = env.fleet.sync
+                if env.fleet is not None and env.fleet.is_due() and index not in syncs:
+                    # reported during the request, as in production: the response follows within PAGE_TAIL_S
+                    syncs[index] = (env.fleet.sync, PAGE_TAIL_S)
         await self._run_syncs(syncs)
         for _, name in marks:
             self.operations_at[name] = self._operations()
@@ -313,15 +334,17 @@ class Fleet:
         index: int,
         at: float,
         events: list[Event],
-        syncs: dict[int, Callable[[], Awaitable[Any]]],
+        syncs: dict[int, Sync],
     ) -> None:
         heapq.heappush(events, (at + self.rng.uniform(0.8, 1.2) / PAGES_PER_S, next(self._sequence), index, PAGE))
         fleet = env.fleet
-        if fleet is not None and (fleet.wants_recheck or self.read_with_l2 == "always"):
-            # The fleet's record is read at the page's start, beside its L2 read (a recheck, or every page in the
-            # "always" row): the call, which waits for the L2 read, is decided after it.
+        if fleet is not None and (fleet.wants_recheck or fleet.reports_pending or self.read_with_l2 == "always"):
+            # The fleet's record is read at the page's start, beside its L2 read (a recheck, reports a previous
+            # response cut off, or every page in the "always" row): the call, which waits for the L2 read, is
+            # decided after it.
             recheck = fleet.due_at_request_start()
-            syncs[index] = fleet.sync if recheck else functools.partial(_read_then_sync, fleet)
+            sync = fleet.sync if recheck else functools.partial(_read_then_sync, fleet)
+            syncs[index] = (sync, SLICE_S + PAGE_SERVICE_DELAY_S)  # the shortest page left after the decision
             heapq.heappush(events, (at + SLICE_S, next(self._sequence), index, DECIDE))
             return
         self._call(env, index, at, events, syncs)
@@ -332,13 +355,14 @@ class Fleet:
         index: int,
         at: float,
         events: list[Event],
-        syncs: dict[int, Callable[[], Awaitable[Any]]],
+        syncs: dict[int, Sync],
     ) -> None:
         # The page decides with the copy it has; the sync (when due) starts beside it and ends within the slice.
         scenario = self.scenario
         allowed = env.breaker.allow()
         if env.fleet is not None and env.fleet.is_due() and index not in syncs:
-            syncs[index] = env.fleet.sync
+            page_s = (FAIL_AFTER_S if scenario.is_dead(at) else ANSWER_AFTER_S) if allowed else PAGE_SERVICE_DELAY_S
+            syncs[index] = (env.fleet.sync, page_s + PAGE_TAIL_S)
         dead = scenario.is_dead(at)
         if not dead:
             self.tally.healthy_calls += 1
@@ -363,11 +387,11 @@ class Fleet:
         if self.tally.first_trip is None and opened:
             self.tally.first_trip = at
 
-    async def _run_syncs(self, syncs: dict[int, Callable[[], Awaitable[Any]]]) -> None:
+    async def _run_syncs(self, syncs: dict[int, Sync]) -> None:
         if syncs:
             due = list(syncs.values())
             syncs.clear()
-            await asyncio.gather(*(sync() for sync in due))
+            await asyncio.gather(*(_until_the_response(sync, left) for sync, left in due))
 
     def _operations(self) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -375,6 +399,15 @@ class Fleet:
             if env.fleet is not None:
                 total.update(env.fleet.operations)
         return total
+
+
+async def _until_the_response(sync: Callable[[], Awaitable[Any]], page_time_left: float) -> None:
+    """Runs a sync as its request would: cut off when the page's response is ready (bff.resilience.fleet_sync)."""
+    _PAGE_TIME_LEFT.set(page_time_left)
+    try:
+        await sync()
+    except asyncio.CancelledError:
+        return
 
 
 def _is_probe(breaker: CircuitBreaker | FleetBreaker) -> bool:
@@ -422,6 +455,7 @@ def summarise(fleet: Fleet, subject: str, wall_s: float) -> dict[str, Any]:
     }
     if fleet.store is not None:
         result["store_errors"] = sum(fleet.store.errors.values())
+        result["store_operations_cut_by_the_response"] = dict(fleet.store.cut)
         spans = (
             ("healthy", "dead", scenario.healthy_s),
             ("dead", "recovered", scenario.dead_s),
@@ -452,6 +486,7 @@ def _summarise_noise(fleet: Fleet, subject: str, wall_s: float) -> dict[str, Any
         "store_reads_per_env_per_min": round(done["read"] / env_minutes, 2),
         "store_writes_per_env_per_min": round(done["write"] / env_minutes, 2),
         "store_errors": sum(fleet.store.errors.values()) if fleet.store is not None else None,
+        "store_operations_cut_by_the_response": dict(fleet.store.cut) if fleet.store is not None else None,
         "wall_s": round(wall_s, 1),
     }
 

@@ -193,6 +193,12 @@ class FleetBreakers:
         environment reported left the service closed, and the fleet may have opened it since."""
         return self._recheck
 
+    @property
+    def reports_pending(self) -> bool:
+        """Whether failures or a probe's verdict wait to be sent (a previous response cut their sync off): the next
+        request's start sends them, and the answer is read with them."""
+        return bool(self._pending_failures or self._verdicts)
+
     def begin_request(self, on_transition: FleetTransitionListener | None = None) -> FleetRequest:
         """A request starts, in the caller's context: a sync starts beside it when one is due (a recheck, or reports
         a previous response left unsent), and whatever falls due during the request (a failure to report, a probe's
