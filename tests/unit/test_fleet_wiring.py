@@ -33,14 +33,17 @@ def test_the_shared_breaker_is_on_whenever_a_shared_store_is_configured() -> Non
 @pytest.mark.parametrize(
     "store", [{"cache_url": "redis://127.0.0.1:9/0"}, {"cache_table_name": "fragments", "aws_region": "eu-west-1"}]
 )
-def test_the_fleet_state_uses_the_l2s_client(store: dict[str, Any]) -> None:
+def test_the_fleet_state_has_a_client_of_its_own_beside_the_l2s(store: dict[str, Any]) -> None:
     # Given an environment composed with a shared store
     composition = compose(settings_for(**store), transport=FakeDownstream().transport())
-    # Then the fleet's store and the L2 hold one and the same client (one connection pool, not two)
+    # Then the fleet's store holds a client of the same store, not the L2's (a fleet operation cut off by a
+    # response drops its connection, which must not be the one the next page's L2 read uses)
     assert composition.fleet is not None
     fleet_store = composition.fleet.store
     assert isinstance(fleet_store, RedisFleetStore | DynamoDbFleetStore)
-    assert fleet_store.connection is getattr(composition.cache.l2, "connection", None)
+    l2_connection = getattr(composition.cache.l2, "connection", None)
+    assert type(fleet_store.connection) is type(l2_connection)
+    assert fleet_store.connection is not l2_connection
 
 
 def test_a_guard_obeys_the_fleet_only_when_there_is_one() -> None:

@@ -100,9 +100,10 @@ def build_fragment_cache(
 
 
 def shared_connection(settings: Settings) -> SharedConnection | None:
-    """The one client of the shared store the settings name, if any, for the execution environment: the L2 and
-    the fleet's breaker state use it. Its sockets wait at most a page's deadline; botocore and redis-py make one
-    attempt; each operation is bounded more tightly by its user."""
+    """A client of the shared store the settings name, if any, for the execution environment: the L2 has one and
+    the fleet's breaker state another, so that a fleet operation cut off by a response (which drops its connection)
+    never costs the next L2 read a reconnect. Its sockets wait at most a page's deadline; botocore and redis-py make
+    one attempt; each operation is bounded more tightly by its user."""
     socket_timeout_s = settings.page_deadline_ms / 1000
     # Imported here: the product page's import path stays light when no shared cache is configured.
     if settings.cache_table_name:
@@ -151,8 +152,9 @@ def shared_store(settings: Settings, connection: SharedConnection | None = None)
 
 
 def build_fleet(settings: Settings, connection: SharedConnection | None = None) -> FleetBreakers | None:
-    """The fleet's shared breaker state, in the shared cache's store over `connection` (the L2's); None when there
-    is none or SHARED_BREAKER=off. Each operation waits at most SHARED_BREAKER_TIMEOUT_MS."""
+    """The fleet's shared breaker state, in the shared cache's store over `connection` (by default a client of its
+    own, not the L2's: see shared_connection); None when there is none or SHARED_BREAKER=off. Each operation waits
+    at most SHARED_BREAKER_TIMEOUT_MS."""
     if settings.shared_breaker == "off":
         return None
     connection = connection or shared_connection(settings)
@@ -395,9 +397,8 @@ def compose(
     the services' URLs and the egress allow-list follow a moved service; `tracing` is the environment's (from
     OpenTelemetry's variables) unless given."""
     http_client = create_http_client(settings, transport, registry.origins if registry is not None else None)
-    connection = shared_connection(settings)
-    cache = build_fragment_cache(settings, tracing, connection)
-    fleet = build_fleet(settings, connection)
+    cache = build_fragment_cache(settings, tracing, shared_connection(settings))
+    fleet = build_fleet(settings, shared_connection(settings))
     app = build_app(settings, http_client, cache, registry, tracing, fleet=fleet)
     return Composition(settings, http_client, app, cache, tracing, fleet)
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from botocore.exceptions import BotoCoreError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bff.cache.dynamodb import DynamoDbConnection
@@ -18,7 +17,7 @@ from bff.cache.fleet_dynamodb import DynamoDbFleetStore
 from bff.cache.fleet_redis import RedisFleetStore
 from bff.cache.fleet_state import FleetStore, MemoryFleetStore, StoreBusyError
 from bff.cache.redis import RedisConnection, RedisStore
-from tests.support.fault_servers import black_hole_port, refusing_port, throttling_endpoint
+from tests.support.fault_servers import black_hole_port, delaying_proxy, refusing_port, throttling_endpoint
 from tests.support.moto_server import MotoServer
 from tests.support.redis_server import RedisServer
 
@@ -164,24 +163,32 @@ async def test_a_store_that_is_down_or_hung_raises_within_its_timeout(
             await subject.close()
 
 
-async def test_the_fleet_state_and_the_l2_share_one_redis_connection(redis_server: RedisServer) -> None:
-    # Given the L2 and the fleet's store over one RedisConnection, as the composition root wires them
-    observer = Redis.from_url(redis_server.url)
-    try:
-        before = len(await observer.client_list())
-        connection = RedisConnection(redis_server.url)
-        l2 = RedisStore(redis_server.url, connection)
-        fleet = RedisFleetStore(redis_server.url, connection, timeout_s=2.0, key=f"fleet-{uuid.uuid4().hex}")
-        # When a page's L2 read, a fleet read and a failure report run one after another
-        assert await l2.get_many(["fragment:reviews:1"], within_s=2.0) == {}
-        assert await fleet.read() == {}
-        assert (await fleet.report_failures("reviews", 1, 0, window=1)).failures == 1
-        # Then the server saw one connection from them, not one per store
-        assert len(await observer.client_list()) - before == 1
-        await fleet.close()
-        await l2.close()
-    finally:
-        await observer.aclose()
+async def test_a_fleet_operation_cut_off_mid_call_costs_the_l2_no_reconnect(redis_server: RedisServer) -> None:
+    # Given the L2 and the fleet's store each over its own RedisConnection, as the composition root wires them,
+    # behind a proxy that holds each answer 5 ms, and the L2's connection open
+    with delaying_proxy(redis_server.port, 0.005) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        l2_connection, fleet_connection = RedisConnection(url), RedisConnection(url)
+        l2 = RedisStore(url, l2_connection, get_timeout_s=LOADED_S)
+        fleet = RedisFleetStore(url, fleet_connection, timeout_s=LOADED_S, key=f"fleet-{uuid.uuid4().hex}")
+        try:
+            assert await l2.get_many(["fragment:reviews:1"], within_s=LOADED_S) == {}
+            opened = proxy.connections
+            # When a fleet read is cut off while its answer is on the way (a response was ready first)
+            read = asyncio.get_running_loop().create_task(fleet.read())
+            await asyncio.wait({read}, timeout=0.0025)  # within the proxy's hold: no answer yet
+            assert not read.done()
+            read.cancel()
+            await asyncio.gather(read, return_exceptions=True)
+            # Then the next L2 read uses the L2's open connection: no new connection, no error
+            errors: list[object] = []
+            assert await l2.get_many(["fragment:reviews:1"], LOADED_S, lambda *error: errors.append(error)) == {}
+            assert errors == []
+            assert proxy.connections <= opened + 1  # at most the fleet's own, and no other
+            assert l2_connection.client().connection_pool._available_connections[0].is_connected
+        finally:
+            await fleet.close()
+            await l2.close()
 
 
 @pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])
