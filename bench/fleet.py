@@ -7,15 +7,16 @@ copy over a real store client); the environments share one client per store, as 
 is virtual: every environment serves 5 pages a second (intervals drawn from 0.16-0.24 s), one reviews call a page,
 no retries or hedges. A dead call fails after 0.1 s (a short call timeout, so that an environment, which serves one
 request at a time, never has two pages in flight); a recovered one answers in 0.08 s, and a noisy failure comes
-after 0.08 s too. As in production, a page decides on its call with the copy it has, and the copy's sync (when due,
-or when a call failed) starts beside it: every sync due in the same 10 ms of virtual time runs concurrently against
-the real store, and the clock waits for them. Each store operation is modelled to take STORE_LATENCY_S (5 ms) of the
-page's time, and a sync is cut off, as the request path cuts it, when its page's response is ready: an operation
-whose answer would come after the response is not sent, and the sync ends there (what it had not sent stays pending).
-A report started by a failing call has PAGE_TAIL_S (1 ms) before the response, so it is cut and sent at the
-environment's next page's start; a sync started at a page's start has the page's length. A page whose environment
-wants a recheck (its last report left the service closed) reads the record at its start and decides its call 10 ms
-later, as it would after its L2 read.
+after 0.08 s too. As in production, a page decides on its call with the copy it has, and the copy's sync (when
+due, or when a probe's call ended) starts beside it: every sync due in the same 10 ms of virtual time runs
+concurrently against the real store, and the clock waits for them. Each store operation is modelled to take
+STORE_LATENCY_S (5 ms) of the page's time, and a sync is cut off, as the request path cuts it, when its page's
+response is ready: an operation whose answer would come after the response is not sent, and the sync ends there
+(what it had not sent stays pending).
+A failure's report goes at the environment's next page's start, whose sync has the page's length; a probe's verdict
+is sent at once, with PAGE_TAIL_S (1 ms) before the response, so it is cut and sent at the next page's start too. A
+page whose environment has reports pending or wants a recheck (its last report left the service closed) reads the
+record at its start and decides its call 10 ms later, as it would after its L2 read.
 
 Outage rows: healthy for 30 s, reviews dead for 3 minutes, recovered for 20 s; calls to the dead service are
 counted per minute, beside the physical lower bound of the first minute (the calls the fleet sends while the first
@@ -321,8 +322,9 @@ class Fleet:
             else:
                 env.breaker.record_failure()
                 self._note_local_trip(env, at)
-                if env.fleet is not None and env.fleet.is_due() and index not in syncs:
-                    # reported during the request, as in production: the response follows within PAGE_TAIL_S
+                if env.fleet is not None and env.fleet.verdict_pending and index not in syncs:
+                    # a probe's verdict is sent at once, as in production: the response follows within PAGE_TAIL_S
+                    # (a failure's report waits for the next page's start)
                     syncs[index] = (env.fleet.sync, PAGE_TAIL_S)
         await self._run_syncs(syncs)
         for _, name in marks:

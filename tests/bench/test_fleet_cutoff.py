@@ -11,8 +11,8 @@ from bff.resilience.fleet_breaker import FleetBreakers
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_report_started_at_the_pages_end_is_cut_and_sent_at_the_next_pages_start() -> None:
-    # Given an environment whose copy is fresh and whose call has just failed, at its page's end
+async def test_a_sync_with_less_page_time_than_one_operation_sends_nothing_and_keeps_its_report() -> None:
+    # Given an environment whose copy is fresh and whose call has failed
     clock = VirtualClock()
     store = WatchedStore(MemoryFleetStore(), clock)
     fleet = FleetBreakers(store, clock=clock)

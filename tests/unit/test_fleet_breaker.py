@@ -469,23 +469,20 @@ async def test_failures_kept_back_briefly_are_sent_when_the_store_answers_again(
     assert (await store.read())["reviews"].is_open(clock())
 
 
-async def test_failures_are_reported_during_the_request_that_saw_them() -> None:
+async def test_a_failure_is_reported_at_the_next_requests_start_and_never_during_its_own() -> None:
     # Given an environment that has just read the fleet's state (no sync due at the request's start), in a fleet
     # whose first failure trips it
-    store, clock = MemoryFleetStore(), FakeClock()
+    store, clock = CountingStore(), FakeClock()
     env = environment(store, clock, FleetPolicy(burst_threshold=1))
     assert await fleet_of(env).refresh(1.0)
     assert not fleet_of(env).is_due()
-
-    async def page(scope: object, receive: object, send: object) -> None:
-        assert env.allow()
-        env.record_failure()
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
     # When one request through the middleware sees a failure
-    await FleetSyncMiddleware(page, fleet_of(env))({"type": "http"}, None, None)  # type: ignore[arg-type]
-    # Then the fleet opened before the response: another environment skips the service
+    await serve(FleetSyncMiddleware(failing_page(env), fleet_of(env)))
+    # Then no report was started during it (its sync would be cut off by the response, its write perhaps applied)
+    assert store.calls["report_failures"] == 0
+    # And the next request's start sends it, once: the fleet opened, and another environment skips the service
+    await serve(FleetSyncMiddleware(quiet_page, fleet_of(env)))
+    assert store.calls["report_failures"] == 1
     other = environment(store, clock)
     await fleet_of(other).refresh(1.0)
     assert not other.allow()
@@ -510,10 +507,11 @@ async def test_each_change_of_the_fleets_state_is_heard_once_per_environment() -
 
 
 async def test_a_change_learnt_during_a_request_is_heard_by_that_requests_listener() -> None:
-    # Given an environment whose own listener hears changes learnt outside a request, and a request with its own
+    # Given an environment whose own listener hears changes learnt outside a request, requests with their own, and a
+    # failure waiting to be reported in a fleet whose first failure trips it
     store, clock = MemoryFleetStore(), FakeClock()
     outside: list[tuple[str, str, str]] = []
-    in_request: list[tuple[str, str, str]] = []
+    heard: dict[str, list[tuple[str, str, str]]] = {"first": [], "second": []}
     fleet = FleetBreakers(
         store,
         FleetPolicy(burst_threshold=1),
@@ -524,24 +522,22 @@ async def test_a_change_learnt_during_a_request_is_heard_by_that_requests_listen
     env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
     await fleet.refresh(1.0)
 
-    async def page(scope: object, receive: object, send: object) -> None:
-        assert env.allow()
-        env.record_failure()  # opens the fleet
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+    def listener_of(scope: dict[str, str]) -> Callable[[str, str, str], None]:
+        return lambda *change: heard[scope["name"]].append(change)
 
-    middleware = FleetSyncMiddleware(page, fleet, listener_of=lambda scope: lambda *change: in_request.append(change))
-    # When the request's failures open the fleet
-    await middleware({"type": "http"}, None, None)  # type: ignore[arg-type]
-    # Then the change is the request's to count, once, and not the environment's
-    assert in_request == [("reviews", "closed", "open")]
+    failing = FleetSyncMiddleware(failing_page(env), fleet, listener_of=listener_of)  # type: ignore[arg-type]
+    quiet = FleetSyncMiddleware(quiet_page, fleet, listener_of=listener_of)  # type: ignore[arg-type]
+    await failing({"type": "http", "name": "first"}, None, None)  # type: ignore[arg-type]
+    # When the next request's report opens the fleet
+    await quiet({"type": "http", "name": "second"}, None, None)  # type: ignore[arg-type]
+    # Then the change is that request's to count, once, and not the environment's
+    assert heard == {"first": [], "second": [("reviews", "closed", "open")]}
     assert outside == []
     # And a change learnt later outside any request is the environment's
     clock.advance(POLICY.open_s)
     await MemoryFleetStore.settle_probe(store, "reviews", "ramp", clock(), clock() + POLICY.ramp_s)
     await fleet.refresh(1.0)
     assert outside == [("reviews", "open", "ramp")]
-    assert in_request == [("reviews", "closed", "open")]
 
 
 class CountingStore(MemoryFleetStore):
@@ -583,37 +579,40 @@ def failing_page(env: FleetBreaker, calls: int = 1) -> Callable[[object, object,
     return page
 
 
+async def quiet_page(scope: object, receive: object, send: object) -> None:
+    """A page that calls nothing and answers after a few turns of the loop (its sync runs meanwhile)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 async def serve(middleware: FleetSyncMiddleware) -> None:
     await middleware({"type": "http"}, None, None)  # type: ignore[arg-type]
 
 
-async def test_a_report_cut_off_by_the_response_is_sent_at_the_next_requests_start() -> None:
-    # Given an environment whose copy is fresh, and a store slower than the page's end for the first report
+async def test_a_report_cut_off_by_the_response_stays_pending_and_is_not_held_against_the_store() -> None:
+    # Given an environment with a failure to report, and a store slower than the next page for that report
     store, clock = CountingStore(), FakeClock()
     env = environment(store, clock)
     fleet = fleet_of(env)
     assert await fleet.refresh(1.0)
-    store.hold_reports.clear()
-    # When a request's call fails and its response is ready before the store answers the report
     await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    store.hold_reports.clear()
+    # When the next request's start sends the report and its response is ready before the store answers
+    await serve(FleetSyncMiddleware(quiet_page, fleet))
     # Then the report was tried and cut off, yet it is neither lost nor held against the store: the copy is still
     # trusted, and the next request's start is due to send it (no quiet period)
     assert store.calls["report_failures"] == 1
     assert "reviews_fails" not in store.fields
+    assert fleet.reports_pending
     assert fleet.is_due()
-    store.fields["reviews_st"] = "closed"  # a record the copy shows, to prove it is still believed
+    assert fleet._cut_syncs == 0
     # And when the next request starts, with the store answering again, the report lands once
     store.hold_reports.set()
-
-    async def quiet_page(scope: object, receive: object, send: object) -> None:
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-
     await serve(FleetSyncMiddleware(quiet_page, fleet))
     assert store.calls["report_failures"] == 2
     tally = await MemoryFleetStore.report_failures(store, "reviews", 0, 0, int(clock() // POLICY.window_s))
     assert tally.failures == 1
-    assert fleet._cut_syncs == 0
+    assert not fleet.reports_pending
 
 
 async def test_a_failure_seen_as_the_page_is_cancelled_starts_no_sync() -> None:
@@ -653,8 +652,9 @@ async def test_concurrent_failures_of_one_request_are_one_step_and_one_report() 
     env = environment(store, clock)
     fleet = fleet_of(env)
     assert await fleet.refresh(1.0)
-    # When one request's 16 concurrent calls fail (a batch cut off by its deadline)
+    # When one request's 16 concurrent calls fail (a batch cut off by its deadline), and the next request starts
     await serve(FleetSyncMiddleware(failing_page(env, calls=16), fleet))
+    await serve(FleetSyncMiddleware(quiet_page, fleet))
     # Then the fleet heard one failure and no repeat, and the streak is one step; the local breaker heard all 16
     window = int(clock() // POLICY.window_s)
     tally = await MemoryFleetStore.report_failures(store, "reviews", 0, 0, window)
@@ -669,9 +669,10 @@ async def test_one_environments_streak_alone_never_trips_the_fleet() -> None:
     env = environment(store, clock)
     fleet = fleet_of(env)
     assert await fleet.refresh(1.0)
-    # When five requests in a row fail (one caller's requests, sent to one warm environment)
+    # When five requests in a row fail (one caller's requests, sent to one warm environment), each reported
     for _ in range(POLICY.solo_streak):
         await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    await serve(FleetSyncMiddleware(quiet_page, fleet))
     # Then its own breaker opened, the fleet did not
     assert env._streak == POLICY.solo_streak
     assert local_state(env) is BreakerState.OPEN
@@ -680,6 +681,7 @@ async def test_one_environments_streak_alone_never_trips_the_fleet() -> None:
     await witness_failure(env)
     env.local = CircuitBreaker("reviews", failure_threshold=5, open_s=5.0, clock=clock)
     await serve(FleetSyncMiddleware(failing_page(env), fleet))
+    await serve(FleetSyncMiddleware(quiet_page, fleet))
     assert (await store.read())["reviews"].is_open(clock())
 
 
@@ -704,24 +706,22 @@ async def test_reports_wait_for_the_store_back_off() -> None:
 
 
 async def test_two_requests_at_once_each_keep_their_listener_and_their_sync() -> None:
-    # Given an environment serving two requests on one loop, each with its own listener, in a fleet whose first
-    # failure trips it, and a store that holds reports until released
+    # Given an environment with a failure to report, in a fleet whose first failure trips it, serving two requests on
+    # one loop, each with its own listener, and a store that holds reports until released
     store, clock = CountingStore(), FakeClock()
     fleet = FleetBreakers(store, FleetPolicy(burst_threshold=1), clock=clock, draw=Draws())
     env = fleet.breaker(CircuitBreaker("reviews", clock=clock))
     assert await fleet.refresh(1.0)
+    await serve(FleetSyncMiddleware(failing_page(env), fleet))
     heard: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": []}
-    a_may_end, b_failed = asyncio.Event(), asyncio.Event()
+    a_may_end = asyncio.Event()
     store.hold_reports.clear()
 
     async def page(scope: dict[str, str], receive: object, send: object) -> None:
         if scope["name"] == "a":
             await a_may_end.wait()
             return
-        assert env.allow()
-        env.record_failure()  # B's report starts, and waits for the store
-        b_failed.set()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # B's sync sends the report, and waits for the store
         a_may_end.set()  # A ends while B's report is still out
         for _ in range(5):
             await asyncio.sleep(0)
@@ -735,11 +735,10 @@ async def test_two_requests_at_once_each_keep_their_listener_and_their_sync() ->
     middleware = FleetSyncMiddleware(page, fleet, listener_of=listener_of)  # type: ignore[arg-type]
     # When A ends while B's report is being sent
     await asyncio.gather(
-        middleware({"type": "http", "name": "a"}, None, None),  # type: ignore[arg-type]
         middleware({"type": "http", "name": "b"}, None, None),  # type: ignore[arg-type]
+        middleware({"type": "http", "name": "a"}, None, None),  # type: ignore[arg-type]
     )
     # Then B's report was sent once and landed, and the change it learnt is B's alone
-    assert b_failed.is_set()
     assert store.calls["report_failures"] == 1
     assert (await store.read())["reviews"].is_open(clock())
     assert heard == {"a": [], "b": [("reviews", "closed", "open")]}
