@@ -185,7 +185,7 @@ def fleet_policy(settings: Settings) -> FleetPolicy:
         open_s=settings.breaker_open_ms / 1000,
         ramp_s=settings.shared_breaker_ramp_ms / 1000,
         healthy_refresh_s=settings.shared_breaker_refresh_ms / 1000,
-        slow_store_s=settings.shared_breaker_timeout_ms / 2000,
+        slow_store_s=settings.shared_breaker_timeout_ms / 5000,
     )
 
 

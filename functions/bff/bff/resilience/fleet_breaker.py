@@ -77,7 +77,7 @@ class FleetPolicy:
     lease_s: float = 2.0
     max_view_age_s: float = 30.0
     error_backoff_s: float = 5.0
-    slow_store_s: float = 0.025
+    slow_store_s: float = 0.01
 
 
 @dataclass(eq=False, slots=True)
