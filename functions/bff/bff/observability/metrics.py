@@ -24,7 +24,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -166,13 +167,9 @@ def degradation_metrics(degradations: Sequence[tuple[str, str]]) -> MetricValues
     """How many sections were degraded, by section (`<Section>Degraded`) and by reason (`Degraded<Reason>`, e.g.
     `DegradedCircuitOpen`). Metric names, not dimensions: EMF holds one value per dimension per document, and a
     page with two degraded sections (or a batch with fifty) still writes one line."""
-    values: MetricValues = {}
-    for section, reason in degradations:
-        for name in (f"{metric_prefix(section)}Degraded", f"Degraded{metric_prefix(reason)}"):
-            count = values.get(name, (Unit.COUNT, 0))[1]
-            assert isinstance(count, int | float)
-            values[name] = (Unit.COUNT, count + 1)
-    return values
+    return counts(
+        (f"{metric_prefix(section)}Degraded", f"Degraded{metric_prefix(reason)}") for section, reason in degradations
+    )
 
 
 def fleet_transition_metrics(transitions: Sequence[tuple[str, str]]) -> MetricValues:
@@ -180,25 +177,21 @@ def fleet_transition_metrics(transitions: Sequence[tuple[str, str]]) -> MetricVa
     service and new state (`FleetReviewsOpen`, `FleetReviewsRamp`, `FleetReviewsClosed`): metric names, so that
     they fit in one document. Summed over the fleet, `Fleet<Service>Open` is about the number of environments that
     learnt of an opening."""
-    values: MetricValues = {}
-    for service, state in transitions:
-        for name in ("FleetTransitions", f"Fleet{metric_prefix(service)}{metric_prefix(state)}"):
-            count = values.get(name, (Unit.COUNT, 0))[1]
-            assert isinstance(count, int | float)
-            values[name] = (Unit.COUNT, count + 1)
-    return values
+    return counts(
+        ("FleetTransitions", f"Fleet{metric_prefix(service)}{metric_prefix(state)}") for service, state in transitions
+    )
 
 
 def cache_error_metrics(errors: Sequence[tuple[str, str]]) -> MetricValues:
     """How many shared-cache calls failed in the invocation (`CacheErrors`), and by kind (`CacheErrorsTimeout`,
     `CacheErrorsThrottled`…): metric names, so that they fit in the invocation's one document."""
-    values: MetricValues = {}
-    for _tier, kind in errors:
-        for name in ("CacheErrors", f"CacheErrors{metric_prefix(kind)}"):
-            count = values.get(name, (Unit.COUNT, 0))[1]
-            assert isinstance(count, int | float)
-            values[name] = (Unit.COUNT, count + 1)
-    return values
+    return counts(("CacheErrors", f"CacheErrors{metric_prefix(kind)}") for _tier, kind in errors)
+
+
+def counts(names_per_event: Iterable[Iterable[str]]) -> MetricValues:
+    """Each metric name's count over the events, every event counting once under each of its names."""
+    tally = Counter(name for names in names_per_event for name in names)
+    return {name: (Unit.COUNT, count) for name, count in tally.items()}
 
 
 def metric_prefix(name: str) -> str:
