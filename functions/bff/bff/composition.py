@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
-from starlette.types import Scope
 
 from bff.api.app import create_app
 from bff.api.deps import Services, provide
-from bff.api.middleware import recorder_of
+from bff.api.middleware import fleet_listener_of
 from bff.cache.entry import FragmentStore
 from bff.cache.fleet_state import FleetStore
 from bff.cache.memory import MemoryStore
@@ -39,7 +38,7 @@ from bff.resilience.backoff import Backoff
 from bff.resilience.caching import CachePolicy, ReadCache
 from bff.resilience.caller import ResilientCaller
 from bff.resilience.circuit_breaker import BreakerState, CircuitBreaker
-from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy, FleetTransitionListener
+from bff.resilience.fleet_breaker import FleetBreakers, FleetPolicy
 from bff.resilience.fleet_sync import FleetSyncMiddleware
 from bff.resilience.guard import DownstreamGuard, RetryPolicy
 from bff.resilience.reads import BatchEndpoint, SectionReads
@@ -58,12 +57,6 @@ type SharedConnection = DynamoDbConnection | RedisConnection
 
 def log_breaker_transition(service: str, old: BreakerState, new: BreakerState) -> None:
     logger.warning("circuit breaker state changed", service=service, old_state=old, new_state=new)
-
-
-def fleet_listener_of(scope: Scope) -> FleetTransitionListener:
-    """Who hears a change of the fleet's breaker state learnt during a request: the request's recorder, which counts
-    it in the request's one line."""
-    return recorder_of(scope).record_fleet_transition
 
 
 def guard_for(service: str, settings: Settings, fleet: FleetBreakers | None = None) -> DownstreamGuard:

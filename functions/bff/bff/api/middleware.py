@@ -10,7 +10,7 @@ its problem body, are the BFF's own request id (API Gateway's, else a fresh one)
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -40,6 +40,12 @@ def recorder_of(scope: MutableMapping[str, Any]) -> Recorder:
     a test's ASGI client) records as code outside an invocation does (bff.observability.metrics)."""
     recorder: Recorder = scope.get(RECORDER_SCOPE_KEY, OUTSIDE_INVOCATION)
     return recorder
+
+
+def fleet_listener_of(scope: MutableMapping[str, Any]) -> Callable[[str, str, str], None]:
+    """Who hears a change of the fleet's breaker state learnt during a request: the request's recorder, which counts
+    it in the request's one line (bff.resilience.fleet_sync asks for it at each request's start)."""
+    return recorder_of(scope).record_fleet_transition
 
 
 def correlation_id_for_answer(scope: MutableMapping[str, Any], cache_control: str | None) -> str:
