@@ -203,7 +203,7 @@ async def test_a_throttled_report_is_dropped_and_the_state_read_at_once() -> Non
     # Then the report was dropped and the state read in the same sync: the copy is trusted and obeyed
     assert fleet.operations == {"write": 1, "throttled": 1, "read": 1}
     assert not env.allow()
-    assert not fleet._pending_failures
+    assert not fleet.reports_pending
 
 
 async def test_isolated_failures_do_not_trip_the_fleet() -> None:

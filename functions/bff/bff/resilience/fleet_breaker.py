@@ -137,10 +137,7 @@ class FleetBreakers:
         self._failing = False
         self._cut_syncs = 0
         self._next_read_at = 0.0
-        self._pending_failures: Counter[str] = Counter()
-        self._pending_repeats: Counter[str] = Counter()
-        self._pending_streaks: Counter[str] = Counter()
-        self._failures_since: dict[str, float] = {}
+        self._pending: dict[str, _Report] = {}
         self._own_failures: dict[str, tuple[int, int]] = {}
         self._verdicts: dict[str, bool] = {}
         self._leases: dict[str, float] = {}
@@ -179,10 +176,7 @@ class FleetBreakers:
         started then is cut off by the response while its write is on the wire. The store may have applied it or
         not; sending it again could count it twice (at 1,000 environments and 1 % errors, in the bench: 9 false
         trips in 2 minutes), and not sending it could lose it."""
-        self._failures_since.setdefault(service, self._clock())
-        self._pending_failures[service] += 1
-        self._pending_repeats[service] += int(streak >= 2)
-        self._pending_streaks[service] = max(self._pending_streaks[service], streak)
+        self._hold(service, _Report(failures=1, repeats=int(streak >= 2), streak=streak, since=self._clock()))
 
     def report_probe(self, service: str, answered: bool) -> None:
         self._verdicts[service] = answered
@@ -209,7 +203,7 @@ class FleetBreakers:
     def reports_pending(self) -> bool:
         """Whether failures or a probe's verdict wait to be sent (a previous response cut their sync off): the next
         request's start sends them, and the answer is read with them."""
-        return bool(self._pending_failures or self._verdicts)
+        return bool(self._pending or self._verdicts)
 
     def begin_request(self, on_transition: FleetTransitionListener | None = None) -> FleetRequest:
         """A request starts, in the caller's context: a sync starts beside it when one is due (a recheck, or reports
@@ -246,7 +240,7 @@ class FleetBreakers:
         if now >= self._next_read_at:
             return True
         # after a store error nothing is sent before the back-off ends
-        return not self._failing and bool(self._pending_failures or self._verdicts)
+        return not self._failing and bool(self._pending or self._verdicts)
 
     async def refresh(self, timeout_s: float) -> bool:
         """Reads the fleet's state now, within `timeout_s` (init and SnapStart restores, before any call)."""
@@ -265,10 +259,7 @@ class FleetBreakers:
         """Forgets the copy and everything pending, and closes the store's client (it reopens on first use): a
         SnapStart snapshot must carry neither a connection nor a state read before it; `refresh` reads it again."""
         self._records, self._fresh_at, self._next_read_at = {}, None, 0.0
-        self._pending_failures.clear()
-        self._pending_repeats.clear()
-        self._pending_streaks.clear()
-        self._failures_since.clear()
+        self._pending.clear()
         self._verdicts.clear()
         self._leases.clear()
         self._recheck = False
@@ -329,14 +320,14 @@ class FleetBreakers:
 
     async def _send_failures(self, now: float) -> None:
         window = int(now // self.policy.window_s)
-        while self._pending_failures:
-            service, count = next(iter(self._pending_failures.items()))
-            if now - self._failures_since.get(service, now) > self.policy.window_s:
-                self._forget_failures(service)  # kept back by a store outage: too old to open anything now
-                continue
-            # Taken out while it is being sent, so that another request's sync does not send it too; put back if
+        while self._pending:
+            # Taken out while it is being sent, so that another request's sync does not send it too; held again if
             # this one is cut off or fails.
-            report = self._take_report(service)
+            service = next(iter(self._pending))
+            report = self._pending.pop(service)
+            if now - report.since > self.policy.window_s:
+                continue  # kept back by a store outage: too old to open anything now
+            count = report.failures
             self.operations["write"] += 1
             try:
                 tally = await self.store.report_failures(service, count, report.repeats, window)
@@ -347,7 +338,7 @@ class FleetBreakers:
                 self._next_read_at = now
                 continue
             except BaseException:
-                self._put_back(service, report)
+                self._hold(service, report)
                 raise
             own = self._count_own(service, window, count)
             self._accept(tally.records, now)
@@ -381,27 +372,10 @@ class FleetBreakers:
         self._own_failures[service] = (window, own)
         return own
 
-    def _take_report(self, service: str) -> _Report:
-        report = _Report(
-            self._pending_failures[service],
-            self._pending_repeats[service],
-            self._pending_streaks[service],
-            self._failures_since.get(service, self._clock()),
-        )
-        self._forget_failures(service)
-        return report
-
-    def _put_back(self, service: str, report: _Report) -> None:
-        self._pending_failures[service] += report.failures
-        self._pending_repeats[service] += report.repeats
-        self._pending_streaks[service] = max(self._pending_streaks[service], report.streak)
-        self._failures_since[service] = min(self._failures_since.get(service, report.since), report.since)
-
-    def _forget_failures(self, service: str) -> None:
-        self._pending_failures.pop(service, None)
-        self._pending_repeats.pop(service, None)
-        self._pending_streaks.pop(service, None)
-        self._failures_since.pop(service, None)
+    def _hold(self, service: str, report: _Report) -> None:
+        """Keeps `report` until a sync sends it, merged with what already waits for `service`."""
+        held = self._pending.get(service)
+        self._pending[service] = report if held is None else held.merged(report)
 
     async def _read(self, now: float) -> None:
         self.operations["read"] += 1
@@ -452,19 +426,36 @@ class FleetBreakers:
         """The store failed: the local breakers decide until it answers again. Failure reports wait for it
         (capped at the threshold each); probe verdicts are dropped, since the probe's lease lapses anyway."""
         self._failing = True
-        for service, count in self._pending_failures.items():
-            self._pending_failures[service] = min(count, self.policy.burst_threshold)
-            self._pending_repeats[service] = min(self._pending_repeats[service], self.policy.failure_threshold)
+        self._pending = {service: report.capped(self.policy) for service, report in self._pending.items()}
         self._verdicts.clear()
         self._next_read_at = now + self.policy.error_backoff_s
 
 
 @dataclass(frozen=True, slots=True)
 class _Report:
+    """A service's failures waiting to be sent: how many, how many were repeats, the longest streak among them, and
+    when the first was seen."""
+
     failures: int
     repeats: int
     streak: int
     since: float
+
+    def merged(self, other: _Report) -> _Report:
+        return _Report(
+            self.failures + other.failures,
+            self.repeats + other.repeats,
+            max(self.streak, other.streak),
+            min(self.since, other.since),
+        )
+
+    def capped(self, policy: FleetPolicy) -> _Report:
+        """At most what can open the service: a store outage does not pile up an unbounded report."""
+        return dataclasses.replace(
+            self,
+            failures=min(self.failures, policy.burst_threshold),
+            repeats=min(self.repeats, policy.failure_threshold),
+        )
 
 
 def _state_of(record: ServiceRecord | None, now: float) -> str:

@@ -1,10 +1,10 @@
 """Exchanges the fleet's breaker state with the shared store beside each request, never in its way.
 
-When the environment's copy is due (bff.resilience.fleet_breaker), a sync starts as the request starts and runs
-while the page waits for its services; a call that fails during the request starts one too, so the failure is
-reported (and the fleet's answer read) before the next page. When the response is ready a sync still running is
-cancelled (that request's, never another's): the page never waits for the store, and nothing runs after the
-response (Lambda freezes the environment then). Reports it had not sent go at the next request's start.
+When the environment's copy is due (bff.resilience.fleet_breaker), or failures of earlier requests wait to be
+reported, a sync starts as the request starts and runs while the page waits for its services (a probe's verdict
+starts one during the request). When the response is ready a sync still running is cancelled (that request's,
+never another's): the page never waits for the store, and nothing runs after the response (Lambda freezes the
+environment then). Reports it had not sent go at the next request's start.
 """
 
 from __future__ import annotations
